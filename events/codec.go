@@ -1,0 +1,232 @@
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+)
+
+// Decode errors. Each names one way a message can be wrong; test with errors.Is.
+var (
+	ErrOversize        = errors.New("message too large")
+	ErrInvalidUTF8     = errors.New("invalid utf-8")
+	ErrMalformed       = errors.New("malformed json")
+	ErrUnknownVersion  = errors.New("unknown schema version")
+	ErrMissingID       = errors.New("missing id")
+	ErrUnknownKind     = errors.New("unknown kind")
+	ErrUnknownPlatform = errors.New("unknown platform")
+	ErrInvalidField    = errors.New("invalid field")
+)
+
+// maxIDLen bounds ids, which become Nats-Msg-Id headers and Redis keys.
+const maxIDLen = 256
+
+// DecodeError says why a message was rejected. Its text is what the dead-letter header carries.
+type DecodeError struct {
+	Err    error  // one of the Err* sentinels
+	Detail string // what exactly, without personal data
+}
+
+func (e *DecodeError) Error() string {
+	if e.Detail == "" {
+		return "decode: " + e.Err.Error()
+	}
+	return "decode: " + e.Err.Error() + ": " + e.Detail
+}
+
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+func reject(err error, format string, a ...any) error {
+	return &DecodeError{Err: err, Detail: fmt.Sprintf(format, a...)}
+}
+
+// Encode validates v and marshals it. Only the three message types of the contract encode.
+func Encode(v interface {
+	Validate() error
+}) ([]byte, error) {
+	if err := v.Validate(); err != nil {
+		return nil, fmt.Errorf("encode: %w", err)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encode: %w", err)
+	}
+	if len(b) > MaxSize {
+		return nil, reject(ErrOversize, "%d bytes, limit %d", len(b), MaxSize)
+	}
+	return b, nil
+}
+
+// unmarshal runs the checks every message shares, in an order that gives the most specific
+// reason: size and encoding first (json.Unmarshal would silently replace bad bytes), then
+// syntax, then the version, before any field is looked at.
+func unmarshal(data []byte, v any) error {
+	if len(data) > MaxSize {
+		return reject(ErrOversize, "%d bytes, limit %d", len(data), MaxSize)
+	}
+	if !utf8.Valid(data) {
+		return reject(ErrInvalidUTF8, "")
+	}
+	var head struct {
+		V *int `json:"v"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return reject(ErrMalformed, "%s", jsonReason(err))
+	}
+	if head.V == nil {
+		return reject(ErrUnknownVersion, "field v missing")
+	}
+	if *head.V != Version {
+		return reject(ErrUnknownVersion, "v=%d, this build reads v=%d", *head.V, Version)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(v); err != nil {
+		return reject(ErrMalformed, "%s", jsonReason(err))
+	}
+	if dec.More() {
+		return reject(ErrMalformed, "trailing data after the object")
+	}
+	return nil
+}
+
+// jsonReason keeps the position and type of a JSON error but never echoes input, which may
+// carry personal data.
+func jsonReason(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Sprintf("syntax error at byte %d", syn.Offset)
+	case errors.As(err, &typ):
+		return fmt.Sprintf("field %q: want %s, got %s", typ.Field, typ.Type, typ.Value)
+	default:
+		return "not a json object"
+	}
+}
+
+// DecodeEvent parses and validates one group event.
+func DecodeEvent(data []byte) (Event, error) {
+	var e Event
+	if err := unmarshal(data, &e); err != nil {
+		return Event{}, err
+	}
+	if err := e.Validate(); err != nil {
+		return Event{}, err
+	}
+	return e, nil
+}
+
+// DecodeContactChange parses and validates one contact change.
+func DecodeContactChange(data []byte) (ContactChange, error) {
+	var c ContactChange
+	if err := unmarshal(data, &c); err != nil {
+		return ContactChange{}, err
+	}
+	if err := c.Validate(); err != nil {
+		return ContactChange{}, err
+	}
+	return c, nil
+}
+
+// DecodeReply parses and validates one reply.
+func DecodeReply(data []byte) (Reply, error) {
+	var r Reply
+	if err := unmarshal(data, &r); err != nil {
+		return Reply{}, err
+	}
+	if err := r.Validate(); err != nil {
+		return Reply{}, err
+	}
+	return r, nil
+}
+
+func validID(id string) error {
+	switch {
+	case id == "":
+		return reject(ErrMissingID, "")
+	case len(id) > maxIDLen:
+		return reject(ErrInvalidField, "id longer than %d bytes", maxIDLen)
+	}
+	return nil
+}
+
+// Validate checks an event against the v1 contract.
+func (e Event) Validate() error {
+	if e.V != Version {
+		return reject(ErrUnknownVersion, "v=%d", e.V)
+	}
+	if err := validID(e.ID); err != nil {
+		return err
+	}
+	if !e.Kind.Valid() {
+		return reject(ErrUnknownKind, "%q", truncate(string(e.Kind), 32))
+	}
+	if !e.Platform.Valid() {
+		return reject(ErrUnknownPlatform, "%q", truncate(string(e.Platform), 32))
+	}
+	switch {
+	case e.At.IsZero():
+		return reject(ErrInvalidField, "at is missing")
+	case e.Sender.ID == "":
+		return reject(ErrInvalidField, "sender.id is missing")
+	case e.Group != nil && e.Group.ID == "":
+		return reject(ErrInvalidField, "group.id is missing")
+	case e.Kind == KindCommand && (e.Command == nil || e.Command.Name == ""):
+		return reject(ErrInvalidField, "command kind without command name")
+	case e.Kind != KindCommand && e.Command != nil:
+		return reject(ErrInvalidField, "command set on a %s event", e.Kind)
+	case e.Chars < 0:
+		return reject(ErrInvalidField, "chars is negative")
+	}
+	return nil
+}
+
+// Validate checks a contact change.
+func (c ContactChange) Validate() error {
+	if c.V != Version {
+		return reject(ErrUnknownVersion, "v=%d", c.V)
+	}
+	if err := validID(c.ID); err != nil {
+		return err
+	}
+	switch {
+	case c.Member == "":
+		return reject(ErrInvalidField, "member is missing")
+	case c.ExternalID != ExternalID(c.Member):
+		return reject(ErrInvalidField, "external_id does not match member")
+	case c.Op != OpUpsert && c.Op != OpErase:
+		return reject(ErrInvalidField, "op %q", truncate(string(c.Op), 32))
+	}
+	return nil
+}
+
+// Validate checks a reply.
+func (r Reply) Validate() error {
+	if r.V != Version {
+		return reject(ErrUnknownVersion, "v=%d", r.V)
+	}
+	if err := validID(r.ID); err != nil {
+		return err
+	}
+	switch {
+	case !r.Platform.Valid():
+		return reject(ErrUnknownPlatform, "%q", truncate(string(r.Platform), 32))
+	case r.Chat == "":
+		return reject(ErrInvalidField, "chat is missing")
+	case r.Text == "":
+		return reject(ErrInvalidField, "text is empty")
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}

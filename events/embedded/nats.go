@@ -1,0 +1,95 @@
+// Package embedded runs a nats-server with JetStream inside the relais process, for a
+// machine with nothing installed and for tests without a NATS_URL.
+package embedded
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// NATS is a running in-process server.
+type NATS struct {
+	srv *server.Server
+}
+
+// Options choose where the server keeps its store and whether it listens on TCP.
+type Options struct {
+	Dir string // JetStream file store
+	// Listen is "host:port" for a TCP listener ("127.0.0.1:0" for a free port); empty means
+	// in-process connections only.
+	Listen string
+}
+
+// StartNATS starts the server and waits until it accepts connections.
+func StartNATS(o Options) (*NATS, error) {
+	opts := &server.Options{
+		ServerName: "relais-embedded",
+		JetStream:  true,
+		StoreDir:   o.Dir,
+		NoSigs:     true,
+		NoLog:      true,
+		DontListen: o.Listen == "",
+		MaxPayload: 1 << 20,
+	}
+	if o.Listen != "" {
+		host, port, err := splitHostPort(o.Listen)
+		if err != nil {
+			return nil, err
+		}
+		opts.Host, opts.Port = host, port
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("embedded nats: %w", err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		srv.Shutdown()
+		return nil, fmt.Errorf("embedded nats: not ready after 10s")
+	}
+	return &NATS{srv: srv}, nil
+}
+
+// Connect opens a client connection to the server (in-process when it does not listen).
+func (n *NATS) Connect(opts ...nats.Option) (*nats.Conn, error) {
+	opts = append([]nats.Option{nats.InProcessServer(n.srv), nats.Name("relais")}, opts...)
+	nc, err := nats.Connect("", opts...)
+	if err != nil {
+		return nil, fmt.Errorf("embedded nats connect: %w", err)
+	}
+	return nc, nil
+}
+
+// URL is the server's client URL, empty when it does not listen.
+func (n *NATS) URL() string {
+	if n.srv.Addr() == nil {
+		return ""
+	}
+	return n.srv.ClientURL()
+}
+
+// Shutdown stops the server and waits until its store is closed.
+func (n *NATS) Shutdown() {
+	n.srv.Shutdown()
+	n.srv.WaitForShutdown()
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("embedded nats: listen %q: %w", addr, err)
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("embedded nats: listen %q: bad port", addr)
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	return host, port, nil
+}

@@ -1,0 +1,157 @@
+// Package events is the contract every part of relais shares: the messages that cross NATS
+// (group Event, ContactChange, Reply), their JSON codec, subject names, stream definitions and
+// the publish and consume helpers. It depends on no other relais package.
+package events
+
+import "time"
+
+// Version is the schema version written in the "v" field of every message.
+const Version = 1
+
+// MaxSize bounds one encoded message. Group events carry no text, so anything near this is
+// a bug or an attack, not a real event.
+const MaxSize = 64 << 10
+
+// Kind says what happened in a group or a private chat.
+type Kind string
+
+const (
+	KindMessage  Kind = "message"
+	KindJoin     Kind = "join"
+	KindLeave    Kind = "leave"
+	KindReaction Kind = "reaction"
+	KindCommand  Kind = "command"
+	KindConsent  Kind = "consent"
+)
+
+// Valid reports whether k is one of the v1 kinds.
+func (k Kind) Valid() bool {
+	switch k {
+	case KindMessage, KindJoin, KindLeave, KindReaction, KindCommand, KindConsent:
+		return true
+	}
+	return false
+}
+
+// Platform names a chat network. It is also a subject token.
+type Platform string
+
+const (
+	Telegram Platform = "telegram"
+	WhatsApp Platform = "whatsapp"
+)
+
+// Valid reports whether p is a platform relais knows.
+func (p Platform) Valid() bool { return p == Telegram || p == WhatsApp }
+
+// Event is one thing that happened in a group (or a private chat with the bot), as an adapter
+// saw it. Message text never appears here: only its length.
+type Event struct {
+	V        int       `json:"v"`
+	ID       string    `json:"id"` // globally unique, e.g. telegram:<chat>:<message>; also the Nats-Msg-Id
+	Kind     Kind      `json:"kind"`
+	Platform Platform  `json:"platform"`
+	At       time.Time `json:"at"` // platform timestamp, UTC
+	Group    *Group    `json:"group,omitempty"`
+	Sender   Member    `json:"sender"`
+	// ReplyTo is the platform id of the member replied to (for a reaction: the author of the
+	// message reacted to, when the platform says).
+	ReplyTo string `json:"reply_to,omitempty"`
+	// Mentions are platform ids of members mentioned; an entry "@name" is a username the
+	// adapter could not resolve, left for the bridge to resolve against members it knows.
+	Mentions []string `json:"mentions,omitempty"`
+	// Target is the platform message id a reply or reaction points at, so the bridge can find
+	// its author when the platform does not name them.
+	Target  string   `json:"target,omitempty"`
+	Command *Command `json:"command,omitempty"`
+	Chars   int      `json:"chars,omitempty"` // length of the text in characters
+}
+
+// Group is where an event happened. MigratedFrom is set on the first event of a Telegram
+// supergroup that replaced a basic group, so history moves to the new id.
+type Group struct {
+	ID           string `json:"id"`
+	Title        string `json:"title,omitempty"`
+	MigratedFrom string `json:"migrated_from,omitempty"`
+}
+
+// Member is a person as the platform names them. Phone is E.164 and only set where the
+// platform gives it (WhatsApp, or a contact the member shared themselves on Telegram).
+type Member struct {
+	ID        string `json:"id"`
+	Name      string `json:"name,omitempty"`
+	FirstName string `json:"first_name,omitempty"`
+	LastName  string `json:"last_name,omitempty"`
+	Username  string `json:"username,omitempty"`
+	Phone     string `json:"phone,omitempty"`
+}
+
+// Command is a bot command addressed to relais: Name without the slash, lowercased.
+type Command struct {
+	Name string   `json:"name"`
+	Args []string `json:"args,omitempty"`
+}
+
+// Private reports whether the event happened outside any group (a direct message to the bot).
+func (e Event) Private() bool { return e.Group == nil }
+
+// ContactOp is what the CRM worker must do with a contact.
+type ContactOp string
+
+const (
+	OpUpsert ContactOp = "upsert"
+	OpErase  ContactOp = "erase"
+)
+
+// ContactChange is the desired state of one contact in the CRM, as the bridge wants it now.
+// Only the newest change per member is kept in RELAIS_CRM, so it always carries the whole
+// state, never a delta.
+type ContactChange struct {
+	V          int       `json:"v"`
+	ID         string    `json:"id"`     // unique per change; the Nats-Msg-Id
+	Member     string    `json:"member"` // member token (keyed hash)
+	ExternalID string    `json:"external_id"`
+	Op         ContactOp `json:"op"`
+	FirstName  string    `json:"first_name,omitempty"`
+	LastName   string    `json:"last_name,omitempty"`
+	Name       string    `json:"name,omitempty"`
+	Phone      string    `json:"phone,omitempty"` // E.164
+	Handles    []Handle  `json:"handles,omitempty"`
+	// Tags is the full set of relais tags the contact must carry; RemoveTags the relais tags
+	// it may carry from earlier states and must lose.
+	Tags         []string  `json:"tags,omitempty"`
+	RemoveTags   []string  `json:"remove_tags,omitempty"`
+	Groups       []string  `json:"groups,omitempty"`
+	LastActive   time.Time `json:"last_active,omitzero"`
+	DoNotContact bool      `json:"do_not_contact,omitempty"`
+	At           time.Time `json:"at"` // when the bridge decided this state
+}
+
+// Handle is one platform identity of a contact.
+type Handle struct {
+	Platform Platform `json:"platform"`
+	ID       string   `json:"id"`
+	Username string   `json:"username,omitempty"`
+}
+
+// ExternalID is the stable id of a member in every CRM.
+func ExternalID(memberToken string) string { return "relais-" + memberToken }
+
+// Reply is a message the bridge asks an adapter to send.
+type Reply struct {
+	V        int      `json:"v"`
+	ID       string   `json:"id"` // unique; the Nats-Msg-Id
+	Platform Platform `json:"platform"`
+	// Chat is the platform chat id to send to: a group id, or a member id for a private answer.
+	Chat    string `json:"chat"`
+	Private bool   `json:"private,omitempty"`
+	Text    string `json:"text"`
+	// InReplyTo is the platform message id to quote, when any.
+	InReplyTo string `json:"in_reply_to,omitempty"`
+	// AskPhone asks the adapter to offer a share-my-phone button (Telegram private chats).
+	AskPhone bool `json:"ask_phone,omitempty"`
+	// OnUnreachable is sent to FallbackChat when Chat cannot be reached (e.g. the organiser
+	// never started a private chat with the bot on Telegram).
+	FallbackChat string `json:"fallback_chat,omitempty"`
+	FallbackText string `json:"fallback_text,omitempty"`
+}

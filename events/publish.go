@@ -1,0 +1,169 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Headers relais sets on dead letters.
+const (
+	HeaderReason    = "Relais-Reason"
+	HeaderStream    = "Relais-Stream"
+	HeaderSubject   = "Relais-Subject"
+	HeaderSequence  = "Relais-Sequence"
+	HeaderDelivered = "Relais-Delivered"
+)
+
+// Publisher writes the contract's messages to JetStream and waits for the stream's ack, so a
+// caller that got nil knows the message is stored.
+type Publisher struct {
+	js    jetstream.JetStream
+	names Names
+	hash  Hasher
+}
+
+// NewPublisher returns a Publisher for one deployment.
+func NewPublisher(js jetstream.JetStream, n Names, h Hasher) *Publisher {
+	return &Publisher{js: js, names: n, hash: h}
+}
+
+// Names returns the deployment's names.
+func (p *Publisher) Names() Names { return p.names }
+
+// Hasher returns the deployment's hasher.
+func (p *Publisher) Hasher() Hasher { return p.hash }
+
+// EventSubject is where e is published: its group and sender as tokens.
+func (p *Publisher) EventSubject(e Event) string {
+	group := DirectGroup
+	if e.Group != nil {
+		group = p.hash.Group(e.Platform, e.Group.ID)
+	}
+	return p.names.EventSubject(e.Platform, group, p.hash.Member(e.Platform, e.Sender.ID))
+}
+
+// EventMsg encodes e as a NATS message with its subject and Nats-Msg-Id, for callers that
+// publish asynchronously.
+func (p *Publisher) EventMsg(e Event) (*nats.Msg, error) {
+	data, err := Encode(e)
+	if err != nil {
+		return nil, err
+	}
+	m := nats.NewMsg(p.EventSubject(e))
+	m.Data = data
+	m.Header.Set(jetstream.MsgIDHeader, e.ID)
+	return m, nil
+}
+
+// Event publishes one group event. duplicate is true when the stream already held this id.
+func (p *Publisher) Event(ctx context.Context, e Event) (duplicate bool, err error) {
+	m, err := p.EventMsg(e)
+	if err != nil {
+		return false, err
+	}
+	ack, err := p.js.PublishMsg(ctx, m)
+	if err != nil {
+		return false, fmt.Errorf("publish event: %w", err)
+	}
+	return ack.Duplicate, nil
+}
+
+// ContactChangeMsg encodes c for RELAIS_CRM.
+func (p *Publisher) ContactChangeMsg(c ContactChange) (*nats.Msg, error) {
+	data, err := Encode(c)
+	if err != nil {
+		return nil, err
+	}
+	m := nats.NewMsg(p.names.CRMSubject(c.Member))
+	m.Data = data
+	m.Header.Set(jetstream.MsgIDHeader, c.ID)
+	return m, nil
+}
+
+// ContactChange publishes the desired state of one contact.
+func (p *Publisher) ContactChange(ctx context.Context, c ContactChange) error {
+	m, err := p.ContactChangeMsg(c)
+	if err != nil {
+		return err
+	}
+	if _, err := p.js.PublishMsg(ctx, m); err != nil {
+		return fmt.Errorf("publish contact change: %w", err)
+	}
+	return nil
+}
+
+// ReplyMsg encodes r for its platform's reply subject.
+func (p *Publisher) ReplyMsg(r Reply) (*nats.Msg, error) {
+	data, err := Encode(r)
+	if err != nil {
+		return nil, err
+	}
+	m := nats.NewMsg(p.names.ReplySubject(r.Platform))
+	m.Data = data
+	m.Header.Set(jetstream.MsgIDHeader, r.ID)
+	return m, nil
+}
+
+// Reply asks an adapter to send a message.
+func (p *Publisher) Reply(ctx context.Context, r Reply) error {
+	m, err := p.ReplyMsg(r)
+	if err != nil {
+		return err
+	}
+	if _, err := p.js.PublishMsg(ctx, m); err != nil {
+		return fmt.Errorf("publish reply: %w", err)
+	}
+	return nil
+}
+
+// LastContactChange returns the newest contact change kept for a member, or found=false.
+// The bridge compares against it so restarts and rebuilds publish only real changes.
+func (p *Publisher) LastContactChange(ctx context.Context, member string) (c ContactChange, found bool, err error) {
+	s, err := p.js.Stream(ctx, p.names.CRMStream())
+	if err != nil {
+		return c, false, fmt.Errorf("last contact change: %w", err)
+	}
+	raw, err := s.GetLastMsgForSubject(ctx, p.names.CRMSubject(member))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return c, false, nil
+	}
+	if err != nil {
+		return c, false, fmt.Errorf("last contact change: %w", err)
+	}
+	c, err = DecodeContactChange(raw.Data)
+	if err != nil {
+		return c, false, fmt.Errorf("last contact change: %w", err)
+	}
+	return c, true, nil
+}
+
+// DeadLetter copies msg to RELAIS_DLQ with the reason in a header. The copy's id derives from
+// the original's stream and sequence, so dead-lettering twice stores it once.
+func (p *Publisher) DeadLetter(ctx context.Context, msg jetstream.Msg, reason string) error {
+	dl := nats.NewMsg(p.names.DLQSubject(msg.Subject()))
+	dl.Data = msg.Data()
+	dl.Header.Set(HeaderReason, truncate(reason, 512))
+	dl.Header.Set(HeaderSubject, msg.Subject())
+	id := "dlq-" + msg.Subject() + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	if md, err := msg.Metadata(); err == nil {
+		dl.Header.Set(HeaderStream, md.Stream)
+		dl.Header.Set(HeaderSequence, strconv.FormatUint(md.Sequence.Stream, 10))
+		dl.Header.Set(HeaderDelivered, strconv.FormatUint(md.NumDelivered, 10))
+		id = "dlq-" + md.Stream + "-" + strconv.FormatUint(md.Sequence.Stream, 10)
+	}
+	dl.Header.Set(jetstream.MsgIDHeader, id)
+	if _, err := p.js.PublishMsg(ctx, dl); err != nil {
+		return fmt.Errorf("dead letter: %w", err)
+	}
+	return nil
+}
+
+func isNotFound(err error) bool {
+	return errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrBucketNotFound)
+}

@@ -1,0 +1,157 @@
+package events
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Limits are the deployment settings the stream definitions depend on.
+type Limits struct {
+	// Retention is how long the event log keeps events (RELAIS_RETENTION_DAYS). Never shorter
+	// than the activity window, or a replay could not rebuild the state.
+	Retention time.Duration
+	// Duplicates is the window in which a repeated Nats-Msg-Id is dropped: it must cover an
+	// adapter restart (Telegram keeps unconfirmed updates 24 h).
+	Duplicates time.Duration
+	// Replicas for clustered NATS; 0 or 1 on a single server.
+	Replicas int
+}
+
+// DefaultLimits match DESIGN.md defaults.
+func DefaultLimits() Limits {
+	return Limits{Retention: 90 * 24 * time.Hour, Duplicates: 24 * time.Hour, Replicas: 1}
+}
+
+// Setup creates or updates every stream and bucket relais uses. It is idempotent: every
+// process calls it at start.
+func Setup(ctx context.Context, js jetstream.JetStream, n Names, l Limits) error {
+	if l.Retention <= 0 {
+		return fmt.Errorf("setup: retention must be positive")
+	}
+	if l.Duplicates <= 0 || l.Duplicates > l.Retention {
+		l.Duplicates = min(24*time.Hour, l.Retention)
+	}
+	replicas := max(l.Replicas, 1)
+	streams := []jetstream.StreamConfig{{
+		Name:        n.EventsStream(),
+		Description: "relais group events; erasure purges one member by subject",
+		Subjects:    []string{n.EventsFilter()},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      l.Retention,
+		Duplicates:  l.Duplicates,
+		Replicas:    replicas,
+		AllowDirect: true,
+	}, {
+		Name:              n.CRMStream(),
+		Description:       "relais desired contact state, newest per member",
+		Subjects:          []string{n.CRMFilter()},
+		Storage:           jetstream.FileStorage,
+		Retention:         jetstream.LimitsPolicy,
+		MaxMsgsPerSubject: 1,
+		Duplicates:        2 * time.Minute,
+		Replicas:          replicas,
+		AllowDirect:       true,
+	}, {
+		Name:        n.DLQStream(),
+		Description: "relais dead letters, reason in the Relais-Reason header",
+		Subjects:    []string{n.DLQFilter()},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      l.Retention,
+		Duplicates:  2 * time.Minute,
+		Replicas:    replicas,
+	}, {
+		Name:        n.RepliesStream(),
+		Description: "relais bot answers waiting for an adapter",
+		Subjects:    []string{n.RepliesFilter()},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.WorkQueuePolicy,
+		MaxAge:      24 * time.Hour, // an answer a day late helps nobody
+		Duplicates:  2 * time.Minute,
+		Replicas:    replicas,
+	}}
+	for _, cfg := range streams {
+		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("setup stream %s: %w", cfg.Name, err)
+		}
+	}
+	buckets := []jetstream.KeyValueConfig{{
+		Bucket:      n.ConsentBucket(),
+		Description: "relais consent per member token, history kept",
+		History:     16,
+		Storage:     jetstream.FileStorage,
+		Replicas:    replicas,
+	}, {
+		Bucket:      n.LocksBucket(),
+		Description: "relais single-adapter locks",
+		TTL:         LockTTL,
+		Storage:     jetstream.FileStorage,
+		Replicas:    replicas,
+	}, {
+		Bucket:      n.CRMRefsBucket(),
+		Description: "relais CRM contact references per member token",
+		Storage:     jetstream.FileStorage,
+		Replicas:    replicas,
+	}}
+	for _, cfg := range buckets {
+		if _, err := js.CreateOrUpdateKeyValue(ctx, cfg); err != nil {
+			return fmt.Errorf("setup bucket %s: %w", cfg.Bucket, err)
+		}
+	}
+	return nil
+}
+
+// LockTTL is how long a single-adapter lock outlives its holder.
+const LockTTL = 30 * time.Second
+
+// Teardown deletes every stream and bucket of n. Tests use it; production never calls it.
+func Teardown(ctx context.Context, js jetstream.JetStream, n Names) error {
+	var first error
+	for _, s := range []string{n.EventsStream(), n.CRMStream(), n.DLQStream(), n.RepliesStream()} {
+		if err := js.DeleteStream(ctx, s); err != nil && first == nil && !isNotFound(err) {
+			first = fmt.Errorf("teardown %s: %w", s, err)
+		}
+	}
+	for _, b := range []string{n.ConsentBucket(), n.LocksBucket(), n.CRMRefsBucket()} {
+		if err := js.DeleteKeyValue(ctx, b); err != nil && first == nil && !isNotFound(err) {
+			first = fmt.Errorf("teardown %s: %w", b, err)
+		}
+	}
+	return first
+}
+
+// PurgeMember removes every event and dead letter a member sent: the event-log half of an
+// erasure. It returns how many messages were removed.
+func PurgeMember(ctx context.Context, js jetstream.JetStream, n Names, member string) (uint64, error) {
+	var purged uint64
+	purge := func(stream, filter string) error {
+		s, err := js.Stream(ctx, stream)
+		if err != nil {
+			return fmt.Errorf("purge %s: %w", stream, err)
+		}
+		before, err := s.Info(ctx, jetstream.WithSubjectFilter(filter))
+		if err != nil {
+			return fmt.Errorf("purge %s: %w", stream, err)
+		}
+		if err := s.Purge(ctx, jetstream.WithPurgeSubject(filter)); err != nil {
+			return fmt.Errorf("purge %s: %w", stream, err)
+		}
+		for _, c := range before.State.Subjects {
+			purged += c
+		}
+		return nil
+	}
+	if err := purge(n.EventsStream(), n.MemberEventsFilter(member)); err != nil {
+		return purged, err
+	}
+	for _, f := range n.MemberDLQFilters(member) {
+		if err := purge(n.DLQStream(), f); err != nil {
+			return purged, err
+		}
+	}
+	return purged, nil
+}
