@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+)
+
+// connectRedis opens REDIS_URL: a cluster when the URL lists more nodes with ?addr=, a single
+// server otherwise.
+func connectRedis(rawURL string) (redis.UniversalClient, error) {
+	if strings.Contains(rawURL, "addr=") {
+		opts, err := redis.ParseClusterURL(rawURL)
+		if err != nil {
+			return nil, fmt.Errorf("redis url: %w", err)
+		}
+		return redis.NewClusterClient(opts), nil
+	}
+	opts, err := redis.ParseURL(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("redis url: %w", err)
+	}
+	return redis.NewClient(opts), nil
+}
+
+// embeddedRedis is miniredis on a loopback port: go-redis pipelines deadlock on its
+// in-memory dial. Its TTLs only move with FastForward (ClockTTL sorts every key on every
+// command), so a ticker advances them; relais never needs a key to expire to be correct.
+type embeddedRedis struct {
+	srv  *miniredis.Miniredis
+	stop chan struct{}
+	done chan struct{}
+}
+
+func startEmbeddedRedis() (*embeddedRedis, error) {
+	srv := miniredis.NewMiniRedis()
+	if err := srv.StartAddr("127.0.0.1:0"); err != nil {
+		return nil, fmt.Errorf("embedded redis: %w", err)
+	}
+	e := &embeddedRedis{srv: srv, stop: make(chan struct{}), done: make(chan struct{})}
+	go e.tick(30 * time.Second)
+	return e, nil
+}
+
+func (e *embeddedRedis) tick(every time.Duration) {
+	defer close(e.done)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-t.C:
+			e.srv.FastForward(every)
+		}
+	}
+}
+
+func (e *embeddedRedis) client() redis.UniversalClient {
+	return redis.NewClient(&redis.Options{Addr: e.srv.Addr()})
+}
+
+func (e *embeddedRedis) Close() {
+	close(e.stop)
+	<-e.done
+	e.srv.Close()
+}
+
+func pingRedis(ctx context.Context, rdb redis.UniversalClient) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return rdb.Ping(ctx).Err()
+}

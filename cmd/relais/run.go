@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// allRoles are what one process can do; scale out by running several with a subset.
+var allRoles = []string{"telegram", "whatsapp", "bridge", "crm"}
+
+func parseRoles(s string) (map[string]bool, error) {
+	roles := map[string]bool{}
+	if s == "" || s == "all" {
+		for _, r := range allRoles {
+			roles[r] = true
+		}
+		return roles, nil
+	}
+	for _, r := range strings.Split(s, ",") {
+		r = strings.TrimSpace(r)
+		if !slices.Contains(allRoles, r) {
+			return nil, usageError{fmt.Sprintf("--roles: unknown role %q (want a comma list of %s)", r, strings.Join(allRoles, ", "))}
+		}
+		roles[r] = true
+	}
+	return roles, nil
+}
+
+// task is one long-running part of a role. It returns when ctx ends, after finishing the
+// work it had started.
+type task struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	rolesFlag := fs.String("roles", "all", "comma list of roles: "+strings.Join(allRoles, ","))
+	envFile := fs.String("env-file", ".env", "file of NAME=value settings read after the environment")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err.Error()}
+	}
+	roles, err := parseRoles(*rolesFlag)
+	if err != nil {
+		return err
+	}
+	cfg, err := loadFromProcess(*envFile)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.LogLevel)
+	return run(ctx, cfg, roles, log)
+}
+
+// run starts the runtime and the roles, serves HTTP, and on ctx's end stops every role,
+// waits for in-flight work, and closes connections.
+func run(ctx context.Context, cfg Config, roles map[string]bool, log *slog.Logger) error {
+	started := time.Now()
+	rt, err := openRuntime(ctx, cfg, log, roles["bridge"])
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+
+	tasks, routes, err := buildRoles(ctx, rt, roles)
+	if err != nil {
+		return err
+	}
+	addr, httpDone, err := serveHTTP(ctx, cfg.HTTPAddr, newHTTPHandler(rt.health, rt.reg, routes))
+	if err != nil {
+		return err
+	}
+	roleCtx, stopRoles := context.WithCancel(ctx)
+	defer stopRoles()
+	errs := make(chan error, len(tasks))
+	var wg sync.WaitGroup
+	for _, t := range tasks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := t.run(roleCtx); err != nil && roleCtx.Err() == nil {
+				errs <- fmt.Errorf("%s: %w", t.name, err)
+			}
+		}()
+	}
+	rt.health.setReady(true)
+	names := make([]string, 0, len(tasks))
+	for _, t := range tasks {
+		names = append(names, t.name)
+	}
+	log.Info("relais ready", "http", addr.String(), "tasks", strings.Join(names, ","), "startup", time.Since(started).Round(time.Millisecond).String())
+
+	var failure error
+	select {
+	case <-ctx.Done():
+		log.Info("stopping: finishing work in flight")
+	case failure = <-errs:
+		log.Error("a role failed; stopping", "err", failure.Error())
+	case failure = <-httpDone:
+		if failure != nil {
+			failure = fmt.Errorf("http: %w", failure)
+		}
+	}
+	rt.health.setReady(false)
+	stopRoles()
+	wg.Wait()
+	log.Info("stopped")
+	return failure
+}
+
+// buildRoles constructs the tasks of the chosen roles and any HTTP routes they serve.
+func buildRoles(ctx context.Context, rt *runtime, roles map[string]bool) ([]task, map[string]http.Handler, error) {
+	var tasks []task
+	routes := map[string]http.Handler{}
+	_ = ctx
+	_ = roles
+	return tasks, routes, nil
+}
+
+// extraCommands are the subcommands beyond run, config and version.
+func extraCommands() map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error{}
+}
