@@ -1,0 +1,214 @@
+package telegram
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/time/rate"
+
+	"github.com/relais-bot/relais/events"
+)
+
+// Telegram's flood limits (Bot FAQ): about 20 messages a minute in one group, about one a
+// second in one private chat, about 30 a second overall. relais stays a little under.
+const (
+	groupInterval   = 3 * time.Second
+	privateInterval = time.Second
+	privateBurst    = 3
+	globalRate      = 25
+	// maxTrackedChats bounds the per-chat limiters kept in memory.
+	maxTrackedChats = 10000
+)
+
+// phoneButton is the label of the share-my-phone button, per RELAIS_LANG.
+var phoneButton = map[string]string{
+	"fr": "📱 Partager mon numéro",
+	"en": "📱 Share my phone number",
+}
+
+// ServeReplies sends the replies the bridge publishes on relais.reply.telegram until ctx
+// ends. Replicas share one durable consumer.
+func (a *Adapter) ServeReplies(ctx context.Context) error {
+	n := a.publisher.Names()
+	cons, err := a.js.CreateOrUpdateConsumer(ctx, n.RepliesStream(),
+		events.DurableConfig(n.ReplyConsumer(events.Telegram), n.ReplySubject(events.Telegram)))
+	if err != nil {
+		return fmt.Errorf("telegram replies: %w", err)
+	}
+	s := newSender(a)
+	settler := events.Settler{Pub: a.publisher, Log: a.log, BaseDelay: time.Second, MaxDelay: time.Minute}
+	return events.Consume(ctx, cons, settler, s.handle)
+}
+
+// sender holds the flood limits. A chat over its limit is retried later (NakWithDelay)
+// rather than waited for, so one busy group never holds back the others.
+type sender struct {
+	a      *Adapter
+	global *rate.Limiter
+
+	mu    sync.Mutex
+	chats map[int64]*chatLimit
+}
+
+type chatLimit struct {
+	lim         *rate.Limiter
+	pausedUntil time.Time
+	used        time.Time
+}
+
+func newSender(a *Adapter) *sender {
+	return &sender{a: a, global: rate.NewLimiter(globalRate, globalRate), chats: map[int64]*chatLimit{}}
+}
+
+func (s *sender) handle(ctx context.Context, msg jetstream.Msg) error {
+	r, err := events.DecodeReply(msg.Data())
+	if err != nil {
+		return err // a decode error is permanent: dead-lettered with its reason
+	}
+	if r.Platform != events.Telegram {
+		return events.Permanent(fmt.Errorf("reply for platform %q", r.Platform))
+	}
+	chat, err := strconv.ParseInt(r.Chat, 10, 64)
+	if err != nil || chat == 0 {
+		return events.Permanent(errors.New("reply chat is not a telegram chat id"))
+	}
+	err = s.send(ctx, chat, r)
+	var api *tgbotapi.Error
+	if !errors.As(err, &api) || api.Code != http.StatusForbidden {
+		return err
+	}
+	// 403: the bot was removed from the group, or the member never started a private chat
+	// with it. Nothing will change that soon: tell the fallback chat, or drop.
+	if (r.Private || chat > 0) && r.FallbackChat != "" && r.FallbackText != "" {
+		fb, perr := strconv.ParseInt(r.FallbackChat, 10, 64)
+		if perr == nil && fb != chat {
+			ferr := s.send(ctx, fb, events.Reply{Text: r.FallbackText})
+			if !errors.As(ferr, &api) || api.Code != http.StatusForbidden {
+				return ferr
+			}
+		}
+	}
+	s.a.log.Warn("telegram reply dropped: the bot cannot write to this chat",
+		"chat", s.a.chatToken(chat), "reason", api.Message)
+	return nil
+}
+
+// send sends one message to chat, following a group's migration to a supergroup.
+func (s *sender) send(ctx context.Context, chat int64, r events.Reply) error {
+	chat = s.a.mapper.Migrated(chat)
+	for range 2 { // a chat migrates once; the second try goes to the new id
+		if d := s.reserve(chat); d > 0 {
+			return events.RetryAfter(errors.New("chat flood limit"), d)
+		}
+		if err := s.global.Wait(ctx); err != nil {
+			return err
+		}
+		err := s.a.sendMessage(ctx, chat, r)
+		var api *tgbotapi.Error
+		if !errors.As(err, &api) {
+			return err // nil, or a transport error worth retrying
+		}
+		switch {
+		case api.Code == http.StatusTooManyRequests:
+			d := time.Duration(max(api.RetryAfter, 1)) * time.Second
+			s.pause(chat, d)
+			return events.RetryAfter(err, d)
+		case api.Code == http.StatusBadRequest && api.MigrateToChatID != 0:
+			s.a.mapper.rememberMigration(chat, api.MigrateToChatID, false)
+			s.a.log.Info("telegram group migrated, resending", "chat", s.a.chatToken(chat), "to", s.a.chatToken(api.MigrateToChatID))
+			chat = api.MigrateToChatID
+			continue
+		case api.Code == http.StatusForbidden:
+			return err
+		case api.Code >= 400 && api.Code < 500:
+			return events.Permanent(err)
+		}
+		return err // 5xx: retry
+	}
+	return events.Permanent(errors.New("chat migrated more than once"))
+}
+
+// reserve takes a slot in chat's flood limit, or says how long until one is free.
+func (s *sender) reserve(chat int64) time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	c, ok := s.chats[chat]
+	if !ok {
+		if len(s.chats) >= maxTrackedChats {
+			s.pruneLocked(now)
+		}
+		c = &chatLimit{lim: rate.NewLimiter(rate.Every(groupInterval), 1)}
+		if chat > 0 {
+			c.lim = rate.NewLimiter(rate.Every(privateInterval), privateBurst)
+		}
+		s.chats[chat] = c
+	}
+	c.used = now
+	if now.Before(c.pausedUntil) {
+		return c.pausedUntil.Sub(now)
+	}
+	res := c.lim.ReserveN(now, 1)
+	if d := res.DelayFrom(now); d > 0 {
+		res.CancelAt(now)
+		return d
+	}
+	return 0
+}
+
+func (s *sender) pause(chat int64, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.chats[chat]; ok {
+		c.pausedUntil = time.Now().Add(d)
+	}
+}
+
+// pruneLocked forgets chats quiet for longer than any limit remembers.
+func (s *sender) pruneLocked(now time.Time) {
+	for id, c := range s.chats {
+		if now.Sub(c.used) > time.Minute && now.After(c.pausedUntil) {
+			delete(s.chats, id)
+		}
+	}
+}
+
+// sendMessage calls sendMessage. Parameters are built here rather than with the library's
+// MessageConfig, which sends "entities=null" for a message without entities.
+func (a *Adapter) sendMessage(ctx context.Context, chat int64, r events.Reply) error {
+	params := tgbotapi.Params{"chat_id": strconv.FormatInt(chat, 10), "text": r.Text}
+	if id, err := strconv.Atoi(r.InReplyTo); err == nil && id > 0 {
+		params.AddNonZero("reply_to_message_id", id)
+		params.AddBool("allow_sending_without_reply", true)
+	}
+	if r.AskPhone {
+		if chat > 0 {
+			label, ok := phoneButton[a.cfg.Lang]
+			if !ok {
+				label = phoneButton["fr"]
+			}
+			markup := tgbotapi.ReplyKeyboardMarkup{
+				Keyboard:        [][]tgbotapi.KeyboardButton{{tgbotapi.NewKeyboardButtonContact(label)}},
+				ResizeKeyboard:  true,
+				OneTimeKeyboard: true,
+			}
+			if err := params.AddInterface("reply_markup", markup); err != nil {
+				return events.Permanent(fmt.Errorf("reply markup: %w", err))
+			}
+		} else {
+			// Telegram only lets a private chat share a contact.
+			a.log.Warn("telegram share-phone button asked for a group: sent without it", "chat", a.chatToken(chat))
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	_, err := a.request(ctx, "sendMessage", params)
+	return err
+}
