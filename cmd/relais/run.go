@@ -7,10 +7,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/relais-bot/relais/bots/telegram"
 )
 
 // allRoles are what one process can do; scale out by running several with a subset.
@@ -121,9 +124,42 @@ func run(ctx context.Context, cfg Config, roles map[string]bool, log *slog.Logge
 func buildRoles(ctx context.Context, rt *runtime, roles map[string]bool) ([]task, map[string]http.Handler, error) {
 	var tasks []task
 	routes := map[string]http.Handler{}
-	_ = ctx
-	_ = roles
+	if roles["telegram"] && rt.cfg.TelegramToken != "" {
+		t, route, handler, err := telegramRole(ctx, rt)
+		if err != nil {
+			return nil, nil, err
+		}
+		tasks = append(tasks, t...)
+		if handler != nil {
+			routes[route] = handler
+		}
+	}
 	return tasks, routes, nil
+}
+
+// telegramRole polls (or receives webhooks) and sends replies for one bot token.
+func telegramRole(ctx context.Context, rt *runtime) ([]task, string, http.Handler, error) {
+	a, err := telegram.New(ctx, telegram.Config{
+		Token: rt.cfg.TelegramToken, Endpoint: rt.cfg.TelegramEndpoint,
+		WebhookURL: rt.cfg.TelegramWebhookURL, WebhookSecret: rt.cfg.TelegramWebhookSecret,
+		Lang: rt.cfg.Lang, Log: rt.log.With("role", "telegram"),
+	}, rt.js, rt.pub)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	tasks := []task{{"telegram", a.Run}, {"telegram-replies", a.ServeReplies}}
+	if rt.cfg.TelegramWebhookURL == "" {
+		return tasks, "", nil, nil
+	}
+	u, err := url.Parse(rt.cfg.TelegramWebhookURL)
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("telegram webhook url: %w", err)
+	}
+	path := u.Path
+	if path == "" {
+		path = "/"
+	}
+	return tasks, "POST " + path, a.WebhookHandler(), nil
 }
 
 // extraCommands are the subcommands beyond run, config and version.

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/relais-bot/relais/events"
+)
+
+// benchRawJetStream publishes the workload's encoded events to the events stream (async, with
+// Nats-Msg-Id, as adapters do) and consumes them with explicit acks, doing nothing else: the
+// ceiling any JetStream consumer of these payloads can reach on this machine.
+func benchRawJetStream(ctx context.Context, js jetstream.JetStream, pub *events.Publisher, evs []events.Event) (rate float64, err error) {
+	names := pub.Names()
+	start := time.Now()
+	const window = 4000
+	pending := make([]jetstream.PubAckFuture, 0, window)
+	flush := func() error {
+		for _, f := range pending {
+			select {
+			case <-f.Ok():
+			case err := <-f.Err():
+				return fmt.Errorf("raw publish: %w", err)
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		pending = pending[:0]
+		return nil
+	}
+	for _, e := range evs {
+		m, err := pub.EventMsg(e)
+		if err != nil {
+			return 0, err
+		}
+		f, err := js.PublishMsgAsync(m)
+		if err != nil {
+			return 0, fmt.Errorf("raw publish: %w", err)
+		}
+		if pending = append(pending, f); len(pending) == window {
+			if err := flush(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return 0, err
+	}
+	cons, err := js.CreateOrUpdateConsumer(ctx, names.EventsStream(), events.DurableConfig("bench-raw", names.EventsFilter()))
+	if err != nil {
+		return 0, fmt.Errorf("raw consumer: %w", err)
+	}
+	defer func() { _ = js.DeleteConsumer(context.WithoutCancel(ctx), names.EventsStream(), "bench-raw") }()
+	var got atomic.Int64
+	done := make(chan struct{})
+	total := int64(len(evs))
+	cc, err := cons.Consume(func(msg jetstream.Msg) {
+		if _, err := events.DecodeEvent(msg.Data()); err == nil {
+			_ = msg.Ack()
+		}
+		if got.Add(1) == total {
+			close(done)
+		}
+	}, jetstream.PullMaxMessages(1000))
+	if err != nil {
+		return 0, fmt.Errorf("raw consume: %w", err)
+	}
+	defer cc.Stop()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	return float64(len(evs)) / time.Since(start).Seconds(), nil
+}
