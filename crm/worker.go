@@ -1,0 +1,428 @@
+package crm
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
+
+	"github.com/relais-bot/relais/events"
+)
+
+// WorkerConfig tunes the worker. Zero values take the defaults noted.
+type WorkerConfig struct {
+	// Rate and Burst pace contact changes (default 25 per second, burst 25: NationBuilder's
+	// 250 per 10 s). The HTTP adapters pace each request too, with their own Throttle.
+	Rate  rate.Limit
+	Burst int
+	// Concurrency is how many changes are in flight at once (default 4).
+	Concurrency int
+	// CallTimeout bounds one Upsert or Erase (default 2 minutes).
+	CallTimeout time.Duration
+	// BaseDelay and MaxDelay bound the jittered retry backoff (default 1 s and 5 min).
+	BaseDelay, MaxDelay time.Duration
+	Log                 *slog.Logger
+	Registerer          prometheus.Registerer
+}
+
+// Worker drains RELAIS_CRM into a Sink.
+type Worker struct {
+	cfg      WorkerConfig
+	js       jetstream.JetStream
+	names    events.Names
+	settler  events.Settler
+	sink     Sink
+	throttle *Throttle
+	log      *slog.Logger
+	metrics  workerMetrics
+
+	locks memberLocks
+
+	mu          sync.Mutex
+	cons        jetstream.Consumer
+	lastErr     string
+	lastErrAt   time.Time
+	lastSuccess time.Time
+}
+
+// NewWorker checks the configuration; Run does the I/O.
+func NewWorker(cfg WorkerConfig, js jetstream.JetStream, names events.Names, pub *events.Publisher, sink Sink) (*Worker, error) {
+	if js == nil || pub == nil || sink == nil {
+		return nil, errors.New("crm worker: jetstream, publisher and sink are required")
+	}
+	if cfg.Rate == 0 {
+		cfg.Rate = 25
+	}
+	if cfg.Burst <= 0 {
+		cfg.Burst = 25
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 4
+	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = 2 * time.Minute
+	}
+	if cfg.BaseDelay <= 0 {
+		cfg.BaseDelay = time.Second
+	}
+	if cfg.MaxDelay <= 0 {
+		cfg.MaxDelay = 5 * time.Minute
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m, err := newWorkerMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	return &Worker{
+		cfg:   cfg,
+		js:    js,
+		names: names,
+		// MaxDeliver 0: a CRM outage is retried for as long as it lasts, never dead-lettered.
+		settler:  events.Settler{Pub: pub, Log: log, BaseDelay: cfg.BaseDelay, MaxDelay: cfg.MaxDelay},
+		sink:     sink,
+		throttle: NewThrottle(cfg.Rate, cfg.Burst),
+		log:      log,
+		metrics:  m,
+		locks:    memberLocks{held: map[string]*memberLock{}},
+	}, nil
+}
+
+// Run consumes contact changes until ctx is cancelled, then lets the calls in flight finish
+// and settle before returning: nothing is acked before the CRM confirmed it.
+func (w *Worker) Run(ctx context.Context) error {
+	cons, err := w.js.CreateOrUpdateConsumer(ctx, w.names.CRMStream(), events.DurableConfig(w.names.CRMConsumer(), w.names.CRMFilter()))
+	if err != nil {
+		return fmt.Errorf("crm worker: consumer: %w", err)
+	}
+	stream, err := w.js.Stream(ctx, w.names.CRMStream())
+	if err != nil {
+		return fmt.Errorf("crm worker: stream: %w", err)
+	}
+	kv, err := w.js.KeyValue(ctx, w.names.CRMRefsBucket())
+	if err != nil {
+		return fmt.Errorf("crm worker: refs bucket: %w", err)
+	}
+	w.mu.Lock()
+	w.cons = cons
+	w.mu.Unlock()
+	h := &handler{w: w, stream: stream, kv: kv}
+	errs := make(chan error, w.cfg.Concurrency)
+	for range w.cfg.Concurrency {
+		// One pull subscription per slot, one message at a time each: a change never waits
+		// in a client buffer while its AckWait runs out.
+		go func() {
+			errs <- events.Consume(ctx, cons, w.settler, h.handle, jetstream.PullMaxMessages(1))
+		}()
+	}
+	var first error
+	for range w.cfg.Concurrency {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// Status is what `/sync` shows an organiser.
+type Status struct {
+	Pending     uint64 // changes waiting, including those in flight
+	LastError   string // redacted; "" when the last call succeeded
+	LastErrorAt time.Time
+	LastSuccess time.Time
+}
+
+// Status reports the queue depth and the last outcome.
+func (w *Worker) Status(ctx context.Context) (Status, error) {
+	w.mu.Lock()
+	st := Status{LastError: w.lastErr, LastErrorAt: w.lastErrAt, LastSuccess: w.lastSuccess}
+	cons := w.cons
+	w.mu.Unlock()
+	if cons == nil {
+		c, err := w.js.Consumer(ctx, w.names.CRMStream(), w.names.CRMConsumer())
+		if err != nil {
+			return st, fmt.Errorf("crm status: %w", err)
+		}
+		cons = c
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return st, fmt.Errorf("crm status: %w", err)
+	}
+	st.Pending = info.NumPending + uint64(max(info.NumAckPending, 0))
+	return st, nil
+}
+
+func (w *Worker) noteError(msg string) {
+	w.mu.Lock()
+	w.lastErr, w.lastErrAt = msg, time.Now()
+	w.mu.Unlock()
+}
+
+func (w *Worker) noteSuccess() {
+	w.mu.Lock()
+	w.lastErr, w.lastSuccess = "", time.Now()
+	w.mu.Unlock()
+}
+
+// record is what the worker remembers per member in the refs bucket: the CRM's id, the hash
+// of the last state the CRM confirmed and the tags it applied. No name, no phone.
+type record struct {
+	Ref     string   `json:"ref,omitempty"`
+	State   string   `json:"state"`
+	Applied []string `json:"applied,omitempty"`
+	Erased  bool     `json:"erased,omitempty"`
+}
+
+type handler struct {
+	w      *Worker
+	stream jetstream.Stream
+	kv     jetstream.KeyValue
+}
+
+func (h *handler) handle(ctx context.Context, msg jetstream.Msg) error {
+	change, err := events.DecodeContactChange(msg.Data())
+	if err != nil {
+		h.w.metrics.outcome("invalid")
+		return err // a DecodeError: dead-lettered with its reason
+	}
+	if m, ok := h.w.names.MemberFromSubject(msg.Subject()); !ok || m != change.Member {
+		h.w.metrics.outcome("invalid")
+		return events.Permanent(errors.New("contact change: member does not match subject"))
+	}
+	stop := keepAlive(msg)
+	defer stop()
+
+	unlock := h.w.locks.lock(change.Member)
+	defer unlock()
+
+	if superseded, err := h.superseded(ctx, msg); err != nil {
+		return err
+	} else if superseded {
+		h.w.metrics.outcome("superseded")
+		return nil // a newer change for this member is in the stream and will be applied
+	}
+	rec, err := h.load(ctx, change.Member)
+	if err != nil {
+		return err
+	}
+	state := StateHash(change)
+	if rec.State == state {
+		h.w.metrics.outcome("unchanged")
+		return nil
+	}
+	if err := h.w.throttle.Wait(ctx); err != nil {
+		return err
+	}
+	next, err := h.call(ctx, change, rec)
+	if err != nil {
+		return h.w.failed(change, err)
+	}
+	next.State = state
+	if err := h.save(ctx, change.Member, next); err != nil {
+		return err // the CRM call is idempotent: repeating it after a retry is harmless
+	}
+	h.w.noteSuccess()
+	h.w.metrics.outcome("ok")
+	return nil
+}
+
+// call runs the sink and returns what to remember.
+func (h *handler) call(ctx context.Context, change events.ContactChange, rec record) (record, error) {
+	ctx, cancel := context.WithTimeout(ctx, h.w.cfg.CallTimeout)
+	defer cancel()
+	start := time.Now()
+	defer func() { h.w.metrics.latency.Observe(time.Since(start).Seconds()) }()
+	if change.Op == events.OpErase {
+		if err := h.w.sink.Erase(ctx, change.ExternalID, rec.Ref); err != nil {
+			return record{}, err
+		}
+		return record{Erased: true}, nil
+	}
+	applied := rec.Applied
+	if rec.State == "" || rec.Erased {
+		applied = nil // nothing known: the sink checks every tag
+	} else if applied == nil {
+		applied = []string{}
+	}
+	c := ContactFrom(change, rec.Ref, applied)
+	ref, err := h.w.sink.Upsert(ctx, c)
+	if err != nil {
+		return record{}, &redactedError{err: err, c: c}
+	}
+	return record{Ref: ref, Applied: c.Tags}, nil
+}
+
+// failed turns a sink error into the settler's language and remembers it for Status.
+func (w *Worker) failed(change events.ContactChange, err error) error {
+	msg := err.Error()
+	w.noteError(msg)
+	e, classified := AsError(err)
+	if classified && !e.Retryable {
+		w.metrics.outcome("permanent")
+		w.log.Warn("crm rejected contact", "member", change.Member, "status", e.Status, "code", e.Code, "op", e.Op)
+		return events.Permanent(err)
+	}
+	w.metrics.outcome("retry")
+	w.log.Debug("crm call failed, will retry", "member", change.Member, "status", statusOf(e))
+	if classified && e.RetryAfter > 0 {
+		if e.Status == 429 {
+			w.throttle.Backoff(e.RetryAfter)
+		}
+		return events.RetryAfter(err, e.RetryAfter)
+	}
+	return err
+}
+
+func statusOf(e *Error) int {
+	if e == nil {
+		return 0
+	}
+	return e.Status
+}
+
+// superseded reports whether the stream already holds a newer change for msg's member: a
+// slow redelivery of an old state must never overwrite a newer one in the CRM.
+func (h *handler) superseded(ctx context.Context, msg jetstream.Msg) (bool, error) {
+	md, err := msg.Metadata()
+	if err != nil {
+		return false, fmt.Errorf("contact change metadata: %w", err)
+	}
+	last, err := h.stream.GetLastMsgForSubject(ctx, msg.Subject())
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("newest contact change: %w", err)
+	}
+	return last.Sequence > md.Sequence.Stream, nil
+}
+
+func (h *handler) load(ctx context.Context, member string) (record, error) {
+	entry, err := h.kv.Get(ctx, member)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return record{}, nil
+	}
+	if err != nil {
+		return record{}, fmt.Errorf("crm ref: %w", err)
+	}
+	var rec record
+	if err := json.Unmarshal(entry.Value(), &rec); err != nil {
+		// A damaged entry only costs one CRM call: forget it.
+		h.w.log.Warn("crm ref unreadable, ignoring it", "member", member)
+		return record{}, nil
+	}
+	return rec, nil
+}
+
+func (h *handler) save(ctx context.Context, member string, rec record) error {
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("crm ref: %w", err)
+	}
+	// The member lock serialises writers in this process; across replicas the newest change
+	// wins by the superseded check, so a plain Put is enough.
+	if _, err := h.kv.Put(ctx, member, data); err != nil {
+		return fmt.Errorf("crm ref: %w", err)
+	}
+	return nil
+}
+
+// keepAlive tells the server a slow message is still being worked on (a Retry-After pause
+// or a slow CRM can outlast AckWait), until stop is called.
+func keepAlive(msg jetstream.Msg) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(10 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_ = msg.InProgress()
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// redactedError hides the contact's name and phone from a sink error's text while keeping
+// its class for errors.As.
+type redactedError struct {
+	err error
+	c   Contact
+}
+
+func (r *redactedError) Error() string { return r.c.Redact(r.err.Error()) }
+func (r *redactedError) Unwrap() error { return r.err }
+
+// memberLocks serialises the changes of one member inside this process.
+type memberLocks struct {
+	mu   sync.Mutex
+	held map[string]*memberLock
+}
+
+type memberLock struct {
+	mu    sync.Mutex
+	users int
+}
+
+func (l *memberLocks) lock(member string) (unlock func()) {
+	l.mu.Lock()
+	ml := l.held[member]
+	if ml == nil {
+		ml = &memberLock{}
+		l.held[member] = ml
+	}
+	ml.users++
+	l.mu.Unlock()
+	ml.mu.Lock()
+	return func() {
+		ml.mu.Unlock()
+		l.mu.Lock()
+		if ml.users--; ml.users == 0 {
+			delete(l.held, member)
+		}
+		l.mu.Unlock()
+	}
+}
+
+type workerMetrics struct {
+	calls   *prometheus.CounterVec
+	latency prometheus.Histogram
+}
+
+func newWorkerMetrics(reg prometheus.Registerer) (workerMetrics, error) {
+	m := workerMetrics{
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "relais_crm_changes_total",
+			Help: "Contact changes handled by the CRM worker, by outcome.",
+		}, []string{"outcome"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "relais_crm_call_seconds",
+			Help:    "Duration of one CRM upsert or erase, all its requests included.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 12),
+		}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.calls, m.latency} {
+		if err := reg.Register(c); err != nil {
+			return m, fmt.Errorf("crm worker metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+func (m workerMetrics) outcome(o string) { m.calls.WithLabelValues(o).Inc() }
