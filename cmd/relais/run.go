@@ -134,6 +134,13 @@ func buildRoles(ctx context.Context, rt *runtime, roles map[string]bool) ([]task
 			routes[route] = handler
 		}
 	}
+	if roles["crm"] {
+		_, t, err := crmRole(ctx, rt)
+		if err != nil {
+			return nil, nil, err
+		}
+		tasks = append(tasks, t...)
+	}
 	return tasks, routes, nil
 }
 
@@ -164,5 +171,7 @@ func telegramRole(ctx context.Context, rt *runtime) ([]task, string, http.Handle
 
 // extraCommands are the subcommands beyond run, config and version.
 func extraCommands() map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error{}
+	return map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error{
+		"export": cmdExport,
+	}
 }

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/relais-bot/relais/crm"
+	"github.com/relais-bot/relais/crm/civicrm"
+	"github.com/relais-bot/relais/crm/local"
+	"github.com/relais-bot/relais/crm/nationbuilder"
+	"github.com/relais-bot/relais/crm/webhook"
+)
+
+func localCRMPath(dataDir string) string { return filepath.Join(dataDir, "crm.db") }
+
+// openSink connects the configured CRM; close releases it.
+func openSink(ctx context.Context, rt *runtime) (sink crm.Sink, close func(), err error) {
+	cfg := rt.cfg
+	switch cfg.CRM {
+	case "nationbuilder":
+		c, err := nationbuilder.New(nationbuilder.Config{
+			Slug: cfg.NBSlug, Token: cfg.NBToken, BaseURL: cfg.NBBaseURL,
+			ClientID: cfg.NBClientID, ClientSecret: cfg.NBClientSecret, RefreshToken: cfg.NBRefreshToken,
+			TokenStore: nationbuilder.FileTokenStore{Path: filepath.Join(cfg.DataDir, "nationbuilder-token.json")},
+			Log:        rt.log.With("crm", "nationbuilder"),
+		})
+		return c, func() {}, err
+	case "civicrm":
+		c, err := civicrm.New(civicrm.Config{URL: cfg.CiviURL, APIKey: cfg.CiviAPIKey, SiteKey: cfg.CiviSiteKey})
+		return c, func() {}, err
+	case "webhook":
+		c, err := webhook.New(webhook.Config{URL: cfg.WebhookURL, Secret: cfg.WebhookSecret})
+		return c, func() {}, err
+	default:
+		s, err := local.Open(ctx, localCRMPath(cfg.DataDir))
+		if err != nil {
+			return nil, nil, err
+		}
+		return s, func() { _ = s.Close() }, nil
+	}
+}
+
+// crmRole runs the sync worker; it returns the worker so commands can report its status.
+func crmRole(ctx context.Context, rt *runtime) (*crm.Worker, []task, error) {
+	sink, closeSink, err := openSink(ctx, rt)
+	if err != nil {
+		return nil, nil, fmt.Errorf("crm %s: %w", rt.cfg.CRM, err)
+	}
+	rt.closers = append(rt.closers, closeSink)
+	w, err := crm.NewWorker(crm.WorkerConfig{Log: rt.log.With("role", "crm"), Registerer: rt.reg}, rt.js, rt.names, rt.pub, sink)
+	if err != nil {
+		return nil, nil, err
+	}
+	rt.log.Info("crm sync", "crm", rt.cfg.CRM)
+	return w, []task{{"crm", w.Run}}, nil
+}
+
+// cmdExport writes the local CRM as a CSV NationBuilder's people import accepts.
+func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("export", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "", "CSV file to write (- for standard output); default RELAIS_DATA_DIR/export.csv")
+	envFile := fs.String("env-file", ".env", "file of NAME=value settings read after the environment")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err.Error()}
+	}
+	cfg, err := loadFromProcess(*envFile)
+	if err != nil {
+		return err
+	}
+	path, err := exportLocalCRM(ctx, cfg.DataDir, *out, stdout)
+	if err != nil {
+		return err
+	}
+	if path != "-" {
+		fmt.Fprintln(stdout, path)
+	}
+	return nil
+}
+
+func exportLocalCRM(ctx context.Context, dataDir, out string, stdout io.Writer) (string, error) {
+	db := localCRMPath(dataDir)
+	if _, err := os.Stat(db); err != nil {
+		return "", fmt.Errorf("export: no local CRM at %s (CRM=local keeps one once relais has synced a contact)", db)
+	}
+	store, err := local.Open(ctx, db)
+	if err != nil {
+		return "", fmt.Errorf("export: %w", err)
+	}
+	defer store.Close()
+	if out == "-" {
+		return "-", store.Export(ctx, stdout)
+	}
+	if out == "" {
+		out = filepath.Join(dataDir, "export.csv")
+	}
+	f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("export: %w", err)
+	}
+	if err := store.Export(ctx, f); err != nil {
+		f.Close()
+		return "", fmt.Errorf("export: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("export: %w", err)
+	}
+	abs, err := filepath.Abs(out)
+	if err != nil {
+		return out, nil
+	}
+	return abs, nil
+}
