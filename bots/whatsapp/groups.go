@@ -1,0 +1,137 @@
+package whatsapp
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"go.mau.fi/whatsmeow/types"
+	waevents "go.mau.fi/whatsmeow/types/events"
+	"golang.org/x/time/rate"
+)
+
+// GroupFetcher asks WhatsApp for a group's metadata (*whatsmeow.Client satisfies it).
+type GroupFetcher interface {
+	GetGroupInfo(ctx context.Context, jid types.JID) (*types.GroupInfo, error)
+}
+
+// Fetching group info is itself traffic WhatsApp watches, so it is rationed: a few per
+// minute, and a group that failed is not asked again for a while.
+const (
+	groupFetchEvery   = 10 * time.Second
+	groupFetchBurst   = 5
+	groupFetchTimeout = 10 * time.Second
+	groupRetryAfter   = 10 * time.Minute
+)
+
+type groupMeta struct {
+	title    string
+	mode     types.AddressingMode
+	titled   bool      // title known (it may legitimately be "")
+	failedAt time.Time // last failed fetch
+}
+
+// groupBook remembers group titles and addressing modes in memory. It learns them from the
+// events that carry them and, for a group it has never seen, fetches them once (throttled).
+type groupBook struct {
+	fetch GroupFetcher // nil: never fetch
+	limit *rate.Limiter
+	now   func() time.Time
+
+	mu     sync.Mutex
+	groups map[types.JID]*groupMeta
+}
+
+func newGroupBook(fetch GroupFetcher, now func() time.Time) *groupBook {
+	if now == nil {
+		now = time.Now
+	}
+	return &groupBook{
+		fetch:  fetch,
+		limit:  rate.NewLimiter(rate.Every(groupFetchEvery), groupFetchBurst),
+		now:    now,
+		groups: map[types.JID]*groupMeta{},
+	}
+}
+
+// meta returns the entry of chat, creating it. Callers hold mu.
+func (g *groupBook) meta(chat types.JID) *groupMeta {
+	m := g.groups[chat]
+	if m == nil {
+		m = &groupMeta{}
+		g.groups[chat] = m
+	}
+	return m
+}
+
+// Learn records what evt says about a group.
+func (g *groupBook) Learn(evt any) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	switch e := evt.(type) {
+	case *waevents.JoinedGroup:
+		g.remember(&e.GroupInfo)
+	case *waevents.GroupInfo:
+		chat := e.JID.ToNonAD()
+		switch {
+		case e.Delete != nil:
+			delete(g.groups, chat)
+		case e.Name != nil:
+			m := g.meta(chat)
+			m.title, m.titled = e.Name.Name, true
+		}
+	case *waevents.Message:
+		if e.Info.Chat.Server == types.GroupServer && e.Info.AddressingMode != "" {
+			g.meta(e.Info.Chat.ToNonAD()).mode = e.Info.AddressingMode
+		}
+	}
+}
+
+// remember stores a full group description. Callers hold mu.
+func (g *groupBook) remember(info *types.GroupInfo) {
+	m := g.meta(info.JID.ToNonAD())
+	m.title, m.titled = info.Name, true
+	if info.AddressingMode != "" {
+		m.mode = info.AddressingMode
+	}
+}
+
+// Title returns the group's title, fetching it once if it was never seen.
+func (g *groupBook) Title(ctx context.Context, chat types.JID) string {
+	g.mu.Lock()
+	m := g.meta(chat)
+	if m.titled || g.fetch == nil || (!m.failedAt.IsZero() && g.now().Sub(m.failedAt) < groupRetryAfter) {
+		title := m.title
+		g.mu.Unlock()
+		return title
+	}
+	if !g.limit.AllowN(g.now(), 1) {
+		g.mu.Unlock()
+		return "" // asked again on the group's next event
+	}
+	g.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(ctx, groupFetchTimeout)
+	defer cancel()
+	info, err := g.fetch.GetGroupInfo(ctx, chat)
+
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if err != nil || info == nil {
+		g.meta(chat).failedAt = g.now()
+		return ""
+	}
+	info.JID = chat
+	g.remember(info)
+	return info.Name
+}
+
+// Mode returns the group's addressing mode, "" when unknown.
+func (g *groupBook) Mode(chat types.JID) types.AddressingMode {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if m := g.groups[chat]; m != nil {
+		return m.mode
+	}
+	return ""
+}

@@ -1,0 +1,409 @@
+package whatsapp
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"unicode/utf8"
+
+	"go.mau.fi/whatsmeow/proto/waE2E"
+	"go.mau.fi/whatsmeow/types"
+	waevents "go.mau.fi/whatsmeow/types/events"
+
+	"github.com/relais-bot/relais/events"
+)
+
+// LIDs resolves a member's LID (opaque, stable id) to their phone-number JID and back.
+// whatsmeow's store.LIDStore satisfies it; both lookups return an empty JID, not an error,
+// when the pair is unknown.
+type LIDs interface {
+	GetPNForLID(ctx context.Context, lid types.JID) (types.JID, error)
+	GetLIDForPN(ctx context.Context, pn types.JID) (types.JID, error)
+}
+
+// Groups answers what the mapping needs to know about a group beyond the event itself.
+type Groups interface {
+	// Title is the group's name, "" when unknown.
+	Title(ctx context.Context, chat types.JID) string
+	// Mode is how the group addresses members ("" when unknown).
+	Mode(chat types.JID) types.AddressingMode
+}
+
+// Mapper turns whatsmeow events into relais events. It holds no state of its own: what it
+// knows about groups and LIDs comes from its two lookups, so the same input always gives the
+// same output.
+type Mapper struct {
+	LIDs   LIDs
+	Groups Groups // nil: no titles, addressing mode taken from each event
+	// Self are the bot's own JIDs (phone and LID): the bot is never a member.
+	Self []types.JID
+}
+
+// Map returns the events a whatsmeow event stands for: none for anything that is not group
+// activity (receipts, presence, history sync, status updates, revokes...). An error means a
+// lookup failed and the event should be handled again later.
+func (m Mapper) Map(ctx context.Context, evt any) ([]events.Event, error) {
+	switch e := evt.(type) {
+	case *waevents.Message:
+		return m.message(ctx, e)
+	case *waevents.GroupInfo:
+		return m.groupInfo(ctx, e)
+	}
+	// JoinedGroup only teaches the group's title and mode (see groupBook.Learn); HistorySync
+	// is never replayed as live activity.
+	return nil, nil
+}
+
+// live reports whether a message is someone's live activity in a chat relais follows.
+func live(e *waevents.Message) bool {
+	info := e.Info
+	switch {
+	case e.Message == nil, info.IsFromMe:
+		return false
+	// Parsed from a history sync blob: old activity, not live. A message re-requested from
+	// the phone because it could not be decrypted also carries SourceWebMsg, and is live.
+	case e.SourceWebMsg != nil && e.UnavailableRequestID == "":
+		return false
+	case info.IsNewsletterStatus:
+		return false
+	}
+	switch info.Chat.Server {
+	case types.GroupServer:
+		return info.IsGroup
+	case types.DefaultUserServer, types.HiddenUserServer:
+		return true
+	}
+	// status@broadcast, broadcast lists, newsletters, bots.
+	return false
+}
+
+func (m Mapper) message(ctx context.Context, e *waevents.Message) ([]events.Event, error) {
+	if !live(e) || e.Info.Timestamp.IsZero() {
+		return nil, nil
+	}
+	info := e.Info
+	chat := info.Chat.ToNonAD()
+	group := chat.Server == types.GroupServer
+	content, id := e.Message, info.ID
+	if pm := content.GetProtocolMessage(); pm != nil {
+		if pm.GetType() != waE2E.ProtocolMessage_MESSAGE_EDIT || pm.GetEditedMessage() == nil || pm.GetKey().GetID() == "" {
+			// Revokes publish nothing: counts are not decremented. Other protocol messages
+			// (ephemeral settings, key shares, history sync notices) are not activity.
+			return nil, nil
+		}
+		// An edit carries the original's id, so it dedups against the original in the
+		// stream and is never counted twice.
+		content, id = pm.GetEditedMessage(), pm.GetKey().GetID()
+	}
+	content = unwrap(content)
+	if m.isSelf(info.Sender) || m.isSelf(info.SenderAlt) {
+		return nil, nil
+	}
+	mode := m.mode(chat, info.AddressingMode, info.Sender)
+	sender, phone, err := m.canonical(ctx, info.Sender, info.SenderAlt, mode)
+	if err != nil {
+		return nil, err
+	}
+	if sender.IsEmpty() {
+		return nil, nil
+	}
+	ev := events.Event{
+		V:        events.Version,
+		Platform: events.WhatsApp,
+		At:       info.Timestamp.UTC(),
+		Sender:   events.Member{ID: sender.String(), Name: pushName(info.PushName), Phone: phone},
+	}
+	if r := content.GetReactionMessage(); r != nil {
+		target := r.GetKey().GetID()
+		// An empty text removes a reaction; a changed reaction keeps the same id and dedups.
+		if !group || r.GetText() == "" || target == "" {
+			return nil, nil
+		}
+		ev.ID = fmt.Sprintf("whatsapp:%s:%s:reaction:%s", chat.User, target, sender.User)
+		ev.Kind = events.KindReaction
+		ev.Target = target
+		if p := r.GetKey().GetParticipant(); p != "" {
+			if ev.ReplyTo, err = m.normalise(ctx, p, mode); err != nil {
+				return nil, err
+			}
+		}
+		ev.Group = m.group(ctx, chat)
+		return []events.Event{ev}, nil
+	}
+	text, counted := body(content)
+	if !counted {
+		return nil, nil
+	}
+	ev.Chars = utf8.RuneCountInString(text)
+	cmd, isCmd := events.ParseCommand(text, "")
+	if !group {
+		// A private message is not group activity; only a command to the bot is an event.
+		if !isCmd {
+			return nil, nil
+		}
+		ev.ID = fmt.Sprintf("whatsapp:dm:%s:%s", sender.User, id)
+		ev.Kind = events.KindCommand
+		ev.Command = &cmd
+		return []events.Event{ev}, nil
+	}
+	ev.ID = fmt.Sprintf("whatsapp:%s:%s", chat.User, id)
+	ev.Kind = events.KindMessage
+	if isCmd {
+		ev.Kind = events.KindCommand
+		ev.Command = &cmd
+	}
+	if ci := contextInfo(content); ci != nil {
+		ev.Target = ci.GetStanzaID()
+		if p := ci.GetParticipant(); p != "" {
+			if ev.ReplyTo, err = m.normalise(ctx, p, mode); err != nil {
+				return nil, err
+			}
+		}
+		for _, s := range ci.GetMentionedJID() {
+			id, err := m.normalise(ctx, s, mode)
+			if err != nil {
+				return nil, err
+			}
+			if id != "" && !slices.Contains(ev.Mentions, id) {
+				ev.Mentions = append(ev.Mentions, id)
+			}
+		}
+	}
+	ev.Group = m.group(ctx, chat)
+	return []events.Event{ev}, nil
+}
+
+func (m Mapper) groupInfo(ctx context.Context, e *waevents.GroupInfo) ([]events.Event, error) {
+	chat := e.JID.ToNonAD()
+	if chat.Server != types.GroupServer || e.Timestamp.IsZero() {
+		return nil, nil
+	}
+	// Title first: fetching an unknown group's info also teaches its addressing mode.
+	group := m.group(ctx, chat)
+	mode := types.AddressingMode("")
+	if m.Groups != nil {
+		mode = m.Groups.Mode(chat)
+	}
+	var out []events.Event
+	add := func(kind events.Kind, jids []types.JID) error {
+		for _, j := range jids {
+			if m.isSelf(j) {
+				continue
+			}
+			member, phone, err := m.canonical(ctx, j, types.EmptyJID, mode)
+			if err != nil {
+				return err
+			}
+			if member.IsEmpty() {
+				continue
+			}
+			out = append(out, events.Event{
+				V:        events.Version,
+				ID:       fmt.Sprintf("whatsapp:%s:%s:%s:%d", chat.User, kind, member.User, e.Timestamp.Unix()),
+				Kind:     kind,
+				Platform: events.WhatsApp,
+				At:       e.Timestamp.UTC(),
+				Group:    group,
+				Sender:   events.Member{ID: member.String(), Phone: phone},
+			})
+		}
+		return nil
+	}
+	if err := add(events.KindJoin, e.Join); err != nil {
+		return nil, err
+	}
+	if err := add(events.KindLeave, e.Leave); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (m Mapper) group(ctx context.Context, chat types.JID) *events.Group {
+	g := &events.Group{ID: chat.String()}
+	if m.Groups != nil {
+		g.Title = m.Groups.Title(ctx, chat)
+	}
+	return g
+}
+
+// mode is the addressing mode members of chat are keyed by: the event's own, else what is
+// known of the group, else whatever form the sender came in. Private chats use LIDs.
+func (m Mapper) mode(chat types.JID, own types.AddressingMode, sender types.JID) types.AddressingMode {
+	if chat.Server != types.GroupServer {
+		return types.AddressingModeLID
+	}
+	if own != "" {
+		return own
+	}
+	if m.Groups != nil {
+		if mode := m.Groups.Mode(chat); mode != "" {
+			return mode
+		}
+	}
+	if sender.Server == types.HiddenUserServer {
+		return types.AddressingModeLID
+	}
+	return types.AddressingModePN
+}
+
+// canonical returns the id a member is keyed by in mode (LID or phone JID, no device) and
+// their phone in E.164 when known. alt is the other form when the event carries it. An empty
+// mode keeps the form the JID came in.
+func (m Mapper) canonical(ctx context.Context, jid, alt types.JID, mode types.AddressingMode) (types.JID, string, error) {
+	var lid, pn types.JID
+	for _, j := range []types.JID{jid.ToNonAD(), alt.ToNonAD()} {
+		switch j.Server {
+		case types.HiddenUserServer:
+			if lid.IsEmpty() {
+				lid = j
+			}
+		case types.DefaultUserServer:
+			if pn.IsEmpty() {
+				pn = j
+			}
+		}
+	}
+	if lid.IsEmpty() && pn.IsEmpty() {
+		return types.EmptyJID, "", nil // not a person: a bot, a hosted business account
+	}
+	var err error
+	if mode == types.AddressingModeLID && lid.IsEmpty() && m.LIDs != nil {
+		if lid, err = m.LIDs.GetLIDForPN(ctx, pn); err != nil {
+			return types.EmptyJID, "", fmt.Errorf("lid for pn: %w", err)
+		}
+	}
+	if pn.IsEmpty() && m.LIDs != nil {
+		if pn, err = m.LIDs.GetPNForLID(ctx, lid); err != nil {
+			return types.EmptyJID, "", fmt.Errorf("pn for lid: %w", err)
+		}
+	}
+	var id types.JID
+	switch mode {
+	case types.AddressingModeLID:
+		id = firstJID(lid, pn)
+	case types.AddressingModePN:
+		id = firstJID(pn, lid)
+	default:
+		id = jid.ToNonAD()
+	}
+	return id, e164(pn), nil
+}
+
+// normalise maps a JID string from a ContextInfo (quoted participant, mention) to a member id.
+func (m Mapper) normalise(ctx context.Context, s string, mode types.AddressingMode) (string, error) {
+	j, err := types.ParseJID(s)
+	if err != nil || m.isSelf(j) {
+		return "", nil // a malformed JID from the wire is skipped, not retried
+	}
+	id, _, err := m.canonical(ctx, j, types.EmptyJID, mode)
+	if err != nil || id.IsEmpty() {
+		return "", err
+	}
+	return id.String(), nil
+}
+
+func (m Mapper) isSelf(j types.JID) bool {
+	if j.IsEmpty() {
+		return false
+	}
+	j = j.ToNonAD()
+	for _, s := range m.Self {
+		if !s.IsEmpty() && s.ToNonAD() == j {
+			return true
+		}
+	}
+	return false
+}
+
+func firstJID(a, b types.JID) types.JID {
+	if !a.IsEmpty() {
+		return a
+	}
+	return b
+}
+
+// e164 returns the phone number of a phone-number JID, or "" for anything else. A redacted
+// display name ("+33∙∙∙∙∙∙∙12") is never a phone number and never reaches here.
+func e164(pn types.JID) string {
+	if pn.Server != types.DefaultUserServer || len(pn.User) < 7 || len(pn.User) > 15 || pn.User[0] == '0' {
+		return ""
+	}
+	if _, err := strconv.ParseUint(pn.User, 10, 64); err != nil {
+		return ""
+	}
+	return "+" + pn.User
+}
+
+// pushName drops WhatsApp's placeholder for "no name".
+func pushName(s string) string {
+	if s == "-" {
+		return ""
+	}
+	return s
+}
+
+// unwrap opens the wrappers whatsmeow's UnwrapRaw leaves closed.
+func unwrap(m *waE2E.Message) *waE2E.Message {
+	for range 4 {
+		switch {
+		case m.GetGroupMentionedMessage().GetMessage() != nil:
+			m = m.GetGroupMentionedMessage().GetMessage()
+		case m.GetSpoilerMessage().GetMessage() != nil:
+			m = m.GetSpoilerMessage().GetMessage()
+		case m.GetEphemeralMessage().GetMessage() != nil:
+			m = m.GetEphemeralMessage().GetMessage()
+		case m.GetDocumentWithCaptionMessage().GetMessage() != nil:
+			m = m.GetDocumentWithCaptionMessage().GetMessage()
+		default:
+			return m
+		}
+	}
+	return m
+}
+
+// body returns the text or caption of a message someone wrote, and whether the message counts
+// as activity at all (text, media, location, contact, poll). Only its length leaves the adapter.
+func body(m *waE2E.Message) (string, bool) {
+	switch {
+	case m == nil:
+		return "", false
+	case m.Conversation != nil:
+		return m.GetConversation(), true
+	case m.ExtendedTextMessage != nil:
+		return m.GetExtendedTextMessage().GetText(), true
+	case m.ImageMessage != nil:
+		return m.GetImageMessage().GetCaption(), true
+	case m.VideoMessage != nil:
+		return m.GetVideoMessage().GetCaption(), true
+	case m.PtvMessage != nil:
+		return m.GetPtvMessage().GetCaption(), true
+	case m.DocumentMessage != nil:
+		return m.GetDocumentMessage().GetCaption(), true
+	case m.AudioMessage != nil, m.StickerMessage != nil, m.LocationMessage != nil,
+		m.LiveLocationMessage != nil, m.ContactMessage != nil, m.ContactsArrayMessage != nil,
+		m.PollCreationMessage != nil, m.PollCreationMessageV2 != nil, m.PollCreationMessageV3 != nil,
+		m.EventMessage != nil:
+		return "", true
+	}
+	return "", false
+}
+
+type withContext interface {
+	GetContextInfo() *waE2E.ContextInfo
+}
+
+// contextInfo returns the reply and mention data of a message, wherever its kind keeps it.
+func contextInfo(m *waE2E.Message) *waE2E.ContextInfo {
+	for _, part := range []withContext{
+		m.GetExtendedTextMessage(), m.GetImageMessage(), m.GetVideoMessage(), m.GetPtvMessage(),
+		m.GetDocumentMessage(), m.GetAudioMessage(), m.GetStickerMessage(), m.GetLocationMessage(),
+		m.GetLiveLocationMessage(), m.GetContactMessage(), m.GetContactsArrayMessage(),
+		m.GetPollCreationMessage(), m.GetPollCreationMessageV2(), m.GetPollCreationMessageV3(),
+	} {
+		if ci := part.GetContextInfo(); ci != nil {
+			return ci
+		}
+	}
+	return nil
+}
