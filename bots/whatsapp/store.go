@@ -13,12 +13,13 @@ import (
 	"go.mau.fi/whatsmeow/store/sqlstore"
 	waLog "go.mau.fi/whatsmeow/util/log"
 
-	_ "modernc.org/sqlite" // pure-Go SQLite, driver name "sqlite"
+	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL, driver name "pgx"
+	_ "modernc.org/sqlite"             // pure-Go SQLite, driver name "sqlite"
 )
 
 // ErrNoPostgresDriver is returned for a PostgreSQL WHATSAPP_DB when no driver is linked in.
-var ErrNoPostgresDriver = errors.New(`postgres support needs a PostgreSQL database/sql driver in the binary ` +
-	`(import _ "github.com/jackc/pgx/v5/stdlib" in cmd/relais); leave WHATSAPP_DB empty to use SQLite in the data dir`)
+var ErrNoPostgresDriver = errors.New(`postgres support needs a PostgreSQL database/sql driver in the binary; ` +
+	`leave WHATSAPP_DB empty to use SQLite in the data dir`)
 
 // storeFile is the SQLite file of the WhatsApp session inside the data dir.
 const storeFile = "whatsapp.db"

@@ -73,13 +73,6 @@ func TestOpenStoreSQLite(t *testing.T) {
 	}
 }
 
-func TestOpenStorePostgresWithoutDriver(t *testing.T) {
-	_, err := openStore(context.Background(), t.TempDir(), "postgres://relais@localhost/relais", nil)
-	if !errors.Is(err, ErrNoPostgresDriver) {
-		t.Fatalf("err = %v, want ErrNoPostgresDriver", err)
-	}
-}
-
 // TestWALoggerRedacts: whatsmeow's log lines keep their sense but lose phone numbers, LIDs
 // and names.
 func TestWALoggerRedacts(t *testing.T) {
