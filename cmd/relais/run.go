@@ -134,6 +134,13 @@ func buildRoles(ctx context.Context, rt *runtime, roles map[string]bool) ([]task
 			routes[route] = handler
 		}
 	}
+	if roles["whatsapp"] && rt.cfg.WhatsAppEnabled {
+		t, err := whatsappRole(ctx, rt)
+		if err != nil {
+			return nil, nil, err
+		}
+		tasks = append(tasks, t...)
+	}
 	if roles["crm"] {
 		_, t, err := crmRole(ctx, rt)
 		if err != nil {
@@ -172,6 +179,7 @@ func telegramRole(ctx context.Context, rt *runtime) ([]task, string, http.Handle
 // extraCommands are the subcommands beyond run, config and version.
 func extraCommands() map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error{
-		"export": cmdExport,
+		"export":   cmdExport,
+		"whatsapp": cmdWhatsApp,
 	}
 }
