@@ -1,0 +1,456 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/relais-bot/relais/events"
+)
+
+// maxMentions bounds the members one event may credit.
+const maxMentions = 100
+
+// Rule violations: the event decoded but can never apply. They are dead-lettered.
+var (
+	ErrNeedsGroup     = errors.New("event kind needs a group")
+	ErrFutureEvent    = errors.New("event time ahead of the clock")
+	ErrTooManyMention = errors.New("too many mentions")
+	ErrSelfMigration  = errors.New("group migrated from itself")
+)
+
+// check applies the rules an event must meet beyond decoding.
+func (b *Bridge) check(ev events.Event, now time.Time) error {
+	switch {
+	case ev.Group == nil && (ev.Kind == events.KindJoin || ev.Kind == events.KindLeave || ev.Kind == events.KindReaction):
+		return fmt.Errorf("%w: %s", ErrNeedsGroup, ev.Kind)
+	case ev.At.After(now.Add(b.cfg.MaxSkew)):
+		return fmt.Errorf("%w: %s later than allowed", ErrFutureEvent, ev.At.Sub(now).Round(time.Second))
+	case len(ev.Mentions) > maxMentions:
+		return fmt.Errorf("%w: %d, limit %d", ErrTooManyMention, len(ev.Mentions), maxMentions)
+	case ev.Group != nil && ev.Group.MigratedFrom != "" && ev.Group.MigratedFrom == ev.Group.ID:
+		return ErrSelfMigration
+	}
+	return nil
+}
+
+// plan is what one event does: the member calls and the group call it makes.
+type plan struct {
+	ev      events.Event
+	sender  string
+	group   string
+	from    string // group token the group migrated from
+	day     int
+	stamp   string
+	credits []credit
+	skip    bool // the sender is suppressed: the event changes nothing
+
+	// unresolved references, filled in by resolve
+	target    string   // platform message id of a reply or reaction with no ReplyTo
+	usernames []string // lowercase, without '@'
+}
+
+// credit is an interaction a member received from the sender of an event.
+type credit struct {
+	member, pid                 string
+	replied, mentioned, reacted bool
+}
+
+func (p *plan) addCredit(member, pid string, set func(*credit)) {
+	if member == "" || member == p.sender {
+		return // talking to yourself does not make you a leader
+	}
+	for i := range p.credits {
+		if p.credits[i].member == member {
+			if p.credits[i].pid == "" {
+				p.credits[i].pid = pid
+			}
+			set(&p.credits[i])
+			return
+		}
+	}
+	c := credit{member: member, pid: pid}
+	set(&c)
+	p.credits = append(p.credits, c)
+}
+
+func setReplied(c *credit)   { c.replied = true }
+func setMentioned(c *credit) { c.mentioned = true }
+func setReacted(c *credit)   { c.reacted = true }
+
+// messageID is the platform message id of an event: the part of its id after the last ':'
+// (ids are <platform>:<chat>:<message>), which is what replies and reactions point at.
+func messageID(id string) string { return id[strings.LastIndexByte(id, ':')+1:] }
+
+// applyEvents applies a batch of activity events (no commands). It returns, per event, the
+// rule violation that keeps it from applying (nil otherwise), and an error when the batch
+// must be retried as a whole. Every step is idempotent, so a retry after a partial failure
+// only completes what was missing. publish=false (replay) leaves contact changes for later.
+func (b *Bridge) applyEvents(ctx context.Context, evs []events.Event, publish bool) ([]error, error) {
+	now := b.cfg.Now()
+	errs := make([]error, len(evs))
+	var plans []*plan
+	for i, ev := range evs {
+		if err := b.check(ev, now); err != nil {
+			errs[i] = events.Permanent(err)
+			continue
+		}
+		if ev.Group == nil || ev.Kind == events.KindCommand || ev.Kind == events.KindConsent {
+			b.metrics.events.WithLabelValues(outIgnored).Inc() // a private message is not group activity
+			continue
+		}
+		plans = append(plans, b.plan(ev))
+	}
+	if len(plans) == 0 {
+		return errs, nil
+	}
+	if err := b.resolve(ctx, plans); err != nil {
+		return errs, err
+	}
+	if err := b.suppress(ctx, plans); err != nil {
+		return errs, err
+	}
+	states, err := b.write(ctx, plans, dayOf(now))
+	if err != nil {
+		return errs, err
+	}
+	if err := b.index(ctx, states, plans); err != nil {
+		return errs, err
+	}
+	if publish && b.pub != nil {
+		for _, st := range states {
+			if err := b.settleContact(ctx, st, false); err != nil {
+				return errs, err
+			}
+		}
+	}
+	return errs, nil
+}
+
+func (b *Bridge) plan(ev events.Event) *plan {
+	p := &plan{
+		ev:     ev,
+		sender: b.hash.Member(ev.Platform, ev.Sender.ID),
+		group:  b.hash.Group(ev.Platform, ev.Group.ID),
+		day:    dayOf(ev.At),
+		stamp:  fmt.Sprintf("%015d|%s", max(ev.At.UnixMilli(), 0), ev.ID),
+	}
+	if ev.Group.MigratedFrom != "" {
+		p.from = b.hash.Group(ev.Platform, ev.Group.MigratedFrom)
+	}
+	if ev.Kind != events.KindMessage && ev.Kind != events.KindReaction {
+		return p
+	}
+	set := setReplied
+	if ev.Kind == events.KindReaction {
+		set = setReacted
+	}
+	switch {
+	case ev.ReplyTo != "":
+		p.addCredit(b.hash.Member(ev.Platform, ev.ReplyTo), ev.ReplyTo, set)
+	case ev.Target != "":
+		p.target = messageID(ev.Target)
+	}
+	if ev.Kind == events.KindMessage {
+		for _, m := range ev.Mentions {
+			if name, ok := strings.CutPrefix(m, "@"); ok {
+				if name = strings.ToLower(name); name != "" {
+					p.usernames = append(p.usernames, name)
+				}
+				continue
+			}
+			if m != "" {
+				p.addCredit(b.hash.Member(ev.Platform, m), m, setMentioned)
+			}
+		}
+	}
+	return p
+}
+
+// resolve finds the members behind message ids and usernames: first among the events of the
+// batch before the one resolved (a reaction to a message of the same batch), then in Redis.
+// An unknown reference credits nobody.
+func (b *Bridge) resolve(ctx context.Context, plans []*plan) error {
+	type lookup struct {
+		p    *plan
+		kind byte // 't' target, 'u' username
+		name string
+		cmds []*redis.StringCmd
+	}
+	var lookups []*lookup
+	for _, p := range plans {
+		if p.target != "" {
+			lookups = append(lookups, &lookup{p: p, kind: 't', name: p.target})
+		}
+		for _, u := range p.usernames {
+			lookups = append(lookups, &lookup{p: p, kind: 'u', name: u})
+		}
+	}
+	if len(lookups) > 0 {
+		gen := func(d int) int { return d / b.bars.windowDays }
+		_, err := b.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+			for _, l := range lookups {
+				if l.kind == 't' {
+					g := gen(l.p.day)
+					l.cmds = []*redis.StringCmd{
+						pipe.HGet(ctx, b.keys.authorMap(l.p.group, g), l.name),
+						pipe.HGet(ctx, b.keys.authorMap(l.p.group, g-1), l.name),
+					}
+				} else {
+					l.cmds = []*redis.StringCmd{pipe.HGet(ctx, b.keys.usernames(), l.name)}
+				}
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return fmt.Errorf("resolve: %w", err)
+		}
+	}
+	byPlan := map[*plan][]*lookup{}
+	for _, l := range lookups {
+		byPlan[l.p] = append(byPlan[l.p], l)
+	}
+	authors := map[string]string{} // group \x00 message id → author, from this batch
+	users := map[string]string{}   // username → member, from this batch
+	for _, p := range plans {
+		for _, l := range byPlan[p] {
+			var found string
+			if l.kind == 't' {
+				found = authors[p.group+"\x00"+l.name]
+			} else {
+				found = users[l.name]
+			}
+			for _, c := range l.cmds {
+				if found == "" {
+					found = c.Val()
+				}
+			}
+			switch {
+			case l.kind == 't' && p.ev.Kind == events.KindReaction:
+				p.addCredit(found, "", setReacted)
+			case l.kind == 't':
+				p.addCredit(found, "", setReplied)
+			default:
+				p.addCredit(found, "", setMentioned)
+			}
+		}
+		if p.ev.Kind == events.KindMessage {
+			authors[p.group+"\x00"+messageID(p.ev.ID)] = p.sender
+		}
+		if u := strings.ToLower(p.ev.Sender.Username); u != "" {
+			users[u] = p.sender
+		}
+	}
+	return nil
+}
+
+// suppress drops everything that concerns members who objected: their own events change
+// nothing, and nobody is credited for talking to them.
+func (b *Bridge) suppress(ctx context.Context, plans []*plan) error {
+	decided := map[string]bool{}
+	suppressed := func(member, group string) (bool, error) {
+		if s, ok := decided[member]; ok {
+			return s, nil
+		}
+		d, err := b.consent.Decide(ctx, member, group)
+		if err != nil {
+			return false, fmt.Errorf("consent: %w", err)
+		}
+		decided[member] = d.Suppressed
+		return d.Suppressed, nil
+	}
+	for _, p := range plans {
+		s, err := suppressed(p.sender, p.group)
+		if err != nil {
+			return err
+		}
+		if s {
+			p.skip = true
+			continue
+		}
+		kept := p.credits[:0]
+		for _, c := range p.credits {
+			s, err := suppressed(c.member, p.group)
+			if err != nil {
+				return err
+			}
+			if !s {
+				kept = append(kept, c)
+			}
+		}
+		p.credits = kept
+	}
+	return nil
+}
+
+func senderKind(k events.Kind) string {
+	switch k {
+	case events.KindJoin:
+		return "j"
+	case events.KindLeave:
+		return "l"
+	case events.KindReaction:
+		return "r"
+	}
+	return "m"
+}
+
+// write runs, in one pipeline, the write script of every member each event touches and the
+// group script of each event, then the evaluation of every member touched. It returns the
+// state of those members, sorted by token.
+func (b *Bridge) write(ctx context.Context, plans []*plan, clockDay int) ([]memberState, error) {
+	dedupTTL := int64(b.cfg.DedupTTL / time.Second)
+	mapTTL := int64((2*b.cfg.Window + day) / time.Second)
+	keep := b.bars.windowDays + b.bars.holdDays + b.bars.dormantDays
+	var (
+		senders []int    // pipeline index of each plan's sender write, -1 if skipped
+		touched []string // members to evaluate, in first-touch order
+		evalAt  int      // pipeline index of the first evaluation
+	)
+	cmds, err := b.scripts.pipeline(ctx, b.rdb, func(pipe redis.Pipeliner) {
+		senders, touched = senders[:0], touched[:0]
+		seen := map[string]bool{}
+		touch := func(m string) {
+			if !seen[m] {
+				seen[m] = true
+				touched = append(touched, m)
+			}
+		}
+		n := 0
+		for _, p := range plans {
+			if p.skip {
+				senders = append(senders, -1)
+				continue
+			}
+			ev := p.ev
+			kind := senderKind(ev.Kind)
+			common := []any{b.barsArg, clockDay, dedupTTL, kind, p.day, ev.At.UnixMilli(), p.stamp,
+				p.group, ev.Group.Title, string(ev.Platform)}
+			credited := make([]string, len(p.credits))
+			for i, c := range p.credits {
+				credited[i] = c.member
+			}
+			args := append(slices.Clone(common), ev.Sender.ID, ev.Sender.Name, ev.Sender.FirstName,
+				ev.Sender.LastName, ev.Sender.Username, ev.Sender.Phone, "", 0, 0, 0, strings.Join(credited, ","))
+			b.scripts.write.EvalSha(ctx, pipe, b.keys.writeKeys(p.sender, ev.ID), args...)
+			senders = append(senders, n)
+			touch(p.sender)
+
+			msgID := ""
+			if ev.Kind == events.KindMessage {
+				msgID = messageID(ev.ID)
+			}
+			b.scripts.group.EvalSha(ctx, pipe, b.keys.groupKeys(p.group, ev.ID, p.day/b.bars.windowDays),
+				dedupTTL, kind, p.day, p.sender, p.stamp, ev.Group.Title, string(ev.Platform), msgID, p.from, mapTTL, keep)
+			n += 2
+
+			common[3] = "c"
+			for _, c := range p.credits {
+				args := append(slices.Clone(common), c.pid, "", "", "", "", "", p.sender,
+					bit(c.replied), bit(c.mentioned), bit(c.reacted), "")
+				b.scripts.write.EvalSha(ctx, pipe, b.keys.writeKeys(c.member, ev.ID), args...)
+				touch(c.member)
+				n++
+			}
+		}
+		evalAt = n
+		for _, m := range touched {
+			b.scripts.eval.EvalSha(ctx, pipe, b.keys.memberKeys(m, ""), b.barsArg, clockDay)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i := range plans {
+		switch {
+		case senders[i] < 0:
+			b.metrics.events.WithLabelValues(outIgnored).Inc()
+		case asInt(cmds[senders[i]].(*redis.Cmd).Val()) == 1:
+			b.metrics.events.WithLabelValues(outApplied).Inc()
+		default:
+			b.metrics.events.WithLabelValues(outDuplicate).Inc()
+		}
+	}
+	states := make([]memberState, 0, len(touched))
+	for i, m := range touched {
+		st, err := parseState(m, cmds[evalAt+i].(*redis.Cmd).Val())
+		if err != nil {
+			return nil, err
+		}
+		states = append(states, st)
+	}
+	slices.SortFunc(states, func(a, b memberState) int { return strings.Compare(a.Token, b.Token) })
+	return states, nil
+}
+
+func bit(v bool) int {
+	if v {
+		return 1
+	}
+	return 0
+}
+
+// index writes the members' index entries (version-guarded) and the groups' (idempotent).
+func (b *Bridge) index(ctx context.Context, states []memberState, plans []*plan) error {
+	_, err := b.scripts.pipeline(ctx, b.rdb, func(pipe redis.Pipeliner) {
+		for _, st := range states {
+			if st.Applied < 0 {
+				continue
+			}
+			due := st.Cur
+			if st.Settled {
+				due = -1
+			}
+			b.scripts.index.EvalSha(ctx, pipe, b.keys.indexKeys(), st.Token, st.Ver, due, st.Msgs, st.People,
+				strings.ToLower(st.Username), searchText(st))
+		}
+		seen := map[string]bool{}
+		for _, p := range plans {
+			if p.skip || seen[p.group+p.from] {
+				continue
+			}
+			seen[p.group+p.from] = true
+			pipe.SAdd(ctx, b.keys.groups(), p.group)
+			if p.from != "" {
+				pipe.HSet(ctx, b.keys.groupAlias(), p.from, p.group)
+			}
+		}
+	})
+	return err
+}
+
+// searchText is what FindMembers matches: folded names and username.
+func searchText(st memberState) string {
+	parts := []string{fold(st.Name), fold(strings.TrimSpace(st.First + " " + st.Last)), fold(st.Username)}
+	if strings.Join(parts, "") == "" {
+		return ""
+	}
+	return strings.Join(parts, "\x00")
+}
+
+// evaluate re-evaluates members at the clock (the sweep, a resync) and returns their states;
+// unknown members come back with Applied -1.
+func (b *Bridge) evaluate(ctx context.Context, members []string) ([]memberState, error) {
+	clockDay := strconv.Itoa(dayOf(b.cfg.Now()))
+	cmds, err := b.scripts.pipeline(ctx, b.rdb, func(pipe redis.Pipeliner) {
+		for _, m := range members {
+			b.scripts.eval.EvalSha(ctx, pipe, b.keys.memberKeys(m, ""), b.barsArg, clockDay)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]memberState, len(members))
+	for i, m := range members {
+		if out[i], err = parseState(m, cmds[i].(*redis.Cmd).Val()); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}

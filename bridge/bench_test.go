@@ -1,0 +1,76 @@
+package bridge
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/relais-bot/relais/bridge/bridgetest"
+	"github.com/relais-bot/relais/events/eventstest"
+)
+
+// BenchmarkBridgeThroughput measures the bridge end to end: events already in the stream,
+// consumed, applied to Redis, acked, and the contact changes they cause published. Run it
+// with REDIS_URL and NATS_URL for real servers, without for the embedded ones.
+func BenchmarkBridgeThroughput(b *testing.B) {
+	n := max(b.N, 1000)
+	evs, _ := streamShape{events: n, members: max(150, n/50), seed: 11, gap: min(2000, n/5)}.generate(testNow)
+	env := eventstest.New(b)
+	rdb, prefix := bridgetest.Redis(b)
+	ctx := context.Background()
+	var acks []jetstream.PubAckFuture
+	for _, ev := range evs {
+		m, err := env.Pub.EventMsg(ev)
+		if err != nil {
+			b.Fatal(err)
+		}
+		f, err := env.JS.PublishMsgAsync(m)
+		if err != nil {
+			b.Fatal(err)
+		}
+		acks = append(acks, f)
+	}
+	for _, f := range acks {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			b.Fatal(err)
+		}
+	}
+	cfg := Config{KeyPrefix: prefix, Policy: PolicyNotice, Now: func() time.Time { return testNow }, SweepEvery: time.Hour}
+	br, err := New(cfg, rdb, env.JS, env.Pub, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	crmBefore := env.StreamMsgs(b, env.Names.CRMStream())
+
+	b.ResetTimer()
+	start := time.Now()
+	runCtx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := br.Run(runCtx); err != nil {
+			b.Error(err)
+		}
+	})
+	for {
+		cons, err := env.JS.Consumer(ctx, env.Names.EventsStream(), env.Names.BridgeConsumer())
+		if err == nil {
+			info, err := cons.Info(ctx)
+			if err == nil && info.NumPending == 0 && info.NumAckPending == 0 && info.Delivered.Stream >= uint64(len(evs)) {
+				break
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	cancel()
+	wg.Wait()
+	b.StopTimer()
+	b.ReportMetric(float64(len(evs))/elapsed.Seconds(), "events/s")
+	b.ReportMetric(float64(env.StreamMsgs(b, env.Names.CRMStream())-crmBefore), "contact_changes")
+	b.ReportMetric(0, "ns/op")
+}

@@ -1,0 +1,303 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/relais-bot/relais/events"
+)
+
+// Bridge consumes group events, keeps activity in Redis and publishes contact changes.
+// Any number of replicas may run against the same Redis and NATS.
+type Bridge struct {
+	cfg      Config
+	bars     bars
+	barsArg  string
+	keys     keys
+	rdb      redis.UniversalClient
+	js       jetstream.JetStream
+	pub      *events.Publisher
+	names    events.Names
+	hash     events.Hasher
+	consent  Consent
+	commands CommandHandler
+	scripts  scripts
+	metrics  *metrics
+	settler  events.Settler
+
+	crmOnce   sync.Mutex
+	crmStream jetstream.Stream
+}
+
+// New returns a bridge. consent nil means PolicyOnly(cfg.Policy); commands nil acks and
+// ignores commands and consent events.
+func New(cfg Config, rdb redis.UniversalClient, js jetstream.JetStream, pub *events.Publisher, consent Consent, commands CommandHandler) (*Bridge, error) {
+	if js == nil || pub == nil {
+		return nil, errors.New("bridge: jetstream and publisher are required")
+	}
+	b, err := newBridge(cfg, rdb, pub.Hasher())
+	if err != nil {
+		return nil, err
+	}
+	b.js, b.pub, b.names = js, pub, pub.Names()
+	if consent != nil {
+		b.consent = consent
+	}
+	b.commands = commands
+	b.settler = events.Settler{Pub: pub, Log: b.cfg.Log, BaseDelay: 500 * time.Millisecond, MaxDelay: time.Minute}
+	return b, nil
+}
+
+// newBridge is the Redis half of a bridge: enough to apply events and evaluate members.
+func newBridge(cfg Config, rdb redis.UniversalClient, h events.Hasher) (*Bridge, error) {
+	if rdb == nil {
+		return nil, errors.New("bridge: redis client is required")
+	}
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	b := &Bridge{
+		cfg:     cfg,
+		bars:    cfg.bars(),
+		keys:    keys{prefix: cfg.KeyPrefix},
+		rdb:     rdb,
+		hash:    h,
+		consent: PolicyOnly(cfg.Policy),
+		scripts: newScripts(),
+		metrics: newMetrics(cfg.Registerer),
+	}
+	b.barsArg = b.bars.arg()
+	return b, nil
+}
+
+// Config returns the bridge's configuration with its defaults filled in.
+func (b *Bridge) Config() Config { return b.cfg }
+
+// Query returns the read side over the same Redis and configuration.
+func (b *Bridge) Query() *Query { return &Query{cfg: b.cfg, keys: b.keys, rdb: b.rdb} }
+
+// Run consumes the events stream with the shared durable consumer until ctx is cancelled,
+// applying events in batches, and sweeps every Config.SweepEvery. On cancel it stops
+// fetching, finishes the messages already delivered and returns nil.
+func (b *Bridge) Run(ctx context.Context) error {
+	if err := b.scripts.load(ctx, b.rdb); err != nil {
+		return fmt.Errorf("bridge: %w", err)
+	}
+	cons, err := b.js.CreateOrUpdateConsumer(ctx, b.names.EventsStream(),
+		events.DurableConfig(b.names.BridgeConsumer(), b.names.EventsFilter()))
+	if err != nil {
+		return fmt.Errorf("bridge: consumer: %w", err)
+	}
+	// Work outlives ctx: a batch in flight finishes (and is acked) after a shutdown signal.
+	work := context.WithoutCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { b.sweepLoop(ctx) })
+	defer wg.Wait()
+	for ctx.Err() == nil {
+		if err := b.consume(ctx, work, cons); err != nil {
+			b.cfg.Log.Warn("bridge: consume", "err", err.Error())
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
+	return nil
+}
+
+// consume reads batches until ctx is cancelled (then drains what was delivered, and returns
+// nil) or the iterator fails (returns the error; Run opens a new one).
+func (b *Bridge) consume(ctx, work context.Context, cons jetstream.Consumer) error {
+	it, err := cons.Messages(jetstream.PullMaxMessages(2*b.cfg.BatchSize),
+		jetstream.WithMessagesErrOnMissingHeartbeat(false))
+	if err != nil {
+		return fmt.Errorf("messages: %w", err)
+	}
+	stop := context.AfterFunc(ctx, it.Drain)
+	defer stop()
+	defer it.Stop()
+	for {
+		batch, err := b.nextBatch(it)
+		if len(batch) > 0 {
+			b.handleBatch(work, batch)
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, jetstream.ErrMsgIteratorClosed) && ctx.Err() != nil:
+			return nil
+		default:
+			return err
+		}
+	}
+}
+
+// nextBatch blocks for one message, then takes what else is already there, up to BatchSize.
+func (b *Bridge) nextBatch(it jetstream.MessagesContext) ([]jetstream.Msg, error) {
+	msg, err := it.Next()
+	if err != nil {
+		return nil, err
+	}
+	batch := []jetstream.Msg{msg}
+	for len(batch) < b.cfg.BatchSize {
+		msg, err := it.Next(jetstream.NextMaxWait(2 * time.Millisecond))
+		if err != nil {
+			if errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
+				return batch, nil
+			}
+			return batch, err
+		}
+		batch = append(batch, msg)
+	}
+	return batch, nil
+}
+
+func (b *Bridge) sweepLoop(ctx context.Context) {
+	t := time.NewTicker(b.cfg.SweepEvery)
+	defer t.Stop()
+	for {
+		if err := b.Sweep(ctx); err != nil && ctx.Err() == nil {
+			b.cfg.Log.Warn("bridge: sweep", "err", err.Error())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// handleBatch decodes, applies and settles one batch of messages. Every message is settled:
+// acked once Redis and every publish it caused are acknowledged, dead-lettered when it can
+// never apply, redelivered with backoff otherwise.
+func (b *Bridge) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
+	start := time.Now()
+	errs := make([]error, len(msgs))
+	var (
+		evs []events.Event
+		at  []int // index in msgs of each event in evs
+	)
+	for i, m := range msgs {
+		ev, err := events.DecodeEvent(m.Data())
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		if ev.Kind == events.KindCommand || ev.Kind == events.KindConsent {
+			errs[i] = b.handleCommand(ctx, ev)
+			continue
+		}
+		evs = append(evs, ev)
+		at = append(at, i)
+	}
+	if len(evs) > 0 {
+		evErrs, err := b.applyEvents(ctx, evs, true)
+		for j, i := range at {
+			errs[i] = evErrs[j]
+			if err != nil {
+				errs[i] = err
+			}
+		}
+	}
+	for i, m := range msgs {
+		out, err := b.settler.Settle(ctx, m, errs[i])
+		if err != nil {
+			b.cfg.Log.Warn("bridge: settle", "err", err.Error())
+		}
+		switch out {
+		case events.DeadLettered:
+			b.metrics.events.WithLabelValues(outDeadLetter).Inc()
+		case events.Retried:
+			b.metrics.events.WithLabelValues(outRetry).Inc()
+		}
+	}
+	b.metrics.batch.Observe(time.Since(start).Seconds())
+}
+
+func (b *Bridge) handleCommand(ctx context.Context, ev events.Event) error {
+	b.metrics.events.WithLabelValues(outCommand).Inc()
+	if b.commands == nil {
+		return nil
+	}
+	return b.commands.Handle(ctx, ev)
+}
+
+// Replay applies every event of the stream from since on, in stream order, through the same
+// path as Run but without acks, commands or intermediate contact changes; then it evaluates
+// every member at the clock and publishes only the contact changes that differ from the last
+// state kept in RELAIS_CRM. Use Config.ReplayStart for a rebuild equal to the live state.
+func (b *Bridge) Replay(ctx context.Context, since time.Time) error {
+	if err := b.scripts.load(ctx, b.rdb); err != nil {
+		return fmt.Errorf("replay: %w", err)
+	}
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{b.names.EventsFilter()}}
+	if !since.IsZero() {
+		cfg.DeliverPolicy = jetstream.DeliverByStartTimePolicy
+		cfg.OptStartTime = &since
+	}
+	cons, err := b.js.OrderedConsumer(ctx, b.names.EventsStream(), cfg)
+	if err != nil {
+		return fmt.Errorf("replay: consumer: %w", err)
+	}
+	var applied, skipped int
+	for {
+		batch, err := cons.FetchNoWait(b.cfg.BatchSize)
+		if err != nil {
+			return fmt.Errorf("replay: fetch: %w", err)
+		}
+		var (
+			evs  []events.Event
+			last jetstream.Msg
+		)
+		for m := range batch.Messages() {
+			last = m
+			ev, err := events.DecodeEvent(m.Data())
+			if err != nil || ev.Kind == events.KindCommand || ev.Kind == events.KindConsent {
+				skipped++ // dead-lettered or answered when it was live
+				continue
+			}
+			evs = append(evs, ev)
+		}
+		if err := batch.Error(); err != nil {
+			return fmt.Errorf("replay: fetch: %w", err)
+		}
+		if last == nil {
+			break
+		}
+		if len(evs) > 0 {
+			if _, err := b.applyEventsRetrying(ctx, evs); err != nil {
+				return err
+			}
+			applied += len(evs)
+		}
+		if md, err := last.Metadata(); err == nil && md.NumPending == 0 {
+			break
+		}
+	}
+	b.cfg.Log.Info("replay: events applied", "events", applied, "skipped", skipped)
+	return b.sweep(ctx, true)
+}
+
+// applyEventsRetrying applies a replayed batch, waiting out Redis outages: a replay has no
+// redelivery to fall back on.
+func (b *Bridge) applyEventsRetrying(ctx context.Context, evs []events.Event) ([]error, error) {
+	for attempt := uint64(1); ; attempt++ {
+		errs, err := b.applyEvents(ctx, evs, false)
+		if err == nil {
+			return errs, nil
+		}
+		b.cfg.Log.Warn("replay: retrying batch", "attempt", attempt, "err", err.Error())
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("replay: %w", err)
+		case <-time.After(events.Backoff(attempt, 200*time.Millisecond, 30*time.Second)):
+		}
+	}
+}

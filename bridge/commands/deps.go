@@ -1,0 +1,46 @@
+package commands
+
+import (
+	"context"
+	"time"
+
+	"github.com/relais-bot/relais/bridge"
+)
+
+// GroupStats and MemberCard are the bridge's read models.
+type (
+	GroupStats = bridge.GroupStats
+	MemberCard = bridge.MemberCard
+)
+
+// Query answers organiser and member questions from the bridge's state. Group and member
+// arguments are tokens; FindGroup and FindMembers search titles, names and usernames.
+type Query interface {
+	Groups(ctx context.Context) ([]GroupStats, error)
+	Group(ctx context.Context, group string) (GroupStats, bool, error)
+	FindGroup(ctx context.Context, title string) ([]GroupStats, error)
+	TopActive(ctx context.Context, n int) ([]MemberCard, error)
+	Leaders(ctx context.Context, n int) ([]MemberCard, error)
+	Member(ctx context.Context, member string) (MemberCard, bool, error)
+	FindMembers(ctx context.Context, nameOrUsername string) ([]MemberCard, error)
+}
+
+// MemberOps are the bridge's writes on one member.
+type MemberOps interface {
+	// Erase deletes the member's Redis state and asks the CRM to erase the contact.
+	Erase(ctx context.Context, member string) error
+	// Resync re-evaluates the member's consent and tags and publishes their CRM state.
+	Resync(ctx context.Context, member string) error
+}
+
+// SyncInfo is the state of the CRM sync, for /sync.
+type SyncInfo struct {
+	Pending                    int
+	LastError                  string
+	LastErrorAt, LastSuccessAt time.Time
+}
+
+// SyncReporter reports the CRM sync state.
+type SyncReporter interface {
+	SyncInfo(ctx context.Context) (SyncInfo, error)
+}

@@ -1,0 +1,467 @@
+// Package commands answers the bot commands of members (/aide, /oui, /stop, /oubli, /moi)
+// and organisers (/stats, /actifs, /relais, /fiche, /sync), records consent given by sharing
+// a phone number, and posts the information notice in groups under the notice policy.
+//
+// Answers go out as events.Reply messages. Anything naming or counting other people goes
+// privately to the organiser who asked; everyone else asking gets a refusal that reveals
+// nothing. Reply ids derive from the command's event id, so a redelivered command does not
+// answer twice.
+package commands
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/relais-bot/relais/bridge/consent"
+	"github.com/relais-bot/relais/events"
+)
+
+// Config is the deployment's settings for commands.
+type Config struct {
+	// Lang is RELAIS_LANG: "fr" (default) or "en".
+	Lang string
+	// Organisers is RELAIS_ORGANISERS, parsed by ParseOrganisers.
+	Organisers Organisers
+	// BotName is the bot's username without @, where the platform has one; it tells an
+	// organiser whom to start a private chat with.
+	BotName string
+	// Controller names who is responsible for the data in the notice; default "l'équipe"
+	// ("the team").
+	Controller string
+	// WindowDays and RetentionDays are RELAIS_WINDOW_DAYS and RELAIS_RETENTION_DAYS (30, 90).
+	WindowDays, RetentionDays int
+	// TagPrefix is RELAIS_TAG_PREFIX ("relais-"): an objector's contact carries
+	// <prefix>stop.
+	TagPrefix string
+	// CommandsPerMinute bounds each member's commands (default 5).
+	CommandsPerMinute int
+	// Log gets operational logs, never personal data; nil discards.
+	Log *slog.Logger
+	// Now is the clock of the rate limit; nil is time.Now.
+	Now func() time.Time
+}
+
+// Handler answers commands. It implements the bridge's CommandHandler.
+type Handler struct {
+	cfg     Config
+	cat     Catalogue
+	pub     *events.Publisher
+	hash    events.Hasher
+	js      jetstream.JetStream
+	names   events.Names
+	query   Query
+	members MemberOps
+	sync    SyncReporter
+	consent *consent.Store
+	limit   *limiter
+	log     *slog.Logger
+}
+
+// maxLimitedMembers bounds the rate limiter's memory.
+const maxLimitedMembers = 100_000
+
+// New returns a Handler. sync may be nil when this process does not run the CRM worker:
+// /sync then says the state is not available here.
+func New(cfg Config, pub *events.Publisher, hasher events.Hasher, js jetstream.JetStream, names events.Names,
+	q Query, m MemberOps, sync SyncReporter, c *consent.Store) (*Handler, error) {
+	cat, err := CatalogueFor(cfg.Lang)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case pub == nil:
+		return nil, errors.New("commands: publisher is required")
+	case js == nil:
+		return nil, errors.New("commands: jetstream is required")
+	case q == nil:
+		return nil, errors.New("commands: query is required")
+	case m == nil:
+		return nil, errors.New("commands: member operations are required")
+	case c == nil:
+		return nil, errors.New("commands: consent store is required")
+	}
+	if strings.TrimSpace(cfg.Controller) == "" {
+		cfg.Controller = cat.Controller
+	}
+	if cfg.WindowDays <= 0 {
+		cfg.WindowDays = 30
+	}
+	if cfg.RetentionDays <= 0 {
+		cfg.RetentionDays = 90
+	}
+	if cfg.TagPrefix == "" {
+		cfg.TagPrefix = "relais-"
+	}
+	if cfg.CommandsPerMinute <= 0 {
+		cfg.CommandsPerMinute = 5
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cfg.BotName = strings.TrimPrefix(strings.TrimSpace(cfg.BotName), "@")
+	return &Handler{
+		cfg: cfg, cat: cat, pub: pub, hash: hasher, js: js, names: names,
+		query: q, members: m, sync: sync, consent: c,
+		limit: newLimiter(cfg.CommandsPerMinute, maxLimitedMembers),
+		log:   log,
+	}, nil
+}
+
+// Catalogue returns the texts the handler speaks.
+func (h *Handler) Catalogue() Catalogue { return h.cat }
+
+// Handle answers one event of kind command or consent; other kinds are ignored. Errors are
+// retryable unless marked permanent (a malformed event).
+func (h *Handler) Handle(ctx context.Context, ev events.Event) error {
+	switch ev.Kind {
+	case events.KindConsent:
+		return h.sharedPhone(ctx, ev)
+	case events.KindCommand:
+	default:
+		return nil
+	}
+	if ev.Command == nil || ev.Sender.ID == "" || !ev.Platform.Valid() {
+		return events.Permanent(errors.New("commands: command event without command, sender or platform"))
+	}
+	member := h.hash.Member(ev.Platform, ev.Sender.ID)
+	ok, warn := h.limit.allow(member, h.cfg.Now())
+	if !ok {
+		h.log.Info("command rate limited", "member", member, "warned", warn)
+		if warn {
+			return h.send(ctx, h.here(ev, "slow", h.cat.SlowDown))
+		}
+		return nil
+	}
+	cmd, known := lookup(ev.Command.Name)
+	organiser := h.cfg.Organisers.Contains(ev.Platform, ev.Sender)
+	h.log.Debug("command", "name", logName(ev.Command.Name, known), "member", member, "organiser", organiser)
+	if !known {
+		return h.send(ctx, h.here(ev, "unknown", h.cat.Unknown+"\n\n"+h.helpText(organiser)))
+	}
+	if cmd.organiserOnly() && !organiser {
+		return h.send(ctx, h.here(ev, "refused", h.cat.Refused))
+	}
+	var err error
+	switch cmd {
+	case cmdHelp:
+		err = h.send(ctx, h.here(ev, "help", h.helpText(organiser)))
+	case cmdPrivacy:
+		err = h.send(ctx, h.here(ev, "privacy", h.noticeText(h.groupPolicy(ev))))
+	case cmdYes:
+		err = h.yes(ctx, ev, member)
+	case cmdStop:
+		err = h.stop(ctx, ev, member)
+	case cmdForget:
+		err = h.forget(ctx, ev, member)
+	case cmdMe:
+		err = h.me(ctx, ev, member)
+	default:
+		err = h.organiserCommand(ctx, ev, cmd)
+	}
+	if err != nil {
+		return fmt.Errorf("commands: %s: %w", logName(ev.Command.Name, true), err)
+	}
+	return nil
+}
+
+// logName keeps unknown command names out of the logs: they are free text.
+func logName(name string, known bool) string {
+	if !known {
+		return "unknown"
+	}
+	return name
+}
+
+func (h *Handler) helpText(organiser bool) string {
+	text := fmt.Sprintf(h.cat.HelpMember, h.cfg.Controller)
+	if organiser {
+		text += "\n\n" + h.cat.HelpOrganiser
+	}
+	return text
+}
+
+func (h *Handler) groupPolicy(ev events.Event) string {
+	if ev.Group == nil {
+		return h.consent.DefaultPolicy()
+	}
+	return h.consent.Policy(h.hash.Group(ev.Platform, ev.Group.ID))
+}
+
+func (h *Handler) noticeText(policy string) string {
+	sentence := h.cat.NoticeOptIn
+	if policy == consent.PolicyNotice {
+		sentence = h.cat.NoticeNotice
+	}
+	return fmt.Sprintf(h.cat.Notice, h.cfg.Controller, h.cfg.WindowDays, h.cfg.RetentionDays, sentence)
+}
+
+// yes records an opt-in and makes the bridge publish the member's CRM state.
+func (h *Handler) yes(ctx context.Context, ev events.Event, member string) error {
+	rec := consent.Record{Status: consent.StatusYes, At: ev.At, Channel: ev.Platform, NoticeVersion: NoticeVersion}
+	if prev, found, err := h.consent.Get(ctx, member); err != nil {
+		return err
+	} else if found && prev.Status == consent.StatusYes {
+		rec.Phone = prev.Phone // saying yes again keeps the number shared earlier
+	}
+	if err := h.consent.Set(ctx, member, rec); err != nil {
+		return err
+	}
+	if err := h.members.Resync(ctx, member); err != nil {
+		return fmt.Errorf("resync: %w", err)
+	}
+	text := fmt.Sprintf(h.cat.Yes, h.cfg.Controller)
+	if ev.Platform != events.Telegram {
+		return h.send(ctx, h.here(ev, "yes", text))
+	}
+	// On Telegram the share-my-phone button only works in a private chat.
+	r := h.private(ev, "yes", text+"\n\n"+h.cat.YesAskPhone)
+	r.AskPhone = true
+	return h.sendPrivately(ctx, ev, r)
+}
+
+// sharedPhone records the phone a member shared with the share-my-phone button: an opt-in
+// with a way to call them back.
+func (h *Handler) sharedPhone(ctx context.Context, ev events.Event) error {
+	if ev.Sender.ID == "" || !ev.Platform.Valid() {
+		return events.Permanent(errors.New("commands: consent event without sender or platform"))
+	}
+	if ev.Sender.Phone == "" {
+		return nil // nothing shared: nothing to record
+	}
+	phone, ok := normalisePhone(ev.Sender.Phone)
+	if !ok {
+		return events.Permanent(errors.New("commands: consent event with a phone not in E.164 form"))
+	}
+	member := h.hash.Member(ev.Platform, ev.Sender.ID)
+	rec := consent.Record{Status: consent.StatusYes, At: ev.At, Channel: ev.Platform, NoticeVersion: NoticeVersion, Phone: phone}
+	if err := h.consent.Set(ctx, member, rec); err != nil {
+		return fmt.Errorf("commands: phone: %w", err)
+	}
+	if err := h.members.Resync(ctx, member); err != nil {
+		return fmt.Errorf("commands: phone: resync: %w", err)
+	}
+	h.log.Info("phone shared for consent", "member", member)
+	return h.send(ctx, h.private(ev, "phone", h.cat.PhoneSaved))
+}
+
+// stop records an objection, then marks the contact in the CRM: relais tags removed,
+// <prefix>stop and do-not-contact set. The bridge processes nothing more from the member and
+// never publishes their contact again; an objector's contact is this package's alone.
+func (h *Handler) stop(ctx context.Context, ev events.Event, member string) error {
+	rec := consent.Record{Status: consent.StatusStop, At: ev.At, Channel: ev.Platform, NoticeVersion: NoticeVersion}
+	if err := h.consent.Set(ctx, member, rec); err != nil {
+		return err
+	}
+	if err := h.publishStop(ctx, member); err != nil {
+		return err
+	}
+	h.log.Info("member objected", "member", member)
+	return h.send(ctx, h.here(ev, "stop", h.cat.Stopped))
+}
+
+// publishStop publishes the objector's contact state. A member relais never put in the CRM
+// stays out of it: creating a contact only to say "do not contact" would be new processing.
+func (h *Handler) publishStop(ctx context.Context, member string) error {
+	last, found, err := h.pub.LastContactChange(ctx, member)
+	if err != nil {
+		return fmt.Errorf("stop: %w", err)
+	}
+	stopTag := h.cfg.TagPrefix + "stop"
+	if !found || last.Op == events.OpErase || (last.DoNotContact && slices.Equal(last.Tags, []string{stopTag})) {
+		return nil
+	}
+	c := last // identity as the CRM knows it; only tags and the flag change
+	var remove []string
+	for _, t := range append(slices.Clone(last.Tags), last.RemoveTags...) {
+		if t != stopTag {
+			remove = append(remove, t)
+		}
+	}
+	slices.Sort(remove)
+	c.RemoveTags = slices.Compact(remove)
+	c.Tags = []string{stopTag}
+	c.DoNotContact = true
+	c.At = h.cfg.Now().UTC()
+	// The id derives from the state it replaces: a redelivered /stop finds it already stored.
+	sum := sha256.Sum256([]byte(last.ID))
+	c.ID = "cc-" + member + "-stop-" + hex.EncodeToString(sum[:8])
+	if err := h.pub.ContactChange(ctx, c); err != nil {
+		return fmt.Errorf("stop: %w", err)
+	}
+	return nil
+}
+
+// forget erases a member. The suppression record is written first, so from then on nothing
+// of theirs is processed, even if a later step fails and the command is retried.
+func (h *Handler) forget(ctx context.Context, ev events.Event, member string) error {
+	rec := consent.Record{Status: consent.StatusErased, At: ev.At, Channel: ev.Platform, NoticeVersion: NoticeVersion}
+	if err := h.consent.Set(ctx, member, rec); err != nil {
+		return err
+	}
+	if err := h.members.Erase(ctx, member); err != nil {
+		return fmt.Errorf("erase: %w", err)
+	}
+	purged, err := events.PurgeMember(ctx, h.js, h.names, member)
+	if err != nil {
+		return fmt.Errorf("purge: %w", err)
+	}
+	h.log.Info("member erased", "member", member, "events_purged", purged)
+	return h.send(ctx, h.here(ev, "forget", h.cat.Forgotten))
+}
+
+// me answers privately what relais holds about the member asking.
+func (h *Handler) me(ctx context.Context, ev events.Event, member string) error {
+	card, found, err := h.query.Member(ctx, member)
+	if err != nil {
+		return fmt.Errorf("member: %w", err)
+	}
+	rec, hasConsent, err := h.consent.Get(ctx, member)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	b.WriteString(h.cat.MyDataTitle)
+	if found {
+		b.WriteString("\n")
+		h.writeCard(&b, card, rec, hasConsent)
+	} else {
+		b.WriteString("\n" + h.cat.MyDataNothing)
+		h.line(&b, h.cat.LabelConsent, h.consentText(rec, hasConsent))
+		if rec.Phone != "" {
+			h.line(&b, h.cat.LabelPhone, rec.Phone)
+		}
+	}
+	b.WriteString("\n\n" + fmt.Sprintf(h.cat.MyDataFooter, h.cfg.RetentionDays))
+	return h.sendPrivately(ctx, ev, h.private(ev, "me", b.String()))
+}
+
+func (h *Handler) consentText(rec consent.Record, found bool) string {
+	if !found {
+		return h.cat.ConsentNone
+	}
+	switch rec.Status {
+	case consent.StatusYes:
+		return fmt.Sprintf(h.cat.ConsentYes, h.cat.date(rec.At))
+	case consent.StatusStop:
+		return fmt.Sprintf(h.cat.ConsentStop, h.cat.date(rec.At))
+	case consent.StatusErased:
+		return h.cat.ConsentErased
+	}
+	return h.cat.ConsentNone
+}
+
+// writeCard writes a member's card, one "label : value" line per fact.
+func (h *Handler) writeCard(b *strings.Builder, c MemberCard, rec consent.Record, hasConsent bool) {
+	if c.Name != "" {
+		h.line(b, h.cat.LabelName, c.Name)
+	}
+	if c.Username != "" {
+		h.line(b, h.cat.LabelUsername, "@"+strings.TrimPrefix(c.Username, "@"))
+	}
+	phone := c.Phone
+	if phone == "" {
+		phone = rec.Phone
+	}
+	if phone != "" {
+		h.line(b, h.cat.LabelPhone, phone)
+	}
+	if c.Platform != "" {
+		h.line(b, h.cat.LabelPlatform, platformName(c.Platform))
+	}
+	if len(c.Groups) > 0 {
+		h.line(b, h.cat.LabelGroups, strings.Join(c.Groups, ", "))
+	}
+	h.line(b, fmt.Sprintf(h.cat.LabelMessages, h.cfg.WindowDays), fmt.Sprint(c.Messages))
+	h.line(b, h.cat.LabelActiveDays, fmt.Sprint(c.ActiveDays))
+	h.line(b, h.cat.LabelPeople, fmt.Sprint(c.People))
+	h.line(b, h.cat.LabelReplies, fmt.Sprint(c.RepliesReceived))
+	h.line(b, h.cat.LabelFirstSeen, h.cat.date(c.FirstSeen))
+	h.line(b, h.cat.LabelLastSeen, h.cat.date(c.LastSeen))
+	if len(c.Tags) > 0 {
+		h.line(b, h.cat.LabelTags, strings.Join(c.Tags, ", "))
+	}
+	h.line(b, h.cat.LabelConsent, h.consentText(rec, hasConsent))
+}
+
+// line appends "label : value" on its own line, with the language's colon spacing.
+func (h *Handler) line(b *strings.Builder, label, value string) {
+	if b.Len() > 0 && !strings.HasSuffix(b.String(), "\n") {
+		b.WriteString("\n")
+	}
+	b.WriteString(label + h.cat.Colon + value)
+}
+
+func platformName(p events.Platform) string {
+	switch p {
+	case events.Telegram:
+		return "Telegram"
+	case events.WhatsApp:
+		return "WhatsApp"
+	}
+	return string(p)
+}
+
+// --- replies ---------------------------------------------------------------------------
+
+// replyID derives a reply's id from the command's event id: a redelivered command publishes
+// the same ids, which JetStream drops as duplicates. The event id is hashed, as it may hold
+// platform identifiers.
+func replyID(ev events.Event, kind string) string {
+	sum := sha256.Sum256([]byte(ev.ID))
+	return "reply-" + hex.EncodeToString(sum[:12]) + "-" + kind
+}
+
+// here answers in the chat the command came from.
+func (h *Handler) here(ev events.Event, kind, text string) events.Reply {
+	if ev.Group == nil {
+		return h.private(ev, kind, text)
+	}
+	return events.Reply{V: events.Version, ID: replyID(ev, kind), Platform: ev.Platform, Chat: ev.Group.ID, Text: text}
+}
+
+// private answers in a private chat with the sender. On Telegram, a bot may only write to
+// someone who started it: if they never did, the adapter tells them so in the group.
+func (h *Handler) private(ev events.Event, kind, text string) events.Reply {
+	r := events.Reply{V: events.Version, ID: replyID(ev, kind), Platform: ev.Platform, Chat: ev.Sender.ID, Private: true, Text: text}
+	if ev.Platform == events.Telegram && ev.Group != nil {
+		bot := ""
+		if h.cfg.BotName != "" {
+			bot = " (@" + h.cfg.BotName + ")"
+		}
+		r.FallbackChat = ev.Group.ID
+		r.FallbackText = fmt.Sprintf(h.cat.StartMeFirst, bot)
+	}
+	return r
+}
+
+// sendPrivately sends a private answer and, when the command came from a group, says in the
+// group that the answer went privately.
+func (h *Handler) sendPrivately(ctx context.Context, ev events.Event, r events.Reply) error {
+	if err := h.send(ctx, r); err != nil {
+		return err
+	}
+	if ev.Group == nil {
+		return nil
+	}
+	return h.send(ctx, h.here(ev, "ack", h.cat.AnsweredPrivately))
+}
+
+func (h *Handler) send(ctx context.Context, r events.Reply) error {
+	if err := h.pub.Reply(ctx, r); err != nil {
+		return fmt.Errorf("reply: %w", err)
+	}
+	return nil
+}

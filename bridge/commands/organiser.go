@@ -1,0 +1,273 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/relais-bot/relais/bridge/consent"
+	"github.com/relais-bot/relais/events"
+)
+
+// Bounds that keep an answer within one chat message (Telegram's limit is 4096 characters).
+const (
+	maxGroupsListed  = 25
+	maxMatchesListed = 10
+	maxAnswerRunes   = 4000
+)
+
+// organiserCommand answers an organiser privately; in a group, the group only learns that
+// the answer went privately.
+func (h *Handler) organiserCommand(ctx context.Context, ev events.Event, cmd command) error {
+	var (
+		text string
+		err  error
+	)
+	switch cmd {
+	case cmdStats:
+		text, err = h.stats(ctx, ev)
+	case cmdActive:
+		text, err = h.memberList(ctx, ev, false)
+	case cmdLeaders:
+		text, err = h.memberList(ctx, ev, true)
+	case cmdCard:
+		text, err = h.card(ctx, ev)
+	case cmdSync:
+		text, err = h.syncState(ctx)
+	default:
+		return fmt.Errorf("no organiser command %d", cmd)
+	}
+	if err != nil {
+		return err
+	}
+	return h.sendPrivately(ctx, ev, h.private(ev, "answer", clip(text)))
+}
+
+// clip keeps an answer within one message.
+func clip(s string) string {
+	r := []rune(s)
+	if len(r) <= maxAnswerRunes {
+		return s
+	}
+	return string(r[:maxAnswerRunes-1]) + "…"
+}
+
+// stats: with an argument, the groups whose title matches; without, in a group that group,
+// in private every group.
+func (h *Handler) stats(ctx context.Context, ev events.Event) (string, error) {
+	if q := searchText(ev.Command.Args); q != "" {
+		found, err := h.query.FindGroup(ctx, q)
+		if err != nil {
+			return "", fmt.Errorf("find group: %w", err)
+		}
+		switch len(found) {
+		case 0:
+			return fmt.Sprintf(h.cat.GroupNotFound, q), nil
+		case 1:
+			return h.groupStats(found[0]), nil
+		}
+		var b strings.Builder
+		b.WriteString(h.cat.ManyGroups)
+		for i, g := range found {
+			if i == maxMatchesListed {
+				b.WriteString("\n" + fmt.Sprintf(h.cat.StatsMore, len(found)-i))
+				break
+			}
+			b.WriteString("\n• " + g.Title)
+		}
+		return b.String(), nil
+	}
+	if ev.Group != nil {
+		g, found, err := h.query.Group(ctx, h.hash.Group(ev.Platform, ev.Group.ID))
+		if err != nil {
+			return "", fmt.Errorf("group: %w", err)
+		}
+		if found {
+			return h.groupStats(g), nil
+		}
+	}
+	groups, err := h.query.Groups(ctx)
+	if err != nil {
+		return "", fmt.Errorf("groups: %w", err)
+	}
+	if len(groups) == 0 {
+		return h.cat.NoGroups, nil
+	}
+	var b strings.Builder
+	b.WriteString(h.cat.StatsAll)
+	for i, g := range groups {
+		if i == maxGroupsListed {
+			b.WriteString("\n" + fmt.Sprintf(h.cat.StatsMore, len(groups)-i))
+			break
+		}
+		b.WriteString("\n" + fmt.Sprintf(h.cat.StatsGroupLine, g.Title, g.MembersSeen, g.Active30, Sparkline(g.MessagesPerDay)))
+	}
+	b.WriteString("\n\n" + h.cat.StatsUsageHint)
+	return b.String(), nil
+}
+
+func (h *Handler) groupStats(g GroupStats) string {
+	total, peak := 0, 0
+	for _, n := range g.MessagesPerDay {
+		total += n
+		peak = max(peak, n)
+	}
+	return "📊 " + g.Title + "\n" +
+		fmt.Sprintf(h.cat.StatsMembers, g.MembersSeen, g.Active7, g.Active30) + "\n" +
+		fmt.Sprintf(h.cat.StatsMessages, Sparkline(g.MessagesPerDay), total, peak)
+}
+
+// memberList answers /actifs (most messages) and /relais (most distinct people who replied
+// to or mentioned them: why they are leaders).
+func (h *Handler) memberList(ctx context.Context, ev events.Event, leaders bool) (string, error) {
+	n := listSize(ev.Command.Args)
+	var (
+		list []MemberCard
+		err  error
+	)
+	if leaders {
+		list, err = h.query.Leaders(ctx, n)
+	} else {
+		list, err = h.query.TopActive(ctx, n)
+	}
+	if err != nil {
+		return "", fmt.Errorf("list members: %w", err)
+	}
+	if len(list) > n {
+		list = list[:n]
+	}
+	if len(list) == 0 {
+		return h.cat.NobodyYet, nil
+	}
+	var b strings.Builder
+	if leaders {
+		b.WriteString(fmt.Sprintf(h.cat.LeadersTitle, len(list), h.cfg.WindowDays))
+	} else {
+		b.WriteString(fmt.Sprintf(h.cat.ActiveTitle, len(list), h.cfg.WindowDays))
+	}
+	for i, m := range list {
+		if leaders {
+			b.WriteString("\n" + fmt.Sprintf(h.cat.LeadersLine, i+1, displayName(m), m.People))
+		} else {
+			b.WriteString("\n" + fmt.Sprintf(h.cat.ActiveLine, i+1, displayName(m), m.Messages, m.ActiveDays))
+		}
+	}
+	return b.String(), nil
+}
+
+// displayName is how a member appears in a list: name and @username when known.
+func displayName(m MemberCard) string {
+	name := strings.TrimSpace(m.Name)
+	user := strings.TrimPrefix(strings.TrimSpace(m.Username), "@")
+	switch {
+	case name != "" && user != "":
+		return name + " (@" + user + ")"
+	case name != "":
+		return name
+	case user != "":
+		return "@" + user
+	}
+	return "?"
+}
+
+// card answers /fiche <name|@user>.
+func (h *Handler) card(ctx context.Context, ev events.Event) (string, error) {
+	q := searchText(ev.Command.Args)
+	if q == "" {
+		return h.cat.CardUsage, nil
+	}
+	found, err := h.query.FindMembers(ctx, q)
+	if err != nil {
+		return "", fmt.Errorf("find members: %w", err)
+	}
+	switch len(found) {
+	case 0:
+		return fmt.Sprintf(h.cat.CardNotFound, q), nil
+	case 1:
+		rec, hasConsent, err := h.consent.Get(ctx, found[0].Token)
+		if err != nil {
+			return "", err
+		}
+		var b strings.Builder
+		h.writeCard(&b, found[0], rec, hasConsent)
+		return b.String(), nil
+	}
+	var b strings.Builder
+	b.WriteString(h.cat.ManyMembers)
+	for i, m := range found {
+		if i == maxMatchesListed {
+			b.WriteString("\n" + fmt.Sprintf(h.cat.StatsMore, len(found)-i))
+			break
+		}
+		b.WriteString("\n• " + displayName(m))
+	}
+	return b.String(), nil
+}
+
+// syncState answers /sync.
+func (h *Handler) syncState(ctx context.Context) (string, error) {
+	if h.sync == nil {
+		return h.cat.SyncUnavailable, nil
+	}
+	info, err := h.sync.SyncInfo(ctx)
+	if err != nil {
+		return "", fmt.Errorf("sync info: %w", err)
+	}
+	lines := []string{
+		h.cat.SyncTitle,
+		fmt.Sprintf(h.cat.SyncPending, info.Pending),
+		fmt.Sprintf(h.cat.SyncLastSuccess, h.cat.dateTime(info.LastSuccessAt)),
+	}
+	if info.LastError == "" {
+		lines = append(lines, h.cat.SyncNoError)
+	} else {
+		lines = append(lines, fmt.Sprintf(h.cat.SyncLastError, h.cat.dateTime(info.LastErrorAt), info.LastError))
+	}
+	return strings.Join(lines, "\n"), nil
+}
+
+// --- notice ------------------------------------------------------------------------------
+
+// PostNotice posts the information notice in a group, now.
+func (h *Handler) PostNotice(ctx context.Context, platform events.Platform, groupID string) error {
+	if !platform.Valid() || groupID == "" {
+		return fmt.Errorf("commands: notice: invalid platform or group")
+	}
+	group := h.hash.Group(platform, groupID)
+	r := events.Reply{
+		V:        events.Version,
+		ID:       fmt.Sprintf("notice-%s-v%d", group, NoticeVersion),
+		Platform: platform,
+		Chat:     groupID,
+		Text:     h.noticeText(h.consent.Policy(group)),
+	}
+	if err := h.pub.Reply(ctx, r); err != nil {
+		return fmt.Errorf("commands: notice: %w", err)
+	}
+	return nil
+}
+
+// PostNoticeOnce posts the notice in a group under the notice policy, once per notice
+// version across restarts and replicas. The wiring calls it when the bot joins a group or
+// first sees one. posted says whether this call posted it.
+func (h *Handler) PostNoticeOnce(ctx context.Context, platform events.Platform, groupID string) (posted bool, err error) {
+	if !platform.Valid() || groupID == "" {
+		return false, fmt.Errorf("commands: notice: invalid platform or group")
+	}
+	group := h.hash.Group(platform, groupID)
+	if h.consent.Policy(group) != consent.PolicyNotice {
+		return false, nil
+	}
+	claimed, err := h.consent.ClaimNotice(ctx, group, NoticeVersion)
+	if err != nil || !claimed {
+		return false, err
+	}
+	if err := h.PostNotice(ctx, platform, groupID); err != nil {
+		if rerr := h.consent.ReleaseNotice(ctx, group); rerr != nil {
+			h.log.Warn("notice claim not released", "group", group, "err", rerr)
+		}
+		return false, err
+	}
+	h.log.Info("notice posted", "group", group, "version", NoticeVersion)
+	return true, nil
+}

@@ -1,0 +1,472 @@
+// Package consent keeps each member's consent (opt-in, objection, erasure), the per-group sync
+// policy and the record of information notices posted, in the NATS KV bucket of the
+// deployment.
+//
+// The KV bucket is the authority, not Redis: Redis is a rebuildable cache in relais, and an
+// objection must survive its loss. Every Store keeps a watch-fed copy of the bucket in memory,
+// so Decide costs a map lookup, and replicas see each other's writes within a watch round trip.
+// There is deliberately no Redis mirror: it would be a second copy to keep in step and to
+// erase, and nothing reads consent from Redis.
+package consent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/relais-bot/relais/bridge"
+	"github.com/relais-bot/relais/events"
+)
+
+// Consent statuses of a member.
+const (
+	StatusYes    = "yes"    // said /oui: may reach the CRM
+	StatusStop   = "stop"   // objected: never processed or synced again
+	StatusErased = "erased" // asked for erasure: as stop, and their data is gone
+)
+
+// Sync policies, as the bridge names them.
+const (
+	PolicyOptIn  = bridge.PolicyOptIn  // only members who said yes reach the CRM
+	PolicyNotice = bridge.PolicyNotice // active members reach the CRM unless they objected
+)
+
+// Key prefixes in the bucket. Member tokens are bare keys: tokens hold no dot, so they never
+// collide with these.
+const (
+	policyPrefix = "policy."
+	noticePrefix = "notice."
+)
+
+// Record is one member's consent as stored.
+type Record struct {
+	Status string    `json:"status"`
+	At     time.Time `json:"at"`
+	// Channel is the platform the member answered on.
+	Channel events.Platform `json:"channel,omitempty"`
+	// NoticeVersion is the version of the information text the member was shown.
+	NoticeVersion int `json:"notice_version,omitempty"`
+	// Phone is E.164, only when the member shared it themselves to be recontacted.
+	Phone string `json:"phone,omitempty"`
+}
+
+// Suppressed reports whether the record forbids any processing of the member.
+func (r Record) Suppressed() bool { return r.Status == StatusStop || r.Status == StatusErased }
+
+func (r Record) validate() error {
+	switch r.Status {
+	case StatusYes, StatusStop, StatusErased:
+	default:
+		return fmt.Errorf("consent: unknown status %q", r.Status)
+	}
+	if r.At.IsZero() {
+		return errors.New("consent: record without time")
+	}
+	if r.Phone != "" && r.Status != StatusYes {
+		return errors.New("consent: phone kept only with consent")
+	}
+	return nil
+}
+
+// ParsePolicy checks a policy name (RELAIS_SYNC_POLICY or a group override). Empty means the
+// default, opt-in.
+func ParsePolicy(s string) (string, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", PolicyOptIn, "optin", "opt_in":
+		return PolicyOptIn, nil
+	case PolicyNotice:
+		return PolicyNotice, nil
+	}
+	return "", fmt.Errorf("consent: policy %q: want %s or %s", s, PolicyOptIn, PolicyNotice)
+}
+
+// tokenPattern accepts member and group tokens (events.Hasher output, or test names) and
+// refuses anything that could address another key of the bucket.
+var tokenPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+
+func checkToken(what, s string) error {
+	if !tokenPattern.MatchString(s) {
+		return fmt.Errorf("consent: invalid %s token", what)
+	}
+	return nil
+}
+
+type cached[T any] struct {
+	rev uint64
+	val T
+}
+
+// Store reads and writes consent. Create it with New and stop it with Close.
+type Store struct {
+	kv            jetstream.KeyValue
+	js            jetstream.JetStream
+	bucket        string
+	defaultPolicy string
+	log           *slog.Logger
+
+	mu       sync.RWMutex
+	members  map[string]cached[Record]
+	policies map[string]cached[string]
+	// gone remembers the revision of deleted keys, so a late watch update cannot revive them.
+	gone map[string]uint64
+
+	watcher jetstream.KeyWatcher
+	done    chan struct{}
+}
+
+// Option changes a Store.
+type Option func(*Store)
+
+// WithLogger logs watch problems (never personal data: keys are tokens).
+func WithLogger(l *slog.Logger) Option {
+	return func(s *Store) {
+		if l != nil {
+			s.log = l
+		}
+	}
+}
+
+// New opens the consent bucket (events.Setup created it), loads it and keeps following it.
+// defaultPolicy is RELAIS_SYNC_POLICY ("" means opt-in).
+func New(ctx context.Context, js jetstream.JetStream, names events.Names, defaultPolicy string, opts ...Option) (*Store, error) {
+	policy, err := ParsePolicy(defaultPolicy)
+	if err != nil {
+		return nil, err
+	}
+	kv, err := js.KeyValue(ctx, names.ConsentBucket())
+	if err != nil {
+		return nil, fmt.Errorf("consent: open bucket: %w", err)
+	}
+	s := &Store{
+		kv:            kv,
+		js:            js,
+		bucket:        names.ConsentBucket(),
+		defaultPolicy: policy,
+		log:           slog.New(slog.DiscardHandler),
+		members:       map[string]cached[Record]{},
+		policies:      map[string]cached[string]{},
+		gone:          map[string]uint64{},
+		done:          make(chan struct{}),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	// The watch outlives New's context: it runs until Close.
+	w, err := kv.WatchAll(context.WithoutCancel(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("consent: watch bucket: %w", err)
+	}
+	s.watcher = w
+	// Load the current values before answering anything: a Decide made on an empty cache
+	// would let an objector through.
+	for loaded := false; !loaded; {
+		select {
+		case e, ok := <-w.Updates():
+			if !ok {
+				return nil, errors.New("consent: watch closed while loading")
+			}
+			if e == nil {
+				loaded = true
+				continue
+			}
+			s.apply(e)
+		case <-ctx.Done():
+			_ = w.Stop()
+			return nil, fmt.Errorf("consent: load bucket: %w", ctx.Err())
+		}
+	}
+	go s.follow()
+	return s, nil
+}
+
+func (s *Store) follow() {
+	defer close(s.done)
+	for e := range s.watcher.Updates() {
+		if e != nil {
+			s.apply(e)
+		}
+	}
+}
+
+// Close stops following the bucket.
+func (s *Store) Close() error {
+	err := s.watcher.Stop()
+	<-s.done
+	return err
+}
+
+// apply puts one bucket entry into the cache, unless the cache already holds a newer one.
+func (s *Store) apply(e jetstream.KeyValueEntry) {
+	key, rev := e.Key(), e.Revision()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rev <= s.revLocked(key) {
+		return
+	}
+	if e.Operation() != jetstream.KeyValuePut {
+		if g, ok := strings.CutPrefix(key, policyPrefix); ok {
+			delete(s.policies, g)
+		} else {
+			delete(s.members, key)
+		}
+		s.gone[key] = rev
+		return
+	}
+	delete(s.gone, key)
+	switch {
+	case strings.HasPrefix(key, noticePrefix):
+		// Notices are read from the bucket when claimed; nothing to cache.
+	case strings.HasPrefix(key, policyPrefix):
+		p, err := ParsePolicy(string(e.Value()))
+		if err != nil {
+			s.log.Warn("consent: ignoring bad group policy", "key", key, "err", err)
+			return
+		}
+		s.policies[strings.TrimPrefix(key, policyPrefix)] = cached[string]{rev, p}
+	default:
+		var r Record
+		if err := json.Unmarshal(e.Value(), &r); err != nil {
+			// Unreadable: keep the member suppressed rather than guess they agreed.
+			s.log.Warn("consent: unreadable record, treating as stop", "member", key, "err", err)
+			r = Record{Status: StatusStop, At: e.Created()}
+		}
+		s.members[key] = cached[Record]{rev, r}
+	}
+}
+
+func (s *Store) revLocked(key string) uint64 {
+	if r, ok := s.gone[key]; ok {
+		return r
+	}
+	if strings.HasPrefix(key, policyPrefix) {
+		return s.policies[strings.TrimPrefix(key, policyPrefix)].rev
+	}
+	return s.members[key].rev
+}
+
+// Get returns a member's record; found is false when the member never answered.
+func (s *Store) Get(_ context.Context, member string) (Record, bool, error) {
+	if err := checkToken("member", member); err != nil {
+		return Record{}, false, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	c, ok := s.members[member]
+	return c.val, ok, nil
+}
+
+// Set stores a member's record. Stop and erased records also drop every earlier revision of
+// the member's key, so a phone number given with an earlier consent does not linger in the
+// bucket's history.
+func (s *Store) Set(ctx context.Context, member string, rec Record) error {
+	if err := checkToken("member", member); err != nil {
+		return err
+	}
+	rec.At = rec.At.UTC()
+	if err := rec.validate(); err != nil {
+		return err
+	}
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("consent: encode: %w", err)
+	}
+	rev, err := s.kv.Put(ctx, member, data)
+	if err != nil {
+		return fmt.Errorf("consent: put: %w", err)
+	}
+	s.remember(member, rev, rec)
+	if rec.Suppressed() {
+		if err := s.dropHistory(ctx, member); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dropHistory keeps only the newest revision of key. The newest is written first, so a
+// failure here never leaves the member without their objection on record.
+func (s *Store) dropHistory(ctx context.Context, key string) error {
+	st, err := s.js.Stream(ctx, "KV_"+s.bucket)
+	if err != nil {
+		return fmt.Errorf("consent: drop history: %w", err)
+	}
+	subject := "$KV." + s.bucket + "." + key
+	if err := st.Purge(ctx, jetstream.WithPurgeSubject(subject), jetstream.WithPurgeKeep(1)); err != nil {
+		return fmt.Errorf("consent: drop history: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) remember(member string, rev uint64, rec Record) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rev > s.revLocked(member) {
+		delete(s.gone, member)
+		s.members[member] = cached[Record]{rev, rec}
+	}
+}
+
+// SetGroupPolicy overrides the deployment policy for one group; policy "" removes the
+// override.
+func (s *Store) SetGroupPolicy(ctx context.Context, group, policy string) error {
+	if err := checkToken("group", group); err != nil {
+		return err
+	}
+	key := policyPrefix + group
+	if strings.TrimSpace(policy) == "" {
+		if err := s.kv.Delete(ctx, key); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return fmt.Errorf("consent: clear group policy: %w", err)
+		}
+		s.mu.Lock()
+		delete(s.policies, group)
+		s.mu.Unlock()
+		return nil
+	}
+	p, err := ParsePolicy(policy)
+	if err != nil {
+		return err
+	}
+	rev, err := s.kv.Put(ctx, key, []byte(p))
+	if err != nil {
+		return fmt.Errorf("consent: put group policy: %w", err)
+	}
+	s.mu.Lock()
+	if rev > s.revLocked(key) {
+		delete(s.gone, key)
+		s.policies[group] = cached[string]{rev, p}
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// Policy returns the policy that applies in a group (its override, else the default). An
+// empty group (a private chat) gets the default.
+func (s *Store) Policy(group string) string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if c, ok := s.policies[group]; ok && group != "" {
+		return c.val
+	}
+	return s.defaultPolicy
+}
+
+// DefaultPolicy is the deployment's policy.
+func (s *Store) DefaultPolicy() string { return s.defaultPolicy }
+
+// Decide says what the bridge may do with a member's activity in a group. It implements
+// bridge.Consent; package bridge never imports this one.
+func (s *Store) Decide(_ context.Context, member, group string) (bridge.ConsentDecision, error) {
+	s.mu.RLock()
+	c, ok := s.members[member]
+	s.mu.RUnlock()
+	d := bridge.ConsentDecision{Policy: s.Policy(group)}
+	if ok {
+		d.OptedIn = c.val.Status == StatusYes
+		d.Suppressed = c.val.Suppressed()
+	}
+	return d, nil
+}
+
+// Suppressed lists the member tokens that objected or asked for erasure: the suppression
+// set. It is rebuilt from the bucket at every start, never from Redis.
+func (s *Store) Suppressed() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []string
+	for m, c := range s.members {
+		if c.val.Suppressed() {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+type noticeRecord struct {
+	Version int       `json:"version"`
+	At      time.Time `json:"at"`
+}
+
+// ClaimNotice reserves the posting of notice version in a group. Exactly one caller, across
+// restarts and replicas, gets true for a given group and version (a newer version can be
+// claimed again). The caller that got true posts the notice, and calls ReleaseNotice if it
+// could not, so the next attempt posts it.
+func (s *Store) ClaimNotice(ctx context.Context, group string, version int) (bool, error) {
+	if err := checkToken("group", group); err != nil {
+		return false, err
+	}
+	key := noticePrefix + group
+	data, err := json.Marshal(noticeRecord{Version: version, At: time.Now().UTC()})
+	if err != nil {
+		return false, fmt.Errorf("consent: encode notice: %w", err)
+	}
+	for {
+		_, err := s.kv.Create(ctx, key, data)
+		if err == nil {
+			return true, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			return false, fmt.Errorf("consent: claim notice: %w", err)
+		}
+		e, err := s.kv.Get(ctx, key)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue // released meanwhile: try to create again
+		}
+		if err != nil {
+			return false, fmt.Errorf("consent: read notice: %w", err)
+		}
+		var old noticeRecord
+		if err := json.Unmarshal(e.Value(), &old); err == nil && old.Version >= version {
+			return false, nil
+		}
+		if _, err := s.kv.Update(ctx, key, data, e.Revision()); err != nil {
+			if errors.Is(err, jetstream.ErrKeyExists) || isWrongSequence(err) {
+				return false, nil // another replica claimed it first
+			}
+			return false, fmt.Errorf("consent: claim notice: %w", err)
+		}
+		return true, nil
+	}
+}
+
+// ReleaseNotice undoes a claim whose notice could not be posted.
+func (s *Store) ReleaseNotice(ctx context.Context, group string) error {
+	if err := checkToken("group", group); err != nil {
+		return err
+	}
+	if err := s.kv.Delete(ctx, noticePrefix+group); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("consent: release notice: %w", err)
+	}
+	return nil
+}
+
+// NoticeVersion returns the version of the notice posted in a group, 0 if none.
+func (s *Store) NoticeVersion(ctx context.Context, group string) (int, error) {
+	if err := checkToken("group", group); err != nil {
+		return 0, err
+	}
+	e, err := s.kv.Get(ctx, noticePrefix+group)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("consent: read notice: %w", err)
+	}
+	var n noticeRecord
+	if err := json.Unmarshal(e.Value(), &n); err != nil {
+		return 0, fmt.Errorf("consent: read notice: %w", err)
+	}
+	return n.Version, nil
+}
+
+func isWrongSequence(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
+}

@@ -1,0 +1,65 @@
+package bridge
+
+import "strconv"
+
+// keys names every Redis key. A member's keys share the hash tag {<member>}, a group's keys
+// {<group>}, the indexes {i}: each Lua call touches one slot, so everything runs on Redis
+// Cluster.
+type keys struct{ prefix string }
+
+func (k keys) member(m string) string { return k.prefix + "m:{" + m + "}:" }
+
+// memberKeys are the keys the member script reads and writes, then the dedup key of an
+// event (none for a re-evaluation).
+func (k keys) memberKeys(m, dedup string) []string {
+	b := k.member(m)
+	out := []string{b + "h", b + "d", b + "i", b + "g"}
+	if dedup != "" {
+		out = append(out, b+"x:"+dedup)
+	}
+	return out
+}
+
+// writeKeys are the keys of the member write script.
+func (k keys) writeKeys(m, dedup string) []string {
+	return append(k.memberKeys(m, dedup), k.credited(m))
+}
+
+// credited is the set of members a member replied to, mentioned or reacted to.
+func (k keys) credited(m string) string { return k.member(m) + "o" }
+
+func (k keys) group(g string) string { return k.prefix + "g:{" + g + "}:" }
+
+// groupKeys are the keys of the group script: hash, day counts, members seen, last message
+// day per member, dedup key, message→author map of the event's generation.
+func (k keys) groupKeys(g, dedup string, gen int) []string {
+	b := k.group(g)
+	return []string{b + "h", b + "d", b + "m", b + "a", b + "x:" + dedup, k.authorMap(g, gen)}
+}
+
+func (k keys) groupHash(g string) string    { return k.group(g) + "h" }
+func (k keys) groupDays(g string) string    { return k.group(g) + "d" }
+func (k keys) groupMembers(g string) string { return k.group(g) + "m" }
+func (k keys) groupLast(g string) string    { return k.group(g) + "a" }
+
+// authorMap maps platform message ids to their author's token for one generation (a window
+// long): a lookup reads the event's generation and the one before, so ids live one to two
+// windows and the map never grows without bound.
+func (k keys) authorMap(g string, gen int) string { return k.group(g) + "t:" + strconv.Itoa(gen) }
+
+func (k keys) idx(name string) string { return k.prefix + "idx:{i}:" + name }
+
+// indexKeys are the keys of the index script.
+func (k keys) indexKeys() []string {
+	return []string{k.idx("ver"), k.idx("due"), k.idx("msgs"), k.idx("people"), k.idx("uname"), k.idx("unameof"), k.idx("names")}
+}
+
+func (k keys) groups() string     { return k.idx("groups") }
+func (k keys) groupAlias() string { return k.idx("galias") }
+func (k keys) due() string        { return k.idx("due") }
+func (k keys) version() string    { return k.idx("ver") }
+func (k keys) usernames() string  { return k.idx("uname") }
+func (k keys) usernameOf() string { return k.idx("unameof") }
+func (k keys) names() string      { return k.idx("names") }
+func (k keys) rankMsgs() string   { return k.idx("msgs") }
+func (k keys) rankPeople() string { return k.idx("people") }

@@ -1,0 +1,318 @@
+package bridge
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/relais-bot/relais/events"
+)
+
+// Query answers the questions organisers ask (stats, most active members, leaders, one
+// member's card) from the state the bridge keeps. It only reads.
+type Query struct {
+	cfg  Config
+	keys keys
+	rdb  redis.UniversalClient
+}
+
+// NewQuery returns the read side over a bridge's Redis, with the bridge's configuration.
+func NewQuery(cfg Config, rdb redis.UniversalClient) (*Query, error) {
+	if rdb == nil {
+		return nil, errors.New("query: redis client is required")
+	}
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &Query{cfg: cfg, keys: keys{prefix: cfg.KeyPrefix}, rdb: rdb}, nil
+}
+
+// GroupStats describes one group. A Telegram group that migrated to a supergroup is one group:
+// the supergroup's token, with the history of both.
+type GroupStats struct {
+	Token, Title string
+	Platform     events.Platform
+	// MembersSeen is everyone seen in the group; Active7 and Active30 those who posted in the
+	// last 7 and 30 days (today included).
+	MembersSeen, Active7, Active30 int
+	MessagesPerDay                 []int // last 14 days, oldest first, today last
+}
+
+// MemberCard describes one member. Messages, ActiveDays and People are counted in the
+// activity window; RepliesReceived since the member is known.
+type MemberCard struct {
+	Token, Name, Username, Phone string
+	Platform                     events.Platform
+	Groups                       []string
+	Messages, ActiveDays, People int
+	RepliesReceived              int
+	FirstSeen, LastSeen          time.Time
+	Tags                         []string
+}
+
+const statsDays = 14
+
+// Groups returns every group, sorted by title.
+func (q *Query) Groups(ctx context.Context) ([]GroupStats, error) {
+	tokens, err := q.rdb.SMembers(ctx, q.keys.groups()).Result()
+	if err != nil {
+		return nil, fmt.Errorf("query groups: %w", err)
+	}
+	alias, err := q.rdb.HGetAll(ctx, q.keys.groupAlias()).Result()
+	if err != nil {
+		return nil, fmt.Errorf("query groups: %w", err)
+	}
+	var out []GroupStats
+	for _, t := range tokens {
+		if _, old := alias[t]; old {
+			continue // shown under the group it migrated to
+		}
+		g, ok, err := q.group(ctx, t, alias)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, g)
+		}
+	}
+	slices.SortFunc(out, func(a, b GroupStats) int {
+		return cmp.Or(strings.Compare(fold(a.Title), fold(b.Title)), strings.Compare(a.Token, b.Token))
+	})
+	return out, nil
+}
+
+// Group returns one group by token (a migrated group's old token finds the new group).
+func (q *Query) Group(ctx context.Context, group string) (GroupStats, bool, error) {
+	alias, err := q.rdb.HGetAll(ctx, q.keys.groupAlias()).Result()
+	if err != nil {
+		return GroupStats{}, false, fmt.Errorf("query group: %w", err)
+	}
+	return q.group(ctx, group, alias)
+}
+
+// FindGroup returns the groups whose title contains title, ignoring case and accents.
+func (q *Query) FindGroup(ctx context.Context, title string) ([]GroupStats, error) {
+	all, err := q.Groups(ctx)
+	if err != nil {
+		return nil, err
+	}
+	want := fold(strings.TrimSpace(title))
+	var out []GroupStats
+	for _, g := range all {
+		if strings.Contains(fold(g.Title), want) {
+			out = append(out, g)
+		}
+	}
+	return out, nil
+}
+
+func (q *Query) group(ctx context.Context, group string, alias map[string]string) (GroupStats, bool, error) {
+	for range 8 { // follow migrations (a chain is possible, a loop is not)
+		next, ok := alias[group]
+		if !ok {
+			break
+		}
+		group = next
+	}
+	tokens := []string{group}
+	for old, cur := range alias {
+		if cur == group {
+			tokens = append(tokens, old)
+		}
+	}
+	today := dayOf(q.cfg.Now())
+	dayFields := make([]string, statsDays)
+	for i := range dayFields {
+		dayFields[i] = strconv.Itoa(today - statsDays + 1 + i)
+	}
+	type reads struct {
+		hash            *redis.MapStringStringCmd
+		members         *redis.StringSliceCmd
+		active7, active *redis.StringSliceCmd
+		days            *redis.SliceCmd
+	}
+	rs := make([]reads, len(tokens))
+	_, err := q.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, t := range tokens {
+			rs[i] = reads{
+				hash:    p.HGetAll(ctx, q.keys.groupHash(t)),
+				members: p.SMembers(ctx, q.keys.groupMembers(t)),
+				active7: p.ZRangeByScore(ctx, q.keys.groupLast(t), &redis.ZRangeBy{Min: "(" + strconv.Itoa(today-7), Max: "+inf"}),
+				active:  p.ZRangeByScore(ctx, q.keys.groupLast(t), &redis.ZRangeBy{Min: "(" + strconv.Itoa(today-30), Max: "+inf"}),
+				days:    p.HMGet(ctx, q.keys.groupDays(t), dayFields...),
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return GroupStats{}, false, fmt.Errorf("query group: %w", err)
+	}
+	h := rs[0].hash.Val()
+	if len(h) == 0 {
+		return GroupStats{}, false, nil
+	}
+	g := GroupStats{Token: group, Title: h["title"], Platform: events.Platform(h["platform"]), MessagesPerDay: make([]int, statsDays)}
+	members, active7, active30 := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	for _, r := range rs {
+		for _, m := range r.members.Val() {
+			members[m] = true
+		}
+		for _, m := range r.active7.Val() {
+			active7[m] = true
+		}
+		for _, m := range r.active.Val() {
+			active30[m] = true
+		}
+		for i, v := range r.days.Val() {
+			g.MessagesPerDay[i] += int(asInt(v))
+		}
+	}
+	g.MembersSeen, g.Active7, g.Active30 = len(members), len(active7), len(active30)
+	return g, true, nil
+}
+
+// TopActive returns the n members with the most messages in the window, most first.
+func (q *Query) TopActive(ctx context.Context, n int) ([]MemberCard, error) {
+	return q.ranked(ctx, q.keys.rankMsgs(), n, func(c MemberCard) int { return c.Messages })
+}
+
+// Leaders returns the n members the most distinct people replied to or mentioned in the
+// window, most first.
+func (q *Query) Leaders(ctx context.Context, n int) ([]MemberCard, error) {
+	return q.ranked(ctx, q.keys.rankPeople(), n, func(c MemberCard) int { return c.People })
+}
+
+// ranked reads candidates from a ranking, then orders them by their figure as of now: a
+// ranking entry is as old as the member's last evaluation (at most a sweep period).
+func (q *Query) ranked(ctx context.Context, key string, n int, by func(MemberCard) int) ([]MemberCard, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	tokens, err := q.rdb.ZRevRange(ctx, key, 0, int64(4*n-1)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("query ranking: %w", err)
+	}
+	cards, err := q.cards(ctx, tokens)
+	if err != nil {
+		return nil, err
+	}
+	cards = slices.DeleteFunc(cards, func(c MemberCard) bool { return by(c) == 0 })
+	slices.SortFunc(cards, func(a, b MemberCard) int { return cmp.Or(by(b)-by(a), strings.Compare(a.Token, b.Token)) })
+	return cards[:min(n, len(cards))], nil
+}
+
+// Member returns one member's card by token.
+func (q *Query) Member(ctx context.Context, member string) (MemberCard, bool, error) {
+	cards, err := q.cards(ctx, []string{member})
+	if err != nil || len(cards) == 0 {
+		return MemberCard{}, false, err
+	}
+	return cards[0], true, nil
+}
+
+// maxFound bounds what FindMembers returns.
+const maxFound = 50
+
+// FindMembers returns members whose name or username contains s, ignoring case, accents
+// and a leading '@'; at most 50, by name.
+func (q *Query) FindMembers(ctx context.Context, s string) ([]MemberCard, error) {
+	want := fold(strings.TrimPrefix(strings.TrimSpace(s), "@"))
+	if want == "" {
+		return nil, nil
+	}
+	var tokens []string
+	var cursor uint64
+	for {
+		kv, next, err := q.rdb.HScan(ctx, q.keys.names(), cursor, "*", 1000).Result()
+		if err != nil {
+			return nil, fmt.Errorf("query find members: %w", err)
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			if strings.Contains(kv[i+1], want) && !slices.Contains(tokens, kv[i]) {
+				tokens = append(tokens, kv[i])
+			}
+		}
+		if cursor = next; cursor == 0 {
+			break
+		}
+	}
+	cards, err := q.cards(ctx, tokens)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(cards, func(a, b MemberCard) int {
+		return cmp.Or(strings.Compare(fold(a.Name), fold(b.Name)), strings.Compare(a.Token, b.Token))
+	})
+	return cards[:min(maxFound, len(cards))], nil
+}
+
+// cards reads members' cards, skipping unknown ones, in the order given.
+func (q *Query) cards(ctx context.Context, tokens []string) ([]MemberCard, error) {
+	if len(tokens) == 0 {
+		return nil, nil
+	}
+	type reads struct {
+		h, d, g *redis.MapStringStringCmd
+		i       *redis.StringSliceCmd
+	}
+	rs := make([]reads, len(tokens))
+	_, err := q.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for n, t := range tokens {
+			k := q.keys.memberKeys(t, "")
+			rs[n] = reads{h: p.HGetAll(ctx, k[0]), d: p.HGetAll(ctx, k[1]), i: p.HKeys(ctx, k[2]), g: p.HGetAll(ctx, k[3])}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("query members: %w", err)
+	}
+	today := dayOf(q.cfg.Now())
+	window := max(1, days(q.cfg.Window))
+	var out []MemberCard
+	for n, t := range tokens {
+		h := rs[n].h.Val()
+		if len(h) == 0 {
+			continue
+		}
+		ref := max(int(asInt(h["cur"])), today)
+		in := func(d int) bool { return d > ref-window && d <= ref }
+		c := MemberCard{
+			Token: t, Name: h["name"], Username: h["username"], Phone: h["phone"],
+			Platform:        events.Platform(h["platform"]),
+			RepliesReceived: int(asInt(h["replies"])),
+			FirstSeen:       msTime(h["first_seen"]), LastSeen: msTime(h["last_seen"]),
+		}
+		for f, v := range rs[n].d.Val() {
+			if d, err := strconv.Atoi(f); err == nil && in(d) {
+				c.Messages += int(asInt(v))
+				c.ActiveDays++
+			}
+		}
+		people := map[string]bool{}
+		for _, f := range rs[n].i.Val() {
+			ds, person, ok := strings.Cut(f, "|")
+			if d, err := strconv.Atoi(ds); ok && err == nil && in(d) {
+				people[person] = true
+			}
+		}
+		c.People = len(people)
+		var groups []groupRef
+		for tok, v := range rs[n].g.Val() {
+			_, title, _ := strings.Cut(v, "\x00")
+			groups = append(groups, groupRef{Token: tok, Title: title})
+		}
+		slices.SortFunc(groups, func(a, b groupRef) int { return strings.Compare(a.Token, b.Token) })
+		c.Groups = titles(groups)
+		c.Tags = tags(q.cfg.TagPrefix, tagBits(asInt(h["tags"])), groups)
+		out = append(out, c)
+	}
+	return out, nil
+}

@@ -1,0 +1,251 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/relais-bot/relais/events"
+)
+
+// Sweep re-evaluates every member whose window slid since their last evaluation (a member
+// who went quiet loses relais-actif without a new event) and publishes the contact changes
+// that result. Members with nothing left that time could change are not visited again.
+func (b *Bridge) Sweep(ctx context.Context) error { return b.sweep(ctx, false) }
+
+// sweep visits due members, or every member known when all is set (after a replay).
+func (b *Bridge) sweep(ctx context.Context, all bool) error {
+	if err := b.scripts.load(ctx, b.rdb); err != nil {
+		return fmt.Errorf("sweep: %w", err)
+	}
+	n := b.cfg.BatchSize
+	if !all {
+		// Snapshot the due members first: evaluating them moves them out of the range
+		// while it is read.
+		today := dayOf(b.cfg.Now())
+		due, err := b.rdb.ZRangeByScore(ctx, b.keys.due(), &redis.ZRangeBy{Min: "-inf", Max: "(" + strconv.Itoa(today)}).Result()
+		if err != nil {
+			return fmt.Errorf("sweep: %w", err)
+		}
+		for len(due) > 0 {
+			page := due[:min(n, len(due))]
+			due = due[len(page):]
+			if err := b.reevaluate(ctx, page); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	seen := map[string]bool{}
+	var cursor uint64
+	for {
+		fields, next, err := b.rdb.HScan(ctx, b.keys.version(), cursor, "*", int64(n)).Result()
+		if err != nil {
+			return fmt.Errorf("sweep: %w", err)
+		}
+		var members []string
+		for i := 0; i < len(fields); i += 2 {
+			if !seen[fields[i]] { // HSCAN may return a field twice
+				seen[fields[i]] = true
+				members = append(members, fields[i])
+			}
+		}
+		if err := b.reevaluate(ctx, members); err != nil {
+			return err
+		}
+		if cursor = next; cursor == 0 {
+			return nil
+		}
+	}
+}
+
+func (b *Bridge) reevaluate(ctx context.Context, members []string) error {
+	if len(members) == 0 {
+		return nil
+	}
+	states, err := b.evaluate(ctx, members)
+	if err != nil {
+		return fmt.Errorf("sweep: %w", err)
+	}
+	var known []memberState
+	var gone []string
+	for _, st := range states {
+		if st.Applied < 0 {
+			gone = append(gone, st.Token)
+			continue
+		}
+		known = append(known, st)
+	}
+	if err := b.index(ctx, known, nil); err != nil {
+		return fmt.Errorf("sweep: %w", err)
+	}
+	if len(gone) > 0 {
+		// Index entries of a member whose keys are gone (erased): drop them.
+		if err := b.dropIndexes(ctx, gone); err != nil {
+			return fmt.Errorf("sweep: %w", err)
+		}
+	}
+	if b.pub == nil {
+		return nil
+	}
+	for _, st := range known {
+		if err := b.settleContact(ctx, st, false); err != nil {
+			return fmt.Errorf("sweep: %w", err)
+		}
+	}
+	return nil
+}
+
+func (b *Bridge) dropIndexes(ctx context.Context, members []string) error {
+	unames, err := b.rdb.HMGet(ctx, b.keys.usernameOf(), members...).Result()
+	if err != nil {
+		return err
+	}
+	_, err = b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, m := range members {
+			if u, ok := unames[i].(string); ok && u != "" {
+				// Only if the username still points to them: compare in Redis, not here.
+				p.Eval(ctx, `if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end return 0`,
+					[]string{b.keys.usernames()}, u, m)
+			}
+			p.HDel(ctx, b.keys.usernameOf(), m)
+			p.HDel(ctx, b.keys.version(), m)
+			p.HDel(ctx, b.keys.names(), m)
+			p.ZRem(ctx, b.keys.due(), m)
+			p.ZRem(ctx, b.keys.rankMsgs(), m)
+			p.ZRem(ctx, b.keys.rankPeople(), m)
+		}
+		return nil
+	})
+	return err
+}
+
+// Erase deletes everything Redis holds about a member: their keys, their entries in group
+// sets, indexes and message→author maps, their trace in the interactions of the members
+// they replied to or mentioned (who are re-evaluated, since their counts changed), and in the
+// lists of those who replied to or mentioned them. Then it
+// publishes an erase contact change. Aggregates that name nobody (a group's messages per day)
+// keep their counts. The consent layer suppresses the member first, so no event in flight
+// brings them back.
+func (b *Bridge) Erase(ctx context.Context, member string) error {
+	if err := b.scripts.load(ctx, b.rdb); err != nil {
+		return fmt.Errorf("erase: %w", err)
+	}
+	groups, err := b.rdb.HKeys(ctx, b.keys.memberKeys(member, "")[3]).Result()
+	if err != nil {
+		return fmt.Errorf("erase: %w", err)
+	}
+	credited, err := b.rdb.SMembers(ctx, b.keys.credited(member)).Result()
+	if err != nil {
+		return fmt.Errorf("erase: %w", err)
+	}
+	interactions, err := b.rdb.HKeys(ctx, b.keys.memberKeys(member, "")[2]).Result()
+	if err != nil {
+		return fmt.Errorf("erase: %w", err)
+	}
+	crediting := map[string]bool{} // members who replied to or mentioned them
+	for _, f := range interactions {
+		if _, person, ok := strings.Cut(f, "|"); ok {
+			crediting[person] = true
+		}
+	}
+	today := dayOf(b.cfg.Now())
+	w := b.bars.windowDays
+	_, err = b.scripts.pipeline(ctx, b.rdb, func(p redis.Pipeliner) {
+		for _, g := range groups {
+			p.SRem(ctx, b.keys.groupMembers(g), member)
+			p.ZRem(ctx, b.keys.groupLast(g), member)
+			// Every generation a map may still live in: written for events up to a span
+			// old, kept two windows after.
+			for gen := (today-b.bars.windowDays-b.bars.holdDays-b.bars.dormantDays)/w - 1; gen <= today/w+1; gen++ {
+				b.scripts.unmap.EvalSha(ctx, p, []string{b.keys.authorMap(g, gen)}, member)
+			}
+		}
+		for _, c := range credited {
+			b.scripts.forget.EvalSha(ctx, p, []string{b.keys.memberKeys(c, "")[2]}, member)
+		}
+		for c := range crediting {
+			p.SRem(ctx, b.keys.credited(c), member)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("erase: %w", err)
+	}
+	if err := b.deleteMatching(ctx, globEscape(b.keys.member(member))+"*"); err != nil {
+		return fmt.Errorf("erase: %w", err)
+	}
+	if err := b.dropIndexes(ctx, []string{member}); err != nil {
+		return fmt.Errorf("erase: %w", err)
+	}
+	if err := b.reevaluate(ctx, credited); err != nil {
+		return fmt.Errorf("erase: %w", err)
+	}
+	if b.pub == nil {
+		return nil
+	}
+	last, seq, found, err := b.lastChange(ctx, member)
+	if err != nil {
+		return fmt.Errorf("erase: %w", err)
+	}
+	if found && last.Op == events.OpErase {
+		return nil
+	}
+	c := events.ContactChange{
+		V: events.Version, ID: "cc-" + member + "-erase-" + strconv.FormatUint(seq, 10),
+		Member: member, ExternalID: events.ExternalID(member), Op: events.OpErase, At: b.cfg.Now().UTC(),
+	}
+	if err := b.pub.ContactChange(ctx, c); err != nil {
+		return fmt.Errorf("erase: %w", err)
+	}
+	b.metrics.contacts.WithLabelValues(string(events.OpErase)).Inc()
+	return nil
+}
+
+// deleteMatching unlinks every key matching pattern. A member's keys share one slot, so on a
+// cluster they all live on one master; scanning each master finds them.
+func (b *Bridge) deleteMatching(ctx context.Context, pattern string) error {
+	del := func(ctx context.Context, c redis.UniversalClient) error {
+		iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
+		var batch []string
+		flush := func() error {
+			if len(batch) == 0 {
+				return nil
+			}
+			err := c.Unlink(ctx, batch...).Err()
+			batch = batch[:0]
+			return err
+		}
+		for iter.Next(ctx) {
+			batch = append(batch, iter.Val())
+			if len(batch) == 500 {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+		if err := iter.Err(); err != nil {
+			return err
+		}
+		return flush()
+	}
+	if cc, ok := b.rdb.(*redis.ClusterClient); ok {
+		return cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return del(ctx, c) })
+	}
+	return del(ctx, b.rdb)
+}
+
+// globEscape quotes the characters SCAN MATCH treats as patterns.
+func globEscape(s string) string {
+	var out []byte
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '*', '?', '[', ']', '\\':
+			out = append(out, '\\')
+		}
+		out = append(out, s[i])
+	}
+	return string(out)
+}
