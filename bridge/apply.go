@@ -139,7 +139,7 @@ func (b *Bridge) plan(ev events.Event) *plan {
 		sender: b.hash.Member(ev.Platform, ev.Sender.ID),
 		group:  b.hash.Group(ev.Platform, ev.Group.ID),
 		day:    dayOf(ev.At),
-		stamp:  fmt.Sprintf("%015d|%s", max(ev.At.UnixMilli(), 0), ev.ID),
+		stamp:  fmt.Sprintf("%015d|%s", max(ev.At.UnixMilli(), 0), b.hash.Event(ev.ID)),
 	}
 	if ev.Group.MigratedFrom != "" {
 		p.from = b.hash.Group(ev.Platform, ev.Group.MigratedFrom)
@@ -329,6 +329,7 @@ func (b *Bridge) write(ctx context.Context, plans []*plan, clockDay int) ([]memb
 				continue
 			}
 			ev := p.ev
+			dedup := b.hash.Event(ev.ID)
 			kind := senderKind(ev.Kind)
 			common := []any{b.barsArg, clockDay, dedupTTL, kind, p.day, ev.At.UnixMilli(), p.stamp,
 				p.group, ev.Group.Title, string(ev.Platform)}
@@ -338,7 +339,7 @@ func (b *Bridge) write(ctx context.Context, plans []*plan, clockDay int) ([]memb
 			}
 			args := append(slices.Clone(common), ev.Sender.ID, ev.Sender.Name, ev.Sender.FirstName,
 				ev.Sender.LastName, ev.Sender.Username, ev.Sender.Phone, "", 0, 0, 0, strings.Join(credited, ","))
-			b.scripts.write.EvalSha(ctx, pipe, b.keys.writeKeys(p.sender, ev.ID), args...)
+			b.scripts.write.EvalSha(ctx, pipe, b.keys.writeKeys(p.sender, dedup), args...)
 			senders = append(senders, n)
 			touch(p.sender)
 
@@ -346,7 +347,7 @@ func (b *Bridge) write(ctx context.Context, plans []*plan, clockDay int) ([]memb
 			if ev.Kind == events.KindMessage {
 				msgID = messageID(ev.ID)
 			}
-			b.scripts.group.EvalSha(ctx, pipe, b.keys.groupKeys(p.group, ev.ID, p.day/b.bars.windowDays),
+			b.scripts.group.EvalSha(ctx, pipe, b.keys.groupKeys(p.group, dedup, p.day/b.bars.windowDays),
 				dedupTTL, kind, p.day, p.sender, p.stamp, ev.Group.Title, string(ev.Platform), msgID, p.from, mapTTL, keep)
 			n += 2
 
@@ -354,7 +355,7 @@ func (b *Bridge) write(ctx context.Context, plans []*plan, clockDay int) ([]memb
 			for _, c := range p.credits {
 				args := append(slices.Clone(common), c.pid, "", "", "", "", "", p.sender,
 					bit(c.replied), bit(c.mentioned), bit(c.reacted), "")
-				b.scripts.write.EvalSha(ctx, pipe, b.keys.writeKeys(c.member, ev.ID), args...)
+				b.scripts.write.EvalSha(ctx, pipe, b.keys.writeKeys(c.member, dedup), args...)
 				touch(c.member)
 				n++
 			}

@@ -41,3 +41,7 @@ func (h Hasher) Member(p Platform, id string) string { return h.token("member", 
 
 // Group is the token of a group.
 func (h Hasher) Group(p Platform, id string) string { return h.token("group", string(p), id) }
+
+// Event is the token of an event id, for dedup keys: ids carry platform user ids (phone
+// numbers on WhatsApp), which keys must not.
+func (h Hasher) Event(id string) string { return h.token("event", id) }
