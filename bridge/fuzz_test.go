@@ -59,7 +59,7 @@ func FuzzPlan(f *testing.F) {
 			}
 			seen[c.member] = true
 		}
-		if p.day != dayOf(testNow) || !strings.HasSuffix(p.stamp, id) {
+		if p.day != dayOf(testNow) || !strings.HasSuffix(p.stamp, "|"+h.Event(id)) {
 			t.Fatalf("plan %+v", p)
 		}
 	})
