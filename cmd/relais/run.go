@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/relais-bot/relais/bots/telegram"
+	"github.com/relais-bot/relais/crm"
 )
 
 // allRoles are what one process can do; scale out by running several with a subset.
@@ -141,8 +142,17 @@ func buildRoles(ctx context.Context, rt *runtime, roles map[string]bool) ([]task
 		}
 		tasks = append(tasks, t...)
 	}
+	var worker *crm.Worker
 	if roles["crm"] {
-		_, t, err := crmRole(ctx, rt)
+		w, t, err := crmRole(ctx, rt)
+		if err != nil {
+			return nil, nil, err
+		}
+		worker = w
+		tasks = append(tasks, t...)
+	}
+	if roles["bridge"] {
+		_, t, err := bridgeRole(ctx, rt, worker)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -180,6 +190,7 @@ func telegramRole(ctx context.Context, rt *runtime) ([]task, string, http.Handle
 func extraCommands() map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error{
 		"export":   cmdExport,
+		"replay":   cmdReplay,
 		"whatsapp": cmdWhatsApp,
 	}
 }

@@ -202,6 +202,9 @@ func WithToken(token string) Option { return func(s *Server) { s.token = token }
 // WithBot sets the user getMe returns.
 func WithBot(u User) Option { return func(s *Server) { s.bot = u } }
 
+// WithStart dates the first update at t (default: 2023-11-14, fixed so tests are stable).
+func WithStart(t time.Time) Option { return func(s *Server) { s.clock = t.Unix() } }
+
 // New starts a fake for a test and closes it when the test ends.
 func New(t testing.TB, opts ...Option) *Server {
 	t.Helper()
@@ -385,6 +388,14 @@ func (s *Server) pushLocked(update map[string]any) int {
 func (s *Server) wakeLocked() {
 	close(s.wake)
 	s.wake = make(chan struct{})
+}
+
+// SetTime sets the date of the next update: a conversation can span weeks in a moment.
+// Dates never go backwards, since Telegram's don't.
+func (s *Server) SetTime(t time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.clock = max(s.clock, t.Unix())
 }
 
 func (s *Server) tickLocked() int64 {

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/relais-bot/relais/bridge"
+	"github.com/relais-bot/relais/bridge/commands"
+	"github.com/relais-bot/relais/bridge/consent"
+	"github.com/relais-bot/relais/crm"
+	"github.com/relais-bot/relais/events"
+)
+
+// bridgeConfig maps the deployment settings onto the bridge's.
+func bridgeConfig(rt *runtime) bridge.Config {
+	c := rt.cfg
+	return bridge.Config{
+		ActiveMinMessages: c.ActiveMinMessages, ActiveMinDays: c.ActiveMinDays, LeaderMinPeople: c.LeaderMinPeople,
+		Window: c.Window(), TagPrefix: c.TagPrefix, Policy: c.SyncPolicy,
+		Log: rt.log.With("role", "bridge"), Registerer: rt.reg,
+	}
+}
+
+// forwardingHandler breaks the construction cycle: the bridge takes the command handler,
+// and the handler takes the bridge.
+type forwardingHandler struct{ h *commands.Handler }
+
+func (f *forwardingHandler) Handle(ctx context.Context, ev events.Event) error {
+	return f.h.Handle(ctx, ev)
+}
+
+// workerSync reports the CRM worker's state to /sync.
+type workerSync struct{ w *crm.Worker }
+
+func (s workerSync) SyncInfo(ctx context.Context) (commands.SyncInfo, error) {
+	st, err := s.w.Status(ctx)
+	if err != nil {
+		return commands.SyncInfo{}, err
+	}
+	return commands.SyncInfo{Pending: int(st.Pending), LastError: st.LastError, LastErrorAt: st.LastErrorAt, LastSuccessAt: st.LastSuccess}, nil
+}
+
+// bridgeRole builds the bridge with its consent store and command handler. worker is the CRM
+// worker of this process, if it runs one, for /sync.
+func bridgeRole(ctx context.Context, rt *runtime, worker *crm.Worker) (*bridge.Bridge, []task, error) {
+	store, err := consent.New(ctx, rt.js, rt.names, rt.cfg.SyncPolicy, consent.WithLogger(rt.log.With("role", "consent")))
+	if err != nil {
+		return nil, nil, err
+	}
+	rt.closers = append(rt.closers, func() { _ = store.Close() })
+	organisers, err := commands.ParseOrganisers(rt.cfg.Organisers)
+	if err != nil {
+		return nil, nil, &ConfigError{Var: "RELAIS_ORGANISERS", Want: err.Error()}
+	}
+	fwd := &forwardingHandler{}
+	b, err := bridge.New(bridgeConfig(rt), rt.rdb, rt.js, rt.pub, store, fwd)
+	if err != nil {
+		return nil, nil, err
+	}
+	var sync commands.SyncReporter
+	if worker != nil {
+		sync = workerSync{worker}
+	}
+	if fwd.h, err = commands.New(commands.Config{
+		Lang: rt.cfg.Lang, Organisers: organisers, Controller: rt.cfg.Controller,
+		WindowDays: rt.cfg.WindowDays, RetentionDays: rt.cfg.RetentionDays, TagPrefix: rt.cfg.TagPrefix,
+		Log: rt.log.With("role", "commands"),
+	}, rt.pub, rt.hasher, rt.js, rt.names, b.Query(), b, sync, store); err != nil {
+		return nil, nil, err
+	}
+	run := b.Run
+	if rt.embeddedRedis {
+		// The embedded Redis starts empty: rebuild it from the log before taking new events.
+		run = func(ctx context.Context) error {
+			start := time.Now()
+			if err := b.Replay(ctx, b.Config().ReplayStart(start)); err != nil {
+				return fmt.Errorf("replay: %w", err)
+			}
+			rt.log.Info("state rebuilt from the event log", "took", time.Since(start).Round(time.Millisecond).String())
+			return b.Run(ctx)
+		}
+	}
+	return b, []task{{"bridge", run}}, nil
+}
+
+// cmdReplay rebuilds the bridge's Redis state from the event log (real Redis; the embedded
+// one is rebuilt at every start anyway).
+func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	envFile := fs.String("env-file", ".env", "file of NAME=value settings read after the environment")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err.Error()}
+	}
+	cfg, err := loadFromProcess(*envFile)
+	if err != nil {
+		return err
+	}
+	if cfg.RedisURL == "" {
+		return usageError{"replay: REDIS_URL is not set; the embedded Redis is rebuilt at every start of relais run"}
+	}
+	log := newLogger(cfg.LogLevel)
+	rt, err := openRuntime(ctx, cfg, log, true)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	store, err := consent.New(ctx, rt.js, rt.names, cfg.SyncPolicy)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	b, err := bridge.New(bridgeConfig(rt), rt.rdb, rt.js, rt.pub, store, nil)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	since := b.Config().ReplayStart(start)
+	if err := b.Replay(ctx, since); err != nil {
+		return fmt.Errorf("replay: %w", err)
+	}
+	fmt.Fprintf(stdout, "replayed the event log since %s in %s\n", since.Format(time.DateOnly), time.Since(start).Round(time.Millisecond))
+	return nil
+}
