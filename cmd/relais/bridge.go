@@ -17,7 +17,12 @@ import (
 // bridgeConfig maps the deployment settings onto the bridge's.
 func bridgeConfig(rt *runtime) bridge.Config {
 	c := rt.cfg
+	prefix := ""
+	if c.Namespace != "" {
+		prefix = "relais:" + c.Namespace + ":"
+	}
 	return bridge.Config{
+		KeyPrefix:         prefix,
 		ActiveMinMessages: c.ActiveMinMessages, ActiveMinDays: c.ActiveMinDays, LeaderMinPeople: c.LeaderMinPeople,
 		Window: c.Window(), TagPrefix: c.TagPrefix, Policy: c.SyncPolicy,
 		Log: rt.log.With("role", "bridge"), Registerer: rt.reg,

@@ -29,6 +29,7 @@ type Config struct {
 	WindowDays        int
 	RetentionDays     int
 	TagPrefix         string
+	Namespace         string
 
 	NATSURL, RedisURL string
 
@@ -161,6 +162,14 @@ func settings() []setting {
 					return errors.New("want up to 32 of a-z, 0-9, - and _")
 				}
 				c.TagPrefix = v
+				return nil
+			}},
+		{name: "RELAIS_NAMESPACE", help: "prefix of stream, subject and Redis key names, for several deployments (or test runs) on one NATS and Redis: letters and digits",
+			apply: func(c *Config, v string) error {
+				if !regexp.MustCompile(`^[A-Za-z0-9]{0,32}$`).MatchString(v) {
+					return errors.New("want up to 32 letters and digits")
+				}
+				c.Namespace = v
 				return nil
 			}},
 		{name: "NATS_URL", help: "NATS server(s), comma-separated; unset: embedded server", apply: func(c *Config, v string) error {
@@ -337,7 +346,7 @@ func (c Config) values() map[string]string {
 		"RELAIS_CONTROLLER": c.Controller, "RELAIS_LOG_LEVEL": c.LogLevel,
 		"RELAIS_ACTIVE_MIN_MESSAGES": itoa(c.ActiveMinMessages), "RELAIS_ACTIVE_MIN_DAYS": itoa(c.ActiveMinDays),
 		"RELAIS_LEADER_MIN_PEOPLE": itoa(c.LeaderMinPeople), "RELAIS_WINDOW_DAYS": itoa(c.WindowDays),
-		"RELAIS_RETENTION_DAYS": itoa(c.RetentionDays), "RELAIS_TAG_PREFIX": c.TagPrefix,
+		"RELAIS_RETENTION_DAYS": itoa(c.RetentionDays), "RELAIS_TAG_PREFIX": c.TagPrefix, "RELAIS_NAMESPACE": c.Namespace,
 		"NATS_URL": c.NATSURL, "REDIS_URL": c.RedisURL,
 		"TELEGRAM_TOKEN": c.TelegramToken, "TELEGRAM_API_ENDPOINT": c.TelegramEndpoint,
 		"TELEGRAM_WEBHOOK_URL": c.TelegramWebhookURL, "TELEGRAM_WEBHOOK_SECRET": c.TelegramWebhookSecret,

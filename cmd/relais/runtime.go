@@ -57,7 +57,9 @@ func openRuntime(ctx context.Context, cfg Config, log *slog.Logger, needRedis bo
 	if rt.hasher, err = events.NewHasher(secret); err != nil {
 		return nil, fmt.Errorf("secret: %w", err)
 	}
-	rt.names = events.DefaultNames()
+	if rt.names, err = events.NewNames(cfg.Namespace); err != nil {
+		return nil, &ConfigError{Var: "RELAIS_NAMESPACE", Want: err.Error()}
+	}
 
 	if cfg.NATSURL == "" {
 		srv, err := embedded.StartNATS(embedded.Options{Dir: filepath.Join(cfg.DataDir, "nats")})
