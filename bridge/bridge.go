@@ -34,6 +34,8 @@ type Bridge struct {
 
 	crmOnce   sync.Mutex
 	crmStream jetstream.Stream
+
+	groups groupsSeen
 }
 
 // New returns a bridge. consent nil means PolicyOnly(cfg.Policy); commands nil acks and
@@ -197,6 +199,7 @@ func (b *Bridge) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
 		evs = append(evs, ev)
 		at = append(at, i)
 	}
+	b.reportGroups(ctx, evs)
 	if len(evs) > 0 {
 		evErrs, err := b.applyEvents(ctx, evs, true)
 		for j, i := range at {

@@ -67,6 +67,8 @@ type Config struct {
 	Now func() time.Time
 	// Registerer receives the bridge's metrics; nil means none.
 	Registerer prometheus.Registerer
+	// Groups, when set, hears of each group with live events (the information notice).
+	Groups GroupObserver
 }
 
 // withDefaults returns c with every zero field set and checks what cannot be defaulted.

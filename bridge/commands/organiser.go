@@ -247,9 +247,16 @@ func (h *Handler) PostNotice(ctx context.Context, platform events.Platform, grou
 	return nil
 }
 
+// GroupSeen posts the notice in a group the bridge sees, under the notice policy, once per
+// group ever (bridge.GroupObserver).
+func (h *Handler) GroupSeen(ctx context.Context, platform events.Platform, groupID string) error {
+	_, err := h.PostNoticeOnce(ctx, platform, groupID)
+	return err
+}
+
 // PostNoticeOnce posts the notice in a group under the notice policy, once per notice
-// version across restarts and replicas. The wiring calls it when the bot joins a group or
-// first sees one. posted says whether this call posted it.
+// version across restarts and replicas. The bridge calls it (through GroupSeen) when it
+// first sees a group. posted says whether this call posted it.
 func (h *Handler) PostNoticeOnce(ctx context.Context, platform events.Platform, groupID string) (posted bool, err error) {
 	if !platform.Valid() || groupID == "" {
 		return false, fmt.Errorf("commands: notice: invalid platform or group")

@@ -37,6 +37,10 @@ func (f *forwardingHandler) Handle(ctx context.Context, ev events.Event) error {
 	return f.h.Handle(ctx, ev)
 }
 
+func (f *forwardingHandler) GroupSeen(ctx context.Context, p events.Platform, group string) error {
+	return f.h.GroupSeen(ctx, p, group)
+}
+
 // workerSync reports the CRM worker's state to /sync.
 type workerSync struct{ w *crm.Worker }
 
@@ -61,7 +65,9 @@ func bridgeRole(ctx context.Context, rt *runtime, worker *crm.Worker) (*bridge.B
 		return nil, nil, &ConfigError{Var: "RELAIS_ORGANISERS", Want: err.Error()}
 	}
 	fwd := &forwardingHandler{}
-	b, err := bridge.New(bridgeConfig(rt), rt.rdb, rt.js, rt.pub, store, fwd)
+	cfg := bridgeConfig(rt)
+	cfg.Groups = fwd
+	b, err := bridge.New(cfg, rt.rdb, rt.js, rt.pub, store, fwd)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -54,7 +54,20 @@ func TestRunEndToEnd(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	// Under the notice policy the group got the information notice, once.
+	var notices int
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && notices == 0; time.Sleep(100 * time.Millisecond) {
+		notices = 0
+		for _, m := range bot.Sent() {
+			if m.ChatID == group.ID && strings.Contains(m.Text, "/stop") {
+				notices++
+			}
+		}
+	}
 	stopRelais(t, p)
+	if notices != 1 {
+		t.Fatalf("the group got %d information notices, want 1: %+v", notices, bot.Sent())
+	}
 	header, body := rows[0], rows[1:]
 	col := func(name string) int { return slices.Index(header, name) }
 	if col("first_name") < 0 || col("tag_list") < 0 || col("external_id") < 0 {
