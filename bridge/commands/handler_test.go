@@ -605,3 +605,23 @@ func ExampleSparkline() {
 	fmt.Println(commands.Sparkline([]int{0, 1, 2, 4, 8, 16, 32, 64}))
 	// Output: ▁▂▂▂▂▃▅█
 }
+
+// /relais names only members who earned the leader tag: being answered by a few people does
+// not make someone a relais.
+func TestLeadersListsOnlyTaggedLeaders(t *testing.T) {
+	for _, lang := range langs {
+		t.Run(lang, func(t *testing.T) {
+			r := newRig(t, lang)
+			rs := r.handle(r.cmd(events.Telegram, tgOrganiser, nil, aliases[lang]["leaders"]))
+			if len(rs) != 1 || !rs[0].Private {
+				t.Fatalf("got %+v, want one private answer", rs)
+			}
+			if !strings.Contains(rs[0].Text, tgMember.Name) {
+				t.Fatalf("the tagged leader is missing:\n%s", rs[0].Text)
+			}
+			if strings.Contains(rs[0].Text, waMember.Name) {
+				t.Fatalf("a member without the leader tag (5 people) is listed:\n%s", rs[0].Text)
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/relais-bot/relais/bridge/consent"
@@ -132,6 +133,11 @@ func (h *Handler) memberList(ctx context.Context, ev events.Event, leaders bool)
 	}
 	if err != nil {
 		return "", fmt.Errorf("list members: %w", err)
+	}
+	if leaders {
+		// The ranking orders everyone who was ever answered; a relais is who earned the tag.
+		tag := h.cfg.TagPrefix + "leader"
+		list = slices.DeleteFunc(slices.Clone(list), func(m MemberCard) bool { return !slices.Contains(m.Tags, tag) })
 	}
 	if len(list) > n {
 		list = list[:n]

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -65,60 +66,88 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	return run(ctx, cfg, roles, log)
 }
 
-// run starts the runtime and the roles, serves HTTP, and on ctx's end stops every role,
-// waits for in-flight work, and closes connections.
+// run starts relais and serves until ctx ends or a role fails.
 func run(ctx context.Context, cfg Config, roles map[string]bool, log *slog.Logger) error {
+	in, err := start(ctx, cfg, roles, log)
+	if err != nil {
+		return err
+	}
+	return in.wait(ctx)
+}
+
+// instance is a started relais: its runtime, HTTP address and running roles.
+type instance struct {
+	rt        *runtime
+	addr      net.Addr
+	log       *slog.Logger
+	errs      chan error
+	httpDone  <-chan error
+	wg        sync.WaitGroup
+	stopRoles context.CancelFunc
+}
+
+// start opens the runtime, builds the roles, serves HTTP and starts every task.
+func start(ctx context.Context, cfg Config, roles map[string]bool, log *slog.Logger) (_ *instance, err error) {
 	started := time.Now()
 	rt, err := openRuntime(ctx, cfg, log, roles["bridge"])
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer rt.Close()
-
+	defer func() {
+		if err != nil {
+			rt.Close()
+		}
+	}()
 	tasks, routes, err := buildRoles(ctx, rt, roles)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	addr, httpDone, err := serveHTTP(ctx, cfg.HTTPAddr, newHTTPHandler(rt.health, rt.reg, routes))
-	if err != nil {
-		return err
+	roleCtx, stopRoles := context.WithCancel(context.WithoutCancel(ctx))
+	in := &instance{rt: rt, log: log, errs: make(chan error, len(tasks)+1), stopRoles: stopRoles}
+	if in.addr, in.httpDone, err = serveHTTP(roleCtx, cfg.HTTPAddr, newHTTPHandler(rt.health, rt.reg, routes)); err != nil {
+		stopRoles()
+		return nil, err
 	}
-	roleCtx, stopRoles := context.WithCancel(ctx)
-	defer stopRoles()
-	errs := make(chan error, len(tasks))
-	var wg sync.WaitGroup
+	names := make([]string, 0, len(tasks))
 	for _, t := range tasks {
-		wg.Add(1)
+		names = append(names, t.name)
+		in.wg.Add(1)
 		go func() {
-			defer wg.Done()
+			defer in.wg.Done()
 			if err := t.run(roleCtx); err != nil && roleCtx.Err() == nil {
-				errs <- fmt.Errorf("%s: %w", t.name, err)
+				in.errs <- fmt.Errorf("%s: %w", t.name, err)
 			}
 		}()
 	}
 	rt.health.setReady(true)
-	names := make([]string, 0, len(tasks))
-	for _, t := range tasks {
-		names = append(names, t.name)
-	}
-	log.Info("relais ready", "http", addr.String(), "tasks", strings.Join(names, ","), "startup", time.Since(started).Round(time.Millisecond).String())
+	log.Info("relais ready", "http", in.addr.String(), "tasks", strings.Join(names, ","), "startup", time.Since(started).Round(time.Millisecond).String())
+	return in, nil
+}
 
+// wait serves until ctx ends or a role fails, then stops.
+func (in *instance) wait(ctx context.Context) error {
 	var failure error
 	select {
 	case <-ctx.Done():
-		log.Info("stopping: finishing work in flight")
-	case failure = <-errs:
-		log.Error("a role failed; stopping", "err", failure.Error())
-	case failure = <-httpDone:
+		in.log.Info("stopping: finishing work in flight")
+	case failure = <-in.errs:
+		in.log.Error("a role failed; stopping", "err", failure.Error())
+	case failure = <-in.httpDone:
 		if failure != nil {
 			failure = fmt.Errorf("http: %w", failure)
 		}
 	}
-	rt.health.setReady(false)
-	stopRoles()
-	wg.Wait()
-	log.Info("stopped")
+	in.stop()
 	return failure
+}
+
+// stop ends every role after its work in flight, then closes the connections.
+func (in *instance) stop() {
+	in.rt.health.setReady(false)
+	in.stopRoles()
+	in.wg.Wait()
+	in.rt.Close()
+	in.log.Info("stopped")
 }
 
 // buildRoles constructs the tasks of the chosen roles and any HTTP routes they serve.
@@ -189,6 +218,8 @@ func telegramRole(ctx context.Context, rt *runtime) ([]task, string, http.Handle
 // extraCommands are the subcommands beyond run, config and version.
 func extraCommands() map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error{
+		"bench":    cmdBench,
+		"demo":     cmdDemo,
 		"export":   cmdExport,
 		"replay":   cmdReplay,
 		"whatsapp": cmdWhatsApp,
