@@ -161,12 +161,20 @@ func (b *Bridge) nextBatch(it jetstream.MessagesContext) ([]jetstream.Msg, error
 	return batch, nil
 }
 
+// fullSweepEvery is how often the sweep visits every member, not only the due ones: members
+// whose state expired (retention) then leave the indexes, which hold their names.
+const fullSweepEvery = 24 * time.Hour
+
 func (b *Bridge) sweepLoop(ctx context.Context) {
 	t := time.NewTicker(b.cfg.SweepEvery)
 	defer t.Stop()
+	var lastFull time.Time
 	for {
-		if err := b.Sweep(ctx); err != nil && ctx.Err() == nil {
+		full := time.Since(lastFull) >= fullSweepEvery
+		if err := b.sweep(ctx, full); err != nil && ctx.Err() == nil {
 			b.cfg.Log.Warn("bridge: sweep", "err", err.Error())
+		} else if full {
+			lastFull = time.Now()
 		}
 		select {
 		case <-ctx.Done():

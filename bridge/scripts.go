@@ -80,6 +80,9 @@ if ARGV[8] ~= '' then
   if newer then redis.call('HSET', gk, ARGV[8], stamp .. '\0' .. ARGV[9]) end
 end
 redis.call('HINCRBY', h, 'ver', 1)
+-- Retention: a member nobody wrote about for longer than the replay horizon is forgotten,
+-- as the event log forgets their events; the daily full sweep then drops their indexes.
+for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ARGV[3]) end
 return 1
 `
 

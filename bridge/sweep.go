@@ -99,12 +99,26 @@ func (b *Bridge) reevaluate(ctx context.Context, members []string) error {
 	return nil
 }
 
+// dropIndexes removes members whose keys are gone (erased, or expired past the retention
+// horizon) from the indexes and from every group's member sets.
 func (b *Bridge) dropIndexes(ctx context.Context, members []string) error {
 	unames, err := b.rdb.HMGet(ctx, b.keys.usernameOf(), members...).Result()
 	if err != nil {
 		return err
 	}
+	groups, err := b.rdb.SMembers(ctx, b.keys.groups()).Result()
+	if err != nil {
+		return err
+	}
 	_, err = b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		gone := make([]any, len(members))
+		for i, m := range members {
+			gone[i] = m
+		}
+		for _, g := range groups {
+			p.SRem(ctx, b.keys.groupMembers(g), gone...)
+			p.ZRem(ctx, b.keys.groupLast(g), gone...)
+		}
 		for i, m := range members {
 			if u, ok := unames[i].(string); ok && u != "" {
 				// Only if the username still points to them: compare in Redis, not here.
