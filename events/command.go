@@ -37,7 +37,7 @@ func ParseCommand(text, bot string) (c Command, ok bool) {
 	if !validCommandName(name) {
 		return Command{}, false
 	}
-	return Command{Name: name, Args: splitArgs(args)}, true
+	return Command{Name: name, Args: splitArgs(args), Bang: text[0] == '!'}, true
 }
 
 func validCommandName(s string) bool {

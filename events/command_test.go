@@ -16,7 +16,7 @@ func TestParseCommand(t *testing.T) {
 		{"/stats@relais_bot Belleville", true, Command{Name: "stats", Args: []string{"Belleville"}}},
 		{"/STATS@Relais_Bot", true, Command{Name: "stats"}},
 		{"/stats@other_bot", false, Command{}},
-		{"!relais 5", true, Command{Name: "relais", Args: []string{"5"}}},
+		{"!relais 5", true, Command{Name: "relais", Args: []string{"5"}, Bang: true}},
 		{"  /aide", true, Command{Name: "aide"}},
 		{`/fiche "Camille Martin"`, true, Command{Name: "fiche", Args: []string{"Camille Martin"}}},
 		{"/fiche «Élodie Dupré» 🙂", true, Command{Name: "fiche", Args: []string{"Élodie Dupré", "🙂"}}},
@@ -44,7 +44,7 @@ func TestParseCommandWithoutBotName(t *testing.T) {
 	if _, ok := ParseCommand("/stats@relais_bot", ""); ok {
 		t.Fatal("a command addressed to a named bot is not ours when we have no name")
 	}
-	if c, ok := ParseCommand("!oui", ""); !ok || c.Name != "oui" {
+	if c, ok := ParseCommand("!oui", ""); !ok || c.Name != "oui" || !c.Bang {
 		t.Fatalf("got %+v %v", c, ok)
 	}
 }

@@ -90,6 +90,8 @@ type Member struct {
 type Command struct {
 	Name string   `json:"name"`
 	Args []string `json:"args,omitempty"`
+	// Bang is set for the !cmd form, which people also type without meaning the bot.
+	Bang bool `json:"bang,omitempty"`
 }
 
 // Private reports whether the event happened outside any group (a direct message to the bot).

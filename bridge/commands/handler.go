@@ -136,6 +136,11 @@ func (h *Handler) Handle(ctx context.Context, ev events.Event) error {
 	if ev.Command == nil || ev.Sender.ID == "" || !ev.Platform.Valid() {
 		return events.Permanent(errors.New("commands: command event without command, sender or platform"))
 	}
+	cmd, known := lookup(ev.Command.Name)
+	if !known && ev.Command.Bang && ev.Group != nil {
+		// "!bravo tout le monde" in a group is someone talking, not a command for us.
+		return nil
+	}
 	member := h.hash.Member(ev.Platform, ev.Sender.ID)
 	ok, warn := h.limit.allow(member, h.cfg.Now())
 	if !ok {
@@ -145,7 +150,6 @@ func (h *Handler) Handle(ctx context.Context, ev events.Event) error {
 		}
 		return nil
 	}
-	cmd, known := lookup(ev.Command.Name)
 	organiser := h.cfg.Organisers.Contains(ev.Platform, ev.Sender)
 	h.log.Debug("command", "name", logName(ev.Command.Name, known), "member", member, "organiser", organiser)
 	if !known {

@@ -625,3 +625,25 @@ func TestLeadersListsOnlyTaggedLeaders(t *testing.T) {
 		})
 	}
 }
+
+// "!bravo" in a group is talk, not a command: no answer, and it does not use up the member's
+// command allowance. The same unknown word with a slash, or in private, gets the help text.
+func TestUnknownBangWordInGroupIsIgnored(t *testing.T) {
+	r := newRig(t, "fr")
+	for range 10 {
+		ev := r.cmd(events.Telegram, tgMember, tgGroup, "bravo")
+		ev.Command.Bang = true
+		if rs := r.handle(ev); len(rs) != 0 {
+			t.Fatalf("the bot answered %q in the group", rs[0].Text)
+		}
+	}
+	rs := r.handle(r.cmd(events.Telegram, tgMember, tgGroup, "bravo"))
+	if len(rs) != 1 || !strings.Contains(rs[0].Text, r.cat.Unknown) {
+		t.Fatalf("/bravo in a group: got %+v, want the help text", rs)
+	}
+	ev := r.cmd(events.Telegram, tgMember, nil, "bravo")
+	ev.Command.Bang = true
+	if rs := r.handle(ev); len(rs) != 1 || !rs[0].Private {
+		t.Fatalf("!bravo in private: got %+v, want the help text in private", rs)
+	}
+}
