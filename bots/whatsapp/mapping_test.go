@@ -230,7 +230,7 @@ func TestMapMessages(t *testing.T) {
 		evt:  msg(pnGroup, alicePN, types.EmptyJID, "C1", text("!actifs 5")),
 		want: []events.Event{func() events.Event {
 			e := withChars(ev("whatsapp:120363000000000001:C1", events.KindCommand, gPN, aliceInPN), 9)
-			e.Command = &events.Command{Name: "actifs", Args: []string{"5"}}
+			e.Command = &events.Command{Name: "actifs", Args: []string{"5"}, Bang: true}
 			return e
 		}()},
 	}, {
