@@ -119,6 +119,7 @@ func TestPublishFailureLeavesMessageUnacked(t *testing.T) {
 	if !a.cli.SynchronousAck || !a.cli.EnableDecryptedEventBuffer {
 		t.Fatal("client must ack synchronously and buffer decrypted events")
 	}
+	//lint:ignore SA1019 dispatching a constructed event through the real client is only possible this way, in tests
 	dispatch := a.cli.DangerousInternals().DispatchEvent
 
 	if failed := dispatch(&waevents.JoinedGroup{GroupInfo: types.GroupInfo{JID: lidGroup, GroupName: types.GroupName{Name: "Entraide Sud"}, AddressingMode: types.AddressingModeLID}}); failed {
@@ -163,6 +164,7 @@ func TestPartialFailureCompletesOnRedelivery(t *testing.T) {
 	env := eventstest.New(t)
 	a := newTestAdapter(t, env, nil)
 	a.ingest.pub = &flakyPublisher{next: env.Pub, fail: map[int]bool{2: true}}
+	//lint:ignore SA1019 dispatching a constructed event through the real client is only possible this way, in tests
 	dispatch := a.cli.DangerousInternals().DispatchEvent
 	dispatch(&waevents.JoinedGroup{GroupInfo: types.GroupInfo{JID: lidGroup, AddressingMode: types.AddressingModeLID}})
 
@@ -183,6 +185,7 @@ func TestLifecycleHealth(t *testing.T) {
 	env := eventstest.New(t)
 	reg := prometheus.NewRegistry()
 	a := newTestAdapter(t, env, reg)
+	//lint:ignore SA1019 dispatching a constructed event through the real client is only possible this way, in tests
 	dispatch := a.cli.DangerousInternals().DispatchEvent
 	tests := []struct {
 		evt       any
