@@ -73,7 +73,7 @@ func unmarshal(data []byte, v any) error {
 		V *int `json:"v"`
 	}
 	if err := json.Unmarshal(data, &head); err != nil {
-		return reject(ErrMalformed, "%s", jsonReason(err))
+		return reject(ErrMalformed, "%s", JSONErrorReason(err))
 	}
 	if head.V == nil {
 		return reject(ErrUnknownVersion, "field v missing")
@@ -83,7 +83,7 @@ func unmarshal(data []byte, v any) error {
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(v); err != nil {
-		return reject(ErrMalformed, "%s", jsonReason(err))
+		return reject(ErrMalformed, "%s", JSONErrorReason(err))
 	}
 	if dec.More() {
 		return reject(ErrMalformed, "trailing data after the object")
@@ -91,9 +91,9 @@ func unmarshal(data []byte, v any) error {
 	return nil
 }
 
-// jsonReason keeps the position and type of a JSON error but never echoes input, which may
-// carry personal data.
-func jsonReason(err error) string {
+// JSONErrorReason describes a JSON decoding error by position and type, never echoing the
+// input, which may carry personal data: safe for logs and dead-letter reasons.
+func JSONErrorReason(err error) string {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {

@@ -23,9 +23,13 @@ var ErrUnauthorized = errors.New("telegram refused the bot token (401)")
 // poll runs the poll loop while this process holds the token's lock: one poller per token,
 // or Telegram answers 409 to both.
 func (a *Adapter) poll(ctx context.Context) error {
-	key := "telegram-" + strconv.FormatInt(a.BotID(), 10)
+	kv, err := a.js.KeyValue(ctx, a.publisher.Names().LocksBucket())
+	if err != nil {
+		return fmt.Errorf("telegram: locks bucket: %w", err)
+	}
+	lock := events.NewLock(kv, "telegram-"+strconv.FormatInt(a.BotID(), 10), events.LockTTL)
 	for {
-		lock, err := acquireLock(ctx, a.js, a.publisher.Names().LocksBucket(), key, a.log)
+		err := lock.Acquire(ctx, func() { a.log.Info("telegram poll lock held by another process, waiting") })
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -35,7 +39,7 @@ func (a *Adapter) poll(ctx context.Context) error {
 		held, release := context.WithCancel(ctx)
 		lost := make(chan error, 1)
 		go func() {
-			lost <- lock.keep(held)
+			lost <- lock.Keep(held)
 			release()
 		}()
 		unconfirmed, err := a.pollHeld(held)
@@ -46,7 +50,11 @@ func (a *Adapter) poll(ctx context.Context) error {
 		}
 		release()
 		lockErr := <-lost
-		lock.release(context.WithoutCancel(ctx))
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		if err := lock.Release(rctx); err != nil {
+			a.log.Debug("telegram poll lock release", "err", err.Error())
+		}
+		cancel()
 		switch {
 		case err != nil:
 			return err
@@ -139,7 +147,7 @@ func (a *Adapter) getUpdates(ctx context.Context, offset int, timeout time.Durat
 	}
 	var batch []json.RawMessage
 	if err := json.Unmarshal(result, &batch); err != nil {
-		return nil, fmt.Errorf("getUpdates: result: %s", jsonReason(err))
+		return nil, fmt.Errorf("getUpdates: result: %s", events.JSONErrorReason(err))
 	}
 	return batch, nil
 }

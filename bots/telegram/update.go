@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
+	"github.com/relais-bot/relais/events"
 )
 
 // allowedUpdates is the explicit list sent with getUpdates and setWebhook. Telegram keeps the
@@ -51,7 +52,7 @@ func DecodeUpdate(raw []byte) (Update, error) {
 	}
 	var u Update
 	if err := json.Unmarshal(raw, &u); err != nil {
-		return Update{}, fmt.Errorf("%w: %s", ErrBadUpdate, jsonReason(err))
+		return Update{}, fmt.Errorf("%w: %s", ErrBadUpdate, events.JSONErrorReason(err))
 	}
 	var extra struct {
 		Message       *topicInfo `json:"message"`
@@ -78,17 +79,4 @@ func updateID(raw []byte) (int, bool) {
 		return 0, false
 	}
 	return *head.ID, true
-}
-
-func jsonReason(err error) string {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syn):
-		return fmt.Sprintf("syntax error at byte %d", syn.Offset)
-	case errors.As(err, &typ):
-		return fmt.Sprintf("field %q: want %s, got %s", typ.Field, typ.Type, typ.Value)
-	default:
-		return "not a json object"
-	}
 }

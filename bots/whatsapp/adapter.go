@@ -2,13 +2,9 @@ package whatsapp
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -158,7 +154,7 @@ func (a *Adapter) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("whatsapp: locks bucket: %w", err)
 	}
-	lock := newSessionLock(kv, "whatsapp-"+a.device.ID.User, holderID(), events.LockTTL)
+	lock := events.NewLock(kv, "whatsapp-"+a.device.ID.User, events.LockTTL)
 	for {
 		sig, err := a.session(ctx, lock)
 		switch {
@@ -180,7 +176,7 @@ func (a *Adapter) Run(ctx context.Context) error {
 }
 
 // session runs one connected session under the lock.
-func (a *Adapter) session(ctx context.Context, lock *sessionLock) (stopSignal, error) {
+func (a *Adapter) session(ctx context.Context, lock *events.Lock) (stopSignal, error) {
 	err := lock.Acquire(ctx, func() {
 		a.health.set(StateWaitingLock, "")
 		a.log.Info("whatsapp: another relais holds this WhatsApp session; waiting for it")
@@ -355,12 +351,4 @@ func (k knownRecipients) WroteFirst(ctx context.Context, j types.JID) (bool, err
 		}
 	}
 	return false, nil
-}
-
-// holderID names this process in the lock, for an operator reading the bucket.
-func holderID() string {
-	host, _ := os.Hostname()
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return host + "/" + strconv.Itoa(os.Getpid()) + "/" + hex.EncodeToString(b)
 }

@@ -271,43 +271,6 @@ func TestRunWaitsForLock(t *testing.T) {
 	}
 }
 
-func TestSessionLock(t *testing.T) {
-	env := eventstest.New(t)
-	ctx := context.Background()
-	kv, err := env.JS.KeyValue(ctx, env.Names.LocksBucket())
-	if err != nil {
-		t.Fatal(err)
-	}
-	const ttl = 150 * time.Millisecond // refresh and retry every 50 ms
-	first := newSessionLock(kv, "whatsapp-1", "first", ttl)
-	second := newSessionLock(kv, "whatsapp-1", "second", ttl)
-	if err := first.Acquire(ctx, nil); err != nil {
-		t.Fatalf("first Acquire: %v", err)
-	}
-	waited := false
-	wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-	err = second.Acquire(wctx, func() { waited = true })
-	cancel()
-	if !errors.Is(err, context.DeadlineExceeded) || !waited {
-		t.Fatalf("second Acquire while held: err=%v waited=%v", err, waited)
-	}
-	if err := first.Release(ctx); err != nil {
-		t.Fatalf("Release: %v", err)
-	}
-	if err := second.Acquire(ctx, nil); err != nil {
-		t.Fatalf("second Acquire after release: %v", err)
-	}
-	// Someone else overwrites the key: the holder notices and gives up the session.
-	if _, err := kv.Put(ctx, "whatsapp-1", []byte("intruder")); err != nil {
-		t.Fatal(err)
-	}
-	kctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := second.Keep(kctx); !errors.Is(err, ErrLockLost) {
-		t.Fatalf("Keep after the key was taken: %v, want ErrLockLost", err)
-	}
-}
-
 func withTitle(e events.Event, chat types.JID, title string) events.Event {
 	e.Group = &events.Group{ID: chat.String(), Title: title}
 	return e

@@ -1,21 +1,26 @@
-package whatsapp
+package events
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// ErrLockLost means another process took the session lock: this one must disconnect, or two
-// processes would run one WhatsApp session (WhatsApp then replaces one stream by the other).
-var ErrLockLost = errors.New("whatsapp session lock lost")
+// ErrLockLost means another process took the lock, or it could not be refreshed for a TTL:
+// the holder must stop what the lock guards (a second poller makes Telegram answer 409 to
+// both; a second WhatsApp session replaces the first).
+var ErrLockLost = errors.New("lock lost")
 
-// sessionLock is the single-active-session lock of one WhatsApp device: a key in the locks
-// bucket, whose TTL frees it when its holder dies without releasing it.
-type sessionLock struct {
+// Lock is a single-holder lock in the locks bucket: one active adapter per Telegram token and
+// per WhatsApp session. The bucket's TTL frees it when its holder dies without releasing it.
+type Lock struct {
 	kv     jetstream.KeyValue
 	key    string
 	holder []byte
@@ -25,12 +30,18 @@ type sessionLock struct {
 	rev   uint64
 }
 
-func newSessionLock(kv jetstream.KeyValue, key, holder string, ttl time.Duration) *sessionLock {
-	return &sessionLock{kv: kv, key: key, holder: []byte(holder), every: max(ttl/3, 10*time.Millisecond)}
+// NewLock returns the lock key of the bucket kv; ttl is the bucket's TTL (LockTTL). The
+// holder's name (host, process, random) tells an operator who holds it.
+func NewLock(kv jetstream.KeyValue, key string, ttl time.Duration) *Lock {
+	host, _ := os.Hostname()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	holder := host + "/" + strconv.Itoa(os.Getpid()) + "/" + hex.EncodeToString(b)
+	return &Lock{kv: kv, key: key, holder: []byte(holder), every: max(ttl/3, 10*time.Millisecond)}
 }
 
 // Acquire waits until the lock is free and takes it. waiting is called once if it has to wait.
-func (l *sessionLock) Acquire(ctx context.Context, waiting func()) error {
+func (l *Lock) Acquire(ctx context.Context, waiting func()) error {
 	told := false
 	for {
 		rev, err := l.kv.Create(ctx, l.key, l.holder)
@@ -53,7 +64,7 @@ func (l *sessionLock) Acquire(ctx context.Context, waiting func()) error {
 
 // Keep refreshes the lock until ctx is done (nil) or the lock is lost (ErrLockLost): someone
 // else wrote the key, or refreshing failed for longer than the TTL.
-func (l *sessionLock) Keep(ctx context.Context) error {
+func (l *Lock) Keep(ctx context.Context) error {
 	t := time.NewTicker(l.every)
 	defer t.Stop()
 	lastOK := time.Now()
@@ -78,14 +89,14 @@ func (l *sessionLock) Keep(ctx context.Context) error {
 }
 
 // Release frees the lock if it is still ours.
-func (l *sessionLock) Release(ctx context.Context) error {
+func (l *Lock) Release(ctx context.Context) error {
 	if l.rev == 0 {
 		return nil
 	}
 	err := l.kv.Delete(ctx, l.key, jetstream.LastRevision(l.rev))
 	l.rev = 0
 	if err != nil {
-		return fmt.Errorf("session lock release: %w", err)
+		return fmt.Errorf("lock release: %w", err)
 	}
 	return nil
 }
