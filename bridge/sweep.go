@@ -91,10 +91,8 @@ func (b *Bridge) reevaluate(ctx context.Context, members []string) error {
 	if b.pub == nil {
 		return nil
 	}
-	for _, st := range known {
-		if err := b.settleContact(ctx, st, false); err != nil {
-			return fmt.Errorf("sweep: %w", err)
-		}
+	if err := b.settleAll(ctx, known); err != nil {
+		return fmt.Errorf("sweep: %w", err)
 	}
 	return nil
 }
