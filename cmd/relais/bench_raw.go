@@ -17,37 +17,7 @@ import (
 func benchRawJetStream(ctx context.Context, js jetstream.JetStream, pub *events.Publisher, evs []events.Event) (rate float64, err error) {
 	names := pub.Names()
 	start := time.Now()
-	const window = 4000
-	pending := make([]jetstream.PubAckFuture, 0, window)
-	flush := func() error {
-		for _, f := range pending {
-			select {
-			case <-f.Ok():
-			case err := <-f.Err():
-				return fmt.Errorf("raw publish: %w", err)
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-		pending = pending[:0]
-		return nil
-	}
-	for _, e := range evs {
-		m, err := pub.EventMsg(e)
-		if err != nil {
-			return 0, err
-		}
-		f, err := js.PublishMsgAsync(m)
-		if err != nil {
-			return 0, fmt.Errorf("raw publish: %w", err)
-		}
-		if pending = append(pending, f); len(pending) == window {
-			if err := flush(); err != nil {
-				return 0, err
-			}
-		}
-	}
-	if err := flush(); err != nil {
+	if err := benchPublish(ctx, js, pub, evs); err != nil {
 		return 0, err
 	}
 	cons, err := js.CreateOrUpdateConsumer(ctx, names.EventsStream(), events.DurableConfig("bench-raw", names.EventsFilter()))

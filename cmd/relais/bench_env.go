@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/relais-bot/relais/bridge/bridgetest"
+	"github.com/relais-bot/relais/events"
+	"github.com/relais-bot/relais/events/embedded"
+)
+
+// benchEnv is the servers one bench run talks to: NATS_URL and REDIS_URL when set, embedded
+// ones otherwise. Everything the run creates lives under its own namespace (BENCH<hex>...),
+// so a bench against a deployment's servers never reads or writes the deployment's streams,
+// buckets or keys, and removes its own at the end.
+type benchEnv struct {
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	rdb redis.UniversalClient
+	// natsURL and redisURL reach the same servers from another process (the --rss child);
+	// embedded servers listen on loopback for it.
+	natsURL, redisURL           string
+	embeddedNATS, embeddedRedis bool
+	secret                      string
+	hasher                      events.Hasher
+	// run is this run's namespace stem: each stage appends a letter.
+	run     string
+	dataDir string
+	// connect opens another connection to the same NATS, for a publisher that must not share
+	// the bridge's connection (adapters are other processes).
+	connect func() (*nats.Conn, error)
+	closers []func()
+}
+
+// openBenchEnv connects to (or starts) NATS and Redis. listen makes the embedded servers
+// reachable over loopback TCP, which the child process of --rss needs.
+func openBenchEnv(ctx context.Context, natsURL, redisURL string, listen bool) (env *benchEnv, err error) {
+	env = &benchEnv{natsURL: natsURL, redisURL: redisURL}
+	defer func() {
+		if err != nil {
+			env.Close()
+		}
+	}()
+	raw := make([]byte, 16)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, fmt.Errorf("bench: random: %w", err)
+	}
+	env.run = "BENCH" + strings.ToUpper(hex.EncodeToString(raw[:5]))
+	env.secret = hex.EncodeToString(raw) // the bench's own key: its tokens match no deployment's
+	if env.hasher, err = events.NewHasher([]byte(env.secret)); err != nil {
+		return nil, err
+	}
+	if env.dataDir, err = os.MkdirTemp("", "relais-bench-"); err != nil {
+		return nil, fmt.Errorf("bench: temp dir: %w", err)
+	}
+	dir := env.dataDir
+	env.closers = append(env.closers, func() { _ = os.RemoveAll(dir) })
+
+	if natsURL == "" {
+		opts := embedded.Options{Dir: dir + "/nats"}
+		if listen {
+			opts.Listen = "127.0.0.1:0"
+		}
+		srv, err := embedded.StartNATS(opts)
+		if err != nil {
+			return nil, err
+		}
+		env.closers = append(env.closers, srv.Shutdown)
+		env.embeddedNATS, env.natsURL = true, srv.URL()
+		env.connect = func() (*nats.Conn, error) { return srv.Connect(nats.Name("relais-bench")) }
+	} else {
+		env.connect = func() (*nats.Conn, error) {
+			nc, err := nats.Connect(natsURL, nats.Name("relais-bench"), nats.Timeout(5*time.Second))
+			if err != nil {
+				return nil, fmt.Errorf("bench: nats connect: %w", err)
+			}
+			return nc, nil
+		}
+	}
+	if env.nc, err = env.connect(); err != nil {
+		return nil, err
+	}
+	nc := env.nc
+	env.closers = append(env.closers, nc.Close)
+	if env.js, err = jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(8000)); err != nil {
+		return nil, fmt.Errorf("bench: jetstream: %w", err)
+	}
+
+	if redisURL == "" {
+		er, err := startEmbeddedRedis()
+		if err != nil {
+			return nil, err
+		}
+		env.closers = append(env.closers, er.Close)
+		env.rdb, env.embeddedRedis = er.client(), true
+		env.redisURL = "redis://" + er.srv.Addr()
+	} else if env.rdb, err = connectRedis(redisURL); err != nil {
+		return nil, err
+	}
+	rdb := env.rdb
+	env.closers = append(env.closers, func() { _ = rdb.Close() })
+	if err := pingRedis(ctx, rdb); err != nil {
+		return nil, fmt.Errorf("bench: redis: %w", err)
+	}
+	return env, nil
+}
+
+// publisher returns a JetStream publisher of names on a connection of its own; close it after.
+func (e *benchEnv) publisher(names events.Names) (jetstream.JetStream, *events.Publisher, func(), error) {
+	nc, err := e.connect()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(8000))
+	if err != nil {
+		nc.Close()
+		return nil, nil, nil, fmt.Errorf("bench: jetstream: %w", err)
+	}
+	return js, events.NewPublisher(js, names, e.hasher), nc.Close, nil
+}
+
+// names returns the stream and subject names of one stage of the run.
+func (e *benchEnv) names(stage string) (events.Names, error) { return events.NewNames(e.run + stage) }
+
+// keyPrefix is the Redis key prefix of one stage, the one `relais run` derives from
+// RELAIS_NAMESPACE, so a child bridge and the cleanup agree.
+func (e *benchEnv) keyPrefix(stage string) string { return "relais:" + e.run + stage + ":" }
+
+// setup creates a stage's streams and buckets.
+func (e *benchEnv) setup(ctx context.Context, stage string) (events.Names, *events.Publisher, error) {
+	n, err := e.names(stage)
+	if err != nil {
+		return n, nil, err
+	}
+	if err := events.Setup(ctx, e.js, n, events.Limits{Retention: 90 * benchDay, Duplicates: time.Hour}); err != nil {
+		return n, nil, err
+	}
+	return n, events.NewPublisher(e.js, n, e.hasher), nil
+}
+
+const benchDay = 24 * time.Hour
+
+// cleanup deletes the streams, buckets and keys of every stage of the run.
+func (e *benchEnv) cleanup(ctx context.Context, stages ...string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	var errs []error
+	for _, s := range stages {
+		n, err := e.names(s)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := events.Teardown(ctx, e.js, n); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	// Every stage's prefix starts with this one; the run stem is unique to this run.
+	if err := bridgetest.DeletePrefix(ctx, e.rdb, "relais:"+e.run); err != nil {
+		errs = append(errs, fmt.Errorf("bench: delete keys: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// leftovers lists what of the run is still on the servers: streams, buckets, keys.
+func (e *benchEnv) leftovers(ctx context.Context) ([]string, error) {
+	var out []string
+	for name := range e.js.StreamNames(ctx).Name() {
+		// Buckets are streams named KV_<bucket>.
+		if strings.HasPrefix(strings.TrimPrefix(name, "KV_"), e.run) {
+			out = append(out, name)
+		}
+	}
+	keys, err := benchScanKeys(ctx, e.rdb, "relais:"+e.run+"*")
+	if err != nil {
+		return out, err
+	}
+	return append(out, keys...), nil
+}
+
+func benchScanKeys(ctx context.Context, rdb redis.UniversalClient, pattern string) ([]string, error) {
+	var (
+		mu  sync.Mutex // a cluster client scans its masters concurrently
+		out []string
+	)
+	scan := func(ctx context.Context, c *redis.Client) error {
+		iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
+		for iter.Next(ctx) {
+			mu.Lock()
+			out = append(out, iter.Val())
+			mu.Unlock()
+		}
+		return iter.Err()
+	}
+	switch c := rdb.(type) {
+	case *redis.ClusterClient:
+		return out, c.ForEachMaster(ctx, scan)
+	case *redis.Client:
+		return out, scan(ctx, c)
+	}
+	return out, fmt.Errorf("bench: scan: unsupported client %T", rdb)
+}
+
+// Close stops what openBenchEnv started, in reverse order.
+func (e *benchEnv) Close() {
+	for i := len(e.closers) - 1; i >= 0; i-- {
+		e.closers[i]()
+	}
+	e.closers = nil
+}
