@@ -67,7 +67,7 @@ func openRuntime(ctx context.Context, cfg Config, log *slog.Logger, needRedis bo
 			return nil, err
 		}
 		rt.closers = append(rt.closers, srv.Shutdown)
-		if rt.nc, err = srv.Connect(); err != nil {
+		if rt.nc, err = srv.Connect(nats.ErrorHandler(natsErrorLogger(log))); err != nil {
 			return nil, err
 		}
 		log.Info("embedded nats started", "store", filepath.Join(cfg.DataDir, "nats"))
@@ -79,7 +79,8 @@ func openRuntime(ctx context.Context, cfg Config, log *slog.Logger, needRedis bo
 					log.Warn("nats disconnected", "err", err.Error())
 				}
 			}),
-			nats.ReconnectHandler(func(*nats.Conn) { log.Info("nats reconnected") }))
+			nats.ReconnectHandler(func(*nats.Conn) { log.Info("nats reconnected") }),
+			nats.ErrorHandler(natsErrorLogger(log)))
 		if err != nil {
 			return nil, fmt.Errorf("nats connect: %w", err)
 		}
@@ -128,6 +129,18 @@ func openRuntime(ctx context.Context, cfg Config, log *slog.Logger, needRedis bo
 		rt.health.add("redis", func(ctx context.Context) error { return pingRedis(ctx, rdb) })
 	}
 	return rt, nil
+}
+
+// natsErrorLogger sends the client's asynchronous errors (a slow consumer after a
+// reconnect, say: the messages come back after AckWait) to the log instead of stderr.
+func natsErrorLogger(log *slog.Logger) nats.ErrHandler {
+	return func(_ *nats.Conn, sub *nats.Subscription, err error) {
+		if sub != nil {
+			log.Warn("nats", "subject", sub.Subject, "err", err.Error())
+			return
+		}
+		log.Warn("nats", "err", err.Error())
+	}
 }
 
 // Close releases everything in the reverse order it was opened.
