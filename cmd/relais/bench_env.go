@@ -135,7 +135,7 @@ func (e *benchEnv) names(stage string) (events.Names, error) { return events.New
 
 // keyPrefix is the Redis key prefix of one stage, the one `relais run` derives from
 // RELAIS_NAMESPACE, so a child bridge and the cleanup agree.
-func (e *benchEnv) keyPrefix(stage string) string { return "relais:" + e.run + stage + ":" }
+func (e *benchEnv) keyPrefix(stage string) string { return namespaceKeyPrefix(e.run + stage) }
 
 // setup creates a stage's streams and buckets.
 func (e *benchEnv) setup(ctx context.Context, stage string) (events.Names, *events.Publisher, error) {

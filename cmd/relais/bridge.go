@@ -17,16 +17,21 @@ import (
 // bridgeConfig maps the deployment settings onto the bridge's.
 func bridgeConfig(rt *runtime) bridge.Config {
 	c := rt.cfg
-	prefix := ""
-	if c.Namespace != "" {
-		prefix = "relais:" + c.Namespace + ":"
-	}
 	return bridge.Config{
-		KeyPrefix:         prefix,
+		KeyPrefix:         namespaceKeyPrefix(c.Namespace),
 		ActiveMinMessages: c.ActiveMinMessages, ActiveMinDays: c.ActiveMinDays, LeaderMinPeople: c.LeaderMinPeople,
 		Window: c.Window(), TagPrefix: c.TagPrefix, Policy: c.SyncPolicy,
 		Log: rt.log.With("role", "bridge"), Registerer: rt.reg,
 	}
+}
+
+// namespaceKeyPrefix is the bridge's Redis key prefix for RELAIS_NAMESPACE ("" keeps the
+// bridge's default). A child bridge and whoever cleans up after it must derive it alike.
+func namespaceKeyPrefix(ns string) string {
+	if ns == "" {
+		return ""
+	}
+	return "relais:" + ns + ":"
 }
 
 // forwardingHandler breaks the construction cycle: the bridge takes the command handler,

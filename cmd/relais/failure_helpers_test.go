@@ -159,7 +159,7 @@ func newFailDeployment(t *testing.T, bb *failBackbone, rdb redis.UniversalClient
 }
 
 // keyPrefix is where relais keeps this deployment's Redis keys (bridgeConfig).
-func (d *failDeployment) keyPrefix() string { return "relais:" + d.ns + ":" }
+func (d *failDeployment) keyPrefix() string { return namespaceKeyPrefix(d.ns) }
 
 // environ is the deployment's settings as a process environment.
 func (d *failDeployment) environ(extra ...string) []string {
