@@ -198,6 +198,8 @@ func (c ContactChange) Validate() error {
 		return reject(ErrInvalidField, "external_id does not match member")
 	case c.Op != OpUpsert && c.Op != OpErase:
 		return reject(ErrInvalidField, "op %q", truncate(string(c.Op), 32))
+	case c.Notify != nil && (c.Op != OpErase || !c.Notify.Platform.Valid() || c.Notify.Chat == "" || c.Notify.Done == ""):
+		return reject(ErrInvalidField, "notify needs an erase, a platform, a chat and a text")
 	}
 	return nil
 }

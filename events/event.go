@@ -84,7 +84,18 @@ type Member struct {
 	LastName  string `json:"last_name,omitempty"`
 	Username  string `json:"username,omitempty"`
 	Phone     string `json:"phone,omitempty"`
+	// Alias is another platform id of the same person that the adapter learned: on WhatsApp,
+	// the phone-number id when ID is the LID. The bridge merges the two into one member.
+	Alias string `json:"alias,omitempty"`
 }
+
+// PseudonymPrefix starts the sender id of an event rewritten at an erasure: the erased
+// member's interactions keep crediting others under a random pseudonym that names nobody
+// and never becomes a member of its own.
+const PseudonymPrefix = "~"
+
+// Pseudonymous reports whether a platform id is an erasure pseudonym.
+func Pseudonymous(id string) bool { return len(id) > 0 && id[:1] == PseudonymPrefix }
 
 // Command is a bot command addressed to relais: Name without the slash, lowercased.
 type Command struct {
@@ -127,6 +138,19 @@ type ContactChange struct {
 	LastActive   time.Time `json:"last_active,omitzero"`
 	DoNotContact bool      `json:"do_not_contact,omitempty"`
 	At           time.Time `json:"at"` // when the bridge decided this state
+	// Notify, on an erase, is the private message the CRM worker sends once the CRM confirmed
+	// the erasure (or failed it for good). The worker then securely deletes this change.
+	Notify *Notify `json:"notify,omitempty"`
+}
+
+// Notify tells the CRM worker whom to tell that an erasure is done, and in which words: the
+// bridge renders the texts in the deployment's language.
+type Notify struct {
+	Platform Platform `json:"platform"`
+	Chat     string   `json:"chat"` // the member's private chat
+	Done     string   `json:"done"`
+	// Failed is a format with one %s, the reason without personal data.
+	Failed string `json:"failed"`
 }
 
 // Handle is one platform identity of a contact.
