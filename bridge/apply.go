@@ -51,7 +51,8 @@ type plan struct {
 	day     int
 	stamp   string
 	credits []credit
-	skip    bool // the sender is suppressed: the event changes nothing
+	act     activity // what the consent gate lets the event do
+	skip    bool     // the event changes nothing (act == actNothing)
 
 	// unresolved references, filled in by resolve
 	target    string   // platform message id of a reply or reaction with no ReplyTo
@@ -117,6 +118,15 @@ func (b *Bridge) applyEvents(ctx context.Context, evs []events.Event, publish bo
 	}
 	if err := b.suppress(ctx, plans); err != nil {
 		return errs, err
+	}
+	for i, j := 0, 0; i < len(evs) && j < len(plans); i++ {
+		if plans[j].ev.ID != evs[i].ID || errs[i] != nil {
+			continue
+		}
+		if plans[j].skip {
+			errs[i] = errSuppressed
+		}
+		j++
 	}
 	states, err := b.write(ctx, plans, dayOf(now))
 	if err != nil {
@@ -272,7 +282,7 @@ func (b *Bridge) resolve(ctx context.Context, plans []*plan) error {
 				p.addCredit(found, "", setMentioned)
 			}
 		}
-		if p.ev.Kind == events.KindMessage {
+		if p.ev.Kind == events.KindMessage && !events.Pseudonymous(p.ev.Sender.ID) {
 			authors[p.group+"\x00"+messageID(p.ev.ID)] = p.sender
 		}
 		if u := strings.ToLower(p.ev.Sender.Username); u != "" {
@@ -282,37 +292,38 @@ func (b *Bridge) resolve(ctx context.Context, plans []*plan) error {
 	return nil
 }
 
-// suppress drops everything that concerns members who objected: their own events change
-// nothing, and nobody is credited for talking to them.
+// errSuppressed marks an event the consent gate refuses entirely: an objector's event from
+// after their objection, or an erased member's. It is not an error: the live path deletes it
+// from the log (relais must not keep what it may not process) and acks it.
+var errSuppressed = errors.New("sender objected or was erased")
+
+// suppress asks the consent gate what each event may do: an objector's events from before
+// their objection only credit others, later ones and an erased member's change nothing, an
+// erasure pseudonym only counts in its group; nobody is credited for talking to someone who
+// objected or was erased.
 func (b *Bridge) suppress(ctx context.Context, plans []*plan) error {
-	decided := map[string]bool{}
-	suppressed := func(member, group string) (bool, error) {
-		if s, ok := decided[member]; ok {
-			return s, nil
-		}
-		d, err := b.consent.Decide(ctx, member, group)
-		if err != nil {
-			return false, fmt.Errorf("consent: %w", err)
-		}
-		decided[member] = d.Suppressed
-		return d.Suppressed, nil
-	}
+	g := newGate(b.consent)
 	for _, p := range plans {
-		s, err := suppressed(p.sender, p.group)
+		d, err := g.decide(ctx, p.sender, "")
 		if err != nil {
 			return err
 		}
-		if s {
-			p.skip = true
+		p.act = senderActivity(d, events.Pseudonymous(p.ev.Sender.ID), p.ev.At)
+		switch p.act {
+		case actNothing:
+			p.skip, p.credits = true, nil
+			continue
+		case actAnonymous:
+			p.credits = nil
 			continue
 		}
 		kept := p.credits[:0]
 		for _, c := range p.credits {
-			s, err := suppressed(c.member, p.group)
+			d, err := g.decide(ctx, c.member, "")
 			if err != nil {
 				return err
 			}
-			if !s {
+			if mayCredit(d, p.ev.At) {
 				kept = append(kept, c)
 			}
 		}
@@ -369,19 +380,36 @@ func (b *Bridge) write(ctx context.Context, plans []*plan, clockDay int) ([]memb
 			for i, c := range p.credits {
 				credited[i] = c.member
 			}
-			args := append(slices.Clone(common), ev.Sender.ID, ev.Sender.Name, ev.Sender.FirstName,
-				ev.Sender.LastName, ev.Sender.Username, ev.Sender.Phone, "", 0, 0, 0, strings.Join(credited, ","))
-			b.scripts.write.EvalSha(ctx, pipe, b.keys.writeKeys(p.sender, dedup), args...)
-			senders = append(senders, n)
-			touch(p.sender)
-
-			msgID := ""
-			if ev.Kind == events.KindMessage {
-				msgID = messageID(ev.ID)
+			// Only a member in full standing is a member of the group: an objector's earlier
+			// events and an erasure's pseudonym count in the group's days, anonymously.
+			groupMember, msgID := "", ""
+			if p.act == actFull {
+				args := append(slices.Clone(common), ev.Sender.ID, ev.Sender.Name, ev.Sender.FirstName,
+					ev.Sender.LastName, ev.Sender.Username, ev.Sender.Phone, "", 0, 0, 0, strings.Join(credited, ","))
+				b.scripts.write.EvalSha(ctx, pipe, b.keys.writeKeys(p.sender, dedup), args...)
+				senders = append(senders, n)
+				touch(p.sender)
+				n++
+				groupMember = p.sender
+				if ev.Kind == events.KindMessage {
+					msgID = messageID(ev.ID)
+				}
+			} else {
+				senders = append(senders, -2)
+				if len(credited) > 0 {
+					// Kept so that a later erasure finds the trace of these credits.
+					anyCredited := make([]any, len(credited))
+					for i, c := range credited {
+						anyCredited[i] = c
+					}
+					pipe.SAdd(ctx, b.keys.credited(p.sender), anyCredited...)
+					pipe.Expire(ctx, b.keys.credited(p.sender), b.cfg.DedupTTL)
+					n += 2
+				}
 			}
 			b.scripts.group.EvalSha(ctx, pipe, b.keys.groupKeys(p.group, dedup, p.day/b.bars.windowDays),
-				dedupTTL, kind, p.day, p.sender, p.stamp, ev.Group.Title, string(ev.Platform), msgID, p.from, mapTTL, keep)
-			n += 2
+				dedupTTL, kind, p.day, groupMember, p.stamp, ev.Group.Title, string(ev.Platform), msgID, p.from, mapTTL, keep)
+			n++
 
 			common[3] = "c"
 			for _, c := range p.credits {
@@ -402,6 +430,8 @@ func (b *Bridge) write(ctx context.Context, plans []*plan, clockDay int) ([]memb
 	}
 	for i := range plans {
 		switch {
+		case senders[i] == -2:
+			b.metrics.events.WithLabelValues(outApplied).Inc()
 		case senders[i] < 0:
 			b.metrics.events.WithLabelValues(outIgnored).Inc()
 		case asInt(cmds[senders[i]].(*redis.Cmd).Val()) == 1:

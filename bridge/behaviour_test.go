@@ -176,6 +176,9 @@ func TestEraseAndResync(t *testing.T) {
 	if err := b.Erase(t.Context(), tok); err != nil {
 		t.Fatal(err)
 	}
+	if err := b.EraseContact(t.Context(), tok, true, nil); err != nil {
+		t.Fatal(err)
+	}
 	c, _ = r.lastContact(tok)
 	if c.Op != events.OpErase {
 		t.Fatalf("after erase: %+v", c)

@@ -33,6 +33,11 @@ func ApplyDirect(ctx context.Context, cfg Config, rdb redis.UniversalClient, h e
 		if err != nil {
 			return fmt.Errorf("apply direct: %w", err)
 		}
+		for i := range errs {
+			if errors.Is(errs[i], errSuppressed) {
+				errs[i] = nil
+			}
+		}
 		if err := errors.Join(errs...); err != nil {
 			return fmt.Errorf("apply direct: %w", err)
 		}

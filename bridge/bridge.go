@@ -84,7 +84,9 @@ func newBridge(cfg Config, rdb redis.UniversalClient, h events.Hasher) (*Bridge,
 func (b *Bridge) Config() Config { return b.cfg }
 
 // Query returns the read side over the same Redis and configuration.
-func (b *Bridge) Query() *Query { return &Query{cfg: b.cfg, keys: b.keys, rdb: b.rdb} }
+func (b *Bridge) Query() *Query {
+	return &Query{cfg: b.cfg, keys: b.keys, rdb: b.rdb, consent: b.consent}
+}
 
 // Run consumes the events stream with the shared durable consumer until ctx is cancelled,
 // applying events in batches, and sweeps every Config.SweepEvery. On cancel it stops
@@ -215,6 +217,9 @@ func (b *Bridge) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
 			if err != nil {
 				errs[i] = err
 			}
+			if errors.Is(errs[i], errSuppressed) {
+				errs[i] = b.forgetMsg(ctx, msgs[i])
+			}
 		}
 	}
 	for i, m := range msgs {
@@ -230,6 +235,23 @@ func (b *Bridge) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
 		}
 	}
 	b.metrics.batch.Observe(time.Since(start).Seconds())
+}
+
+// forgetMsg securely deletes from the log an event relais may not keep (its sender objected
+// or was erased), so the bytes do not stay on disk for the retention period.
+func (b *Bridge) forgetMsg(ctx context.Context, m jetstream.Msg) error {
+	md, err := m.Metadata()
+	if err != nil {
+		return fmt.Errorf("forget event: %w", err)
+	}
+	s, err := b.js.Stream(ctx, md.Stream)
+	if err != nil {
+		return fmt.Errorf("forget event: %w", err)
+	}
+	if err := s.SecureDeleteMsg(ctx, md.Sequence.Stream); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		return fmt.Errorf("forget event: %w", err)
+	}
+	return nil
 }
 
 func (b *Bridge) handleCommand(ctx context.Context, ev events.Event) error {

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"time"
 
 	"github.com/relais-bot/relais/events"
 )
@@ -17,7 +18,17 @@ type Consent interface {
 // ConsentDecision is the consent state of one member in one group.
 type ConsentDecision struct {
 	OptedIn, Suppressed bool
-	Policy              string // PolicyOptIn or PolicyNotice
+	// Erased is set with Suppressed when the member asked for erasure, not only objected.
+	Erased bool
+	// ObjectedAt is when the member last objected (event time of their /stop), even if they
+	// said yes again since: relais forgot their own activity from before it, which keeps
+	// crediting the people they answered; nobody is credited for talking to them before it.
+	ObjectedAt time.Time
+	// Since is when the member's consent record was written (zero without one).
+	Since  time.Time
+	Policy string // PolicyOptIn or PolicyNotice
+	// Phone is the number the member shared themselves with their yes (E.164), if any.
+	Phone string
 }
 
 // PolicyOnly is the consent of a deployment without a consent store: nobody opted in, nobody

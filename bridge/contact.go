@@ -52,56 +52,83 @@ func (b *Bridge) settleContact(ctx context.Context, st memberState, force bool) 
 	return nil
 }
 
-// decision combines the consent of a member over the groups they were seen in: a deployment
-// may override the policy per group, and a member reaches the CRM if any group allows it.
-type decision struct{ optedIn, suppressed, notice bool }
-
-func (b *Bridge) decide(ctx context.Context, st memberState) (decision, error) {
+// decisions reads the consent gate for a member in every group they were seen in (a
+// deployment may override the policy per group), or for no group.
+func (b *Bridge) decisions(ctx context.Context, st memberState) ([]ConsentDecision, error) {
+	g := newGate(b.consent)
 	groups := []string{""}
 	if len(st.Groups) > 0 {
 		groups = groups[:0]
-		for _, g := range st.Groups {
-			groups = append(groups, g.Token)
+		for _, gr := range st.Groups {
+			groups = append(groups, gr.Token)
 		}
 	}
-	var d decision
-	for _, g := range groups {
-		c, err := b.consent.Decide(ctx, st.Token, g)
+	ds := make([]ConsentDecision, 0, len(groups))
+	for _, gr := range groups {
+		d, err := g.decide(ctx, st.Token, gr)
 		if err != nil {
-			return d, fmt.Errorf("consent: %w", err)
+			return nil, err
 		}
-		d.optedIn = d.optedIn || c.OptedIn
-		d.suppressed = d.suppressed || c.Suppressed
-		d.notice = d.notice || c.Policy == PolicyNotice
+		ds = append(ds, d)
 	}
-	return d, nil
+	return ds, nil
 }
 
+// errLastChangeMoved says another writer stored a newer contact change for the member since
+// this one read the last: the decision must be made again on the newer state.
+var errLastChangeMoved = errors.New("last contact change moved")
+
 // publishContact publishes the member's desired contact state when it differs from the last
-// one kept. It reports whether it published.
+// one kept. It reports whether it published. The publish is conditional on the last change it
+// read still being the last, so a decision made on a stale read never overwrites a newer
+// objection or erasure.
 func (b *Bridge) publishContact(ctx context.Context, st memberState) (bool, error) {
-	d, err := b.decide(ctx, st)
-	if err != nil || d.suppressed {
-		return false, err // an objector's contact is the consent layer's alone
+	for attempt := 0; attempt < 5; attempt++ {
+		ds, err := b.decisions(ctx, st)
+		if err != nil || len(ds) == 0 || ds[0].Suppressed {
+			return false, err // an objector's contact is the consent layer's alone
+		}
+		last, seq, found, err := b.lastChange(ctx, st.Token)
+		if err != nil {
+			return false, err
+		}
+		if found && overridesConsent(last, ds[0]) {
+			return false, nil
+		}
+		qualifies := maySync(ds, st.Bits)
+		if !qualifies && (!found || last.Op == events.OpErase) {
+			return false, nil // minimisation: never in the CRM, and no reason to be
+		}
+		// A member already in the CRM who no longer qualifies still gets their tags updated.
+		c := b.contact(st, ds[0], last, found)
+		if found && contentHash(c) == contentHash(last) {
+			return false, nil
+		}
+		err = b.publishExpecting(ctx, c, seq)
+		if errors.Is(err, errLastChangeMoved) {
+			continue
+		}
+		return err == nil, err
 	}
-	last, seq, found, err := b.lastChange(ctx, st.Token)
-	if err != nil {
-		return false, err
+	return false, fmt.Errorf("publish contact change: %w", errLastChangeMoved)
+}
+
+// overridesConsent says whether the last change kept (an objection or an erasure written by
+// the consent layer) is newer than the consent decision read: the decision is stale, and
+// only a consent record written after that change may replace it.
+func overridesConsent(last events.ContactChange, d ConsentDecision) bool {
+	if last.Op != events.OpErase && !last.DoNotContact {
+		return false
 	}
-	qualifies := d.optedIn || (d.notice && st.Bits&(bitActive|bitLeader) != 0)
-	if !qualifies && (!found || last.Op == events.OpErase) {
-		return false, nil // minimisation: never in the CRM, and no reason to be
-	}
-	// A member already in the CRM who no longer qualifies still gets their tags updated.
-	c := b.contact(st, last, found)
-	if found && contentHash(c) == contentHash(last) {
-		return false, nil
-	}
-	return true, b.publish(ctx, c, seq)
+	return !d.OptedIn || !d.Since.After(last.At)
 }
 
 // contact is the desired CRM state of a member; last is the state kept in RELAIS_CRM.
-func (b *Bridge) contact(st memberState, last events.ContactChange, found bool) events.ContactChange {
+func (b *Bridge) contact(st memberState, d ConsentDecision, last events.ContactChange, found bool) events.ContactChange {
+	phone := st.Phone
+	if phone == "" {
+		phone = d.Phone // shared with the share-my-phone button, with their yes
+	}
 	c := events.ContactChange{
 		V:          events.Version,
 		Member:     st.Token,
@@ -110,7 +137,7 @@ func (b *Bridge) contact(st memberState, last events.ContactChange, found bool) 
 		FirstName:  st.First,
 		LastName:   st.Last,
 		Name:       st.Name,
-		Phone:      st.Phone,
+		Phone:      phone,
 		Tags:       tags(b.cfg.TagPrefix, st.Bits, st.Groups),
 		Groups:     titles(st.Groups),
 		LastActive: st.LastMsg,
@@ -155,16 +182,20 @@ func nonNil(s []string) []string {
 	return s
 }
 
-// publish stores c in RELAIS_CRM. Its id derives from its content, so replicas deciding the
-// same state store it once; if that id was seen lately for an older state (the member went
-// back to it), the id gets the sequence it replaces, so it is not dropped as a duplicate.
-func (b *Bridge) publish(ctx context.Context, c events.ContactChange, lastSeq uint64) error {
+// publishExpecting stores c in RELAIS_CRM if the member's last change is still the one at
+// lastSeq (0: none), else returns errLastChangeMoved. Its id derives from its content, so
+// replicas deciding the same state store it once; if that id was seen lately for an older
+// state (the member went back to it), the id gets the sequence it replaces.
+func (b *Bridge) publishExpecting(ctx context.Context, c events.ContactChange, lastSeq uint64) error {
 	for attempt := 0; attempt < 2; attempt++ {
 		m, err := b.pub.ContactChangeMsg(c)
 		if err != nil {
 			return fmt.Errorf("contact change: %w", err)
 		}
-		ack, err := b.js.PublishMsg(ctx, m)
+		ack, err := b.js.PublishMsg(ctx, m, jetstream.WithExpectLastSequencePerSubject(lastSeq))
+		if isWrongLastSequence(err) {
+			return errLastChangeMoved
+		}
 		if err != nil {
 			return fmt.Errorf("publish contact change: %w", err)
 		}
@@ -179,10 +210,15 @@ func (b *Bridge) publish(ctx context.Context, c events.ContactChange, lastSeq ui
 		if found && contentHash(last) == contentHash(c) {
 			return nil // another replica stored the same state
 		}
-		c.ID = c.ID + "-" + strconv.FormatUint(max(seq, lastSeq), 10)
+		if seq != lastSeq {
+			return errLastChangeMoved
+		}
+		c.ID = c.ID + "-" + strconv.FormatUint(lastSeq, 10)
 	}
 	return fmt.Errorf("publish contact change: id %s kept colliding", c.ID)
 }
+
+func isWrongLastSequence(err error) bool { return events.IsWrongLastSequence(err) }
 
 // lastChange returns the contact change kept for a member, with its stream sequence.
 func (b *Bridge) lastChange(ctx context.Context, member string) (events.ContactChange, uint64, bool, error) {

@@ -18,9 +18,10 @@ import (
 // Query answers the questions organisers ask (stats, most active members, leaders, one
 // member's card) from the state the bridge keeps. It only reads.
 type Query struct {
-	cfg  Config
-	keys keys
-	rdb  redis.UniversalClient
+	cfg     Config
+	keys    keys
+	rdb     redis.UniversalClient
+	consent Consent // the gate: nobody who objected or was erased is ever shown
 }
 
 // NewQuery returns the read side over a bridge's Redis, with the bridge's configuration.
@@ -32,7 +33,7 @@ func NewQuery(cfg Config, rdb redis.UniversalClient) (*Query, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Query{cfg: cfg, keys: keys{prefix: cfg.KeyPrefix}, rdb: rdb}, nil
+	return &Query{cfg: cfg, keys: keys{prefix: cfg.KeyPrefix}, rdb: rdb, consent: PolicyOnly(cfg.Policy)}, nil
 }
 
 // GroupStats describes one group. A Telegram group that migrated to a supergroup is one group:
@@ -276,11 +277,17 @@ func (q *Query) cards(ctx context.Context, tokens []string) ([]MemberCard, error
 	}
 	today := dayOf(q.cfg.Now())
 	window := max(1, days(q.cfg.Window))
+	g := newGate(q.consent)
 	var out []MemberCard
 	for n, t := range tokens {
 		h := rs[n].h.Val()
 		if len(h) == 0 {
 			continue
+		}
+		if d, err := g.decide(ctx, t, ""); err != nil {
+			return nil, err
+		} else if !mayShow(d) {
+			continue // state not yet deleted after an objection: never shown meanwhile
 		}
 		ref := max(int(asInt(h["cur"])), today)
 		in := func(d int) bool { return d > ref-window && d <= ref }

@@ -244,7 +244,7 @@ if not st or ARGV[5] > st then
   redis.call('HSET', KEYS[1], 'stamp', ARGV[5], 'title', ARGV[6], 'platform', ARGV[7])
 end
 if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'from', ARGV[9]) end
-redis.call('SADD', KEYS[3], ARGV[4])
+if ARGV[4] ~= '' then redis.call('SADD', KEYS[3], ARGV[4]) end
 if ARGV[2] == 'm' then
   local d = tonumber(ARGV[3])
   if redis.call('HINCRBY', KEYS[2], ARGV[3], 1) == 1 then
@@ -254,8 +254,8 @@ if ARGV[2] == 'm' then
     end
     for j = 1, #old, 500 do redis.call('HDEL', KEYS[2], unpack(old, j, math.min(j + 499, #old))) end
   end
-  local last = redis.call('ZSCORE', KEYS[4], ARGV[4])
-  if not last or tonumber(last) < d then redis.call('ZADD', KEYS[4], d, ARGV[4]) end
+  local last = ARGV[4] ~= '' and redis.call('ZSCORE', KEYS[4], ARGV[4])
+  if ARGV[4] ~= '' and (not last or tonumber(last) < d) then redis.call('ZADD', KEYS[4], d, ARGV[4]) end
   if ARGV[8] ~= '' then
     redis.call('HSET', KEYS[6], ARGV[8], ARGV[4])
     redis.call('EXPIRE', KEYS[6], ARGV[10])

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -135,28 +136,46 @@ func (b *Bridge) dropIndexes(ctx context.Context, members []string) error {
 	return err
 }
 
-// Erase deletes everything Redis holds about a member: their keys, their entries in group
-// sets, indexes and message→author maps, their trace in the interactions of the members
-// they replied to or mentioned (who are re-evaluated, since their counts changed), and in the
-// lists of those who replied to or mentioned them. Then it
-// publishes an erase contact change. Aggregates that name nobody (a group's messages per day)
-// keep their counts. The consent layer suppresses the member first, so no event in flight
-// brings them back.
+// Object deletes a member's activity state after an objection: their keys, their entries in
+// group sets, indexes and message→author maps, and the interactions they received. What
+// they did before objecting keeps crediting the people they answered (a replay does the same
+// from the log), so their trace in others' interactions stays, and so does the list of whom
+// they credited, for a later erasure. The consent layer records the objection first.
+func (b *Bridge) Object(ctx context.Context, member string) error {
+	if err := b.forget(ctx, member, false); err != nil {
+		return fmt.Errorf("object: %w", err)
+	}
+	return nil
+}
+
+// Erase deletes everything Redis holds about a member: as Object, and also their trace in the
+// interactions of the members they replied to or mentioned (who are re-evaluated, since their
+// counts changed). Aggregates that name nobody (a group's messages per day) keep their counts;
+// the log keeps those messages under a pseudonym, so a replay counts them too. The consent
+// layer suppresses the member first, so no event in flight brings them back. The erase
+// contact change is published by EraseContact.
 func (b *Bridge) Erase(ctx context.Context, member string) error {
-	if err := b.scripts.load(ctx, b.rdb); err != nil {
+	if err := b.forget(ctx, member, true); err != nil {
 		return fmt.Errorf("erase: %w", err)
+	}
+	return nil
+}
+
+func (b *Bridge) forget(ctx context.Context, member string, erase bool) error {
+	if err := b.scripts.load(ctx, b.rdb); err != nil {
+		return err
 	}
 	groups, err := b.rdb.HKeys(ctx, b.keys.memberKeys(member, "")[3]).Result()
 	if err != nil {
-		return fmt.Errorf("erase: %w", err)
+		return err
 	}
 	credited, err := b.rdb.SMembers(ctx, b.keys.credited(member)).Result()
 	if err != nil {
-		return fmt.Errorf("erase: %w", err)
+		return err
 	}
 	interactions, err := b.rdb.HKeys(ctx, b.keys.memberKeys(member, "")[2]).Result()
 	if err != nil {
-		return fmt.Errorf("erase: %w", err)
+		return err
 	}
 	crediting := map[string]bool{} // members who replied to or mentioned them
 	for _, f := range interactions {
@@ -164,56 +183,89 @@ func (b *Bridge) Erase(ctx context.Context, member string) error {
 			crediting[person] = true
 		}
 	}
+	allGroups, err := b.rdb.SMembers(ctx, b.keys.groups()).Result()
+	if err != nil {
+		return err
+	}
 	today := dayOf(b.cfg.Now())
 	w := b.bars.windowDays
 	_, err = b.scripts.pipeline(ctx, b.rdb, func(p redis.Pipeliner) {
-		for _, g := range groups {
+		// Every group, not only those in the member's state: a member whose state expired
+		// can still sit in a group's sets until the daily sweep.
+		for _, g := range allGroups {
 			p.SRem(ctx, b.keys.groupMembers(g), member)
 			p.ZRem(ctx, b.keys.groupLast(g), member)
+		}
+		for _, g := range groups {
 			// Every generation a map may still live in: written for events up to a span
 			// old, kept two windows after.
 			for gen := (today-b.bars.windowDays-b.bars.holdDays-b.bars.dormantDays)/w - 1; gen <= today/w+1; gen++ {
 				b.scripts.unmap.EvalSha(ctx, p, []string{b.keys.authorMap(g, gen)}, member)
 			}
 		}
-		for _, c := range credited {
-			b.scripts.forget.EvalSha(ctx, p, []string{b.keys.memberKeys(c, "")[2]}, member)
+		if erase {
+			for _, c := range credited {
+				b.scripts.forget.EvalSha(ctx, p, []string{b.keys.memberKeys(c, "")[2]}, member)
+			}
 		}
 		for c := range crediting {
 			p.SRem(ctx, b.keys.credited(c), member)
 		}
 	})
 	if err != nil {
-		return fmt.Errorf("erase: %w", err)
-	}
-	if err := b.deleteMatching(ctx, globEscape(b.keys.member(member))+"*"); err != nil {
-		return fmt.Errorf("erase: %w", err)
+		return err
 	}
 	if err := b.dropIndexes(ctx, []string{member}); err != nil {
-		return fmt.Errorf("erase: %w", err)
+		return err
 	}
-	if err := b.reevaluate(ctx, credited); err != nil {
-		return fmt.Errorf("erase: %w", err)
+	keys := b.keys.memberKeys(member, "")
+	if erase {
+		if err := b.deleteMatching(ctx, globEscape(b.keys.member(member))+"*"); err != nil {
+			return err
+		}
+		return b.reevaluate(ctx, credited)
 	}
+	// An objector keeps only the list of whom they credited (tokens, no data about them).
+	if err := b.rdb.Unlink(ctx, keys...).Err(); err != nil {
+		return err
+	}
+	return b.deleteMatching(ctx, globEscape(b.keys.member(member))+"x:*")
+}
+
+// EraseContact publishes the erase contact change of an erased member, replacing (securely:
+// the caller deleted the older ones) whatever state RELAIS_CRM held; notify, when set, is
+// what the CRM worker tells the member once the CRM confirmed. A member relais never put in
+// the CRM gets no change, and done reports false so the caller confirms at once.
+func (b *Bridge) EraseContact(ctx context.Context, member string, inCRM bool, notify *events.Notify) error {
 	if b.pub == nil {
 		return nil
 	}
-	last, seq, found, err := b.lastChange(ctx, member)
-	if err != nil {
-		return fmt.Errorf("erase: %w", err)
-	}
-	if found && last.Op == events.OpErase {
+	for attempt := 0; attempt < 5; attempt++ {
+		last, seq, found, err := b.lastChange(ctx, member)
+		if err != nil {
+			return fmt.Errorf("erase contact: %w", err)
+		}
+		if found && last.Op == events.OpErase {
+			return nil
+		}
+		if !found && !inCRM {
+			return nil
+		}
+		c := events.ContactChange{
+			V: events.Version, ID: "cc-" + member + "-erase-" + strconv.FormatUint(seq, 10),
+			Member: member, ExternalID: events.ExternalID(member), Op: events.OpErase, At: b.cfg.Now().UTC(),
+			Notify: notify,
+		}
+		err = b.publishExpecting(ctx, c, seq)
+		if errors.Is(err, errLastChangeMoved) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("erase contact: %w", err)
+		}
 		return nil
 	}
-	c := events.ContactChange{
-		V: events.Version, ID: "cc-" + member + "-erase-" + strconv.FormatUint(seq, 10),
-		Member: member, ExternalID: events.ExternalID(member), Op: events.OpErase, At: b.cfg.Now().UTC(),
-	}
-	if err := b.pub.ContactChange(ctx, c); err != nil {
-		return fmt.Errorf("erase: %w", err)
-	}
-	b.metrics.contacts.WithLabelValues(string(events.OpErase)).Inc()
-	return nil
+	return fmt.Errorf("erase contact: %w", errLastChangeMoved)
 }
 
 // deleteMatching unlinks every key matching pattern. A member's keys share one slot, so on a
@@ -260,4 +312,28 @@ func globEscape(s string) string {
 		out = append(out, s[i])
 	}
 	return string(out)
+}
+
+// MemberIdentity is what identifies a member on their platform, as Redis holds it: what an
+// erasure must find and remove elsewhere (the event log, pending replies).
+type MemberIdentity struct {
+	PlatformID, Username string
+	Names                []string
+}
+
+// Identity reads a member's identity whatever their consent: an erasure needs it after the
+// gate already hides the member from every query.
+func (b *Bridge) Identity(ctx context.Context, member string) (MemberIdentity, error) {
+	h, err := b.rdb.HMGet(ctx, b.keys.memberKeys(member, "")[0], "pid", "username", "name", "first", "last").Result()
+	if err != nil {
+		return MemberIdentity{}, fmt.Errorf("identity: %w", err)
+	}
+	str := func(i int) string { s, _ := h[i].(string); return s }
+	id := MemberIdentity{PlatformID: str(0), Username: str(1)}
+	for _, n := range []string{str(2), strings.TrimSpace(str(3) + " " + str(4)), str(3), str(4)} {
+		if n != "" {
+			id.Names = append(id.Names, n)
+		}
+	}
+	return id, nil
 }

@@ -86,16 +86,24 @@ func (p *Publisher) ContactChangeMsg(c ContactChange) (*nats.Msg, error) {
 	return m, nil
 }
 
-// ContactChange publishes the desired state of one contact.
-func (p *Publisher) ContactChange(ctx context.Context, c ContactChange) error {
+// ContactChange publishes the desired state of one contact. opts may make it conditional
+// (jetstream.WithExpectLastSequencePerSubject): see IsWrongLastSequence.
+func (p *Publisher) ContactChange(ctx context.Context, c ContactChange, opts ...jetstream.PublishOpt) error {
 	m, err := p.ContactChangeMsg(c)
 	if err != nil {
 		return err
 	}
-	if _, err := p.js.PublishMsg(ctx, m); err != nil {
+	if _, err := p.js.PublishMsg(ctx, m, opts...); err != nil {
 		return fmt.Errorf("publish contact change: %w", err)
 	}
 	return nil
+}
+
+// IsWrongLastSequence reports whether a conditional publish failed because the subject's
+// last message is no longer the one expected: someone stored a newer one.
+func IsWrongLastSequence(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
 }
 
 // ReplyMsg encodes r for its platform's reply subject.
@@ -125,22 +133,29 @@ func (p *Publisher) Reply(ctx context.Context, r Reply) error {
 // LastContactChange returns the newest contact change kept for a member, or found=false.
 // The bridge compares against it so restarts and rebuilds publish only real changes.
 func (p *Publisher) LastContactChange(ctx context.Context, member string) (c ContactChange, found bool, err error) {
+	c, _, found, err = p.LastContactChangeSeq(ctx, member)
+	return c, found, err
+}
+
+// LastContactChangeSeq is LastContactChange with the change's stream sequence (0 when none),
+// for a publish conditional on it still being the last.
+func (p *Publisher) LastContactChangeSeq(ctx context.Context, member string) (c ContactChange, seq uint64, found bool, err error) {
 	s, err := p.js.Stream(ctx, p.names.CRMStream())
 	if err != nil {
-		return c, false, fmt.Errorf("last contact change: %w", err)
+		return c, 0, false, fmt.Errorf("last contact change: %w", err)
 	}
 	raw, err := s.GetLastMsgForSubject(ctx, p.names.CRMSubject(member))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return c, false, nil
+		return c, 0, false, nil
 	}
 	if err != nil {
-		return c, false, fmt.Errorf("last contact change: %w", err)
+		return c, 0, false, fmt.Errorf("last contact change: %w", err)
 	}
 	c, err = DecodeContactChange(raw.Data)
 	if err != nil {
-		return c, false, fmt.Errorf("last contact change: %w", err)
+		return c, raw.Sequence, false, fmt.Errorf("last contact change: %w", err)
 	}
-	return c, true, nil
+	return c, raw.Sequence, true, nil
 }
 
 // DeadLetter copies msg to RELAIS_DLQ with the reason in a header. The copy's id derives from

@@ -34,6 +34,11 @@ type Catalogue struct {
 	PhoneSaved  string
 	Stopped     string
 	Forgotten   string
+	// ForgetRequested is the first step of an erasure: the request is recorded, and nothing
+	// of the member is processed any more; Forgotten (or ForgetFailed) follows when done.
+	ForgetRequested string
+	// ForgetFailed is sent when the CRM refused the erasure for good; %s is its reason.
+	ForgetFailed string
 
 	// Notice is the information text: %[1]s controller, %[2]d window days, %[3]d retention
 	// days, %[4]s the policy sentence.
@@ -129,8 +134,12 @@ func French() Catalogue {
 		PhoneSaved:  "Merci, votre numéro est enregistré. /stop pour retirer votre accord.",
 		Stopped: "C'est noté : vos données ne seront plus traitées et vous ne serez pas recontacté(e). " +
 			"/oubli pour tout effacer.",
-		Forgotten: "C'est fait : vos données ont été effacées. Je garde seulement une trace anonyme " +
-			"pour ne plus jamais vous compter.",
+		Forgotten: "Effacement terminé : vos données ont été effacées, du CRM compris. Je garde seulement " +
+			"une trace anonyme pour ne plus jamais vous compter.",
+		ForgetRequested: "Demande d'effacement enregistrée : plus rien de vous n'est traité. " +
+			"Je vous écris ici dès que l'effacement est terminé, CRM compris.",
+		ForgetFailed: "L'effacement dans le CRM a échoué (%[1]s). Vos données ne sont plus traitées par relais ; " +
+			"l'équipe doit terminer l'effacement dans le CRM. Vous pouvez renvoyer /oubli.",
 
 		Notice: "ℹ️ Vos données dans ce groupe\n" +
 			"Qui : %[1]s, avec le bot relais.\n" +
@@ -231,8 +240,12 @@ func English() Catalogue {
 		PhoneSaved:  "Thank you, your number is saved. /stop to withdraw your consent.",
 		Stopped: "Noted: your data will no longer be processed and you will not be contacted. " +
 			"/forget to erase everything.",
-		Forgotten: "Done: your data has been erased. I only keep an anonymous trace so that I never " +
-			"count you again.",
+		Forgotten: "Erasure complete: your data has been erased, in the CRM too. I only keep an anonymous " +
+			"trace so that I never count you again.",
+		ForgetRequested: "Erasure request recorded: nothing of yours is processed any more. " +
+			"I will write to you here as soon as the erasure is complete, CRM included.",
+		ForgetFailed: "The erasure in the CRM failed (%[1]s). relais no longer processes your data; " +
+			"the team must finish the erasure in the CRM. You can send /forget again.",
 
 		Notice: "ℹ️ Your data in this group\n" +
 			"Who: %[1]s, with the relais bot.\n" +

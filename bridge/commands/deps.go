@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/relais-bot/relais/bridge"
+	"github.com/relais-bot/relais/events"
 )
 
 // GroupStats and MemberCard are the bridge's read models.
@@ -27,8 +28,15 @@ type Query interface {
 
 // MemberOps are the bridge's writes on one member.
 type MemberOps interface {
-	// Erase deletes the member's Redis state and asks the CRM to erase the contact.
+	// Object deletes the member's activity state after an objection.
+	Object(ctx context.Context, member string) error
+	// Erase deletes everything the bridge's Redis holds about the member.
 	Erase(ctx context.Context, member string) error
+	// EraseContact asks the CRM worker to erase the contact (inCRM: the CRM held it when the
+	// erasure was asked), telling the member through notify once the CRM confirmed.
+	EraseContact(ctx context.Context, member string, inCRM bool, notify *events.Notify) error
+	// Identity is what identifies the member on their platform, whatever their consent.
+	Identity(ctx context.Context, member string) (bridge.MemberIdentity, error)
 	// Resync re-evaluates the member's consent and tags and publishes their CRM state.
 	Resync(ctx context.Context, member string) error
 }

@@ -163,6 +163,17 @@ func (s *stack) settled() {
 	}
 }
 
+func (s *stack) eventually(cond func() bool) {
+	s.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			s.t.Fatal("condition not met within 30 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func (s *stack) token(m events.Member) string { return s.env.Hasher.Member(events.Telegram, m.ID) }
 
 func (s *stack) lastChange(m events.Member) (events.ContactChange, bool) {
@@ -293,6 +304,9 @@ func TestForgetErasesEverywhere(t *testing.T) {
 	token := s.token(alice)
 
 	s.publish(s.command(alice, nil, "oubli"))
+	// The erasure deletes the command's own event from the log too, which settles it for
+	// the consumer before the handler is done: wait for its last step, the erase change.
+	s.eventually(func() bool { c, _ := s.lastChange(alice); return c.Op == events.OpErase })
 
 	// The event log holds nothing of hers.
 	st, err := s.env.JS.Stream(ctx, s.env.Names.EventsStream())

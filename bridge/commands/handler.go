@@ -142,13 +142,11 @@ func (h *Handler) Handle(ctx context.Context, ev events.Event) error {
 		return nil
 	}
 	member := h.hash.Member(ev.Platform, ev.Sender.ID)
-	ok, warn := h.limit.allow(member, h.cfg.Now())
-	if !ok {
-		h.log.Info("command rate limited", "member", member, "warned", warn)
-		if warn {
-			return h.send(ctx, h.here(ev, "slow", h.cat.SlowDown))
-		}
-		return nil
+	// A member's rights (/oui, /stop, /oubli, /moi) are never limited away; everything else
+	// is, and a limited command is answered, never dropped in silence.
+	if !cmd.right() && !h.limit.allow(member, ev.ID, h.cfg.Now()) {
+		h.log.Info("command rate limited", "member", member)
+		return h.send(ctx, h.here(ev, "slow", h.cat.SlowDown))
 	}
 	organiser := h.cfg.Organisers.Contains(ev.Platform, ev.Sender)
 	h.log.Debug("command", "name", logName(ev.Command.Name, known), "member", member, "organiser", organiser)
@@ -212,19 +210,23 @@ func (h *Handler) noticeText(policy string) string {
 	return fmt.Sprintf(h.cat.Notice, h.cfg.Controller, h.cfg.WindowDays, h.cfg.RetentionDays, sentence)
 }
 
+// tokens are the member tokens of the sender: their id's, and their alias's when the
+// platform gave one (on WhatsApp the same person may be known by LID and by phone). Consent
+// commands apply to every one of them.
+func (h *Handler) tokens(ev events.Event, member string) []string {
+	out := []string{member}
+	if ev.Sender.Alias != "" && ev.Sender.Alias != ev.Sender.ID {
+		out = append(out, h.hash.Member(ev.Platform, ev.Sender.Alias))
+	}
+	return out
+}
+
 // yes records an opt-in and makes the bridge publish the member's CRM state.
 func (h *Handler) yes(ctx context.Context, ev events.Event, member string) error {
-	rec := consent.Record{Status: consent.StatusYes, At: ev.At, Channel: ev.Platform, NoticeVersion: NoticeVersion}
-	if prev, found, err := h.consent.Get(ctx, member); err != nil {
-		return err
-	} else if found && prev.Status == consent.StatusYes {
-		rec.Phone = prev.Phone // saying yes again keeps the number shared earlier
-	}
-	if err := h.consent.Set(ctx, member, rec); err != nil {
-		return err
-	}
-	if err := h.members.Resync(ctx, member); err != nil {
-		return fmt.Errorf("resync: %w", err)
+	for _, tok := range h.tokens(ev, member) {
+		if err := h.recordYes(ctx, tok, ev, ""); err != nil {
+			return err
+		}
 	}
 	text := fmt.Sprintf(h.cat.Yes, h.cfg.Controller)
 	if ev.Platform != events.Telegram {
@@ -234,6 +236,39 @@ func (h *Handler) yes(ctx context.Context, ev events.Event, member string) error
 	r := h.private(ev, "yes", text+"\n\n"+h.cat.YesAskPhone)
 	r.AskPhone = true
 	return h.sendPrivately(ctx, ev, r)
+}
+
+// recordYes stores a yes (keeping a number shared earlier, or the one given) and resyncs.
+// An erased member who says yes starts afresh; an objector's earlier objection time is kept,
+// so their activity from before it stays forgotten, live and in a replay alike.
+func (h *Handler) recordYes(ctx context.Context, member string, ev events.Event, phone string) error {
+	rec := consent.Record{Status: consent.StatusYes, At: ev.At, Channel: ev.Platform, NoticeVersion: NoticeVersion, Phone: phone}
+	prev, found, err := h.consent.Get(ctx, member)
+	if err != nil {
+		return err
+	}
+	if found {
+		if prev.Status == consent.StatusYes && phone == "" {
+			rec.Phone = prev.Phone // saying yes again keeps the number shared earlier
+		}
+		rec.ObjectedAt = prev.ObjectedAt
+		if prev.Status == consent.StatusStop && rec.ObjectedAt.IsZero() {
+			rec.ObjectedAt = prev.At
+		}
+		if prev.Status == consent.StatusErased {
+			rec.ObjectedAt = prev.At // nothing from before the erasure is left to count
+		}
+		if !prev.At.Before(rec.At) && prev.Status == rec.Status && prev.Phone == rec.Phone {
+			return h.members.Resync(ctx, member) // a redelivery: recorded already
+		}
+	}
+	if err := h.consent.Set(ctx, member, rec); err != nil {
+		return err
+	}
+	if err := h.members.Resync(ctx, member); err != nil {
+		return fmt.Errorf("resync: %w", err)
+	}
+	return nil
 }
 
 // sharedPhone records the phone a member shared with the share-my-phone button: an opt-in
@@ -250,27 +285,40 @@ func (h *Handler) sharedPhone(ctx context.Context, ev events.Event) error {
 		return events.Permanent(errors.New("commands: consent event with a phone not in E.164 form"))
 	}
 	member := h.hash.Member(ev.Platform, ev.Sender.ID)
-	rec := consent.Record{Status: consent.StatusYes, At: ev.At, Channel: ev.Platform, NoticeVersion: NoticeVersion, Phone: phone}
-	if err := h.consent.Set(ctx, member, rec); err != nil {
-		return fmt.Errorf("commands: phone: %w", err)
-	}
-	if err := h.members.Resync(ctx, member); err != nil {
-		return fmt.Errorf("commands: phone: resync: %w", err)
+	for _, tok := range h.tokens(ev, member) {
+		if err := h.recordYes(ctx, tok, ev, phone); err != nil {
+			return fmt.Errorf("commands: phone: %w", err)
+		}
 	}
 	h.log.Info("phone shared for consent", "member", member)
 	return h.send(ctx, h.private(ev, "phone", h.cat.PhoneSaved))
 }
 
-// stop records an objection, then marks the contact in the CRM: relais tags removed,
-// <prefix>stop and do-not-contact set. The bridge processes nothing more from the member and
-// never publishes their contact again; an objector's contact is this package's alone.
+// stop records an objection, deletes the member's activity state, then marks the contact in
+// the CRM: relais tags removed, <prefix>stop and do-not-contact set. The bridge processes
+// nothing more from the member and never publishes their contact again; an objector's
+// contact is this package's alone.
 func (h *Handler) stop(ctx context.Context, ev events.Event, member string) error {
-	rec := consent.Record{Status: consent.StatusStop, At: ev.At, Channel: ev.Platform, NoticeVersion: NoticeVersion}
-	if err := h.consent.Set(ctx, member, rec); err != nil {
-		return err
-	}
-	if err := h.publishStop(ctx, member); err != nil {
-		return err
+	for _, tok := range h.tokens(ev, member) {
+		prev, found, err := h.consent.Get(ctx, tok)
+		if err != nil {
+			return err
+		}
+		// A second /stop (or a redelivery) keeps the first objection's time: it decides which
+		// of their events still credit others, and must not move.
+		if !found || !prev.Suppressed() {
+			rec := consent.Record{Status: consent.StatusStop, At: ev.At, Channel: ev.Platform,
+				NoticeVersion: NoticeVersion, ObjectedAt: ev.At}
+			if err := h.consent.Set(ctx, tok, rec); err != nil {
+				return err
+			}
+		}
+		if err := h.members.Object(ctx, tok); err != nil {
+			return fmt.Errorf("stop: %w", err)
+		}
+		if err := h.publishStop(ctx, tok); err != nil {
+			return err
+		}
 	}
 	h.log.Info("member objected", "member", member)
 	return h.send(ctx, h.here(ev, "stop", h.cat.Stopped))
@@ -279,7 +327,7 @@ func (h *Handler) stop(ctx context.Context, ev events.Event, member string) erro
 // publishStop publishes the objector's contact state. A member relais never put in the CRM
 // stays out of it: creating a contact only to say "do not contact" would be new processing.
 func (h *Handler) publishStop(ctx context.Context, member string) error {
-	last, found, err := h.pub.LastContactChange(ctx, member)
+	last, seq, found, err := h.pub.LastContactChangeSeq(ctx, member)
 	if err != nil {
 		return fmt.Errorf("stop: %w", err)
 	}
@@ -302,28 +350,101 @@ func (h *Handler) publishStop(ctx context.Context, member string) error {
 	// The id derives from the state it replaces: a redelivered /stop finds it already stored.
 	sum := sha256.Sum256([]byte(last.ID))
 	c.ID = "cc-" + member + "-stop-" + hex.EncodeToString(sum[:8])
-	if err := h.pub.ContactChange(ctx, c); err != nil {
+	// Conditional on the change it replaces still being the last: if the bridge stored a
+	// newer state meanwhile, decide again on that one.
+	err = h.pub.ContactChange(ctx, c, jetstream.WithExpectLastSequencePerSubject(seq))
+	if events.IsWrongLastSequence(err) {
+		return h.publishStop(ctx, member)
+	}
+	if err != nil {
 		return fmt.Errorf("stop: %w", err)
 	}
 	return nil
 }
 
-// forget erases a member. The suppression record is written first, so from then on nothing
-// of theirs is processed, even if a later step fails and the command is retried.
+// forget erases a member, in two steps the member sees: the request is recorded (and from
+// then on nothing of theirs is processed), then, once the CRM confirmed, the erasure is
+// complete. The suppression record is written first, so a failure at any later step leaves
+// nothing processed, and the command is retried until every step is done: each is
+// idempotent, and rights commands are never rate limited.
 func (h *Handler) forget(ctx context.Context, ev events.Event, member string) error {
-	rec := consent.Record{Status: consent.StatusErased, At: ev.At, Channel: ev.Platform, NoticeVersion: NoticeVersion}
-	if err := h.consent.Set(ctx, member, rec); err != nil {
+	tokens := h.tokens(ev, member)
+	recs := make([]consent.Record, len(tokens))
+	for i, tok := range tokens {
+		prev, found, err := h.consent.Get(ctx, tok)
+		if err != nil {
+			return err
+		}
+		if found && prev.Status == consent.StatusErased {
+			recs[i] = prev
+			continue
+		}
+		last, inCRM, err := h.pub.LastContactChange(ctx, tok)
+		if err != nil {
+			return fmt.Errorf("forget: %w", err)
+		}
+		recs[i] = consent.Record{Status: consent.StatusErased, At: ev.At, Channel: ev.Platform,
+			NoticeVersion: NoticeVersion, InCRM: inCRM && last.Op != events.OpErase}
+		if err := h.consent.Set(ctx, tok, recs[i]); err != nil {
+			return err
+		}
+	}
+	if err := h.send(ctx, h.here(ev, "forget", h.cat.ForgetRequested)); err != nil {
 		return err
 	}
-	if err := h.members.Erase(ctx, member); err != nil {
-		return fmt.Errorf("erase: %w", err)
-	}
-	purged, err := events.PurgeMember(ctx, h.js, h.names, member)
+	pseudonym, err := events.NewPseudonym()
 	if err != nil {
-		return fmt.Errorf("purge: %w", err)
+		return fmt.Errorf("forget: %w", err)
 	}
-	h.log.Info("member erased", "member", member, "events_purged", purged)
-	return h.send(ctx, h.here(ev, "forget", h.cat.Forgotten))
+	inCRM := false
+	for i, tok := range tokens {
+		id, err := h.members.Identity(ctx, tok)
+		if err != nil {
+			return fmt.Errorf("forget: %w", err)
+		}
+		who := events.ErasedMember{
+			Token: tok, Platform: ev.Platform, PlatformID: ev.Sender.ID, Pseudonym: pseudonym,
+			Names:     compactStrings(append(id.Names, ev.Sender.Name, ev.Sender.FirstName, ev.Sender.LastName)),
+			Usernames: compactStrings([]string{id.Username, ev.Sender.Username}),
+		}
+		if i > 0 {
+			who.PlatformID = ev.Sender.Alias
+		}
+		report, err := events.EraseMember(ctx, h.js, h.pub, who)
+		if err != nil {
+			return fmt.Errorf("forget: %w", err)
+		}
+		if err := h.members.Erase(ctx, tok); err != nil {
+			return fmt.Errorf("forget: %w", err)
+		}
+		h.log.Info("member erased from the log and the state", "member", tok, "report", report.String())
+		inCRM = inCRM || recs[i].InCRM
+	}
+	notify := &events.Notify{Platform: ev.Platform, Chat: ev.Sender.ID, Done: h.cat.Forgotten, Failed: h.cat.ForgetFailed}
+	for i, tok := range tokens {
+		n := notify
+		if i > 0 {
+			n = nil // one confirmation is enough
+		}
+		if err := h.members.EraseContact(ctx, tok, recs[i].InCRM, n); err != nil {
+			return fmt.Errorf("forget: %w", err)
+		}
+	}
+	if !inCRM {
+		// Nothing to wait for: relais never put them in the CRM.
+		return h.send(ctx, h.private(ev, "forget-done", h.cat.Forgotten))
+	}
+	return nil
+}
+
+func compactStrings(in []string) []string {
+	var out []string
+	for _, s := range in {
+		if s = strings.TrimSpace(s); s != "" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // me answers privately what relais holds about the member asking.

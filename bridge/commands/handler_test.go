@@ -254,9 +254,20 @@ func TestForget(t *testing.T) {
 				}
 			}
 			r.handle(r.cmd(events.Telegram, tgMember, nil, aliases[lang]["yes"]))
-			rep := oneReply(t, r.handle(r.cmd(events.Telegram, tgMember, tgGroup, aliases[lang]["forget"])))
-			if rep.Chat != tgGroup.ID || rep.Text != r.cat.Forgotten {
-				t.Errorf("reply %+v", rep)
+			// Two steps: the request is recorded (answered where it was asked), then, as the CRM
+			// never held this member, the erasure is complete at once (answered privately).
+			reps := r.handle(r.cmd(events.Telegram, tgMember, tgGroup, aliases[lang]["forget"]))
+			if len(reps) != 2 {
+				t.Fatalf("got %d replies, want the request and the completion: %+v", len(reps), reps)
+			}
+			if reps[0].Chat != tgGroup.ID || reps[0].Text != r.cat.ForgetRequested {
+				t.Errorf("first reply %+v, want the request recorded in the group", reps[0])
+			}
+			if reps[1].Chat != tgMember.ID || !reps[1].Private || reps[1].Text != r.cat.Forgotten {
+				t.Errorf("second reply %+v, want the completion in private", reps[1])
+			}
+			if len(r.ops.contacts) != 0 {
+				t.Errorf("asked the CRM to erase %v: relais never put them there", r.ops.contacts)
 			}
 			if len(r.ops.erased) != 1 || r.ops.erased[0] != m {
 				t.Errorf("erased %v, want the member", r.ops.erased)
@@ -482,13 +493,23 @@ func TestRateLimit(t *testing.T) {
 	if rep := oneReply(t, r.handle(r.cmd(events.Telegram, tgMember, tgGroup, "aide"))); rep.Text != r.cat.SlowDown {
 		t.Errorf("6th command: %q, want the slow-down note", rep.Text)
 	}
+	// Every limited command is answered, none is dropped in silence, and none runs.
 	for range 3 {
-		if rs := r.handle(r.cmd(events.Telegram, tgMember, tgGroup, "oubli")); len(rs) != 0 {
-			t.Fatalf("over the limit: %+v", rs)
+		if rep := oneReply(t, r.handle(r.cmd(events.Telegram, tgMember, tgGroup, "actifs"))); rep.Text != r.cat.SlowDown {
+			t.Fatalf("over the limit: %q, want the slow-down note", rep.Text)
 		}
 	}
-	if len(r.ops.erased) != 0 {
-		t.Error("a rate-limited command ran")
+	if n := r.q.callCount(); n != 0 {
+		t.Errorf("rate-limited commands read the bridge state %d times", n)
+	}
+	// A member's rights are never limited away: /moi, /oui, /stop and /oubli all run.
+	for _, name := range []string{"moi", "oui", "stop", "oubli"} {
+		if rs := r.handle(r.cmd(events.Telegram, tgMember, tgGroup, name)); len(rs) == 0 || rs[0].Text == r.cat.SlowDown {
+			t.Errorf("/%s over the limit: %+v, want it done", name, rs)
+		}
+	}
+	if len(r.ops.objected) != 1 || len(r.ops.erased) != 1 {
+		t.Errorf("objected %v, erased %v: /stop and /oubli must run over the limit", r.ops.objected, r.ops.erased)
 	}
 	// Someone else is not affected.
 	if rs := r.handle(r.cmd(events.Telegram, tgOrganiser, tgGroup, "aide")); len(rs) != 1 {

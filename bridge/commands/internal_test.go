@@ -86,7 +86,7 @@ func TestLimiterEvictsAndStaysBounded(t *testing.T) {
 	l := newLimiter(5, 100)
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := range 1000 {
-		if ok, _ := l.allow(fmt.Sprint("m", i), now); !ok {
+		if !l.allow(fmt.Sprint("m", i), "ev", now) {
 			t.Fatalf("fresh member %d refused", i)
 		}
 		if len(l.members) > 100 {
@@ -96,18 +96,43 @@ func TestLimiterEvictsAndStaysBounded(t *testing.T) {
 	// Idle members go first: a busy one keeps its state.
 	l = newLimiter(5, 100)
 	for i := range 99 {
-		l.allow(fmt.Sprint("idle", i), now)
+		l.allow(fmt.Sprint("idle", i), "ev", now)
 	}
 	later := now.Add(time.Hour)
-	for range 5 {
-		l.allow("busy", later)
+	for i := range 5 {
+		l.allow("busy", fmt.Sprint("ev", i), later)
 	}
-	l.allow("newcomer", later) // the map is full: the idle members make room
+	l.allow("newcomer", "ev", later) // the map is full: the idle members make room
 	if len(l.members) != 2 {
 		t.Errorf("after eviction %d members, want busy and newcomer", len(l.members))
 	}
-	if ok, warn := l.allow("busy", later); ok || !warn {
-		t.Errorf("busy member: ok %v warn %v, want limited and warned", ok, warn)
+	if l.allow("busy", "ev-next", later) {
+		t.Error("busy member's sixth command allowed, want limited")
+	}
+}
+
+func TestLimiterRedeliveryGetsTheSameDecision(t *testing.T) {
+	l := newLimiter(2, 100)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, id := range []string{"a", "b", "a", "b", "a"} {
+		if !l.allow("m", id, now) {
+			t.Fatalf("command %s (or its redelivery) refused: a redelivery must not spend the allowance", id)
+		}
+	}
+	if l.allow("m", "c", now) {
+		t.Fatal("third distinct command allowed with a burst of 2")
+	}
+	for range 3 {
+		if l.allow("m", "c", now) {
+			t.Fatal("a refused command's redelivery allowed")
+		}
+	}
+	// The memory of decisions is bounded per member.
+	for i := range 3 * seenPerMember {
+		l.allow("m", fmt.Sprint("x", i), now)
+	}
+	if n := len(l.members["m"].seen); n > seenPerMember || n != len(l.members["m"].ids) {
+		t.Fatalf("limiter remembers %d decisions (%d ids), bound %d", n, len(l.members["m"].ids), seenPerMember)
 	}
 }
 

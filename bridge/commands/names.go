@@ -54,6 +54,16 @@ func lookup(name string) (command, bool) {
 	return 0, false
 }
 
+// right reports whether a command exercises a member's rights over their data: never rate
+// limited.
+func (c command) right() bool {
+	switch c {
+	case cmdYes, cmdStop, cmdForget, cmdMe:
+		return true
+	}
+	return false
+}
+
 // organiserOnly reports whether a command reveals other people's data.
 func (c command) organiserOnly() bool {
 	switch c {

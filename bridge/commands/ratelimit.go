@@ -20,10 +20,17 @@ type limiter struct {
 }
 
 type memberLimit struct {
-	lim    *rate.Limiter
-	warned bool
-	last   time.Time
+	lim  *rate.Limiter
+	last time.Time
+	// seen are the commands (event ids) recently decided, with the decision: a redelivered
+	// command gets the same answer and does not spend the allowance twice.
+	seen map[string]bool
+	ids  []string // seen, oldest first
 }
+
+// seenPerMember bounds the decisions remembered per member: redeliveries come within
+// seconds, long before that many newer commands of the same member.
+const seenPerMember = 32
 
 func newLimiter(perMinute, maxMembers int) *limiter {
 	return &limiter{
@@ -34,27 +41,29 @@ func newLimiter(perMinute, maxMembers int) *limiter {
 	}
 }
 
-// allow says whether a member may run a command now, and, when not, whether to tell them
-// (once, until they are allowed again).
-func (l *limiter) allow(member string, now time.Time) (ok, warn bool) {
+// allow says whether a member may run the command with event id now. A command already
+// decided (a redelivery) gets the same decision without spending anything.
+func (l *limiter) allow(member, id string, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	m := l.members[member]
 	if m == nil {
 		l.evict(now)
-		m = &memberLimit{lim: rate.NewLimiter(rate.Every(l.every), l.burst)}
+		m = &memberLimit{lim: rate.NewLimiter(rate.Every(l.every), l.burst), seen: map[string]bool{}}
 		l.members[member] = m
 	}
 	m.last = now
-	if m.lim.AllowN(now, 1) {
-		m.warned = false
-		return true, false
+	if ok, decided := m.seen[id]; decided {
+		return ok
 	}
-	if m.warned {
-		return false, false
+	ok := m.lim.AllowN(now, 1)
+	if len(m.ids) == seenPerMember {
+		delete(m.seen, m.ids[0])
+		m.ids = m.ids[1:]
 	}
-	m.warned = true
-	return false, true
+	m.seen[id] = ok
+	m.ids = append(m.ids, id)
+	return ok
 }
 
 // evict makes room for one more member: first those idle long enough to have a full

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relais-bot/relais/bridge"
 	"github.com/relais-bot/relais/bridge/commands"
 	"github.com/relais-bot/relais/bridge/consent"
 	"github.com/relais-bot/relais/events"
@@ -112,9 +113,36 @@ func (f *fakeQuery) callCount() int {
 
 // fakeOps records the bridge writes asked for.
 type fakeOps struct {
-	mu      sync.Mutex
-	erased  []string
-	resyncs []string
+	mu       sync.Mutex
+	erased   []string
+	objected []string
+	resyncs  []string
+	contacts []string // erase contact changes asked
+	notifies []*events.Notify
+	identity bridge.MemberIdentity
+}
+
+func (f *fakeOps) Object(_ context.Context, m string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.objected = append(f.objected, m)
+	return nil
+}
+
+func (f *fakeOps) EraseContact(_ context.Context, m string, inCRM bool, n *events.Notify) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if inCRM {
+		f.contacts = append(f.contacts, m)
+		f.notifies = append(f.notifies, n)
+	}
+	return nil
+}
+
+func (f *fakeOps) Identity(context.Context, string) (bridge.MemberIdentity, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.identity, nil
 }
 
 func (f *fakeOps) Erase(_ context.Context, m string) error {

@@ -56,6 +56,12 @@ type Record struct {
 	NoticeVersion int `json:"notice_version,omitempty"`
 	// Phone is E.164, only when the member shared it themselves to be recontacted.
 	Phone string `json:"phone,omitempty"`
+	// ObjectedAt is the time of the member's last objection, kept when they say yes again:
+	// their activity from before it stays forgotten, live and in a replay.
+	ObjectedAt time.Time `json:"objected_at,omitzero"`
+	// InCRM, on an erasure, records that the CRM held the member when it was asked, so a
+	// retried erasure still erases the CRM contact.
+	InCRM bool `json:"in_crm,omitempty"`
 }
 
 // Suppressed reports whether the record forbids any processing of the member.
@@ -371,6 +377,15 @@ func (s *Store) Decide(_ context.Context, member, group string) (bridge.ConsentD
 	if ok {
 		d.OptedIn = c.val.Status == StatusYes
 		d.Suppressed = c.val.Suppressed()
+		d.Erased = c.val.Status == StatusErased
+		d.Since = c.val.At
+		d.ObjectedAt = c.val.ObjectedAt
+		if c.val.Status == StatusStop && d.ObjectedAt.IsZero() {
+			d.ObjectedAt = c.val.At
+		}
+		if d.OptedIn {
+			d.Phone = c.val.Phone
+		}
 	}
 	return d, nil
 }
