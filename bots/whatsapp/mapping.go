@@ -53,7 +53,7 @@ func (m Mapper) Map(ctx context.Context, evt any) ([]events.Event, error) {
 	case *waevents.GroupInfo:
 		return m.groupInfo(ctx, e)
 	}
-	// JoinedGroup only teaches the group's title and mode (see groupBook.Learn); HistorySync
+	// JoinedGroup only teaches the group's title (see groupBook.Learn); HistorySync
 	// is never replayed as live activity.
 	return nil, nil
 }

@@ -399,9 +399,6 @@ func TestGroupTitles(t *testing.T) {
 	if fetch.calls != 1 {
 		t.Errorf("GetGroupInfo called %d times, want 1", fetch.calls)
 	}
-	if g.Mode(other) != types.AddressingModeLID {
-		t.Errorf("mode learnt from the fetch = %q", g.Mode(other))
-	}
 	// A group whose fetch fails is not asked again before groupRetryAfter.
 	missing := types.NewJID("120363000000000004", types.GroupServer)
 	title(missing, alicePN)
