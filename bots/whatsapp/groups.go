@@ -26,13 +26,12 @@ const (
 
 type groupMeta struct {
 	title    string
-	mode     types.AddressingMode
 	titled   bool      // title known (it may legitimately be "")
 	failedAt time.Time // last failed fetch
 }
 
-// groupBook remembers group titles and addressing modes in memory. It learns them from the
-// events that carry them and, for a group it has never seen, fetches them once (throttled).
+// groupBook remembers group titles in memory. It learns them from the events that carry
+// them and, for a group it has never seen, fetches them once (throttled).
 type groupBook struct {
 	fetch GroupFetcher // nil: never fetch
 	limit *rate.Limiter
@@ -80,10 +79,6 @@ func (g *groupBook) Learn(evt any) {
 			m := g.meta(chat)
 			m.title, m.titled = e.Name.Name, true
 		}
-	case *waevents.Message:
-		if e.Info.Chat.Server == types.GroupServer && e.Info.AddressingMode != "" {
-			g.meta(e.Info.Chat.ToNonAD()).mode = e.Info.AddressingMode
-		}
 	}
 }
 
@@ -91,9 +86,6 @@ func (g *groupBook) Learn(evt any) {
 func (g *groupBook) remember(info *types.GroupInfo) {
 	m := g.meta(info.JID.ToNonAD())
 	m.title, m.titled = info.Name, true
-	if info.AddressingMode != "" {
-		m.mode = info.AddressingMode
-	}
 }
 
 // Title returns the group's title, fetching it once if it was never seen.
@@ -124,14 +116,4 @@ func (g *groupBook) Title(ctx context.Context, chat types.JID) string {
 	info.JID = chat
 	g.remember(info)
 	return info.Name
-}
-
-// Mode returns the group's addressing mode, "" when unknown.
-func (g *groupBook) Mode(chat types.JID) types.AddressingMode {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if m := g.groups[chat]; m != nil {
-		return m.mode
-	}
-	return ""
 }

@@ -147,7 +147,7 @@ func TestPublishFailureLeavesMessageUnacked(t *testing.T) {
 	}
 	got := storedEvents(t, env)
 	want := withTitle(ev("whatsapp:120363000000000002:M1", events.KindMessage, nil,
-		events.Member{ID: "222222222222222@lid", Name: "Alice", Phone: "+33698765432"}), lidGroup, "Entraide Sud")
+		events.Member{ID: "222222222222222@lid", Name: "Alice", Phone: "+33698765432", Alias: "33698765432@s.whatsapp.net"}), lidGroup, "Entraide Sud")
 	want.Chars = 7
 	if len(got) != 1 || !equalEvent(got[0], want) {
 		t.Fatalf("stored events = %+v, want exactly %+v", got, want)

@@ -16,7 +16,7 @@ import (
 
 // LIDs resolves a member's LID (opaque, stable id) to their phone-number JID and back.
 // whatsmeow's store.LIDStore satisfies it; both lookups return an empty JID, not an error,
-// when the pair is unknown.
+// when the pair is unknown (and an error when given the other kind of JID).
 type LIDs interface {
 	GetPNForLID(ctx context.Context, lid types.JID) (types.JID, error)
 	GetLIDForPN(ctx context.Context, pn types.JID) (types.JID, error)
@@ -26,16 +26,19 @@ type LIDs interface {
 type Groups interface {
 	// Title is the group's name, "" when unknown.
 	Title(ctx context.Context, chat types.JID) string
-	// Mode is how the group addresses members ("" when unknown).
-	Mode(chat types.JID) types.AddressingMode
 }
 
 // Mapper turns whatsmeow events into relais events. It holds no state of its own: what it
-// knows about groups and LIDs comes from its two lookups, so the same input always gives the
-// same output.
+// knows about groups and LIDs comes from its two lookups, so the same input and the same
+// store always give the same output.
+//
+// One person is one member, whatever chat they write in: a member is keyed by their LID
+// whenever the event or the LID store gives it, else by their phone-number JID. When both
+// are known the event's member also carries the phone-number id as Alias, byte for byte the
+// id an event gave them while only the phone was known, so the bridge merges the two.
 type Mapper struct {
-	LIDs   LIDs
-	Groups Groups // nil: no titles, addressing mode taken from each event
+	LIDs   LIDs   // nil: only what each event carries
+	Groups Groups // nil: no titles
 	// Self are the bot's own JIDs (phone and LID): the bot is never a member.
 	Self []types.JID
 }
@@ -50,7 +53,7 @@ func (m Mapper) Map(ctx context.Context, evt any) ([]events.Event, error) {
 	case *waevents.GroupInfo:
 		return m.groupInfo(ctx, e)
 	}
-	// JoinedGroup only teaches the group's title and mode (see groupBook.Learn); HistorySync
+	// JoinedGroup only teaches the group's title (see groupBook.Learn); HistorySync
 	// is never replayed as live activity.
 	return nil, nil
 }
@@ -100,11 +103,11 @@ func (m Mapper) message(ctx context.Context, e *waevents.Message) ([]events.Even
 	if m.isSelf(info.Sender) || m.isSelf(info.SenderAlt) {
 		return nil, nil
 	}
-	mode := m.mode(chat, info.AddressingMode, info.Sender)
-	sender, phone, err := m.canonical(ctx, info.Sender, info.SenderAlt, mode)
+	who, err := m.resolve(ctx, info.Sender, info.SenderAlt)
 	if err != nil {
 		return nil, err
 	}
+	sender := who.key()
 	if sender.IsEmpty() {
 		return nil, nil
 	}
@@ -112,7 +115,7 @@ func (m Mapper) message(ctx context.Context, e *waevents.Message) ([]events.Even
 		V:        events.Version,
 		Platform: events.WhatsApp,
 		At:       info.Timestamp.UTC(),
-		Sender:   events.Member{ID: sender.String(), Name: pushName(info.PushName), Phone: phone},
+		Sender:   who.member(pushName(info.PushName)),
 	}
 	if r := content.GetReactionMessage(); r != nil {
 		target := r.GetKey().GetID()
@@ -124,7 +127,7 @@ func (m Mapper) message(ctx context.Context, e *waevents.Message) ([]events.Even
 		ev.Kind = events.KindReaction
 		ev.Target = target
 		if p := r.GetKey().GetParticipant(); p != "" {
-			if ev.ReplyTo, err = m.normalise(ctx, p, mode); err != nil {
+			if ev.ReplyTo, err = m.normalise(ctx, p); err != nil {
 				return nil, err
 			}
 		}
@@ -156,12 +159,12 @@ func (m Mapper) message(ctx context.Context, e *waevents.Message) ([]events.Even
 	if ci := contextInfo(content); ci != nil {
 		ev.Target = ci.GetStanzaID()
 		if p := ci.GetParticipant(); p != "" {
-			if ev.ReplyTo, err = m.normalise(ctx, p, mode); err != nil {
+			if ev.ReplyTo, err = m.normalise(ctx, p); err != nil {
 				return nil, err
 			}
 		}
 		for _, s := range ci.GetMentionedJID() {
-			id, err := m.normalise(ctx, s, mode)
+			id, err := m.normalise(ctx, s)
 			if err != nil {
 				return nil, err
 			}
@@ -179,22 +182,18 @@ func (m Mapper) groupInfo(ctx context.Context, e *waevents.GroupInfo) ([]events.
 	if chat.Server != types.GroupServer || e.Timestamp.IsZero() {
 		return nil, nil
 	}
-	// Title first: fetching an unknown group's info also teaches its addressing mode.
 	group := m.group(ctx, chat)
-	mode := types.AddressingMode("")
-	if m.Groups != nil {
-		mode = m.Groups.Mode(chat)
-	}
 	var out []events.Event
 	add := func(kind events.Kind, jids []types.JID) error {
 		for _, j := range jids {
 			if m.isSelf(j) {
 				continue
 			}
-			member, phone, err := m.canonical(ctx, j, types.EmptyJID, mode)
+			who, err := m.resolve(ctx, j, types.EmptyJID)
 			if err != nil {
 				return err
 			}
+			member := who.key()
 			if member.IsEmpty() {
 				continue
 			}
@@ -205,7 +204,7 @@ func (m Mapper) groupInfo(ctx context.Context, e *waevents.GroupInfo) ([]events.
 				Platform: events.WhatsApp,
 				At:       e.Timestamp.UTC(),
 				Group:    group,
-				Sender:   events.Member{ID: member.String(), Phone: phone},
+				Sender:   who.member(""),
 			})
 		}
 		return nil
@@ -227,80 +226,100 @@ func (m Mapper) group(ctx context.Context, chat types.JID) *events.Group {
 	return g
 }
 
-// mode is the addressing mode members of chat are keyed by: the event's own, else what is
-// known of the group, else whatever form the sender came in. Private chats use LIDs.
-func (m Mapper) mode(chat types.JID, own types.AddressingMode, sender types.JID) types.AddressingMode {
-	if chat.Server != types.GroupServer {
-		return types.AddressingModeLID
-	}
-	if own != "" {
-		return own
-	}
-	if m.Groups != nil {
-		if mode := m.Groups.Mode(chat); mode != "" {
-			return mode
-		}
-	}
-	if sender.Server == types.HiddenUserServer {
-		return types.AddressingModeLID
-	}
-	return types.AddressingModePN
-}
+// person is who a JID stands for, as far as the event and the LID store know: their LID and
+// their phone-number JID, both without device, either possibly empty.
+type person struct{ lid, pn types.JID }
 
-// canonical returns the id a member is keyed by in mode (LID or phone JID, no device) and
-// their phone in E.164 when known. alt is the other form when the event carries it. An empty
-// mode keeps the form the JID came in.
-func (m Mapper) canonical(ctx context.Context, jid, alt types.JID, mode types.AddressingMode) (types.JID, string, error) {
-	var lid, pn types.JID
-	for _, j := range []types.JID{jid.ToNonAD(), alt.ToNonAD()} {
+// pair sorts JIDs into a person: the first LID and the first phone-number JID among them.
+// Anything else (groups, bots, hosted business accounts, a JID without user) is no one.
+func pair(jids ...types.JID) person {
+	var p person
+	for _, j := range jids {
+		j = j.ToNonAD()
+		if j.User == "" {
+			continue
+		}
 		switch j.Server {
 		case types.HiddenUserServer:
-			if lid.IsEmpty() {
-				lid = j
+			if p.lid.IsEmpty() {
+				p.lid = j
 			}
 		case types.DefaultUserServer:
-			if pn.IsEmpty() {
-				pn = j
+			if p.pn.IsEmpty() {
+				p.pn = j
 			}
 		}
 	}
-	if lid.IsEmpty() && pn.IsEmpty() {
-		return types.EmptyJID, "", nil // not a person: a bot, a hosted business account
-	}
-	var err error
-	if mode == types.AddressingModeLID && lid.IsEmpty() && m.LIDs != nil {
-		if lid, err = m.LIDs.GetLIDForPN(ctx, pn); err != nil {
-			return types.EmptyJID, "", fmt.Errorf("lid for pn: %w", err)
-		}
-	}
-	if pn.IsEmpty() && m.LIDs != nil {
-		if pn, err = m.LIDs.GetPNForLID(ctx, lid); err != nil {
-			return types.EmptyJID, "", fmt.Errorf("pn for lid: %w", err)
-		}
-	}
-	var id types.JID
-	switch mode {
-	case types.AddressingModeLID:
-		id = firstJID(lid, pn)
-	case types.AddressingModePN:
-		id = firstJID(pn, lid)
-	default:
-		id = jid.ToNonAD()
-	}
-	return id, e164(pn), nil
+	return p
 }
 
-// normalise maps a JID string from a ContextInfo (quoted participant, mention) to a member id.
-func (m Mapper) normalise(ctx context.Context, s string, mode types.AddressingMode) (string, error) {
+// key is the JID a member is keyed by: their LID whenever it is known, else their phone JID;
+// empty when the person is no one.
+func (p person) key() types.JID { return firstJID(p.lid, p.pn) }
+
+// member is p as an event's sender. ID is the key's id; Alias is the phone-number id when
+// the LID is known too (the very id events gave this person before their LID was known);
+// Phone is the number in E.164.
+func (p person) member(name string) events.Member {
+	mb := events.Member{ID: memberID(p.key()), Name: name, Phone: e164(p.pn)}
+	if !p.lid.IsEmpty() && !p.pn.IsEmpty() {
+		mb.Alias = memberID(p.pn)
+	}
+	return mb
+}
+
+// memberID is the platform id of a member JID: the JID without device, "<lid>@lid" or
+// "<phone>@s.whatsapp.net". Sender.ID, Sender.Alias, reply_to and mentions all come from it.
+func memberID(j types.JID) string {
+	if j.IsEmpty() {
+		return ""
+	}
+	return j.ToNonAD().String()
+}
+
+// resolve returns the person jid stands for, with both their LID and phone when known. alt
+// is the other form when the event carries it (SenderAlt); what is still missing comes from
+// whatsmeow's LID store.
+func (m Mapper) resolve(ctx context.Context, jid, alt types.JID) (person, error) {
+	p, err := m.withLID(ctx, pair(jid, alt))
+	if err != nil {
+		return person{}, err
+	}
+	if p.pn.IsEmpty() && !p.lid.IsEmpty() && m.LIDs != nil {
+		pn, err := m.LIDs.GetPNForLID(ctx, p.lid)
+		if err != nil {
+			return person{}, fmt.Errorf("pn for lid: %w", err)
+		}
+		p.pn = pair(pn).pn
+	}
+	return p, nil
+}
+
+// withLID completes a person known only by phone with the LID the store maps it to.
+func (m Mapper) withLID(ctx context.Context, p person) (person, error) {
+	if p.lid.IsEmpty() && !p.pn.IsEmpty() && m.LIDs != nil {
+		lid, err := m.LIDs.GetLIDForPN(ctx, p.pn)
+		if err != nil {
+			return person{}, fmt.Errorf("lid for pn: %w", err)
+		}
+		p.lid = pair(lid).lid
+	}
+	return p, nil
+}
+
+// normalise maps a JID string from a ContextInfo (quoted participant, mention) to the id of
+// the member it names: their LID id whenever the store knows it, so a reply or a mention
+// credits the same member whichever form it came in.
+func (m Mapper) normalise(ctx context.Context, s string) (string, error) {
 	j, err := types.ParseJID(s)
 	if err != nil || m.isSelf(j) {
 		return "", nil // a malformed JID from the wire is skipped, not retried
 	}
-	id, _, err := m.canonical(ctx, j, types.EmptyJID, mode)
-	if err != nil || id.IsEmpty() {
+	p, err := m.withLID(ctx, pair(j))
+	if err != nil {
 		return "", err
 	}
-	return id.String(), nil
+	return memberID(p.key()), nil
 }
 
 func (m Mapper) isSelf(j types.JID) bool {

@@ -123,15 +123,16 @@ var (
 func TestMapMessages(t *testing.T) {
 	withDevice := func(j types.JID, device uint16) types.JID { j.Device = device; return j }
 	withChars := func(e events.Event, n int) events.Event { e.Chars = n; return e }
-	aliceInPN := events.Member{ID: "33612345678@s.whatsapp.net", Name: "Alice", Phone: "+33612345678"}
-	bobInLID := events.Member{ID: "222222222222222@lid", Name: "Alice", Phone: "+33698765432"}
+	// Alice and Bob are known to the store: keyed by LID in every group, phone id as alias.
+	aliceInPN := events.Member{ID: "111111111111111@lid", Name: "Alice", Phone: "+33612345678", Alias: "33612345678@s.whatsapp.net"}
+	bobInLID := events.Member{ID: "222222222222222@lid", Name: "Alice", Phone: "+33698765432", Alias: "33698765432@s.whatsapp.net"}
 
 	tests := []struct {
 		name string
 		evt  any
 		want []events.Event
 	}{{
-		name: "text in a phone-number group",
+		name: "text in a phone-number group: LID from the store",
 		evt:  msg(pnGroup, alicePN, types.EmptyJID, "M1", text("bonjour à tous")),
 		want: []events.Event{withChars(ev("whatsapp:120363000000000001:M1", events.KindMessage, gPN, aliceInPN), 14)},
 	}, {
@@ -142,7 +143,7 @@ func TestMapMessages(t *testing.T) {
 		name: "LID group without SenderAlt: phone from the LID store",
 		evt:  msg(lidGroup, carolLID, types.EmptyJID, "M3", text("ok")),
 		want: []events.Event{withChars(ev("whatsapp:120363000000000002:M3", events.KindMessage, gLID,
-			events.Member{ID: "333333333333333@lid", Name: "Alice", Phone: "+33611111111"}), 2)},
+			events.Member{ID: "333333333333333@lid", Name: "Alice", Phone: "+33611111111", Alias: "33611111111@s.whatsapp.net"}), 2)},
 	}, {
 		name: "LID group, phone unknown: no phone",
 		evt:  msg(lidGroup, daveLID, types.EmptyJID, "M4", text("ok")),
@@ -165,11 +166,11 @@ func TestMapMessages(t *testing.T) {
 			return e
 		}()},
 	}, {
-		name: "reply in a phone-number group to a LID participant maps to the phone JID",
+		name: "reply in a phone-number group to a LID participant keeps the LID",
 		evt:  msg(pnGroup, alicePN, aliceLID, "M7", reply("oui", "PARENT", "333333333333333@lid")),
 		want: []events.Event{func() events.Event {
 			e := withChars(ev("whatsapp:120363000000000001:M7", events.KindMessage, gPN, aliceInPN), 3)
-			e.ReplyTo, e.Target = "33611111111@s.whatsapp.net", "PARENT"
+			e.ReplyTo, e.Target = "333333333333333@lid", "PARENT"
 			return e
 		}()},
 	}, {
@@ -182,13 +183,13 @@ func TestMapMessages(t *testing.T) {
 			return e
 		}()},
 	}, {
-		name: "image with caption counts the caption",
+		name: "image with caption counts the caption, mention by phone maps to the LID",
 		evt: msg(pnGroup, alicePN, types.EmptyJID, "M9", &waE2E.Message{ImageMessage: &waE2E.ImageMessage{
 			Caption: proto.String("photo du marché"), ContextInfo: &waE2E.ContextInfo{MentionedJID: []string{"33611111111@s.whatsapp.net"}},
 		}}),
 		want: []events.Event{func() events.Event {
 			e := withChars(ev("whatsapp:120363000000000001:M9", events.KindMessage, gPN, aliceInPN), 15)
-			e.Mentions = []string{"33611111111@s.whatsapp.net"}
+			e.Mentions = []string{"333333333333333@lid"}
 			return e
 		}()},
 	}, {
@@ -237,8 +238,7 @@ func TestMapMessages(t *testing.T) {
 		name: "command in private: keyed by LID, phone kept",
 		evt:  msg(alicePN, alicePN, types.EmptyJID, "D1", text("/stats «Quartier Nord»")),
 		want: []events.Event{func() events.Event {
-			e := withChars(ev("whatsapp:dm:111111111111111:D1", events.KindCommand, nil,
-				events.Member{ID: "111111111111111@lid", Name: "Alice", Phone: "+33612345678"}), 22)
+			e := withChars(ev("whatsapp:dm:111111111111111:D1", events.KindCommand, nil, aliceInPN), 22)
 			e.Command = &events.Command{Name: "stats", Args: []string{"Quartier Nord"}}
 			return e
 		}()},
@@ -320,25 +320,27 @@ func TestMapGroupInfo(t *testing.T) {
 			{V: 1, ID: "whatsapp:120363000000000002:join:444444444444444:1700000100", Kind: events.KindJoin, Platform: events.WhatsApp,
 				At: ts.UTC(), Group: gLID, Sender: events.Member{ID: "444444444444444@lid"}},
 			{V: 1, ID: "whatsapp:120363000000000002:join:333333333333333:1700000100", Kind: events.KindJoin, Platform: events.WhatsApp,
-				At: ts.UTC(), Group: gLID, Sender: events.Member{ID: "333333333333333@lid", Phone: "+33611111111"}},
+				At: ts.UTC(), Group: gLID, Sender: events.Member{ID: "333333333333333@lid", Phone: "+33611111111", Alias: "33611111111@s.whatsapp.net"}},
 			{V: 1, ID: "whatsapp:120363000000000002:leave:222222222222222:1700000100", Kind: events.KindLeave, Platform: events.WhatsApp,
-				At: ts.UTC(), Group: gLID, Sender: events.Member{ID: "222222222222222@lid", Phone: "+33698765432"}},
+				At: ts.UTC(), Group: gLID, Sender: events.Member{ID: "222222222222222@lid", Phone: "+33698765432", Alias: "33698765432@s.whatsapp.net"}},
 		},
 	}, {
 		name: "join in a LID group given by phone maps to the LID",
 		evt:  &waevents.GroupInfo{JID: lidGroup, Timestamp: ts, Join: []types.JID{carolPN}},
 		want: []events.Event{
 			{V: 1, ID: "whatsapp:120363000000000002:join:333333333333333:1700000100", Kind: events.KindJoin, Platform: events.WhatsApp,
-				At: ts.UTC(), Group: gLID, Sender: events.Member{ID: "333333333333333@lid", Phone: "+33611111111"}},
+				At: ts.UTC(), Group: gLID, Sender: events.Member{ID: "333333333333333@lid", Phone: "+33611111111", Alias: "33611111111@s.whatsapp.net"}},
 		},
 	}, {
-		name: "join and leave in a phone-number group",
-		evt:  &waevents.GroupInfo{JID: pnGroup, Timestamp: ts, Join: []types.JID{erinPN}, Leave: []types.JID{aliceLID}},
+		name: "join and leave in a phone-number group: LID when the store knows it",
+		evt:  &waevents.GroupInfo{JID: pnGroup, Timestamp: ts, Join: []types.JID{erinPN, alicePN}, Leave: []types.JID{aliceLID}},
 		want: []events.Event{
 			{V: 1, ID: "whatsapp:120363000000000001:join:33622222222:1700000100", Kind: events.KindJoin, Platform: events.WhatsApp,
 				At: ts.UTC(), Group: gPN, Sender: events.Member{ID: "33622222222@s.whatsapp.net", Phone: "+33622222222"}},
-			{V: 1, ID: "whatsapp:120363000000000001:leave:33612345678:1700000100", Kind: events.KindLeave, Platform: events.WhatsApp,
-				At: ts.UTC(), Group: gPN, Sender: events.Member{ID: "33612345678@s.whatsapp.net", Phone: "+33612345678"}},
+			{V: 1, ID: "whatsapp:120363000000000001:join:111111111111111:1700000100", Kind: events.KindJoin, Platform: events.WhatsApp,
+				At: ts.UTC(), Group: gPN, Sender: events.Member{ID: "111111111111111@lid", Phone: "+33612345678", Alias: "33612345678@s.whatsapp.net"}},
+			{V: 1, ID: "whatsapp:120363000000000001:leave:111111111111111:1700000100", Kind: events.KindLeave, Platform: events.WhatsApp,
+				At: ts.UTC(), Group: gPN, Sender: events.Member{ID: "111111111111111@lid", Phone: "+33612345678", Alias: "33612345678@s.whatsapp.net"}},
 		},
 	}, {
 		name: "the bot itself joining is not a member",
@@ -396,9 +398,6 @@ func TestGroupTitles(t *testing.T) {
 	}
 	if fetch.calls != 1 {
 		t.Errorf("GetGroupInfo called %d times, want 1", fetch.calls)
-	}
-	if g.Mode(other) != types.AddressingModeLID {
-		t.Errorf("mode learnt from the fetch = %q", g.Mode(other))
 	}
 	// A group whose fetch fails is not asked again before groupRetryAfter.
 	missing := types.NewJID("120363000000000004", types.GroupServer)
