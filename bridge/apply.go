@@ -47,6 +47,7 @@ type plan struct {
 	ev      events.Event
 	sender  string
 	group   string
+	pid     string // the sender's platform id, unless it is an alias of the member's
 	from    string // group token the group migrated from
 	day     int
 	stamp   string
@@ -98,6 +99,9 @@ func messageID(id string) string { return id[strings.LastIndexByte(id, ':')+1:] 
 func (b *Bridge) applyEvents(ctx context.Context, evs []events.Event, publish bool) ([]error, error) {
 	now := b.cfg.Now()
 	errs := make([]error, len(evs))
+	if err := b.linkAliases(ctx, evs); err != nil {
+		return errs, err
+	}
 	var plans []*plan
 	for i, ev := range evs {
 		if err := b.check(ev, now); err != nil {
@@ -176,12 +180,16 @@ func (b *Bridge) settleAll(ctx context.Context, states []memberState) error {
 }
 
 func (b *Bridge) plan(ev events.Event) *plan {
+	own := b.hash.Member(ev.Platform, ev.Sender.ID)
 	p := &plan{
 		ev:     ev,
-		sender: b.hash.Member(ev.Platform, ev.Sender.ID),
+		sender: b.canonical(own),
 		group:  b.hash.Group(ev.Platform, ev.Group.ID),
 		day:    dayOf(ev.At),
 		stamp:  fmt.Sprintf("%015d|%s", max(ev.At.UnixMilli(), 0), b.hash.Event(ev.ID)),
+	}
+	if p.sender == own {
+		p.pid = ev.Sender.ID
 	}
 	if ev.Group.MigratedFrom != "" {
 		p.from = b.hash.Group(ev.Platform, ev.Group.MigratedFrom)
@@ -195,7 +203,8 @@ func (b *Bridge) plan(ev events.Event) *plan {
 	}
 	switch {
 	case ev.ReplyTo != "":
-		p.addCredit(b.hash.Member(ev.Platform, ev.ReplyTo), ev.ReplyTo, set)
+		member, pid := b.creditee(ev.Platform, ev.ReplyTo)
+		p.addCredit(member, pid, set)
 	case ev.Target != "":
 		p.target = messageID(ev.Target)
 	}
@@ -208,11 +217,24 @@ func (b *Bridge) plan(ev events.Event) *plan {
 				continue
 			}
 			if m != "" {
-				p.addCredit(b.hash.Member(ev.Platform, m), m, setMentioned)
+				member, pid := b.creditee(ev.Platform, m)
+				p.addCredit(member, pid, setMentioned)
 			}
 		}
 	}
 	return p
+}
+
+// creditee is the member a platform id names, and the id to record as theirs: none when the
+// id is an alias (the member's own id is recorded by their own events), so the state does not
+// depend on which of a person's ids an event happened to use.
+func (b *Bridge) creditee(p events.Platform, id string) (member, pid string) {
+	tok := b.hash.Member(p, id)
+	member = b.canonical(tok)
+	if member == tok {
+		pid = id
+	}
+	return member, pid
 }
 
 // resolve finds the members behind message ids and usernames: first among the events of the
@@ -384,7 +406,7 @@ func (b *Bridge) write(ctx context.Context, plans []*plan, clockDay int) ([]memb
 			// events and an erasure's pseudonym count in the group's days, anonymously.
 			groupMember, msgID := "", ""
 			if p.act == actFull {
-				args := append(slices.Clone(common), ev.Sender.ID, ev.Sender.Name, ev.Sender.FirstName,
+				args := append(slices.Clone(common), p.pid, ev.Sender.Name, ev.Sender.FirstName,
 					ev.Sender.LastName, ev.Sender.Username, ev.Sender.Phone, "", 0, 0, 0, strings.Join(credited, ","))
 				b.scripts.write.EvalSha(ctx, pipe, b.keys.writeKeys(p.sender, dedup), args...)
 				senders = append(senders, n)

@@ -27,6 +27,7 @@ type Bridge struct {
 	names    events.Names
 	hash     events.Hasher
 	consent  Consent
+	aliases  Aliases // nil: every token is a member of its own
 	commands CommandHandler
 	scripts  scripts
 	metrics  *metrics
@@ -51,6 +52,7 @@ func New(cfg Config, rdb redis.UniversalClient, js jetstream.JetStream, pub *eve
 	b.js, b.pub, b.names = js, pub, pub.Names()
 	if consent != nil {
 		b.consent = consent
+		b.aliases, _ = consent.(Aliases)
 	}
 	b.commands = commands
 	b.settler = events.Settler{Pub: pub, Log: b.cfg.Log, BaseDelay: 500 * time.Millisecond, MaxDelay: time.Minute}

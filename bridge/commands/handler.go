@@ -141,7 +141,8 @@ func (h *Handler) Handle(ctx context.Context, ev events.Event) error {
 		// "!bravo tout le monde" in a group is someone talking, not a command for us.
 		return nil
 	}
-	member := h.hash.Member(ev.Platform, ev.Sender.ID)
+	// The member, whichever of their platform ids this chat knows them by.
+	member := h.consent.Canonical(h.hash.Member(ev.Platform, ev.Sender.ID))
 	// A member's rights (/oui, /stop, /oubli, /moi) are never limited away; everything else
 	// is, and a limited command is answered, never dropped in silence.
 	if !cmd.right() && !h.limit.allow(member, ev.ID, h.cfg.Now()) {
@@ -215,8 +216,16 @@ func (h *Handler) noticeText(policy string) string {
 // commands apply to every one of them.
 func (h *Handler) tokens(ev events.Event, member string) []string {
 	out := []string{member}
+	add := func(tok string) {
+		if !slices.Contains(out, tok) {
+			out = append(out, tok)
+		}
+	}
 	if ev.Sender.Alias != "" && ev.Sender.Alias != ev.Sender.ID {
-		out = append(out, h.hash.Member(ev.Platform, ev.Sender.Alias))
+		add(h.hash.Member(ev.Platform, ev.Sender.Alias))
+	}
+	for _, tok := range h.consent.Aliases(member) {
+		add(tok)
 	}
 	return out
 }
@@ -284,7 +293,7 @@ func (h *Handler) sharedPhone(ctx context.Context, ev events.Event) error {
 	if !ok {
 		return events.Permanent(errors.New("commands: consent event with a phone not in E.164 form"))
 	}
-	member := h.hash.Member(ev.Platform, ev.Sender.ID)
+	member := h.consent.Canonical(h.hash.Member(ev.Platform, ev.Sender.ID))
 	for _, tok := range h.tokens(ev, member) {
 		if err := h.recordYes(ctx, tok, ev, phone); err != nil {
 			return fmt.Errorf("commands: phone: %w", err)

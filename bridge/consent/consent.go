@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -44,6 +45,9 @@ const (
 const (
 	policyPrefix = "policy."
 	noticePrefix = "notice."
+	// aliasPrefix links another token of the same person to their member token: on WhatsApp
+	// one person may be known by LID and by phone number. The value is the member token.
+	aliasPrefix = "alias."
 )
 
 // Record is one member's consent as stored.
@@ -121,6 +125,8 @@ type Store struct {
 	mu       sync.RWMutex
 	members  map[string]cached[Record]
 	policies map[string]cached[string]
+	aliases  map[string]string   // alias token → member token
+	aliasOf  map[string][]string // member token → alias tokens
 	// gone remembers the revision of deleted keys, so a late watch update cannot revive them.
 	gone map[string]uint64
 
@@ -159,6 +165,8 @@ func New(ctx context.Context, js jetstream.JetStream, names events.Names, defaul
 		log:           slog.New(slog.DiscardHandler),
 		members:       map[string]cached[Record]{},
 		policies:      map[string]cached[string]{},
+		aliases:       map[string]string{},
+		aliasOf:       map[string][]string{},
 		gone:          map[string]uint64{},
 		done:          make(chan struct{}),
 	}
@@ -230,6 +238,8 @@ func (s *Store) apply(e jetstream.KeyValueEntry) {
 	switch {
 	case strings.HasPrefix(key, noticePrefix):
 		// Notices are read from the bucket when claimed; nothing to cache.
+	case strings.HasPrefix(key, aliasPrefix):
+		s.linkLocked(strings.TrimPrefix(key, aliasPrefix), string(e.Value()))
 	case strings.HasPrefix(key, policyPrefix):
 		p, err := ParsePolicy(string(e.Value()))
 		if err != nil {
@@ -371,23 +381,104 @@ func (s *Store) DefaultPolicy() string { return s.defaultPolicy }
 // bridge.Consent; package bridge never imports this one.
 func (s *Store) Decide(_ context.Context, member, group string) (bridge.ConsentDecision, error) {
 	s.mu.RLock()
-	c, ok := s.members[member]
-	s.mu.RUnlock()
-	d := bridge.ConsentDecision{Policy: s.Policy(group)}
-	if ok {
-		d.OptedIn = c.val.Status == StatusYes
-		d.Suppressed = c.val.Suppressed()
-		d.Erased = c.val.Status == StatusErased
-		d.Since = c.val.At
-		d.ObjectedAt = c.val.ObjectedAt
-		if c.val.Status == StatusStop && d.ObjectedAt.IsZero() {
-			d.ObjectedAt = c.val.At
-		}
-		if d.OptedIn {
-			d.Phone = c.val.Phone
+	// One person, one decision: the records of every token of theirs count. An objection
+	// under any of them is an objection; a yes under one is their yes.
+	main := s.canonicalLocked(member)
+	var recs []Record
+	for _, tok := range append([]string{main}, s.aliasOf[main]...) {
+		if c, ok := s.members[tok]; ok {
+			recs = append(recs, c.val)
 		}
 	}
+	s.mu.RUnlock()
+	d := bridge.ConsentDecision{Policy: s.Policy(group)}
+	for _, r := range recs {
+		d.OptedIn = d.OptedIn || r.Status == StatusYes
+		d.Suppressed = d.Suppressed || r.Suppressed()
+		d.Erased = d.Erased || r.Status == StatusErased
+		if r.At.After(d.Since) {
+			d.Since = r.At
+		}
+		objected := r.ObjectedAt
+		if r.Status == StatusStop && objected.IsZero() {
+			objected = r.At
+		}
+		if objected.After(d.ObjectedAt) {
+			d.ObjectedAt = objected
+		}
+		if r.Status == StatusYes && r.Phone != "" {
+			d.Phone = r.Phone
+		}
+	}
+	if d.Suppressed {
+		d.OptedIn, d.Phone = false, ""
+	}
 	return d, nil
+}
+
+func (s *Store) linkLocked(alias, member string) {
+	if _, ok := s.aliases[alias]; ok || alias == member || checkToken("member", member) != nil {
+		return // links are written once and never change
+	}
+	s.aliases[alias] = member
+	s.aliasOf[member] = append(s.aliasOf[member], alias)
+}
+
+// maxAliasHops bounds how far Canonical follows links (a chain is possible, a loop is not:
+// a link is only written between two canonical tokens).
+const maxAliasHops = 4
+
+// Canonical returns the member token a token stands for: itself, or the member it is an
+// alias of.
+func (s *Store) Canonical(token string) string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.canonicalLocked(token)
+}
+
+func (s *Store) canonicalLocked(token string) string {
+	for range maxAliasHops {
+		next, ok := s.aliases[token]
+		if !ok {
+			break
+		}
+		token = next
+	}
+	return token
+}
+
+// Link records that alias is another token of member. It reports whether this call made
+// the link: exactly one caller across replicas does, and merges the alias's state into the
+// member's. A token already linked stays as it is.
+func (s *Store) Link(ctx context.Context, member, alias string) (bool, error) {
+	if err := checkToken("member", member); err != nil {
+		return false, err
+	}
+	if err := checkToken("alias", alias); err != nil {
+		return false, err
+	}
+	member, alias = s.Canonical(member), s.Canonical(alias)
+	if member == alias {
+		return false, nil
+	}
+	_, err := s.kv.Create(ctx, aliasPrefix+alias, []byte(member))
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("consent: link alias: %w", err)
+	}
+	s.mu.Lock()
+	s.linkLocked(alias, member)
+	s.mu.Unlock()
+	return true, nil
+}
+
+// Aliases returns the tokens linked to a member token.
+func (s *Store) Aliases(member string) []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return slices.Clone(s.aliasOf[s.canonicalLocked(member)])
 }
 
 // Suppressed lists the member tokens that objected or asked for erasure: the suppression
