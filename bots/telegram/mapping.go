@@ -47,9 +47,13 @@ func newMapper(botUsername string, botID int64) *mapper {
 //     is what a person would call characters, and is the same on WhatsApp.
 //   - An edited message maps to the id of the original, so it dedupes and counts once; an
 //     edit is never a command (editing "/stats" is not asking twice).
-//   - "/cmd@otherbot" is not ours: it counts as a message, because the member did speak.
+//   - A command is what events.ParseCommand accepts: a known name, addressed to no bot or
+//     to this one, and its event keeps only the bounded argument that name takes.
+//   - "/cmd@otherbot", and a "/word" or "!word" relais does not know, are not ours: they
+//     count as a message (length, reply, mentions), because the member did speak.
 //   - Replying to or mentioning oneself names nobody.
-//   - Private chats carry only commands and the member's own shared contact.
+//   - Private chats carry only known commands and the member's own shared contact: any
+//     other private text, an unknown "/word" included, is nothing.
 func (m *mapper) Map(u Update) []events.Event {
 	var evs []events.Event
 	switch {

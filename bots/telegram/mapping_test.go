@@ -7,6 +7,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/relais-bot/relais/bots/telegram/tgtest"
 	"github.com/relais-bot/relais/events"
 )
 
@@ -202,4 +203,112 @@ func ExampleDecodeUpdate() {
 		fmt.Println(e.Kind, e.ID, e.Target)
 	}
 	// Output: reaction telegram:-1001:4:reaction:1002 4
+}
+
+// noTextCanary stands for words a member typed. It must reach no event, whatever the shape
+// of the message carrying it.
+const noTextCanary = "CANARY-7f3a"
+
+// TestMapKeepsNoText feeds messages carrying a canary through the fake Bot API's update
+// shapes and the real mapping, encodes every event, and checks the canary is in none of them
+// while the command names, lengths, replies and mentions are there.
+func TestMapKeepsNoText(t *testing.T) {
+	f := tgtest.New(t)
+	m := newMapper(f.Bot().Username, f.Bot().ID)
+	nord := tgtest.Supergroup(-1001000000001, "Entraide Nord")
+	c := noTextCanary
+	long := strings.Repeat("x", events.MaxQueryRunes)
+	var id, hello int // the last message queued; the message replied to
+
+	// Expected summaries, read once the step has queued its message.
+	chars := func(s string) string { return fmt.Sprintf("chars=%d", utf8.RuneCountInString(s)) }
+	talk := func(from tgtest.User, extra string) func() string {
+		return func() string {
+			return fmt.Sprintf("message telegram:%d:%d group=%d sender=%d %s", nord.ID, id, nord.ID, from.ID, extra)
+		}
+	}
+	cmd := func(from tgtest.User, cmd string) func() string {
+		return func() string {
+			return fmt.Sprintf("command telegram:%d:%d group=%d sender=%d cmd=%s", nord.ID, id, nord.ID, from.ID, cmd)
+		}
+	}
+	dm := func(from tgtest.User, cmd string) func() string {
+		return func() string {
+			return fmt.Sprintf("command telegram:dm:%d:%d sender=%d cmd=%s", from.ID, id, from.ID, cmd)
+		}
+	}
+	text := func(chat tgtest.Chat, from tgtest.User, s string) func() {
+		return func() { id = f.Text(chat, from, s) }
+	}
+	// replied is called when the step's event is checked, once hello is known.
+	replied := func(extra string) string { return fmt.Sprintf("reply_to=%d target=%d %s", ann.ID, hello, extra) }
+
+	for _, st := range []struct {
+		name  string
+		queue func()        // queues one update
+		want  func() string // the one event expected; nil for none
+	}{
+		{"plain talk", func() { id = f.Text(nord, ann, "hello "+c); hello = id }, talk(ann, chars("hello "+c))},
+		{"unknown bang word", text(nord, bob, "!rdv "+c+" chez moi"), talk(bob, chars("!rdv "+c+" chez moi"))},
+		{"unknown slash word", text(nord, bob, "/rdv "+c), talk(bob, chars("/rdv "+c))},
+		{"help with words", text(nord, ann, "/aide "+c), cmd(ann, `aide[]`)},
+		{"help addressed to us", text(nord, ann, "/aide@relais_test_bot "+c), cmd(ann, `aide[]`)},
+		{"help in quotes", text(nord, ann, "/aide «"+c+"»"), cmd(ann, `aide[]`)},
+		{"stop with words", text(nord, ann, "/stop "+c), cmd(ann, `stop[]`)},
+		{"another bot's command", text(nord, bob, "/cmd@otherbot "+c), talk(bob, chars("/cmd@otherbot "+c))},
+		{"our name for another bot", text(nord, bob, "/aide@otherbot "+c), talk(bob, chars("/aide@otherbot "+c))},
+		{"count, then words", text(nord, ann, "/actifs 5 "+c), cmd(ann, `actifs["5"]`)},
+		{"words instead of a count", text(nord, ann, "!relais "+c+" 5"), cmd(ann, `relais[]`)},
+		{"member query past its bound", text(nord, ann, "/fiche "+long+" "+c), cmd(ann, fmt.Sprintf("fiche[%q]", long))},
+		{"group query past its bound", text(nord, ann, "/stats@relais_test_bot «"+long+c+"»"), cmd(ann, fmt.Sprintf("stats[%q]", long))},
+		{"campaign slug, then words", text(nord, ann, "/campagne rentree "+c), cmd(ann, `campagne["rentree"]`)},
+		{"campaign slug of the canary's shape", text(nord, ann, "/campagne "+c+"!"), cmd(ann, `campagne[]`)},
+		{"campaign text past its bound", text(nord, ann, "/mobiliser "+strings.Repeat("y", events.MaxTextRunes)+c),
+			cmd(ann, fmt.Sprintf("mobiliser[%q]", strings.Repeat("y", events.MaxTextRunes)))},
+		{"reply", func() { id = f.Reply(nord, bob, hello, c+" d'accord") }, func() string { return talk(bob, replied(chars(c+" d'accord")))() }},
+		{"reply that is an unknown command", func() { id = f.Reply(nord, bob, hello, "/merci "+c) }, func() string { return talk(bob, replied(chars("/merci "+c)))() }},
+		{"mentions", func() {
+			s := "@ann_nord et Dan: " + c
+			d := dan
+			id = f.Send(tgtest.Message{Chat: nord, From: &chloe, Text: s, Entities: []tgtest.Entity{
+				tgtest.EntityOf(s, "@ann_nord", "mention"),
+				{Type: "text_mention", Offset: tgtest.EntityOf(s, "Dan", "").Offset, Length: 3, User: &d},
+			}})
+		}, talk(chloe, fmt.Sprintf("mentions=@ann_nord,%d %s", dan.ID, chars("@ann_nord et Dan: "+c)))},
+		{"caption", func() { id = f.Send(tgtest.Message{Chat: nord, From: &dan, Photo: true, Caption: "/aide " + c}) },
+			talk(dan, chars("/aide "+c))},
+		{"edit", func() { f.Edit(nord, hello, "hello "+c+" (edited)"); id = hello }, talk(ann, chars("hello "+c+" (edited)"))},
+		{"edit into a command", func() { f.Edit(nord, hello, "/stats "+c) }, nil},
+		{"private help with words", text(tgtest.Private(ann), ann, "/aide "+c), dm(ann, `aide[]`)},
+		{"private yes addressed to us", text(tgtest.Private(ann), ann, "/oui@relais_test_bot "+c), dm(ann, `oui[]`)},
+		{"private unknown command", text(tgtest.Private(ann), ann, "/rdv "+c), nil},
+		{"private unknown bang word", text(tgtest.Private(ann), ann, "!rdv "+c), nil},
+		{"private command for another bot", text(tgtest.Private(ann), ann, "/aide@otherbot "+c), nil},
+		{"private talk", text(tgtest.Private(ann), ann, c), nil},
+	} {
+		t.Run(st.name, func(t *testing.T) {
+			st.queue()
+			u, err := DecodeUpdate(f.LastUpdate())
+			if err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			evs := m.Map(u)
+			var want []string
+			if st.want != nil {
+				want = []string{st.want()}
+			}
+			if got := summaries(evs); strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Errorf("got  %q\nwant %q", got, want)
+			}
+			for _, e := range evs {
+				b, err := events.Encode(e)
+				if err != nil {
+					t.Fatalf("encode: %v", err)
+				}
+				if strings.Contains(strings.ToLower(string(b)), strings.ToLower(c)) {
+					t.Errorf("the canary reached the event: %s", b)
+				}
+			}
+		})
+	}
 }

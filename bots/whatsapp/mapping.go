@@ -138,10 +138,13 @@ func (m Mapper) message(ctx context.Context, e *waevents.Message) ([]events.Even
 	if !counted {
 		return nil, nil
 	}
-	ev.Chars = utf8.RuneCountInString(text)
+	// The text never leaves the adapter: a known command keeps its name and the bounded
+	// argument it takes (events.ParseCommand); anything else, an unknown "/word" or "!word"
+	// or "/cmd@somebot" included (WhatsApp bots have no names), is talk and keeps its length.
 	cmd, isCmd := events.ParseCommand(text, "")
 	if !group {
-		// A private message is not group activity; only a command to the bot is an event.
+		// A private message is not group activity; only a known command to the bot is an
+		// event. Other private text, an unknown "/word" too, is nothing.
 		if !isCmd {
 			return nil, nil
 		}
@@ -151,11 +154,15 @@ func (m Mapper) message(ctx context.Context, e *waevents.Message) ([]events.Even
 		return []events.Event{ev}, nil
 	}
 	ev.ID = fmt.Sprintf("whatsapp:%s:%s", chat.User, id)
-	ev.Kind = events.KindMessage
 	if isCmd {
+		// A command is not activity: like on Telegram, it carries no length, reply or mention.
 		ev.Kind = events.KindCommand
 		ev.Command = &cmd
+		ev.Group = m.group(ctx, chat)
+		return []events.Event{ev}, nil
 	}
+	ev.Kind = events.KindMessage
+	ev.Chars = utf8.RuneCountInString(text)
 	if ci := contextInfo(content); ci != nil {
 		ev.Target = ci.GetStanzaID()
 		if p := ci.GetParticipant(); p != "" {

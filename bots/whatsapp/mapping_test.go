@@ -2,9 +2,12 @@ package whatsapp
 
 import (
 	"context"
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"go.mau.fi/whatsmeow/proto/waCommon"
 	"go.mau.fi/whatsmeow/proto/waE2E"
@@ -230,7 +233,7 @@ func TestMapMessages(t *testing.T) {
 		name: "command in a group",
 		evt:  msg(pnGroup, alicePN, types.EmptyJID, "C1", text("!actifs 5")),
 		want: []events.Event{func() events.Event {
-			e := withChars(ev("whatsapp:120363000000000001:C1", events.KindCommand, gPN, aliceInPN), 9)
+			e := ev("whatsapp:120363000000000001:C1", events.KindCommand, gPN, aliceInPN)
 			e.Command = &events.Command{Name: "actifs", Args: []string{"5"}, Bang: true}
 			return e
 		}()},
@@ -238,7 +241,7 @@ func TestMapMessages(t *testing.T) {
 		name: "command in private: keyed by LID, phone kept",
 		evt:  msg(alicePN, alicePN, types.EmptyJID, "D1", text("/stats «Quartier Nord»")),
 		want: []events.Event{func() events.Event {
-			e := withChars(ev("whatsapp:dm:111111111111111:D1", events.KindCommand, nil, aliceInPN), 22)
+			e := ev("whatsapp:dm:111111111111111:D1", events.KindCommand, nil, aliceInPN)
 			e.Command = &events.Command{Name: "stats", Args: []string{"Quartier Nord"}}
 			return e
 		}()},
@@ -246,6 +249,13 @@ func TestMapMessages(t *testing.T) {
 		name: "command addressed to a named bot is not ours",
 		evt:  msg(pnGroup, alicePN, types.EmptyJID, "C2", text("/stats@autrebot")),
 		want: []events.Event{withChars(ev("whatsapp:120363000000000001:C2", events.KindMessage, gPN, aliceInPN), 15)},
+	}, {
+		name: "unknown command in a group is talk",
+		evt:  msg(pnGroup, alicePN, types.EmptyJID, "C3", text("!bravo à tous")),
+		want: []events.Event{withChars(ev("whatsapp:120363000000000001:C3", events.KindMessage, gPN, aliceInPN), 13)},
+	}, {
+		name: "unknown command in private: nothing",
+		evt:  msg(aliceLID, aliceLID, alicePN, "D3", text("/rdv demain")),
 	}, {
 		name: "private message that is not a command: nothing",
 		evt:  msg(aliceLID, aliceLID, alicePN, "D2", text("bonjour")),
@@ -463,4 +473,117 @@ func FuzzMapMessage(f *testing.F) {
 			}
 		}
 	})
+}
+
+// noTextCanary stands for words a member typed. It must reach no event, whatever the shape
+// of the message carrying it.
+const noTextCanary = "CANARY-7f3a"
+
+// summary is the part of an event TestMapKeepsNoText states.
+func summary(e events.Event) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s sender=%s", e.Kind, e.ID, e.Sender.ID)
+	if e.ReplyTo != "" {
+		fmt.Fprintf(&b, " reply_to=%s", e.ReplyTo)
+	}
+	if e.Target != "" {
+		fmt.Fprintf(&b, " target=%s", e.Target)
+	}
+	if len(e.Mentions) > 0 {
+		fmt.Fprintf(&b, " mentions=%s", strings.Join(e.Mentions, ","))
+	}
+	if e.Command != nil {
+		fmt.Fprintf(&b, " cmd=%s%q", e.Command.Name, e.Command.Args)
+	}
+	if e.Chars != 0 {
+		fmt.Fprintf(&b, " chars=%d", e.Chars)
+	}
+	return b.String()
+}
+
+// TestMapKeepsNoText feeds whatsmeow messages carrying a canary through the real mapping,
+// encodes every event, and checks the canary is in none of them while the command names,
+// kept arguments, lengths, replies and mentions are there.
+func TestMapKeepsNoText(t *testing.T) {
+	m := testMapper(t)
+	c := noTextCanary
+	long := strings.Repeat("x", events.MaxQueryRunes)
+	const alice = "111111111111111@lid" // the store knows her LID: members are keyed by it
+	chars := func(s string) string { return fmt.Sprintf("chars=%d", utf8.RuneCountInString(s)) }
+	talk := func(id, extra string) string {
+		return "message whatsapp:120363000000000001:" + id + " sender=" + alice + " " + extra
+	}
+	cmd := func(id, cmd string) string {
+		return "command whatsapp:120363000000000001:" + id + " sender=" + alice + " cmd=" + cmd
+	}
+	dm := func(id, cmd string) string {
+		return "command whatsapp:dm:111111111111111:" + id + " sender=111111111111111@lid cmd=" + cmd
+	}
+	inGroup := func(id string, m *waE2E.Message) *waevents.Message {
+		return msg(pnGroup, alicePN, types.EmptyJID, id, m)
+	}
+	private := func(id string, m *waE2E.Message) *waevents.Message { return msg(aliceLID, aliceLID, alicePN, id, m) }
+	quoting := "reply_to=333333333333333@lid target=PARENT"
+
+	for _, tt := range []struct {
+		name string
+		evt  *waevents.Message
+		want string // the one event expected, "" for none
+	}{
+		{"plain talk", inGroup("T1", text("hello "+c)), talk("T1", chars("hello "+c))},
+		{"unknown bang word", inGroup("T2", text("!rdv "+c+" chez moi")), talk("T2", chars("!rdv "+c+" chez moi"))},
+		{"unknown slash word", inGroup("T3", text("/rdv "+c)), talk("T3", chars("/rdv "+c))},
+		{"help with words", inGroup("T4", text("/aide "+c)), cmd("T4", `aide[]`)},
+		{"help addressed to a bot name", inGroup("T5", text("/aide@ourbot "+c)), talk("T5", chars("/aide@ourbot "+c))},
+		{"help in quotes", inGroup("T6", text("!aide «"+c+"»")), cmd("T6", `aide[]`)},
+		{"stop with words", inGroup("T7", text("/stop "+c)), cmd("T7", `stop[]`)},
+		{"another bot's command", inGroup("T8", text("/cmd@otherbot "+c)), talk("T8", chars("/cmd@otherbot "+c))},
+		{"count, then words", inGroup("T9", text("/actifs 5 "+c)), cmd("T9", `actifs["5"]`)},
+		{"words instead of a count", inGroup("T10", text("!relais "+c+" 5")), cmd("T10", `relais[]`)},
+		{"member query past its bound", inGroup("T11", text("/fiche "+long+" "+c)), cmd("T11", fmt.Sprintf("fiche[%q]", long))},
+		{"group query past its bound", inGroup("T12", text("/stats «"+long+c+"»")), cmd("T12", fmt.Sprintf("stats[%q]", long))},
+		{"campaign slug, then words", inGroup("T13", text("/campagne rentree "+c)), cmd("T13", `campagne["rentree"]`)},
+		{"campaign slug of the canary's shape", inGroup("T14", text("/campagne "+c+"!")), cmd("T14", `campagne[]`)},
+		{"reply", inGroup("T15", reply(c+" d'accord", "PARENT", "33611111111@s.whatsapp.net")),
+			talk("T15", quoting+" "+chars(c+" d'accord"))},
+		{"reply that is an unknown command", inGroup("T16", reply("/merci "+c, "PARENT", "33611111111@s.whatsapp.net")),
+			talk("T16", quoting+" "+chars("/merci "+c))},
+		{"reply that is a known command", inGroup("T17", reply("/stop "+c, "PARENT", "33611111111@s.whatsapp.net", "33698765432@s.whatsapp.net")),
+			cmd("T17", `stop[]`)},
+		{"mention", inGroup("T18", reply("@33611111111 "+c, "", "", "33611111111@s.whatsapp.net")),
+			talk("T18", "mentions=333333333333333@lid "+chars("@33611111111 "+c))},
+		{"caption", inGroup("T19", &waE2E.Message{ImageMessage: &waE2E.ImageMessage{Caption: proto.String("/rdv " + c)}}),
+			talk("T19", chars("/rdv "+c))},
+		{"edit", inGroup("T20", editOf("T1", "hello "+c+" (edited)")), talk("T1", chars("hello "+c+" (edited)"))},
+		{"private help with words", private("D1", text("/aide "+c)), dm("D1", `aide[]`)},
+		{"private unknown command", private("D2", text("/rdv "+c)), ""},
+		{"private unknown bang word", private("D3", text("!rdv "+c)), ""},
+		{"private command for a bot", private("D4", text("/aide@otherbot "+c)), ""},
+		{"private talk", private("D5", text(c)), ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			evs, err := m.Map(context.Background(), tt.evt)
+			if err != nil {
+				t.Fatalf("Map: %v", err)
+			}
+			var got []string
+			for _, e := range evs {
+				got = append(got, summary(e))
+				b, err := events.Encode(e)
+				if err != nil {
+					t.Fatalf("encode: %v", err)
+				}
+				if strings.Contains(strings.ToLower(string(b)), strings.ToLower(c)) {
+					t.Errorf("the canary reached the event: %s", b)
+				}
+			}
+			var want []string
+			if tt.want != "" {
+				want = []string{tt.want}
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("got  %q\nwant %q", got, want)
+			}
+		})
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/relais-bot/relais/events"
 )
 
 // command is what a command name means, whatever its language.
@@ -23,35 +25,30 @@ const (
 	cmdSync
 )
 
-// lookup maps a command name (already lowercased by events.ParseCommand) to its meaning:
-// French first, English aliases. Telegram sends /start when someone opens a private chat
-// with the bot: it gets the help text.
+// commandNames maps each command name to its meaning: French first, English aliases. Telegram
+// sends /start when someone opens a private chat with the bot: it gets the help text.
+// It must agree with the table of known names in package events, which decides what is a
+// command at all and what argument it keeps (TestNamesMatchEvents). Names events knows for
+// commands not built yet (/mobiliser, /campagnes, /campagne, /bilan, /tableau) are absent
+// here, so they get the unknown-command answer until they are.
+var commandNames = map[string]command{
+	"aide": cmdHelp, "help": cmdHelp, "start": cmdHelp, "commandes": cmdHelp,
+	"confidentialite": cmdPrivacy, "vieprivee": cmdPrivacy, "vie_privee": cmdPrivacy, "privacy": cmdPrivacy,
+	"oui": cmdYes, "consent": cmdYes, "consentement": cmdYes, "yes": cmdYes,
+	"stop": cmdStop, "arret": cmdStop,
+	"oubli": cmdForget, "oublier": cmdForget, "forget": cmdForget, "erase": cmdForget,
+	"moi": cmdMe, "mesdonnees": cmdMe, "mydata": cmdMe, "me": cmdMe,
+	"stats": cmdStats, "statistiques": cmdStats,
+	"actifs": cmdActive, "active": cmdActive,
+	"relais": cmdLeaders, "leaders": cmdLeaders,
+	"fiche": cmdCard, "card": cmdCard,
+	"sync": cmdSync,
+}
+
+// lookup maps a command name (already lowercased by events.ParseCommand) to its meaning.
 func lookup(name string) (command, bool) {
-	switch name {
-	case "aide", "help", "start", "commandes":
-		return cmdHelp, true
-	case "confidentialite", "vieprivee", "vie_privee", "privacy":
-		return cmdPrivacy, true
-	case "oui", "consent", "consentement", "yes":
-		return cmdYes, true
-	case "stop", "arret":
-		return cmdStop, true
-	case "oubli", "oublier", "forget", "erase":
-		return cmdForget, true
-	case "moi", "mesdonnees", "mydata", "me":
-		return cmdMe, true
-	case "stats", "statistiques":
-		return cmdStats, true
-	case "actifs", "active":
-		return cmdActive, true
-	case "relais", "leaders":
-		return cmdLeaders, true
-	case "fiche", "card":
-		return cmdCard, true
-	case "sync":
-		return cmdSync, true
-	}
-	return 0, false
+	c, ok := commandNames[name]
+	return c, ok
 }
 
 // right reports whether a command exercises a member's rights over their data: never rate
@@ -77,11 +74,12 @@ func (c command) organiserOnly() bool {
 const (
 	defaultListSize = 10
 	maxListSize     = 50
-	maxQueryRunes   = 64
+	maxQueryRunes   = events.MaxQueryRunes // what an event's group or member query keeps
 )
 
 // listSize reads the optional [n] of /actifs and /relais: a missing or unreadable n gives
-// the default, and n is capped so an answer stays one message.
+// the default, and n is capped so an answer stays one message. events.ParseCommand already
+// keeps only a small positive integer; this stays strict for any event that reaches here.
 func listSize(args []string) int {
 	if len(args) == 0 {
 		return defaultListSize
