@@ -48,7 +48,8 @@ type GroupStats struct {
 }
 
 // MemberCard describes one member. Messages, ActiveDays and People are counted in the
-// activity window; RepliesReceived since the member is known.
+// activity window; RepliesReceived too: the replies, mentions and reactions they received
+// there (an erasure withdraws the erased member's, which a lifetime counter could not).
 type MemberCard struct {
 	Token, Name, Username, Phone string
 	Platform                     events.Platform
@@ -260,15 +261,12 @@ func (q *Query) cards(ctx context.Context, tokens []string) ([]MemberCard, error
 	if len(tokens) == 0 {
 		return nil, nil
 	}
-	type reads struct {
-		h, d, g *redis.MapStringStringCmd
-		i       *redis.StringSliceCmd
-	}
+	type reads struct{ h, d, i, g *redis.MapStringStringCmd }
 	rs := make([]reads, len(tokens))
 	_, err := q.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for n, t := range tokens {
 			k := q.keys.memberKeys(t, "")
-			rs[n] = reads{h: p.HGetAll(ctx, k[0]), d: p.HGetAll(ctx, k[1]), i: p.HKeys(ctx, k[2]), g: p.HGetAll(ctx, k[3])}
+			rs[n] = reads{h: p.HGetAll(ctx, k[0]), d: p.HGetAll(ctx, k[1]), i: p.HGetAll(ctx, k[2]), g: p.HGetAll(ctx, k[3])}
 		}
 		return nil
 	})
@@ -294,7 +292,6 @@ func (q *Query) cards(ctx context.Context, tokens []string) ([]MemberCard, error
 		c := MemberCard{
 			Token: t, Name: h["name"], Username: h["username"], Phone: h["phone"],
 			Platform:        events.Platform(h["platform"]),
-			RepliesReceived: int(asInt(h["replies"])),
 			FirstSeen:       msTime(h["first_seen"]), LastSeen: msTime(h["last_seen"]),
 		}
 		for f, v := range rs[n].d.Val() {
@@ -304,10 +301,11 @@ func (q *Query) cards(ctx context.Context, tokens []string) ([]MemberCard, error
 			}
 		}
 		people := map[string]bool{}
-		for _, f := range rs[n].i.Val() {
+		for f, v := range rs[n].i.Val() {
 			ds, person, ok := strings.Cut(f, "|")
 			if d, err := strconv.Atoi(ds); ok && err == nil && in(d) {
 				people[person] = true
+				c.RepliesReceived += int(asInt(v))
 			}
 		}
 		c.People = len(people)

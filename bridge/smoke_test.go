@@ -29,7 +29,8 @@ func TestApplyBasics(t *testing.T) {
 	apply(t, b, evs...) // again: nothing changes
 
 	c := card(t, b, "1")
-	if c.Messages != 12 || c.ActiveDays != 3 || c.People != 2 || c.RepliesReceived != 1 {
+	// Interactions received: 2's reply that also mentions them (one event), 3's reaction.
+	if c.Messages != 12 || c.ActiveDays != 3 || c.People != 2 || c.RepliesReceived != 2 {
 		t.Errorf("card: %+v", c)
 	}
 	want := []string{"relais-actif", "relais-groupe-entraide-belleville", "relais-nouveau"}

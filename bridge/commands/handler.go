@@ -521,7 +521,7 @@ func (h *Handler) writeCard(b *strings.Builder, c MemberCard, rec consent.Record
 	h.line(b, fmt.Sprintf(h.cat.LabelMessages, h.cfg.WindowDays), fmt.Sprint(c.Messages))
 	h.line(b, h.cat.LabelActiveDays, fmt.Sprint(c.ActiveDays))
 	h.line(b, h.cat.LabelPeople, fmt.Sprint(c.People))
-	h.line(b, h.cat.LabelReplies, fmt.Sprint(c.RepliesReceived))
+	h.line(b, fmt.Sprintf(h.cat.LabelReplies, h.cfg.WindowDays), fmt.Sprint(c.RepliesReceived))
 	h.line(b, h.cat.LabelFirstSeen, h.cat.date(c.FirstSeen))
 	h.line(b, h.cat.LabelLastSeen, h.cat.date(c.LastSeen))
 	if len(c.Tags) > 0 {
