@@ -206,6 +206,11 @@ func (b *Bridge) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
 		}
 		if ev.Kind == events.KindCommand || ev.Kind == events.KindConsent {
 			errs[i] = b.handleCommand(ctx, ev)
+			if errs[i] == nil {
+				// A command is answered once and never replayed: keeping it would only keep
+				// its argument (a query, a shared phone number) for the retention period.
+				errs[i] = b.forgetMsg(ctx, m)
+			}
 			continue
 		}
 		evs = append(evs, ev)

@@ -145,11 +145,12 @@ func (h *Handler) Handle(ctx context.Context, ev events.Event) error {
 	member := h.consent.Canonical(h.hash.Member(ev.Platform, ev.Sender.ID))
 	// A member's rights (/oui, /stop, /oubli, /moi) are never limited away; everything else
 	// is, and a limited command is answered, never dropped in silence.
-	if !cmd.right() && !h.limit.allow(member, ev.ID, h.cfg.Now()) {
+	organiser := h.cfg.Organisers.Contains(ev.Platform, ev.Sender)
+	// Organisers are trusted and ask several questions in a row: they are not limited.
+	if !cmd.right() && !organiser && !h.limit.allow(member, ev.ID, h.cfg.Now()) {
 		h.log.Info("command rate limited", "member", member)
 		return h.send(ctx, h.here(ev, "slow", h.cat.SlowDown))
 	}
-	organiser := h.cfg.Organisers.Contains(ev.Platform, ev.Sender)
 	h.log.Debug("command", "name", logName(ev.Command.Name, known), "member", member, "organiser", organiser)
 	if !known {
 		return h.send(ctx, h.here(ev, "unknown", h.cat.Unknown+"\n\n"+h.helpText(organiser)))
