@@ -161,7 +161,10 @@ const (
 // recognised by its Nats-Msg-Id, so running EraseMember again after a crash completes the
 // erasure without duplicating anything; on a finished erasure it changes nothing.
 //
-// Events published while it runs may be missed: the caller suppresses the member first.
+// It reads each stream up to where it stood when it began: the caller suppresses the
+// member first, and since adapters keep storing what a suppressed member says, whoever
+// consumes those events deletes them as it sees them (SecureDeleteSeq on the message's
+// stream sequence).
 func EraseMember(ctx context.Context, js jetstream.JetStream, p *Publisher, who ErasedMember) (EraseReport, error) {
 	var rep EraseReport
 	if err := who.validate(); err != nil {
