@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
@@ -37,6 +40,7 @@ type Worker struct {
 	cfg      WorkerConfig
 	js       jetstream.JetStream
 	names    events.Names
+	pub      *events.Publisher
 	settler  events.Settler
 	sink     Sink
 	throttle *Throttle
@@ -44,6 +48,8 @@ type Worker struct {
 	metrics  workerMetrics
 
 	locks memberLocks
+	// deniedOnce logs once that the refs bucket cannot be securely deleted from.
+	deniedOnce sync.Once
 
 	mu          sync.Mutex
 	cons        jetstream.Consumer
@@ -87,6 +93,7 @@ func NewWorker(cfg WorkerConfig, js jetstream.JetStream, names events.Names, pub
 		cfg:   cfg,
 		js:    js,
 		names: names,
+		pub:   pub,
 		// MaxDeliver 0: a CRM outage is retried for as long as it lasts, never dead-lettered.
 		settler:  events.Settler{Pub: pub, Log: log, BaseDelay: cfg.BaseDelay, MaxDelay: cfg.MaxDelay},
 		sink:     sink,
@@ -181,6 +188,8 @@ type record struct {
 	State   string   `json:"state"`
 	Applied []string `json:"applied,omitempty"`
 	Erased  bool     `json:"erased,omitempty"`
+	// Notified: the member was told their erasure is done (the change's Notify).
+	Notified bool `json:"notified,omitempty"`
 }
 
 type handler struct {
@@ -216,6 +225,9 @@ func (h *handler) handle(ctx context.Context, msg jetstream.Msg) error {
 		return err
 	}
 	state := StateHash(change)
+	if change.Op == events.OpErase && change.Notify != nil {
+		return h.eraseAndNotify(ctx, msg, change, rec, state)
+	}
 	if rec.State == state {
 		h.w.metrics.outcome("unchanged")
 		return nil
@@ -228,6 +240,13 @@ func (h *handler) handle(ctx context.Context, msg jetstream.Msg) error {
 		return h.w.failed(change, err)
 	}
 	next.State = state
+	if change.Op == events.OpErase {
+		// The entry held the CRM's id for the contact. What replaces it says only that the
+		// erase is done, so a repeated erase costs no CRM call.
+		if err := h.forget(ctx, change.Member); err != nil {
+			return err
+		}
+	}
 	if err := h.save(ctx, change.Member, next); err != nil {
 		return err // the CRM call is idempotent: repeating it after a retry is harmless
 	}
@@ -260,6 +279,139 @@ func (h *handler) call(ctx context.Context, change events.ContactChange, rec rec
 		return record{}, &redactedError{err: err, c: c}
 	}
 	return record{Ref: ref, Applied: c.Tags}, nil
+}
+
+// eraseAndNotify runs an erase the member asked for and tells them the outcome, once. The
+// change carries the member's chat and the texts, so it is securely deleted afterwards, and
+// the refs entry with it: nothing of the member stays in RELAIS_CRM or RELAIS_CRM_REFS.
+//
+// Each step can be repeated after a crash. The refs entry notes that the member was told
+// before the change is deleted, so a redelivery does not tell them twice; a crash between
+// the reply and that note redelivers the reply under the same id, which the replies
+// stream drops within its duplicate window.
+func (h *handler) eraseAndNotify(ctx context.Context, msg jetstream.Msg, change events.ContactChange, rec record, state string) error {
+	md, err := msg.Metadata()
+	if err != nil {
+		return fmt.Errorf("contact change metadata: %w", err)
+	}
+	if !rec.Erased || rec.State != state {
+		if err := h.w.throttle.Wait(ctx); err != nil {
+			return err
+		}
+		if _, err := h.call(ctx, change, rec); err != nil {
+			ferr := h.w.failed(change, err)
+			if !events.IsPermanent(ferr) {
+				return ferr // nothing is said until the CRM answered for good
+			}
+			return h.eraseFailed(ctx, msg, md, change, err)
+		}
+		if err := h.forget(ctx, change.Member); err != nil {
+			return err
+		}
+		rec = record{Erased: true, State: state}
+	}
+	if !rec.Notified {
+		if err := h.notify(ctx, change, change.Notify.Done); err != nil {
+			return err
+		}
+		rec.Notified = true
+		if err := h.save(ctx, change.Member, rec); err != nil {
+			return err
+		}
+	}
+	if err := events.SecureDeleteSeq(ctx, h.stream, md.Sequence.Stream); err != nil {
+		return err
+	}
+	if err := h.forget(ctx, change.Member); err != nil {
+		return err
+	}
+	h.w.noteSuccess()
+	h.w.metrics.outcome("ok")
+	return nil
+}
+
+// eraseFailed settles an erase the CRM refused for good: the member is told why, an
+// operator finds the change in the dead letters to retry it, and the change that named the
+// member's chat is securely deleted. The refs entry stays: it holds the CRM's id for the
+// contact, which a retry needs.
+func (h *handler) eraseFailed(ctx context.Context, msg jetstream.Msg, md *jetstream.MsgMetadata, change events.ContactChange, cause error) error {
+	// The dead letter is the erase without Notify: enough to retry it, and no chat id or
+	// text of the member.
+	retry := change
+	retry.Notify = nil
+	data, err := events.Encode(retry)
+	if err != nil {
+		return events.Permanent(err)
+	}
+	dl := nats.NewMsg(h.w.names.DLQSubject(msg.Subject()))
+	dl.Data = data
+	dl.Header.Set(events.HeaderReason, Clip(cause.Error(), 512))
+	dl.Header.Set(events.HeaderSubject, msg.Subject())
+	dl.Header.Set(events.HeaderStream, md.Stream)
+	dl.Header.Set(events.HeaderSequence, strconv.FormatUint(md.Sequence.Stream, 10))
+	dl.Header.Set(events.HeaderDelivered, strconv.FormatUint(md.NumDelivered, 10))
+	dl.Header.Set(jetstream.MsgIDHeader, "dlq-"+md.Stream+"-"+strconv.FormatUint(md.Sequence.Stream, 10))
+	if _, err := h.w.js.PublishMsg(ctx, dl); err != nil {
+		return fmt.Errorf("dead letter: %w", err)
+	}
+	if f := change.Notify.Failed; f != "" {
+		if err := h.notify(ctx, change, fmt.Sprintf(f, publicReason(cause))); err != nil {
+			return err
+		}
+	}
+	if err := events.SecureDeleteSeq(ctx, h.stream, md.Sequence.Stream); err != nil {
+		return err
+	}
+	return nil
+}
+
+// notify sends text privately to the chat the change names. The reply id derives from the
+// change's, so repeating it (a redelivery) stores it once within the duplicate window.
+func (h *handler) notify(ctx context.Context, change events.ContactChange, text string) error {
+	n := change.Notify
+	r := events.Reply{V: events.Version, ID: "erase-" + change.ID, Platform: n.Platform, Chat: n.Chat, Private: true, Text: text}
+	if err := h.w.pub.Reply(ctx, r); err != nil {
+		return fmt.Errorf("erase notice: %w", err)
+	}
+	return nil
+}
+
+// publicReason says why a CRM call failed in words fit for the member: what relais did and
+// the CRM's status and code, never the CRM's free text.
+func publicReason(err error) string {
+	e, ok := AsError(err)
+	if !ok {
+		return "CRM error"
+	}
+	var b strings.Builder
+	b.WriteString(e.Op)
+	if e.Status != 0 {
+		fmt.Fprintf(&b, ": HTTP %d", e.Status)
+	}
+	if e.Code != "" {
+		b.WriteString(" " + Clip(e.Code, 64))
+	}
+	return b.String()
+}
+
+// forget securely deletes the member's refs entry. A bucket created by nats.go refuses
+// message deletes: the entry is then purged, which removes it without overwriting it (it
+// holds a CRM id, no name or phone).
+func (h *handler) forget(ctx context.Context, member string) error {
+	err := events.SecureDeleteKey(ctx, h.w.js, h.w.names.CRMRefsBucket(), member)
+	if errors.Is(err, events.ErrDeleteDenied) {
+		h.w.deniedOnce.Do(func() {
+			h.w.log.Warn("crm refs bucket denies message deletes: erased members' CRM ids are purged, not overwritten; recreate it with events.ErasableKeyValue")
+		})
+		if err := h.kv.Purge(ctx, member); err != nil {
+			return fmt.Errorf("crm ref: %w", err)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("crm ref: %w", err)
+	}
+	return nil
 }
 
 // failed turns a sink error into the settler's language and remembers it for Status.

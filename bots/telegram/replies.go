@@ -35,6 +35,11 @@ var phoneButton = map[string]string{
 
 // ServeReplies sends the replies the bridge publishes on relais.reply.telegram until ctx
 // ends. Replicas share one durable consumer.
+//
+// A reply can be personal (a member's /moi, an organiser's list of names), and the ack that
+// removes it from the work queue leaves its bytes on disk: once sent (or dropped, or
+// dead-lettered) it is securely deleted, then acked. See events.ErasingHandler for why that
+// neither loses a reply nor sends it twice.
 func (a *Adapter) ServeReplies(ctx context.Context) error {
 	n := a.publisher.Names()
 	cons, err := a.js.CreateOrUpdateConsumer(ctx, n.RepliesStream(),
@@ -42,9 +47,13 @@ func (a *Adapter) ServeReplies(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("telegram replies: %w", err)
 	}
+	stream, err := a.js.Stream(ctx, n.RepliesStream())
+	if err != nil {
+		return fmt.Errorf("telegram replies: %w", err)
+	}
 	s := newSender(a)
 	settler := events.Settler{Pub: a.publisher, Log: a.log, BaseDelay: time.Second, MaxDelay: time.Minute}
-	return events.Consume(ctx, cons, settler, s.handle)
+	return events.Consume(ctx, cons, settler, events.ErasingHandler(stream, a.publisher, a.log, s.handle))
 }
 
 // sender holds the flood limits. A chat over its limit is retried later (NakWithDelay)

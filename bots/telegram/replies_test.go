@@ -1,16 +1,25 @@
 package telegram
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/relais-bot/relais/bots/telegram/tgtest"
 	"github.com/relais-bot/relais/events"
+	"github.com/relais-bot/relais/events/embedded"
+	"github.com/relais-bot/relais/events/eventstest"
 )
 
 func (h *harness) reply(r events.Reply) {
@@ -165,4 +174,108 @@ func TestChatFloodLimit(t *testing.T) {
 	if d := s.reserve(42); d <= 0 {
 		t.Errorf("private message past the burst not delayed")
 	}
+}
+
+// TestSentRepliesLeaveNoBytes: a personal answer (a member's /moi, an organiser's list) is
+// gone from the NATS store once sent: no file under the store directory holds its words.
+// The store is an embedded server's, even when NATS_URL is set: the test reads its files.
+func TestSentRepliesLeaveNoBytes(t *testing.T) {
+	dir := t.TempDir()
+	srv, err := embedded.StartNATS(embedded.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	shutdown := func() {
+		if !stopped {
+			stopped = true
+			srv.Shutdown()
+		}
+	}
+	t.Cleanup(shutdown)
+	nc, err := srv.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	env := &eventstest.Env{Conn: nc, Server: srv, Limits: events.DefaultLimits()}
+	if env.JS, err = jetstream.New(nc); err != nil {
+		t.Fatal(err)
+	}
+	if env.Names, err = events.NewNames(eventstest.UniquePrefix()); err != nil {
+		t.Fatal(err)
+	}
+	if env.Hasher, err = events.NewHasher(eventstest.Secret); err != nil {
+		t.Fatal(err)
+	}
+	env.Pub = events.NewPublisher(env.JS, env.Names, env.Hasher)
+	if err := events.Setup(context.Background(), env.JS, env.Names, env.Limits); err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, env: env, fake: tgtest.New(t), logs: &logBuffer{}}
+
+	// A reply waiting for the WhatsApp adapter keeps the queue's block in use: a drained
+	// queue has its block file removed whole, which would hide what acks leave behind.
+	wa := events.Reply{V: events.Version, ID: "wa", Platform: events.WhatsApp, Chat: "33600000000@s.whatsapp.net", Text: "Bonjour"}
+	if err := env.Pub.Reply(context.Background(), wa); err != nil {
+		t.Fatal(err)
+	}
+	const sent, refused = "Philibertine Zébulonne", "Zorglubette Canari"
+	h.reply(events.Reply{ID: "moi", Chat: "1001", Private: true, Text: "Ce que relais sait de vous : " + sent})
+	h.reply(events.Reply{ID: "liste", Chat: "1002", Private: true, Text: "Relais : " + sent + " (12 messages)"})
+	h.reply(events.Reply{ID: "perdu", Chat: "pas-un-chat", Private: true, Text: "Fiche : " + refused})
+	waitFor(t, "the replies on disk", func() bool {
+		return len(filesHolding(t, dir, sent)) > 0 && len(filesHolding(t, dir, refused)) > 0
+	})
+
+	stop := run(t, h.adapter().ServeReplies)
+	waitFor(t, "replies settled", func() bool {
+		return len(h.fake.Sent()) == 2 && h.repliesSettled() && h.env.StreamMsgs(t, h.env.Names.DLQStream()) == 1
+	})
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.env.StreamMsgs(t, h.env.Names.RepliesStream()); n != 1 {
+		t.Fatalf("%d replies left in the stream, want the WhatsApp one", n)
+	}
+	nc.Close()
+	shutdown()
+	if files := filesHolding(t, dir, sent); len(files) > 0 {
+		t.Fatalf("sent replies still on disk in %v", files)
+	}
+	// The refused reply lives on as a dead letter (erased with its member), not in the queue.
+	for _, f := range filesHolding(t, dir, refused) {
+		if strings.Contains(f, h.env.Names.RepliesStream()) {
+			t.Fatalf("a dead-lettered reply is still in the queue's files: %s", f)
+		}
+	}
+}
+
+// filesHolding lists the files under dir that contain text.
+func filesHolding(t *testing.T, dir, text string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // a running server renames and removes files as it goes
+		}
+		if err != nil || e.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(data, []byte(text)) {
+			out = append(out, path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

@@ -296,8 +296,13 @@ func (a *Adapter) ServeReplies(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("whatsapp: replies consumer: %w", err)
 	}
+	stream, err := a.js.Stream(ctx, a.names.RepliesStream())
+	if err != nil {
+		return fmt.Errorf("whatsapp: replies stream: %w", err)
+	}
 	settler := events.Settler{Pub: a.pub, Log: a.log, BaseDelay: 5 * time.Second, MaxDelay: 5 * time.Minute}
-	return events.Consume(ctx, cons, settler, func(ctx context.Context, msg jetstream.Msg) error {
+	// A sent reply is securely deleted before its ack: see replies.go.
+	return events.Consume(ctx, cons, settler, events.ErasingHandler(stream, a.pub, a.log, func(ctx context.Context, msg jetstream.Msg) error {
 		rep, err := events.DecodeReply(msg.Data())
 		if err != nil {
 			return err
@@ -308,7 +313,7 @@ func (a *Adapter) ServeReplies(ctx context.Context) error {
 		sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel()
 		return a.replies.Handle(sctx, rep)
-	})
+	}))
 }
 
 // knownRecipients: someone wrote first if relais saw them write since it started, or the

@@ -129,6 +129,12 @@ func randomBetween(lo, hi time.Duration) time.Duration {
 // Handle sends one reply, or refuses it. Its error follows events.Settler: nil acks (sent,
 // or refused by policy: retrying would not change the answer), Permanent dead-letters a reply
 // that cannot mean anything on WhatsApp, RetryAfter puts it back until its turn.
+//
+// ServeReplies runs it inside events.ErasingHandler: a reply may be personal (a member's
+// /moi, an organiser's list), and the work-queue ack would leave its bytes on disk, so once
+// settled it is securely deleted, then acked. A redelivery after a failed delete skips the
+// send; one after a crash sends again under the same message id (replyMessageID), which
+// WhatsApp shows once.
 func (r *replier) Handle(ctx context.Context, rep events.Reply) error {
 	if rep.Platform != events.WhatsApp {
 		return events.Permanent(fmt.Errorf("reply for platform %q", rep.Platform))

@@ -1,19 +1,26 @@
 package whatsapp
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"regexp"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/types"
 
 	"github.com/relais-bot/relais/events"
+	"github.com/relais-bot/relais/events/embedded"
 	"github.com/relais-bot/relais/events/eventstest"
 )
 
@@ -300,4 +307,117 @@ func TestServeReplies(t *testing.T) {
 	if got := send.texts(); len(got) != 1 || got[0].to != alicePN || got[0].id != replyMessageID("bridge-1") {
 		t.Fatalf("sent %+v", got)
 	}
+}
+
+// TestSentRepliesLeaveNoBytes: once sent (or refused), a personal answer is gone from the
+// NATS store: no file under the store directory holds its words. The store is an embedded
+// server's, even when NATS_URL is set: the test reads its files.
+func TestSentRepliesLeaveNoBytes(t *testing.T) {
+	dir := t.TempDir()
+	srv, err := embedded.StartNATS(embedded.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	shutdown := func() {
+		if !stopped {
+			stopped = true
+			srv.Shutdown()
+		}
+	}
+	t.Cleanup(shutdown)
+	nc, err := srv.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	env := &eventstest.Env{Conn: nc, Server: srv, Limits: events.DefaultLimits()}
+	if env.JS, err = jetstream.New(nc); err != nil {
+		t.Fatal(err)
+	}
+	if env.Names, err = events.NewNames(eventstest.UniquePrefix()); err != nil {
+		t.Fatal(err)
+	}
+	if env.Hasher, err = events.NewHasher(eventstest.Secret); err != nil {
+		t.Fatal(err)
+	}
+	env.Pub = events.NewPublisher(env.JS, env.Names, env.Hasher)
+	ctx := context.Background()
+	if err := events.Setup(ctx, env.JS, env.Names, env.Limits); err != nil {
+		t.Fatal(err)
+	}
+	// A reply waiting for the Telegram adapter keeps the queue's block in use: a drained
+	// queue has its block file removed whole, which would hide what acks leave behind.
+	tg := events.Reply{V: events.Version, ID: "tg", Platform: events.Telegram, Chat: "1001", Text: "Bonjour"}
+	if err := env.Pub.Reply(ctx, tg); err != nil {
+		t.Fatal(err)
+	}
+	const personal = "Philibertine Zébulonne"
+	sent := privateReply("moi", alicePN)
+	sent.Text = "Ce que relais sait de vous : " + personal
+	refused := privateReply("liste", bobPN) // Bob never wrote: refused, never sent
+	refused.Text = "Relais : " + personal + " (12 messages)"
+	for _, r := range []events.Reply{sent, refused} {
+		if err := env.Pub.Reply(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if files := filesHolding(t, dir, personal); len(files) == 0 {
+		t.Fatal("the replies are not on disk before they are sent: the search sees nothing")
+	}
+
+	a := newTestAdapter(t, env, nil)
+	send := &fakeSender{}
+	clock := &fakeClock{now: t0}
+	a.replies.send, a.replies.now, a.replies.sleep = send, clock.Now, clock.Sleep
+	a.replies.known = knownSet{alicePN: true}
+	a.canSend = func() bool { return true }
+	cctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- a.ServeReplies(cctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(send.texts()) == 0 || env.StreamMsgs(t, env.Names.RepliesStream()) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("replies not settled: sent %d, stream %d", len(send.texts()), env.StreamMsgs(t, env.Names.RepliesStream()))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("ServeReplies: %v", err)
+	}
+	nc.Close()
+	shutdown()
+	if files := filesHolding(t, dir, personal); len(files) > 0 {
+		t.Fatalf("settled replies still on disk in %v", files)
+	}
+}
+
+// filesHolding lists the files under dir that contain text.
+func filesHolding(t *testing.T, dir, text string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // a running server renames and removes files as it goes
+		}
+		if err != nil || e.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(data, []byte(text)) {
+			out = append(out, path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

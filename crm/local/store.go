@@ -4,6 +4,7 @@
 package local
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/csv"
@@ -11,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -22,7 +25,18 @@ import (
 )
 
 // Store is a crm.Sink backed by SQLite.
-type Store struct{ db *sql.DB }
+type Store struct {
+	db         *sql.DB
+	exportPath string
+}
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithExportPath names the CSV `relais export` writes by default (RELAIS_DATA_DIR/export.csv):
+// an erasure removes the erased contact's row from it, or the file itself when it cannot be
+// read as an export. Exports written elsewhere (--out) are the operator's to delete.
+func WithExportPath(path string) Option { return func(s *Store) { s.exportPath = path } }
 
 const schema = `
 CREATE TABLE IF NOT EXISTS contacts (
@@ -40,8 +54,13 @@ CREATE TABLE IF NOT EXISTS contacts (
 ) STRICT;`
 
 // Open opens (creating if needed) the database at path.
-func Open(ctx context.Context, path string) (*Store, error) {
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)"
+//
+// secure_delete makes SQLite overwrite deleted and superseded row content with zeros, in
+// the pages it writes; temp_store keeps VACUUM's copy of the database in memory rather than
+// in a temporary file.
+func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)" +
+		"&_pragma=secure_delete(ON)&_pragma=temp_store(MEMORY)"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("local crm: open: %w", err)
@@ -53,7 +72,11 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("local crm: schema: %w", err)
 	}
-	return &Store{db: db}, nil
+	s := &Store{db: db}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
 }
 
 // Close closes the database.
@@ -104,12 +127,110 @@ ON CONFLICT (external_id) DO UPDATE SET
 	return c.ExternalID, nil
 }
 
-// Erase deletes the contact's row.
+// Erase deletes the contact's row, then makes sure no file of the store keeps its bytes:
+//
+//   - secure_delete zeroes the row in the page it sat in;
+//   - VACUUM rebuilds every page, so versions the row had before secure_delete was on
+//     (left in free space by earlier updates) go too;
+//   - wal_checkpoint(TRUNCATE) copies the WAL into the database and empties it: the WAL
+//     holds every page version written since the last checkpoint, the row's included;
+//   - the default export loses the contact's row.
+//
+// Every step is repeated on a retry, even when the row is already gone.
 func (s *Store) Erase(ctx context.Context, externalID, _ string) error {
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM contacts WHERE external_id = ?`, externalID); err != nil {
 		return s.fail("erase", err)
 	}
+	if _, err := s.db.ExecContext(ctx, `VACUUM`); err != nil {
+		return s.fail("erase vacuum", err)
+	}
+	var busy, frames, copied int
+	if err := s.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &copied); err != nil {
+		return s.fail("erase checkpoint", err)
+	}
+	if busy != 0 {
+		// A reader (a `relais export` running) kept the WAL from being emptied.
+		return s.fail("erase checkpoint", errors.New("database busy"))
+	}
+	if err := s.eraseFromExport(externalID); err != nil {
+		return s.fail("erase export", err)
+	}
 	return nil
+}
+
+// eraseFromExport rewrites the default export without the contact's row.
+func (s *Store) eraseFromExport(externalID string) error {
+	if s.exportPath == "" {
+		return nil
+	}
+	data, err := os.ReadFile(s.exportPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	rows, err := csv.NewReader(bytes.NewReader(data)).ReadAll()
+	col := -1
+	if err == nil && len(rows) > 0 {
+		col = slices.Index(rows[0], ExportColumns[0])
+	}
+	if col < 0 {
+		// Not an export this store can read (edited by hand, say): it may hold anyone.
+		return scrubFile(s.exportPath, nil, true)
+	}
+	kept := slices.DeleteFunc(rows[1:], func(r []string) bool { return col < len(r) && r[col] == externalID })
+	if len(kept) == len(rows)-1 {
+		return nil
+	}
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	if err := w.WriteAll(append([][]string{rows[0]}, kept...)); err != nil {
+		return err
+	}
+	return scrubFile(s.exportPath, buf.Bytes(), false)
+}
+
+// scrubFile overwrites a file's old content with zeros before writing data in its place (or
+// removing it), so the old bytes are not left in blocks the file no longer uses. On a
+// copy-on-write file system (btrfs, ZFS) the old blocks survive anyway: only the file's
+// content is guaranteed.
+func scrubFile(path string, data []byte, remove bool) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	zeros := make([]byte, 32<<10)
+	for off := int64(0); off < info.Size(); off += int64(len(zeros)) {
+		n := min(int64(len(zeros)), info.Size()-off)
+		if _, err := f.WriteAt(zeros[:n], off); err != nil {
+			return err
+		}
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if remove {
+		if err := f.Close(); err != nil {
+			return err
+		}
+		return os.Remove(path)
+	}
+	if err := f.Truncate(0); err != nil {
+		return err
+	}
+	if _, err := f.WriteAt(data, 0); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 // fail wraps a database error: retryable, since a busy or full disk heals.
