@@ -76,7 +76,7 @@ func (b *Bridge) decisions(ctx context.Context, st memberState) ([]ConsentDecisi
 
 // errLastChangeMoved says another writer stored a newer contact change for the member since
 // this one read the last: the decision must be made again on the newer state.
-var errLastChangeMoved = errors.New("last contact change moved")
+var errLastChangeMoved = events.ErrLastChangeMoved
 
 // publishContact publishes the member's desired contact state when it differs from the last
 // one kept. It reports whether it published. The publish is conditional on the last change it
@@ -183,42 +183,38 @@ func nonNil(s []string) []string {
 }
 
 // publishExpecting stores c in RELAIS_CRM if the member's last change is still the one at
-// lastSeq (0: none), else returns errLastChangeMoved. Its id derives from its content, so
-// replicas deciding the same state store it once; if that id was seen lately for an older
-// state (the member went back to it), the id gets the sequence it replaces.
+// lastSeq (0: none), else returns errLastChangeMoved. Its id derives from its content and
+// the change it replaces, so replicas deciding the same state from the same last change
+// store it once, and a member going back to an earlier state is not taken for a duplicate.
 func (b *Bridge) publishExpecting(ctx context.Context, c events.ContactChange, lastSeq uint64) error {
-	for attempt := 0; attempt < 2; attempt++ {
-		m, err := b.pub.ContactChangeMsg(c)
-		if err != nil {
-			return fmt.Errorf("contact change: %w", err)
-		}
-		ack, err := b.js.PublishMsg(ctx, m, jetstream.WithExpectLastSequencePerSubject(lastSeq))
-		if isWrongLastSequence(err) {
-			return errLastChangeMoved
-		}
-		if err != nil {
-			return fmt.Errorf("publish contact change: %w", err)
-		}
-		if !ack.Duplicate {
-			b.metrics.contacts.WithLabelValues(string(c.Op)).Inc()
-			return nil
-		}
-		last, seq, found, err := b.lastChange(ctx, c.Member)
+	c.ID += "-" + strconv.FormatUint(lastSeq, 10)
+	m, err := b.pub.ContactChangeMsg(c)
+	if err != nil {
+		return fmt.Errorf("contact change: %w", err)
+	}
+	ack, err := b.pub.ReplaceContactChange(ctx, m, lastSeq)
+	switch {
+	case errors.Is(err, events.ErrLastChangeMoved):
+		return errLastChangeMoved
+	case err != nil:
+		return fmt.Errorf("publish contact change: %w", err)
+	case ack.Duplicate:
+		// Stored already (by another replica, or by this call before a retry): if it is
+		// not the last any more, decide again on what is.
+		last, _, found, err := b.lastChange(ctx, c.Member)
 		if err != nil {
 			return err
 		}
-		if found && contentHash(last) == contentHash(c) {
-			return nil // another replica stored the same state
-		}
-		if seq != lastSeq {
+		if !found || last.ID != c.ID {
 			return errLastChangeMoved
 		}
-		c.ID = c.ID + "-" + strconv.FormatUint(lastSeq, 10)
+		return nil
 	}
-	return fmt.Errorf("publish contact change: id %s kept colliding", c.ID)
+	b.metrics.contacts.WithLabelValues(string(c.Op)).Inc()
+	return nil
 }
 
-func isWrongLastSequence(err error) bool { return events.IsWrongLastSequence(err) }
+
 
 // lastChange returns the contact change kept for a member, with its stream sequence.
 func (b *Bridge) lastChange(ctx context.Context, member string) (events.ContactChange, uint64, bool, error) {

@@ -116,8 +116,8 @@ type ErasedMember struct {
 	// mentions, command arguments, pending replies and dead letters.
 	Usernames []string
 	Names     []string
-	// Pseudonym replaces the member as the sender of their replies and mentions, so the
-	// people they credited keep the credit. It starts with PseudonymPrefix; the caller draws
+	// Pseudonym replaces the member as the sender of their group messages, which keep
+	// counting in their group's days and credit nobody. It starts with PseudonymPrefix; the caller draws
 	// one at random per erasure and reuses it if it has to run the erasure again.
 	Pseudonym string
 }
@@ -149,8 +149,9 @@ const (
 
 // EraseMember securely deletes, from every stream, what relais holds about one member:
 //
-//  1. their events in RELAIS_EVENTS; a reply, mention or reaction that credits someone
-//     else is first copied under who.Pseudonym, with the same event id and no name;
+//  1. their events in RELAIS_EVENTS; a message in a group is first copied under
+//     who.Pseudonym, with the same event id, no name and no reference to anyone, so it
+//     still counts in its group's messages per day (and nowhere else);
 //  2. the references to them in other members' events (reply_to, mentions, command
 //     arguments): each such event is replaced by a copy without them, same event id;
 //  3. their dead letters, and any dead letter naming them;
@@ -306,8 +307,9 @@ func eraseEvents(ctx context.Context, js jetstream.JetStream, p *Publisher, s je
 	}
 	for _, r := range refs {
 		c := m.withoutRefs(r.ev)
-		// An erasure pseudonym that no longer credits anyone is worth nothing to keep.
-		keep := !Pseudonymous(c.Sender.ID) || c.ReplyTo != "" || len(c.Mentions) > 0
+		// An erasure pseudonym's message still counts in its group; anything else of theirs
+		// that no longer credits anyone is worth nothing to keep.
+		keep := !Pseudonymous(c.Sender.ID) || c.Kind == KindMessage || c.ReplyTo != "" || len(c.Mentions) > 0
 		if id := r.ev.ID + rewriteIDSuffix + strconv.FormatUint(r.seq, 10); keep && !copies[id] {
 			if err := publishCopy(ctx, js, p, c, id); err != nil {
 				return err
@@ -511,21 +513,18 @@ func (m *matcher) withoutRefs(e Event) Event {
 	return e
 }
 
-// anonymised is the member's own event as the pseudonym, when it credits someone else:
-// the people they replied to, mentioned or reacted to keep what they earned.
+// anonymised is the member's own message as the pseudonym: it names nobody and credits
+// nobody (an erasure withdraws the member's credits to others, as the bridge does live), and
+// only keeps counting in its group's messages per day, so a replay of the log gives the
+// group the figures it had live.
 func (m *matcher) anonymised(e Event) (Event, bool) {
-	if e.Group == nil || (e.Kind != KindMessage && e.Kind != KindReaction) {
-		return Event{}, false
-	}
-	e = m.withoutRefs(e) // a reply to themselves credits no one
-	if e.ReplyTo == "" && len(e.Mentions) == 0 && e.Target == "" {
+	if e.Group == nil || e.Kind != KindMessage {
 		return Event{}, false
 	}
 	return Event{
 		V: Version, ID: e.ID, Kind: e.Kind, Platform: e.Platform, At: e.At,
-		Group:   &Group{ID: e.Group.ID, Title: e.Group.Title},
-		Sender:  Member{ID: m.who.Pseudonym},
-		ReplyTo: e.ReplyTo, Mentions: e.Mentions, Target: e.Target,
+		Group:  &Group{ID: e.Group.ID, Title: e.Group.Title},
+		Sender: Member{ID: m.who.Pseudonym},
 	}, true
 }
 

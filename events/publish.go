@@ -99,6 +99,46 @@ func (p *Publisher) ContactChange(ctx context.Context, c ContactChange, opts ...
 	return nil
 }
 
+// ErrLastChangeMoved says a member's last contact change is no longer the one a decision
+// read: someone stored a newer one, and the decision must be made again.
+var ErrLastChangeMoved = errors.New("last contact change moved")
+
+// ReplaceContactChange stores m (from ContactChangeMsg) in place of the member's change at
+// lastSeq (0: none) if that one is still the last, else returns ErrLastChangeMoved. The
+// stream keeps one change per member and would drop the older one leaving its bytes (name,
+// phone) on disk: it is securely deleted first, then m published on the condition that the
+// member has no change left, so a writer that stored a newer change in between wins.
+func (p *Publisher) ReplaceContactChange(ctx context.Context, m *nats.Msg, lastSeq uint64) (*jetstream.PubAck, error) {
+	if lastSeq > 0 {
+		s, err := p.js.Stream(ctx, p.names.CRMStream())
+		if err != nil {
+			return nil, fmt.Errorf("replace contact change: %w", err)
+		}
+		last, err := s.GetLastMsgForSubject(ctx, m.Subject)
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+			return nil, ErrLastChangeMoved // deleted by another writer
+		case err != nil:
+			return nil, fmt.Errorf("replace contact change: %w", err)
+		case last.Sequence != lastSeq:
+			return nil, ErrLastChangeMoved
+		case last.Header.Get(jetstream.MsgIDHeader) == m.Header.Get(jetstream.MsgIDHeader):
+			return &jetstream.PubAck{Stream: p.names.CRMStream(), Sequence: last.Sequence, Duplicate: true}, nil
+		}
+		if err := SecureDeleteSeq(ctx, s, lastSeq); err != nil {
+			return nil, fmt.Errorf("replace contact change: %w", err)
+		}
+	}
+	ack, err := p.js.PublishMsg(ctx, m, jetstream.WithExpectLastSequencePerSubject(0))
+	if IsWrongLastSequence(err) {
+		return nil, ErrLastChangeMoved
+	}
+	if err != nil {
+		return nil, fmt.Errorf("replace contact change: %w", err)
+	}
+	return ack, nil
+}
+
 // IsWrongLastSequence reports whether a conditional publish failed because the subject's
 // last message is no longer the one expected: someone stored a newer one.
 func IsWrongLastSequence(err error) bool {

@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -98,8 +99,77 @@ func Setup(ctx context.Context, js jetstream.JetStream, n Names, l Limits) error
 		Replicas:    replicas,
 	}}
 	for _, cfg := range buckets {
-		if _, err := js.CreateOrUpdateKeyValue(ctx, cfg); err != nil {
+		if cfg.Bucket == n.LocksBucket() {
+			// Locks hold no personal data: nats.go's own bucket.
+			if _, err := js.CreateOrUpdateKeyValue(ctx, cfg); err != nil {
+				return fmt.Errorf("setup bucket %s: %w", cfg.Bucket, err)
+			}
+			continue
+		}
+		// Consent and CRM references must be securely erasable.
+		if err := setupErasable(ctx, js, cfg); err != nil {
 			return fmt.Errorf("setup bucket %s: %w", cfg.Bucket, err)
+		}
+	}
+	return nil
+}
+
+// setupErasable creates or updates an erasable bucket. A bucket an earlier version created
+// denies deletes for good; it is moved, key by key, through a side bucket into an erasable
+// one. The side bucket is written completely before the old one is deleted, and a start
+// that finds it resumes from it, so a crash at any point loses no consent.
+func setupErasable(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) error {
+	side := cfg.Bucket + "_MIGRATION"
+	old, err := js.Stream(ctx, "KV_"+cfg.Bucket)
+	if err == nil && old.CachedInfo().Config.DenyDelete {
+		from, err := js.KeyValue(ctx, cfg.Bucket)
+		if err != nil {
+			return err
+		}
+		to, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: side, Storage: cfg.Storage, Replicas: cfg.Replicas})
+		if err != nil {
+			return err
+		}
+		if err := copyKeys(ctx, from, to); err != nil {
+			return err
+		}
+		if err := js.DeleteKeyValue(ctx, cfg.Bucket); err != nil {
+			return err
+		}
+	}
+	kv, err := ErasableKeyValue(ctx, js, cfg)
+	if err != nil {
+		return err
+	}
+	from, err := js.KeyValue(ctx, side)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := copyKeys(ctx, from, kv); err != nil {
+		return err
+	}
+	return js.DeleteKeyValue(ctx, side)
+}
+
+// copyKeys puts the current value of every key of from into to.
+func copyKeys(ctx context.Context, from, to jetstream.KeyValue) error {
+	keys, err := from.ListKeys(ctx)
+	if err != nil {
+		return err
+	}
+	for k := range keys.Keys() {
+		e, err := from.Get(ctx, k)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := to.Put(ctx, k, e.Value()); err != nil {
+			return err
 		}
 	}
 	return nil

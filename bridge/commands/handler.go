@@ -362,8 +362,12 @@ func (h *Handler) publishStop(ctx context.Context, member string) error {
 	c.ID = "cc-" + member + "-stop-" + hex.EncodeToString(sum[:8])
 	// Conditional on the change it replaces still being the last: if the bridge stored a
 	// newer state meanwhile, decide again on that one.
-	err = h.pub.ContactChange(ctx, c, jetstream.WithExpectLastSequencePerSubject(seq))
-	if events.IsWrongLastSequence(err) {
+	m, err := h.pub.ContactChangeMsg(c)
+	if err != nil {
+		return fmt.Errorf("stop: %w", err)
+	}
+	_, err = h.pub.ReplaceContactChange(ctx, m, seq)
+	if errors.Is(err, events.ErrLastChangeMoved) {
 		return h.publishStop(ctx, member)
 	}
 	if err != nil {
@@ -427,7 +431,7 @@ func (h *Handler) forget(ctx context.Context, ev events.Event, member string) er
 		if err := h.members.Erase(ctx, tok); err != nil {
 			return fmt.Errorf("forget: %w", err)
 		}
-		h.log.Info("member erased from the log and the state", "member", tok, "report", report.String())
+		h.log.Info("member erased from the log and the state", "member", tok, "own_events", report.OwnEvents, "rewritten", report.Rewritten, "replies", report.Replies, "dead_letters", report.DeadLetters)
 		inCRM = inCRM || recs[i].InCRM
 	}
 	notify := &events.Notify{Platform: ev.Platform, Chat: ev.Sender.ID, Done: h.cat.Forgotten, Failed: h.cat.ForgetFailed}

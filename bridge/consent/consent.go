@@ -307,9 +307,19 @@ func (s *Store) Set(ctx context.Context, member string, rec Record) error {
 	return nil
 }
 
-// dropHistory keeps only the newest revision of key. The newest is written first, so a
-// failure here never leaves the member without their objection on record.
+// dropHistory keeps only the newest revision of key, securely: the older ones' bytes (a
+// phone number given with an earlier consent) are overwritten on disk. The newest is written
+// first, so a failure here never leaves the member without their objection on record.
 func (s *Store) dropHistory(ctx context.Context, key string) error {
+	err := events.SecureDropHistory(ctx, s.js, s.bucket, key)
+	if !errors.Is(err, events.ErrDeleteDenied) {
+		if err != nil {
+			return fmt.Errorf("consent: drop history: %w", err)
+		}
+		return nil
+	}
+	// A bucket an earlier version created denies deletes (events.Setup migrates it at the
+	// next start): unindex the history at least.
 	st, err := s.js.Stream(ctx, "KV_"+s.bucket)
 	if err != nil {
 		return fmt.Errorf("consent: drop history: %w", err)

@@ -17,6 +17,10 @@ import (
 
 func localCRMPath(dataDir string) string { return filepath.Join(dataDir, "crm.db") }
 
+// localExportPath is where relais export writes by default: the local CRM rewrites it at
+// each erasure, so an erased contact does not stay in a CSV on disk.
+func localExportPath(dataDir string) string { return filepath.Join(dataDir, "export.csv") }
+
 // openSink connects the configured CRM; close releases it.
 func openSink(ctx context.Context, rt *runtime) (sink crm.Sink, close func(), err error) {
 	cfg := rt.cfg
@@ -36,7 +40,7 @@ func openSink(ctx context.Context, rt *runtime) (sink crm.Sink, close func(), er
 		c, err := webhook.New(webhook.Config{URL: cfg.WebhookURL, Secret: cfg.WebhookSecret})
 		return c, func() {}, err
 	default:
-		s, err := local.Open(ctx, localCRMPath(cfg.DataDir))
+		s, err := local.Open(ctx, localCRMPath(cfg.DataDir), local.WithExportPath(localExportPath(cfg.DataDir)))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -96,7 +100,7 @@ func exportLocalCRM(ctx context.Context, dataDir, out string, stdout io.Writer) 
 		return "-", store.Export(ctx, stdout)
 	}
 	if out == "" {
-		out = filepath.Join(dataDir, "export.csv")
+		out = localExportPath(dataDir)
 	}
 	f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {

@@ -277,7 +277,7 @@ func printDemoTable(ctx context.Context, w io.Writer, rt *runtime) error {
 	if err != nil {
 		return err
 	}
-	store, err := local.Open(ctx, localCRMPath(rt.cfg.DataDir))
+	store, err := local.Open(ctx, localCRMPath(rt.cfg.DataDir), local.WithExportPath(localExportPath(rt.cfg.DataDir)))
 	if err != nil {
 		return err
 	}
