@@ -315,6 +315,14 @@ func printDemoTable(ctx context.Context, w io.Writer, rt *runtime) error {
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d pers.\t%s\t%s\t%s\n", c.Name, c.Messages, c.ActiveDays, c.People,
 			strings.Join(tags, ", "), strings.Join(c.Groups, ", "), crmState)
+		delete(inCRM, events.ExternalID(c.Token))
+	}
+	// Objectors are no longer processed: relais holds no figures about them, only the CRM
+	// keeps the contact, flagged do-not-contact.
+	for _, ct := range contacts {
+		if _, left := inCRM[ct.ExternalID]; left && ct.DoNotContact {
+			fmt.Fprintf(tw, "%s\t—\t—\t—\t—\t—\topposé (/stop) : ne pas contacter\n", ct.Name)
+		}
 	}
 	if err := tw.Flush(); err != nil {
 		return err
