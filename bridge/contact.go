@@ -214,8 +214,6 @@ func (b *Bridge) publishExpecting(ctx context.Context, c events.ContactChange, l
 	return nil
 }
 
-
-
 // lastChange returns the contact change kept for a member, with its stream sequence.
 func (b *Bridge) lastChange(ctx context.Context, member string) (events.ContactChange, uint64, bool, error) {
 	s, err := b.crm(ctx)

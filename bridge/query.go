@@ -291,8 +291,8 @@ func (q *Query) cards(ctx context.Context, tokens []string) ([]MemberCard, error
 		in := func(d int) bool { return d > ref-window && d <= ref }
 		c := MemberCard{
 			Token: t, Name: h["name"], Username: h["username"], Phone: h["phone"],
-			Platform:        events.Platform(h["platform"]),
-			FirstSeen:       msTime(h["first_seen"]), LastSeen: msTime(h["last_seen"]),
+			Platform:  events.Platform(h["platform"]),
+			FirstSeen: msTime(h["first_seen"]), LastSeen: msTime(h["last_seen"]),
 		}
 		for f, v := range rs[n].d.Val() {
 			if d, err := strconv.Atoi(f); err == nil && in(d) {
