@@ -37,6 +37,12 @@ type Bridge struct {
 	crmStream jetstream.Stream
 
 	groups groupsSeen
+
+	rebuild rebuild
+
+	bgOnce sync.Once
+	bgSem  chan struct{}
+	bgWG   sync.WaitGroup
 }
 
 // New returns a bridge. consent nil means PolicyOnly(cfg.Policy); commands nil acks and
@@ -107,6 +113,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { b.sweepLoop(ctx) })
 	defer wg.Wait()
+	defer b.bgWG.Wait() // commands answered in the background finish before Run returns
 	for ctx.Err() == nil {
 		if err := b.consume(ctx, work, cons); err != nil {
 			b.cfg.Log.Warn("bridge: consume", "err", err.Error())
@@ -174,6 +181,15 @@ func (b *Bridge) sweepLoop(ctx context.Context) {
 	defer t.Stop()
 	var lastFull time.Time
 	for {
+		if b.rebuilding() {
+			// The replay ends with a full sweep of its own.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+			continue
+		}
 		full := time.Since(lastFull) >= fullSweepEvery
 		if err := b.sweep(ctx, full); err != nil && ctx.Err() == nil {
 			b.cfg.Log.Warn("bridge: sweep", "err", err.Error())
@@ -204,6 +220,15 @@ func (b *Bridge) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
 			errs[i] = err
 			continue
 		}
+		if b.rebuilding() && ev.Kind != events.KindCommand && ev.Kind != events.KindConsent {
+			errs[i] = events.RetryAfter(errRebuilding, 2*time.Second)
+			continue
+		}
+		if bg, ok := b.commands.(backgroundCommands); ok && ev.Kind == events.KindCommand && bg.Background(ev) {
+			b.background(ctx, m, ev)
+			errs[i] = errSettled
+			continue
+		}
 		if ev.Kind == events.KindCommand || ev.Kind == events.KindConsent {
 			errs[i] = b.handleCommand(ctx, ev)
 			if errs[i] == nil {
@@ -230,6 +255,9 @@ func (b *Bridge) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
 		}
 	}
 	for i, m := range msgs {
+		if errs[i] == errSettled {
+			continue
+		}
 		out, err := b.settler.Settle(ctx, m, errs[i])
 		if err != nil {
 			b.cfg.Log.Warn("bridge: settle", "err", err.Error())
@@ -242,6 +270,30 @@ func (b *Bridge) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
 		}
 	}
 	b.metrics.batch.Observe(time.Since(start).Seconds())
+}
+
+// errSettled marks a message settled elsewhere (a command answered in the background).
+var errSettled = errors.New("settled in the background")
+
+// maxBackground bounds the commands answered at once off the batch loop.
+const maxBackground = 4
+
+// background answers a slow command off the batch loop and settles its message itself.
+func (b *Bridge) background(ctx context.Context, m jetstream.Msg, ev events.Event) {
+	b.bgOnce.Do(func() { b.bgSem = make(chan struct{}, maxBackground) })
+	b.bgWG.Add(1)
+	go func() {
+		defer b.bgWG.Done()
+		b.bgSem <- struct{}{}
+		defer func() { <-b.bgSem }()
+		err := b.handleCommand(ctx, ev)
+		if err == nil {
+			err = b.forgetMsg(ctx, m)
+		}
+		if _, serr := b.settler.Settle(ctx, m, err); serr != nil {
+			b.cfg.Log.Warn("bridge: settle", "err", serr.Error())
+		}
+	}()
 }
 
 // forgetMsg securely deletes from the log an event relais may not keep (its sender objected
@@ -286,6 +338,9 @@ func (b *Bridge) Replay(ctx context.Context, since time.Time) error {
 	if err != nil {
 		return fmt.Errorf("replay: consumer: %w", err)
 	}
+	b.rebuild.active.Store(true)
+	defer b.rebuild.active.Store(false)
+	start, lastLog := time.Now(), time.Now()
 	var applied, skipped int
 	for {
 		batch, err := cons.FetchNoWait(b.cfg.BatchSize)
@@ -317,11 +372,19 @@ func (b *Bridge) Replay(ctx context.Context, since time.Time) error {
 			}
 			applied += len(evs)
 		}
-		if md, err := last.Metadata(); err == nil && md.NumPending == 0 {
+		md, err := last.Metadata()
+		if err == nil {
+			b.progress(uint64(applied+skipped), md.NumPending, &lastLog)
+		}
+		if err == nil && md.NumPending == 0 {
 			break
 		}
 	}
-	b.cfg.Log.Info("replay: events applied", "events", applied, "skipped", skipped)
+	took := time.Since(start)
+	b.cfg.Log.Info("replay: events applied", "events", applied, "skipped", skipped,
+		"took", took.Round(time.Millisecond).String(), "events_per_s", int(float64(applied+skipped)/max(took.Seconds(), 1e-3)))
+	// The state is whole: live activity may go on while the sweep decides every contact.
+	b.rebuild.active.Store(false)
 	return b.sweep(ctx, true)
 }
 

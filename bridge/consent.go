@@ -47,3 +47,10 @@ func (p policyOnly) Decide(context.Context, string, string) (ConsentDecision, er
 type CommandHandler interface {
 	Handle(ctx context.Context, ev events.Event) error
 }
+
+// backgroundCommands is implemented by a CommandHandler whose slow commands (an organiser's
+// search over every member) may be answered off the batch loop, so they never hold up the
+// event flow. Commands that change consent are always answered in the loop, in order.
+type backgroundCommands interface {
+	Background(ev events.Event) bool
+}

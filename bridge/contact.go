@@ -24,6 +24,9 @@ import (
 // publishes last then checks whether the member moved on meanwhile and, if so, settles the
 // newer state again, so the last message kept is always the newest state's.
 func (b *Bridge) settleContact(ctx context.Context, st memberState, force bool) error {
+	if b.rebuilding() {
+		return nil // decided by the full sweep that ends the rebuild, on the whole state
+	}
 	for range 5 {
 		if st.Applied < 0 || (!force && st.FP == st.PubFP) {
 			return nil

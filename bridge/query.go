@@ -231,6 +231,7 @@ func (q *Query) FindMembers(ctx context.Context, s string) ([]MemberCard, error)
 		return nil, nil
 	}
 	var tokens []string
+	seen := map[string]bool{} // HSCAN may return a field twice
 	var cursor uint64
 	for {
 		kv, next, err := q.rdb.HScan(ctx, q.keys.names(), cursor, "*", 1000).Result()
@@ -238,7 +239,8 @@ func (q *Query) FindMembers(ctx context.Context, s string) ([]MemberCard, error)
 			return nil, fmt.Errorf("query find members: %w", err)
 		}
 		for i := 0; i+1 < len(kv); i += 2 {
-			if strings.Contains(kv[i+1], want) && !slices.Contains(tokens, kv[i]) {
+			if !seen[kv[i]] && strings.Contains(kv[i+1], want) {
+				seen[kv[i]] = true
 				tokens = append(tokens, kv[i])
 			}
 		}

@@ -39,6 +39,9 @@ type Catalogue struct {
 	ForgetRequested string
 	// ForgetFailed is sent when the CRM refused the erasure for good; %s is its reason.
 	ForgetFailed string
+	// Rebuilding answers an organiser while the state is rebuilt after a start; %[1]d is the
+	// progress in percent.
+	Rebuilding string
 
 	// Notice is the information text: %[1]s controller, %[2]d window days, %[3]d retention
 	// days, %[4]s the policy sentence.
@@ -136,6 +139,8 @@ func French() Catalogue {
 			"/oubli pour tout effacer.",
 		Forgotten: "Effacement terminé : vos données ont été effacées, du CRM compris. Je garde seulement " +
 			"une trace anonyme pour ne plus jamais vous compter.",
+		Rebuilding: "Les chiffres sont en cours de reconstruction après un redémarrage (%[1]d %%) : " +
+			"réessayez dans un instant.",
 		ForgetRequested: "Demande d'effacement enregistrée : plus rien de vous n'est traité. " +
 			"Je vous écris ici dès que l'effacement est terminé, CRM compris.",
 		ForgetFailed: "L'effacement dans le CRM a échoué (%[1]s). Vos données ne sont plus traitées par relais ; " +
@@ -242,6 +247,7 @@ func English() Catalogue {
 			"/forget to erase everything.",
 		Forgotten: "Erasure complete: your data has been erased, in the CRM too. I only keep an anonymous " +
 			"trace so that I never count you again.",
+		Rebuilding: "The figures are being rebuilt after a restart (%[1]d%%): try again in a moment.",
 		ForgetRequested: "Erasure request recorded: nothing of yours is processed any more. " +
 			"I will write to you here as soon as the erasure is complete, CRM included.",
 		ForgetFailed: "The erasure in the CRM failed (%[1]s). relais no longer processes your data; " +

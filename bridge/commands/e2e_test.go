@@ -45,11 +45,24 @@ type late struct{ h *commands.Handler }
 
 func (l *late) Handle(ctx context.Context, ev events.Event) error { return l.h.Handle(ctx, ev) }
 
-func newStack(t *testing.T, policy string) *stack {
+// Background answers organisers' queries off the batch loop, as relais does.
+func (l *late) Background(ev events.Event) bool { return l.h.Background(ev) }
+
+func newStack(t *testing.T, policy string) *stack { return newStackWith(t, policy, nil, nil, nil) }
+
+// newStackWith builds a stack whose Redis client gets hook (nil: none), whose log first gets
+// what before publishes, and whose bridge runs with run (nil: Run).
+func newStackWith(t *testing.T, policy string, hook redis.Hook, before func(*stack), run func(*bridge.Bridge, context.Context) error) *stack {
 	t.Helper()
 	s := &stack{t: t, env: eventstest.New(t), logs: &syncBuffer{}, policy: policy}
+	if before != nil {
+		before(s)
+	}
 	s.log = slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s.rdb, s.prefix = bridgetest.Redis(t)
+	if hook != nil {
+		s.rdb.AddHook(hook)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var err error
@@ -63,7 +76,8 @@ func newStack(t *testing.T, policy string) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.h, err = commands.New(commands.Config{Lang: "fr", Organisers: orgs, Log: s.log, Now: func() time.Time { return e2eNow }},
+	s.h, err = commands.New(commands.Config{Lang: "fr", Organisers: orgs, Log: s.log, Now: func() time.Time { return e2eNow },
+		Rebuilding: s.bridge.Rebuilding},
 		s.env.Pub, s.env.Hasher, s.env.JS, s.env.Names, s.bridge.Query(), s.bridge, nil, s.store)
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +85,10 @@ func newStack(t *testing.T, policy string) *stack {
 	fwd.h = s.h
 	runCtx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.bridge.Run(runCtx) }()
+	if run == nil {
+		run = (*bridge.Bridge).Run
+	}
+	go func() { done <- run(s.bridge, runCtx) }()
 	t.Cleanup(func() {
 		stop()
 		if err := <-done; err != nil {

@@ -48,6 +48,9 @@ type Config struct {
 	Log *slog.Logger
 	// Now is the clock of the rate limit; nil is time.Now.
 	Now func() time.Time
+	// Rebuilding says whether the bridge's state is being rebuilt and how far (percent);
+	// organisers are then told so rather than given partial figures. Nil: never.
+	Rebuilding func() (bool, int)
 }
 
 // Handler answers commands. It implements the bridge's CommandHandler.
@@ -158,6 +161,11 @@ func (h *Handler) Handle(ctx context.Context, ev events.Event) error {
 	if cmd.organiserOnly() && !organiser {
 		return h.send(ctx, h.here(ev, "refused", h.cat.Refused))
 	}
+	if cmd.organiserOnly() && h.cfg.Rebuilding != nil {
+		if active, pct := h.cfg.Rebuilding(); active {
+			return h.send(ctx, h.private(ev, "rebuilding", fmt.Sprintf(h.cat.Rebuilding, pct)))
+		}
+	}
 	var err error
 	switch cmd {
 	case cmdHelp:
@@ -179,6 +187,17 @@ func (h *Handler) Handle(ctx context.Context, ev events.Event) error {
 		return fmt.Errorf("commands: %s: %w", logName(ev.Command.Name, true), err)
 	}
 	return nil
+}
+
+// Background reports whether a command may be answered off the bridge's batch loop: an
+// organiser's query (a search over every member may take a while). Anything that changes
+// consent is answered in the loop, in order with the activity.
+func (h *Handler) Background(ev events.Event) bool {
+	if ev.Kind != events.KindCommand || ev.Command == nil {
+		return false
+	}
+	cmd, known := lookup(ev.Command.Name)
+	return known && cmd.organiserOnly()
 }
 
 // logName keeps unknown command names out of the logs: they are free text.

@@ -42,6 +42,9 @@ func (f *forwardingHandler) Handle(ctx context.Context, ev events.Event) error {
 	return f.h.Handle(ctx, ev)
 }
 
+// Background lets the bridge answer organisers' queries off its batch loop.
+func (f *forwardingHandler) Background(ev events.Event) bool { return f.h.Background(ev) }
+
 func (f *forwardingHandler) GroupSeen(ctx context.Context, p events.Platform, group string) error {
 	return f.h.GroupSeen(ctx, p, group)
 }
@@ -83,22 +86,26 @@ func bridgeRole(ctx context.Context, rt *runtime, worker *crm.Worker) (*bridge.B
 	if fwd.h, err = commands.New(commands.Config{
 		Lang: rt.cfg.Lang, Organisers: organisers, Controller: rt.cfg.Controller,
 		WindowDays: rt.cfg.WindowDays, RetentionDays: rt.cfg.RetentionDays, TagPrefix: rt.cfg.TagPrefix,
-		Log: rt.log.With("role", "commands"),
+		Log: rt.log.With("role", "commands"), Rebuilding: b.Rebuilding,
 	}, rt.pub, rt.hasher, rt.js, rt.names, b.Query(), b, sync, store); err != nil {
 		return nil, nil, err
 	}
 	run := b.Run
 	if rt.embeddedRedis {
-		// The embedded Redis starts empty: rebuild it from the log before taking new events.
+		// The embedded Redis starts empty: rebuild it from the log. Meanwhile commands are
+		// answered (organisers are told the figures are being rebuilt), activity waits, and
+		// /readyz says how far the rebuild is.
+		b.StartRebuild()
 		run = func(ctx context.Context) error {
-			start := time.Now()
-			if err := b.Replay(ctx, b.Config().ReplayStart(start)); err != nil {
-				return fmt.Errorf("replay: %w", err)
-			}
-			rt.log.Info("state rebuilt from the event log", "took", time.Since(start).Round(time.Millisecond).String())
-			return b.Run(ctx)
+			return b.RebuildAndRun(ctx, b.Config().ReplayStart(time.Now()))
 		}
 	}
+	rt.health.add("bridge", func(context.Context) error {
+		if active, pct := b.Rebuilding(); active {
+			return fmt.Errorf("rebuilding state from the event log: %d%%", pct)
+		}
+		return nil
+	})
 	return b, []task{{"bridge", run}}, nil
 }
 
