@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
+
 	"github.com/relais-bot/relais/bots/telegram/tgtest"
 	"github.com/relais-bot/relais/crm/crmtest"
 	"github.com/relais-bot/relais/events"
@@ -37,9 +39,18 @@ type dpoRig struct {
 	organiser tgtest.User
 	hasher    events.Hasher
 
+	redis *miniredis.Miniredis // nil: relais runs its embedded Redis
+
 	mu     sync.Mutex
 	bodies bytes.Buffer // every request body NationBuilder received
 	logs   []string     // logs of every run
+}
+
+// withRedis makes relais use a Redis this test owns and can dump, instead of its embedded
+// one (which lives in relais' memory only).
+func (r *dpoRig) withRedis() {
+	r.redis = miniredis.RunT(r.t)
+	r.env = append(r.env, "REDIS_URL=redis://"+r.redis.Addr())
 }
 
 func newDPORig(t *testing.T, policy string) *dpoRig {
@@ -370,6 +381,7 @@ func TestDPOSharedPhoneReachesTheCRM(t *testing.T) {
 // CRM, not in the logs.
 func TestDPOCanaryNeverStored(t *testing.T) {
 	r := newDPORig(t, "notice")
+	r.withRedis()
 	const canary = "CANARI-7f3a9"
 	ana := tgtest.User{ID: 1001, FirstName: "Ana", LastName: "Bavarde"}
 	ben := tgtest.User{ID: 1002, FirstName: "Ben"}
@@ -387,6 +399,11 @@ func TestDPOCanaryNeverStored(t *testing.T) {
 	r.stop(p)
 	if l := r.leaks(canary, strings.ToLower(canary)); len(l) > 0 {
 		t.Errorf("message text stored:\n%s", strings.Join(l, "\n"))
+	}
+	if dump := r.redis.Dump(); strings.Contains(strings.ToLower(dump), strings.ToLower(canary)) {
+		t.Error("message text stored in Redis")
+	} else if !strings.Contains(dump, "Bavarde") {
+		t.Error("Redis holds nothing of Ana: the test proves nothing")
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
