@@ -168,8 +168,8 @@ func benchParseCounts(s string) ([]int, error) {
 func runBench(ctx context.Context, env *benchEnv, o benchOptions, progress io.Writer) (rep benchReport, err error) {
 	say := func(format string, a ...any) { fmt.Fprintf(progress, "bench: "+format+"\n", a...) }
 	defer func() {
-		// The stages' namespace suffixes: raw JetStream, Redis ceiling, end to end, RSS.
-		if cerr := env.cleanup(ctx, "R", "C", "E", "S"); cerr != nil && err == nil {
+		// The stages' namespace suffixes: raw JetStream, references, end to end, rebuild, RSS.
+		if cerr := env.cleanup(ctx, "R", "C", "E", "B", "S"); cerr != nil && err == nil {
 			err = cerr
 		}
 		if err == nil {
@@ -199,18 +199,24 @@ func runBench(ctx context.Context, env *benchEnv, o benchOptions, progress io.Wr
 		return rep, err
 	}
 
-	say("2/4 Redis ceiling: the bridge's Lua calls, pipelined, no NATS")
-	start := time.Now()
-	if err := bridge.ApplyDirect(ctx, o.bridgeConfig(env.keyPrefix("C")), env.rdb, env.hasher, w.Events); err != nil {
-		return rep, fmt.Errorf("bench: redis ceiling: %w", err)
+	say("2/4 fixed references on the same Redis: dedup + 6 writes as one Lua call, and the same 8 commands as plain pipelined writes")
+	if rep.RefLua, err = benchRefLua(ctx, env.rdb, env.keyPrefix("C")+"lua:", env.hasher, w.Events); err != nil {
+		return rep, err
 	}
-	rep.RedisCeiling = benchPerSecond(len(w.Events), time.Since(start))
+	if rep.RefPlain, err = benchRefPlain(ctx, env.rdb, env.keyPrefix("C")+"plain:", env.hasher, w.Events); err != nil {
+		return rep, err
+	}
+	if err := benchDeletePrefix(ctx, env.rdb, env.keyPrefix("C")); err != nil {
+		return rep, err
+	}
 
 	say("3/4 bridge end to end, CRM, latency, leaders")
 	if err := benchEndToEnd(ctx, env, o, w, &rep, say); err != nil {
 		return rep, err
 	}
-	rep.RatioRedis = benchRatio(rep.Bridge, rep.RedisCeiling)
+	rep.RatioLua = benchRatio(rep.Bridge, rep.RefLua)
+	rep.RatioPlain = benchRatio(rep.Bridge, rep.RefPlain)
+	rep.RatioRebuildPlain = benchRatio(rep.Rebuild, rep.RefPlain)
 	rep.RatioRaw = benchRatio(rep.Bridge, rep.RawJetStream)
 
 	if len(o.RSSEvents) > 0 {

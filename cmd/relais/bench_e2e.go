@@ -76,6 +76,7 @@ func benchEndToEnd(ctx context.Context, env *benchEnv, o benchOptions, w eventsi
 		return err
 	}
 	defer closeAdapter()
+	memBefore, memErr := benchRedisMemory(ctx, env.rdb)
 	start := time.Now()
 	if err := benchPublish(waitCtx, adapterJS, adapterPub, w.Events); err != nil {
 		return err
@@ -112,7 +113,27 @@ func benchEndToEnd(ctx context.Context, env *benchEnv, o benchOptions, w eventsi
 	if rep.Leaders, err = benchLeaderScore(ctx, b.Query(), env.hasher, b.Config().TagPrefix, w, o.Members); err != nil {
 		return err
 	}
-	say("   bridge %.0f events/s, %d contact changes, %d CRM calls; measuring latency", rep.Bridge, rep.ContactChanges, rep.CRMCalls)
+	if memAfter, err := benchRedisMemory(ctx, env.rdb); err == nil && memErr == nil {
+		rep.RedisBytes = memAfter - memBefore
+	}
+
+	// A restart: a second bridge rebuilds the whole state from the same log into an empty
+	// key space, as relais does at every start on the embedded Redis.
+	rcfg := o.bridgeConfig(env.keyPrefix("B"))
+	rb, err := bridge.New(rcfg, env.rdb, env.js, pub, store, nil)
+	if err != nil {
+		return err
+	}
+	rstart := time.Now()
+	if err := rb.Replay(ctx, time.Time{}); err != nil {
+		return fmt.Errorf("bench: rebuild: %w", err)
+	}
+	rep.Rebuild = benchPerSecond(len(w.Events), time.Since(rstart))
+	if err := benchDeletePrefix(ctx, env.rdb, env.keyPrefix("B")); err != nil {
+		return err
+	}
+	say("   bridge %.0f events/s, rebuild %.0f events/s, %d contact changes, %d CRM calls; measuring latency",
+		rep.Bridge, rep.Rebuild, rep.ContactChanges, rep.CRMCalls)
 	rep.Latency, err = benchLatencies(waitCtx, env, o, names, adapterJS, adapterPub, sink)
 	return err
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/relais-bot/relais/bridge/bridgetest"
 	"github.com/relais-bot/relais/events"
 	"github.com/relais-bot/relais/events/embedded"
 )
@@ -167,7 +166,7 @@ func (e *benchEnv) cleanup(ctx context.Context, stages ...string) error {
 		}
 	}
 	// Every stage's prefix starts with this one; the run stem is unique to this run.
-	if err := bridgetest.DeletePrefix(ctx, e.rdb, "relais:"+e.run); err != nil {
+	if err := benchDeletePrefix(ctx, e.rdb, "relais:"+e.run); err != nil {
 		errs = append(errs, fmt.Errorf("bench: delete keys: %w", err))
 	}
 	return errors.Join(errs...)
@@ -210,6 +209,28 @@ func benchScanKeys(ctx context.Context, rdb redis.UniversalClient, pattern strin
 		return out, scan(ctx, c)
 	}
 	return out, fmt.Errorf("bench: scan: unsupported client %T", rdb)
+}
+
+// benchDeletePrefix unlinks every key under prefix.
+func benchDeletePrefix(ctx context.Context, rdb redis.UniversalClient, prefix string) error {
+	keys, err := benchScanKeys(ctx, rdb, prefix+"*")
+	if err != nil {
+		return err
+	}
+	for len(keys) > 0 {
+		n := min(500, len(keys))
+		// One key at a time on a cluster: keys of one batch may live on different slots.
+		if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, k := range keys[:n] {
+				p.Unlink(ctx, k)
+			}
+			return nil
+		}); err != nil {
+			return fmt.Errorf("bench: delete keys: %w", err)
+		}
+		keys = keys[n:]
+	}
+	return nil
 }
 
 // Close stops what openBenchEnv started, in reverse order.

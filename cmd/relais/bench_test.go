@@ -41,8 +41,9 @@ func TestBenchTinyWorkload(t *testing.T) {
 		t.Fatalf("--json output is not one JSON object: %v\n%s", err, js.String())
 	}
 	positive := []string{
-		"raw_jetstream_events_per_s", "redis_ceiling_events_per_s", "bridge_events_per_s",
-		"bridge_to_redis_ceiling", "bridge_to_raw_jetstream", "bridge_seconds", "crm_drained_seconds",
+		"raw_jetstream_events_per_s", "reference_lua_events_per_s", "reference_plain_events_per_s", "bridge_events_per_s",
+		"rebuild_events_per_s", "bridge_to_reference_lua", "bridge_to_reference_plain", "rebuild_to_reference_plain",
+		"bridge_to_raw_jetstream", "bridge_seconds", "crm_drained_seconds",
 		"contact_changes", "members_changed", "changes_per_member", "crm_calls", "crm_calls_per_change",
 		"latency.samples", "latency.p50_ms", "latency.p99_ms", "latency.max_ms",
 		"leaders.planted", "leaders.found", "leaders.true_positives", "leaders.precision", "leaders.recall",
@@ -98,7 +99,7 @@ func TestBenchTinyWorkload(t *testing.T) {
 	if err := writeBenchTable(&table, rep); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"raw JetStream", "Redis ceiling", "bridge end to end", "÷ Redis ceiling", "÷ raw JetStream",
+	for _, want := range []string{"raw JetStream", "reference: Lua", "reference: plain writes", "bridge end to end", "÷ reference Lua", "rebuild after a restart", "÷ raw JetStream",
 		"CRM calls per change", "latency p50", "latency p99", "leader precision", "leader recall", "bridge RSS", "GOMAXPROCS"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
