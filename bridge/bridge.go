@@ -278,7 +278,8 @@ var errSettled = errors.New("settled in the background")
 // maxBackground bounds the commands answered at once off the batch loop.
 const maxBackground = 4
 
-// background answers a slow command off the batch loop and settles its message itself.
+// background answers a slow command off the batch loop and settles its message itself,
+// telling JetStream it is still at work so the message is not redelivered meanwhile.
 func (b *Bridge) background(ctx context.Context, m jetstream.Msg, ev events.Event) {
 	b.bgOnce.Do(func() { b.bgSem = make(chan struct{}, maxBackground) })
 	b.bgWG.Add(1)
@@ -286,6 +287,22 @@ func (b *Bridge) background(ctx context.Context, m jetstream.Msg, ev events.Even
 		defer b.bgWG.Done()
 		b.bgSem <- struct{}{}
 		defer func() { <-b.bgSem }()
+		// A long command (an erasure rewrites the log) keeps its message from being
+		// redelivered to another replica meanwhile.
+		beat := time.NewTicker(10 * time.Second)
+		defer beat.Stop()
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			for {
+				select {
+				case <-done:
+					return
+				case <-beat.C:
+					_ = m.InProgress()
+				}
+			}
+		}()
 		err := b.handleCommand(ctx, ev)
 		if err == nil {
 			err = b.forgetMsg(ctx, m)

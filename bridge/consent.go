@@ -49,8 +49,8 @@ type CommandHandler interface {
 }
 
 // backgroundCommands is implemented by a CommandHandler whose slow commands (an organiser's
-// search over every member) may be answered off the batch loop, so they never hold up the
-// event flow. Commands that change consent are always answered in the loop, in order.
+// search over every member, an erasure rewriting the log) may be answered off the batch
+// loop, so they never hold up the event flow.
 type backgroundCommands interface {
 	Background(ev events.Event) bool
 }

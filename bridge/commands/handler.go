@@ -190,14 +190,16 @@ func (h *Handler) Handle(ctx context.Context, ev events.Event) error {
 }
 
 // Background reports whether a command may be answered off the bridge's batch loop: an
-// organiser's query (a search over every member may take a while). Anything that changes
-// consent is answered in the loop, in order with the activity.
+// organiser's query (a search over every member may take a while) or an erasure (securely
+// deleting a member's events costs a block rewrite each: seconds for an active member).
+// An erasure records the suppression first, so activity that arrives meanwhile is already
+// refused; /stop and /oui stay in the loop, in order with the activity.
 func (h *Handler) Background(ev events.Event) bool {
 	if ev.Kind != events.KindCommand || ev.Command == nil {
 		return false
 	}
 	cmd, known := lookup(ev.Command.Name)
-	return known && cmd.organiserOnly()
+	return known && (cmd.organiserOnly() || cmd == cmdForget)
 }
 
 // logName keeps unknown command names out of the logs: they are free text.
