@@ -34,6 +34,35 @@ type Contact struct {
 	// Applied are the tags the CRM confirmed at the last write. Nil means unknown: the sink
 	// must then neither skip adding a tag nor skip removing one.
 	Applied []string
+
+	// Done is what an interrupted earlier attempt at this same change already did. Step,
+	// when set, is called after each step the CRM confirmed, with everything done so far, so
+	// the worker can keep it. A sink that writes in one request ignores both.
+	Done Progress
+	Step func(Progress)
+}
+
+// Progress is what a sink did for one change, step by step. NationBuilder writes a contact
+// in several requests (push the signup, then one per tag): a change interrupted half-way, by
+// a 429, a 503 or a crash, resumes where it stopped instead of sending everything again.
+type Progress struct {
+	Ref      string   `json:"ref,omitempty"`     // the CRM's id, once the contact itself is written
+	Created  bool     `json:"created,omitempty"` // that write created the contact
+	Tagged   []string `json:"tagged,omitempty"`
+	Untagged []string `json:"untagged,omitempty"`
+}
+
+// Clone returns p with slices of its own, for a Step callback to keep.
+func (p Progress) Clone() Progress {
+	p.Tagged, p.Untagged = slices.Clone(p.Tagged), slices.Clone(p.Untagged)
+	return p
+}
+
+// Report tells the worker what is done so far (a no-op when nobody listens).
+func (c Contact) Report(p Progress) {
+	if c.Step != nil {
+		c.Step(p.Clone())
+	}
 }
 
 // ContactFrom builds the contact a change asks for. ref and applied come from the worker's

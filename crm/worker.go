@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,18 +22,25 @@ import (
 
 // WorkerConfig tunes the worker. Zero values take the defaults noted.
 type WorkerConfig struct {
-	// Rate and Burst pace contact changes (default 25 per second, burst 25: NationBuilder's
-	// 250 per 10 s). The HTTP adapters pace each request too, with their own Throttle.
+	// Rate and Burst pace contact changes in this process (default 25 per second, burst
+	// 25). The CRM's own limit is per request and per credential: the HTTP adapters pace
+	// each request with a Throttle, shared by every worker of the deployment when built with
+	// NewSharedThrottle.
 	Rate  rate.Limit
 	Burst int
 	// Concurrency is how many changes are in flight at once (default 4).
 	Concurrency int
 	// CallTimeout bounds one Upsert or Erase (default 2 minutes).
 	CallTimeout time.Duration
-	// BaseDelay and MaxDelay bound the jittered retry backoff (default 1 s and 5 min).
+	// BaseDelay and MaxDelay bound the jittered retry backoff (default 1 s and 5 min). It
+	// grows with a change's real failures (5xx, network), never with its 429s.
 	BaseDelay, MaxDelay time.Duration
-	Log                 *slog.Logger
-	Registerer          prometheus.Registerer
+	// PaceBudget is how long a change may wait for the CRM's pace (429s) in this process
+	// before it goes back to the stream for later, still without counting as a failure
+	// (default 10 minutes).
+	PaceBudget time.Duration
+	Log        *slog.Logger
+	Registerer prometheus.Registerer
 }
 
 // Worker drains RELAIS_CRM into a Sink.
@@ -50,6 +58,8 @@ type Worker struct {
 	locks memberLocks
 	// deniedOnce logs once that the refs bucket cannot be securely deleted from.
 	deniedOnce sync.Once
+	// onRetry, when set (tests), sees each real failure's count and the delay it asked.
+	onRetry func(member string, failures int, delay time.Duration)
 
 	mu          sync.Mutex
 	cons        jetstream.Consumer
@@ -80,6 +90,9 @@ func NewWorker(cfg WorkerConfig, js jetstream.JetStream, names events.Names, pub
 	}
 	if cfg.MaxDelay <= 0 {
 		cfg.MaxDelay = 5 * time.Minute
+	}
+	if cfg.PaceBudget <= 0 {
+		cfg.PaceBudget = 10 * time.Minute
 	}
 	log := cfg.Log
 	if log == nil {
@@ -190,6 +203,45 @@ type record struct {
 	Erased  bool     `json:"erased,omitempty"`
 	// Notified: the member was told their erasure is done (the change's Notify).
 	Notified bool `json:"notified,omitempty"`
+	// Pending is the change being written, until the CRM confirmed all of it.
+	Pending *pending `json:"pending,omitempty"`
+}
+
+// pending is a change the CRM has not confirmed in full: the steps it did confirm, so a
+// retry resumes after them, and how many times the change failed for real, which sets its
+// retry backoff. A 429 is the CRM's pace, not a failure: it is not counted.
+type pending struct {
+	State    string   `json:"state"`
+	Done     Progress `json:"done,omitzero"`
+	Failures int      `json:"failures,omitempty"`
+}
+
+// resume returns the pending write of the change with this state: the one recorded, or a
+// new one. Steps confirmed for an older change stay true of the CRM: they are folded into
+// what the record knows before it is set aside.
+func (r *record) resume(state string) *pending {
+	if r.Pending != nil && r.Pending.State == state {
+		p := *r.Pending
+		p.Done = p.Done.Clone()
+		return &p
+	}
+	if old := r.Pending; old != nil {
+		if old.Done.Ref != "" {
+			r.Ref = old.Done.Ref
+		}
+		switch {
+		case old.Done.Created:
+			r.Applied = append([]string{}, old.Done.Tagged...) // a new contact holds only those
+		case r.Applied != nil:
+			r.Applied = slices.DeleteFunc(slices.Concat(r.Applied, old.Done.Tagged), func(t string) bool {
+				return slices.Contains(old.Done.Untagged, t)
+			})
+			slices.Sort(r.Applied)
+			r.Applied = slices.Compact(r.Applied)
+		}
+		r.Pending = nil
+	}
+	return &pending{State: state}
 }
 
 type handler struct {
@@ -232,12 +284,9 @@ func (h *handler) handle(ctx context.Context, msg jetstream.Msg) error {
 		h.w.metrics.outcome("unchanged")
 		return nil
 	}
-	if err := h.w.throttle.Wait(ctx); err != nil {
-		return err
-	}
-	next, err := h.call(ctx, change, rec)
+	next, err := h.write(ctx, change, rec, state)
 	if err != nil {
-		return h.w.failed(change, err)
+		return err
 	}
 	next.State = state
 	if change.Op == events.OpErase {
@@ -255,8 +304,71 @@ func (h *handler) handle(ctx context.Context, msg jetstream.Msg) error {
 	return nil
 }
 
-// call runs the sink and returns what to remember.
-func (h *handler) call(ctx context.Context, change events.ContactChange, rec record) (record, error) {
+// write runs the sink for a change until the CRM confirmed it, and returns what to
+// remember. The CRM's pace (a 429, or no turn under the shared rate limit in time) is waited
+// out here, resuming after the steps already done, for up to PaceBudget; then the change goes
+// back to the stream for after the Retry-After. Neither grows its backoff. A real failure
+// is counted in the refs record and retried after a backoff that grows with that count; a
+// permanent one is returned as such. Errors are ready for the settler.
+func (h *handler) write(ctx context.Context, change events.ContactChange, rec record, state string) (record, error) {
+	p := rec.resume(state)
+	budget := time.Now().Add(h.w.cfg.PaceBudget)
+	for {
+		if err := h.w.throttle.Wait(ctx); err != nil {
+			return record{}, err
+		}
+		next, err := h.call(ctx, change, rec, p)
+		if err == nil {
+			return next, nil
+		}
+		if ctx.Err() != nil {
+			return record{}, ctx.Err() // shutting down: not the CRM's failure
+		}
+		if IsPaced(err) {
+			d := time.Second
+			if e, ok := AsError(err); ok && e.Status == 429 {
+				if e.RetryAfter > 0 {
+					d = e.RetryAfter
+				}
+				h.w.throttle.Backoff(d)
+			}
+			h.w.metrics.outcome("paced")
+			h.w.log.Debug("crm paced the change, resuming after the pause", "member", change.Member, "pause", d)
+			if time.Now().Add(d).Before(budget) {
+				continue
+			}
+			h.w.noteError(err.Error())
+			return record{}, events.RetryAfter(err, d)
+		}
+		ferr := h.w.failed(change, err)
+		if events.IsPermanent(ferr) {
+			return record{}, ferr
+		}
+		p.Failures++
+		h.savePending(ctx, change.Member, rec, p)
+		d := events.Backoff(uint64(p.Failures), h.w.cfg.BaseDelay, h.w.cfg.MaxDelay)
+		if e, ok := AsError(err); ok {
+			d = max(d, e.RetryAfter)
+		}
+		if h.w.onRetry != nil {
+			h.w.onRetry(change.Member, p.Failures, d)
+		}
+		return record{}, events.RetryAfter(ferr, d)
+	}
+}
+
+// savePending records how far a change got. Best effort: without it a retry only repeats
+// steps, which the CRM calls tolerate.
+func (h *handler) savePending(ctx context.Context, member string, rec record, p *pending) {
+	rec.Pending = p
+	if err := h.save(ctx, member, rec); err != nil {
+		h.w.log.Debug("crm progress not saved", "member", member, "err", err.Error())
+	}
+}
+
+// call runs the sink once and returns what to remember. Each step the sink confirms is
+// recorded in p and in the refs record.
+func (h *handler) call(ctx context.Context, change events.ContactChange, rec record, p *pending) (record, error) {
 	ctx, cancel := context.WithTimeout(ctx, h.w.cfg.CallTimeout)
 	defer cancel()
 	start := time.Now()
@@ -274,6 +386,11 @@ func (h *handler) call(ctx context.Context, change events.ContactChange, rec rec
 		applied = []string{}
 	}
 	c := ContactFrom(change, rec.Ref, applied)
+	c.Done = p.Done
+	c.Step = func(done Progress) {
+		p.Done = done
+		h.savePending(ctx, change.Member, rec, p)
+	}
 	ref, err := h.w.sink.Upsert(ctx, c)
 	if err != nil {
 		return record{}, &redactedError{err: err, c: c}
@@ -295,13 +412,9 @@ func (h *handler) eraseAndNotify(ctx context.Context, msg jetstream.Msg, change 
 		return fmt.Errorf("contact change metadata: %w", err)
 	}
 	if !rec.Erased || rec.State != state {
-		if err := h.w.throttle.Wait(ctx); err != nil {
-			return err
-		}
-		if _, err := h.call(ctx, change, rec); err != nil {
-			ferr := h.w.failed(change, err)
-			if !events.IsPermanent(ferr) {
-				return ferr // nothing is said until the CRM answered for good
+		if _, err := h.write(ctx, change, rec, state); err != nil {
+			if !events.IsPermanent(err) {
+				return err // nothing is said until the CRM answered for good
 			}
 			return h.eraseFailed(ctx, msg, md, change, err)
 		}
@@ -426,12 +539,6 @@ func (w *Worker) failed(change events.ContactChange, err error) error {
 	}
 	w.metrics.outcome("retry")
 	w.log.Debug("crm call failed, will retry", "member", change.Member, "status", statusOf(e))
-	if classified && e.RetryAfter > 0 {
-		if e.Status == 429 {
-			w.throttle.Backoff(e.RetryAfter)
-		}
-		return events.RetryAfter(err, e.RetryAfter)
-	}
 	return err
 }
 

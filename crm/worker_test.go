@@ -47,6 +47,12 @@ type rig struct {
 // startRig runs a worker against a fake nation; it stops with the test.
 func startRig(t *testing.T, cfg crm.WorkerConfig) *rig {
 	t.Helper()
+	return startRigWith(t, cfg, nil)
+}
+
+// startRigWith is startRig with a look at the worker before it runs.
+func startRigWith(t *testing.T, cfg crm.WorkerConfig, before func(*crm.Worker)) *rig {
+	t.Helper()
 	env := eventstest.New(t)
 	nb := crmtest.NewNationBuilder(t, "test-token")
 	client, err := nationbuilder.New(nationbuilder.Config{
@@ -68,6 +74,9 @@ func startRig(t *testing.T, cfg crm.WorkerConfig) *rig {
 	w, err := crm.NewWorker(cfg, env.JS, env.Names, env.Pub, client)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if before != nil {
+		before(w)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &rig{env: env, nb: nb, worker: w, cancel: cancel, done: make(chan error, 1)}

@@ -41,6 +41,9 @@ type Config struct {
 	WebhookSecret string
 	// PollTimeout is the long-poll timeout; DefaultPollTimeout when zero.
 	PollTimeout time.Duration
+	// Instance is this process's identity (RELAIS_INSTANCE): restarted, it takes the poll
+	// lock back at once instead of waiting for its own dead lease.
+	Instance string
 	// Lang is the language of the share-my-phone button: "fr" (default) or "en".
 	Lang string
 	Log  *slog.Logger

@@ -27,7 +27,7 @@ func (a *Adapter) poll(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("telegram: locks bucket: %w", err)
 	}
-	lock := events.NewLock(kv, "telegram-"+strconv.FormatInt(a.BotID(), 10), events.LockTTL)
+	lock := events.NewLock(kv, "telegram-"+strconv.FormatInt(a.BotID(), 10), events.LockConfig{Instance: a.cfg.Instance, Log: a.log})
 	for {
 		err := lock.Acquire(ctx, func() { a.log.Info("telegram poll lock held by another process, waiting") })
 		if err != nil {
@@ -42,7 +42,10 @@ func (a *Adapter) poll(ctx context.Context) error {
 			lost <- lock.Keep(held)
 			release()
 		}()
-		unconfirmed, err := a.pollHeld(held)
+		unconfirmed, err := a.pollHeld(held, lock)
+		if errors.Is(err, errNotHolder) {
+			err = nil // the lock is someone else's: stop polling and wait for it again
+		}
 		if unconfirmed != 0 && ctx.Err() != nil {
 			// A clean stop: confirm the last batch while still holding the lock. After a
 			// lost lock another poller owns the token, and a getUpdates would cut it off.
@@ -72,10 +75,14 @@ func errString(err error) string {
 	return err.Error()
 }
 
+// errNotHolder: a 409 showed that another process polls, and the lock is no longer ours.
+var errNotHolder = errors.New("telegram poll lock held by another process")
+
 // pollHeld is the loop proper. It returns when ctx ends, with the offset that would confirm
-// the last stored batch if no getUpdates sent it yet (0 when none), and an error only when
-// retrying cannot help (a refused token).
-func (a *Adapter) pollHeld(ctx context.Context) (unconfirmed int, err error) {
+// the last stored batch if no getUpdates sent it yet (0 when none), and an error when
+// retrying cannot help (a refused token) or when the lock turned out to be someone else's
+// (errNotHolder).
+func (a *Adapter) pollHeld(ctx context.Context, lock *events.Lock) (unconfirmed int, err error) {
 	// A webhook left over from an earlier deployment makes every getUpdates fail with 409.
 	if _, err := a.request(ctx, "deleteWebhook", tgbotapi.Params{"drop_pending_updates": "false"}); err != nil {
 		if apiCode(err) == http.StatusUnauthorized {
@@ -88,6 +95,8 @@ func (a *Adapter) pollHeld(ctx context.Context) (unconfirmed int, err error) {
 		offset    int // 0: every update Telegram still holds
 		confirmed int // the offset the last successful getUpdates sent
 		attempt   uint64
+		// conflicts counts the 409s in a row: the first is logged, the rest only counted.
+		conflicts int
 	)
 	pending := func() int {
 		if offset != confirmed {
@@ -101,19 +110,37 @@ func (a *Adapter) pollHeld(ctx context.Context) (unconfirmed int, err error) {
 			if ctx.Err() != nil {
 				return pending(), nil
 			}
+			attempt++
+			d := a.retryDelay(err, attempt)
 			switch apiCode(err) {
 			case http.StatusUnauthorized:
 				return 0, fmt.Errorf("telegram: %w: %w", ErrUnauthorized, err)
 			case http.StatusConflict:
-				a.log.Error("telegram getUpdates conflict: another process polls this token or a webhook is set", "err", err.Error())
+				// Telegram ends the older of two getUpdates with 409. Two pollers can overlap
+				// for a moment (a same-instance clash, an older relais during an upgrade) or
+				// another deployment polls this token, or someone set a webhook: back off, and
+				// if the lock is no longer ours, stop polling; the lock's own renewal would
+				// notice too, but only at its next beat.
+				conflicts++
+				if conflicts == 1 {
+					a.log.Warn("telegram getUpdates conflict: another process polls this token, or a webhook is set; backing off and checking the poll lock", "retry_in", d)
+				} else {
+					a.log.Debug("telegram getUpdates conflict again", "conflicts", conflicts, "retry_in", d)
+				}
+				if held, lerr := lock.Held(ctx); lerr == nil && !held {
+					return 0, errNotHolder // not ours: no confirm, it would cut the holder off
+				}
+			default:
+				a.log.Warn("telegram getUpdates failed", "err", err.Error(), "retry_in", d)
 			}
-			attempt++
-			d := a.retryDelay(err, attempt)
-			a.log.Warn("telegram getUpdates failed", "err", err.Error(), "retry_in", d)
 			if !sleep(ctx, d) {
 				return pending(), nil
 			}
 			continue
+		}
+		if conflicts > 0 {
+			a.log.Info("telegram getUpdates conflict over", "conflicts", conflicts)
+			conflicts = 0
 		}
 		attempt = 0
 		confirmed = offset

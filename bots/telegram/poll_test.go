@@ -261,3 +261,96 @@ func TestTokenNeverLogged(t *testing.T) {
 		}
 	}
 }
+
+// holdLock writes the bot's poll lock as another process of instance would leave it: a
+// holder that renews no more (killed), with the lease it announced.
+func (h *harness) holdLock(instance string, lease time.Duration) {
+	h.t.Helper()
+	ctx := context.Background()
+	kv, err := h.env.JS.KeyValue(ctx, h.env.Names.LocksBucket())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	v := fmt.Sprintf(`{"instance":%q,"process":"elsewhere/1/deadbeef","lease_ms":%d}`, instance, lease.Milliseconds())
+	if _, err := kv.Put(ctx, fmt.Sprintf("telegram-%d", h.fake.Bot().ID), []byte(v)); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// TestRestartReclaimsOwnLock: a poller killed without releasing its lock leaves it behind;
+// the same instance restarted polls at once, another instance waits for the lease.
+func TestRestartReclaimsOwnLock(t *testing.T) {
+	h := newHarness(t)
+	h.holdLock("relais-a", time.Minute)
+	other := h.adapter(func(c *Config) { c.Instance = "relais-b" })
+	stopOther := run(t, other.Run)
+	waitFor(t, "relais-b waiting", func() bool { return strings.Contains(h.logs.String(), "lock held by another process") })
+	time.Sleep(500 * time.Millisecond)
+	if n := h.fake.Calls("getUpdates"); n != 0 {
+		t.Fatalf("another instance polled (%d getUpdates) while the lock was held", n)
+	}
+	if err := stopOther(); err != nil {
+		t.Fatal(err)
+	}
+
+	start := time.Now()
+	stop := run(t, h.adapter(func(c *Config) { c.Instance = "relais-a" }).Run)
+	waitFor(t, "the restarted instance polling", func() bool { return h.fake.Calls("getUpdates") > 0 })
+	took := time.Since(start)
+	t.Logf("restarted instance polling %s after start", took.Round(time.Millisecond))
+	if took > events.LockLease/2 {
+		t.Errorf("restarted instance waited %s for its own lock", took)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestConflictLoggedOnce: a run of 409s is one warning, polling goes on while the lock is
+// still ours, and nothing is lost.
+func TestConflictLoggedOnce(t *testing.T) {
+	h := newHarness(t)
+	for range 3 {
+		h.fake.InjectError("getUpdates", tgtest.Conflict())
+	}
+	h.fake.Text(tgtest.Supergroup(-1001000000001, "Nord"), ann, "hello")
+	stop := run(t, h.adapter().Run)
+	waitFor(t, "the message stored", func() bool { return h.streamCount() == 1 })
+	waitFor(t, "the conflict over", func() bool { return strings.Contains(h.logs.String(), "conflict over") })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	logs := h.logs.String()
+	if n := strings.Count(logs, "level=WARN msg=\"telegram getUpdates conflict"); n != 1 {
+		t.Errorf("409 warned %d times, want once:\n%s", n, logs)
+	}
+	if strings.Contains(logs, "level=ERROR") {
+		t.Errorf("errors logged:\n%s", logs)
+	}
+}
+
+// TestConflictLockGoneStopsPolling: a 409 while the lock has become another process's stops
+// this poller at once (no confirm, no crash); it waits for the lock like any other process.
+func TestConflictLockGoneStopsPolling(t *testing.T) {
+	h := newHarness(t)
+	a := h.adapter(func(c *Config) { c.Instance = "relais-a" })
+	stop := run(t, a.Run)
+	waitFor(t, "polling", func() bool { return h.fake.Calls("getUpdates") > 0 })
+	h.holdLock("relais-b", time.Minute)
+	h.fake.InjectError("getUpdates", tgtest.Conflict())
+	h.fake.Text(tgtest.Supergroup(-1001000000001, "Nord"), ann, "wake the long poll") // ends it with the 409
+	waitFor(t, "the poller waiting for the lock", func() bool {
+		return strings.Contains(h.logs.String(), "lock held by another process")
+	})
+	if !strings.Contains(h.logs.String(), "getUpdates conflict") {
+		t.Errorf("the 409 was not logged:\n%s", h.logs.String())
+	}
+	calls := h.fake.Calls("getUpdates")
+	time.Sleep(time.Second)
+	if n := h.fake.Calls("getUpdates"); n != calls {
+		t.Errorf("getUpdates called %d more times after the lock went to another process", n-calls)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}

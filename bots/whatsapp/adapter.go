@@ -33,6 +33,9 @@ type Config struct {
 	Proxy string
 	// Throttle bounds replies; the zero value means DefaultThrottle().
 	Throttle Throttle
+	// Instance is this process's identity (RELAIS_INSTANCE): restarted, it takes the
+	// session lock back at once instead of waiting for its own dead lease.
+	Instance string
 }
 
 // Adapter connects one paired WhatsApp device, publishes its group activity and sends the
@@ -54,6 +57,7 @@ type Adapter struct {
 	// logged in. A field so tests can drive ServeReplies without WhatsApp.
 	canSend func() bool
 
+	instance   string
 	stops      chan stopSignal // permanent disconnects, from the event handler to Run
 	active     atomic.Bool     // this process holds the session lock
 	resetArmed atomic.Bool     // a reconnect for redelivery is scheduled
@@ -107,9 +111,10 @@ func New(ctx context.Context, cfg Config, js jetstream.JetStream, names events.N
 	a := &Adapter{
 		log: log, js: js, names: names, pub: pub,
 		store: container, device: dev, cli: cli,
-		metrics: m,
-		health:  newHealthState(m, time.Now),
-		stops:   make(chan stopSignal, 1),
+		metrics:  m,
+		health:   newHealthState(m, time.Now),
+		stops:    make(chan stopSignal, 1),
+		instance: cfg.Instance,
 	}
 	a.canSend = func() bool { return a.active.Load() && cli.IsLoggedIn() }
 	seen := newRecentSenders(30*24*time.Hour, 100_000, time.Now)
@@ -154,7 +159,7 @@ func (a *Adapter) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("whatsapp: locks bucket: %w", err)
 	}
-	lock := events.NewLock(kv, "whatsapp-"+a.device.ID.User, events.LockTTL)
+	lock := events.NewLock(kv, "whatsapp-"+a.device.ID.User, events.LockConfig{Instance: a.instance, Log: a.log})
 	for {
 		sig, err := a.session(ctx, lock)
 		switch {
@@ -214,7 +219,7 @@ func (a *Adapter) session(ctx context.Context, lock *events.Lock) (stopSignal, e
 			return stopSignal{}, nil
 		}
 		a.log.Error("whatsapp: session lock lost; disconnecting so two processes never share the session", "err", err.Error())
-		return stopSignal{retryAfter: events.LockTTL}, nil
+		return stopSignal{retryAfter: events.LockLease}, nil
 	case sig := <-a.stops:
 		return sig, nil
 	}

@@ -17,6 +17,7 @@ import (
 type Config struct {
 	DataDir           string
 	Secret            string // empty: generated and kept in the data dir
+	Instance          string // empty: generated and kept in the data dir
 	HTTPAddr          string
 	Lang              string
 	SyncPolicy        string
@@ -120,6 +121,14 @@ func settings() []setting {
 					return errors.New("want at least 16 characters")
 				}
 				c.Secret = v
+				return nil
+			}},
+		{name: "RELAIS_INSTANCE", help: "this process's identity: restarted, it takes its adapter locks back at once (letters, digits, . _ -); unset: generated once and kept in the data dir",
+			apply: func(c *Config, v string) error {
+				if v != "" && !instancePattern.MatchString(v) {
+					return errors.New("want up to 64 of A-Z, a-z, 0-9, '.', '_' and '-'")
+				}
+				c.Instance = v
 				return nil
 			}},
 		{name: "RELAIS_HTTP_ADDR", def: "127.0.0.1:8080", help: "address of /healthz, /readyz, /metrics (and the Telegram webhook)",
@@ -355,6 +364,7 @@ func (c Config) values() map[string]string {
 		"NATIONBUILDER_CLIENT_ID": c.NBClientID, "NATIONBUILDER_CLIENT_SECRET": c.NBClientSecret,
 		"NATIONBUILDER_REFRESH_TOKEN": c.NBRefreshToken, "CIVICRM_URL": c.CiviURL, "CIVICRM_API_KEY": c.CiviAPIKey,
 		"CIVICRM_SITE_KEY": c.CiviSiteKey, "WEBHOOK_URL": c.WebhookURL, "WEBHOOK_SECRET": c.WebhookSecret,
+		"RELAIS_INSTANCE": c.Instance,
 	}
 }
 

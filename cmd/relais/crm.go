@@ -5,8 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/relais-bot/relais/crm"
 	"github.com/relais-bot/relais/crm/civicrm"
@@ -21,23 +23,52 @@ func localCRMPath(dataDir string) string { return filepath.Join(dataDir, "crm.db
 // each erasure, so an erased contact does not stay in a CSV on disk.
 func localExportPath(dataDir string) string { return filepath.Join(dataDir, "export.csv") }
 
+// crmPaces are the request limits relais keeps per CRM, in any window, summed over every CRM
+// worker of the deployment: NationBuilder's published 250 per 10 s per token; CiviCRM and
+// webhooks publish none, so relais keeps to 10 a second to spare the server.
+var crmPaces = map[string]struct {
+	limit  int
+	window time.Duration
+}{
+	"nationbuilder": {250, 10 * time.Second},
+	"civicrm":       {10, time.Second},
+	"webhook":       {10, time.Second},
+}
+
+// pacedClient is the HTTP client of an HTTP CRM: every request takes its turn in the pace
+// all the deployment's CRM workers share, kept in the NATS locks bucket.
+func pacedClient(ctx context.Context, rt *runtime, name string) (*http.Client, error) {
+	kv, err := rt.js.KeyValue(ctx, rt.names.LocksBucket())
+	if err != nil {
+		return nil, fmt.Errorf("locks bucket: %w", err)
+	}
+	p := crmPaces[name]
+	return crm.NewHTTPClient(crm.NewSharedThrottle(kv, "crm-pace-"+name, p.limit, p.window, rt.log.With("crm", name))), nil
+}
+
 // openSink connects the configured CRM; close releases it.
 func openSink(ctx context.Context, rt *runtime) (sink crm.Sink, close func(), err error) {
 	cfg := rt.cfg
+	var hc *http.Client
+	if _, paced := crmPaces[cfg.CRM]; paced {
+		if hc, err = pacedClient(ctx, rt, cfg.CRM); err != nil {
+			return nil, nil, err
+		}
+	}
 	switch cfg.CRM {
 	case "nationbuilder":
 		c, err := nationbuilder.New(nationbuilder.Config{
 			Slug: cfg.NBSlug, Token: cfg.NBToken, BaseURL: cfg.NBBaseURL,
 			ClientID: cfg.NBClientID, ClientSecret: cfg.NBClientSecret, RefreshToken: cfg.NBRefreshToken,
 			TokenStore: nationbuilder.FileTokenStore{Path: filepath.Join(cfg.DataDir, "nationbuilder-token.json")},
-			Log:        rt.log.With("crm", "nationbuilder"),
+			HTTPClient: hc, Log: rt.log.With("crm", "nationbuilder"),
 		})
 		return c, func() {}, err
 	case "civicrm":
-		c, err := civicrm.New(civicrm.Config{URL: cfg.CiviURL, APIKey: cfg.CiviAPIKey, SiteKey: cfg.CiviSiteKey})
+		c, err := civicrm.New(civicrm.Config{URL: cfg.CiviURL, APIKey: cfg.CiviAPIKey, SiteKey: cfg.CiviSiteKey, HTTPClient: hc})
 		return c, func() {}, err
 	case "webhook":
-		c, err := webhook.New(webhook.Config{URL: cfg.WebhookURL, Secret: cfg.WebhookSecret})
+		c, err := webhook.New(webhook.Config{URL: cfg.WebhookURL, Secret: cfg.WebhookSecret, HTTPClient: hc})
 		return c, func() {}, err
 	default:
 		s, err := local.Open(ctx, localCRMPath(cfg.DataDir), local.WithExportPath(localExportPath(cfg.DataDir)))

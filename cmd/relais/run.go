@@ -195,7 +195,7 @@ func telegramRole(ctx context.Context, rt *runtime) ([]task, string, http.Handle
 	a, err := telegram.New(ctx, telegram.Config{
 		Token: rt.cfg.TelegramToken, Endpoint: rt.cfg.TelegramEndpoint,
 		WebhookURL: rt.cfg.TelegramWebhookURL, WebhookSecret: rt.cfg.TelegramWebhookSecret,
-		Lang: rt.cfg.Lang, Log: rt.log.With("role", "telegram"),
+		Lang: rt.cfg.Lang, Log: rt.log.With("role", "telegram"), Instance: rt.instanceID(),
 	}, rt.js, rt.pub)
 	if err != nil {
 		return nil, "", nil, err

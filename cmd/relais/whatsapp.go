@@ -21,6 +21,7 @@ func whatsappRole(ctx context.Context, rt *runtime) ([]task, error) {
 	setWhatsAppDeviceName()
 	a, err := whatsapp.New(ctx, whatsapp.Config{
 		DataDir: rt.cfg.DataDir, DB: rt.cfg.WhatsAppDB, Log: rt.log.With("role", "whatsapp"), Registerer: rt.reg,
+		Instance: rt.instanceID(),
 	}, rt.js, rt.names, rt.pub)
 	if err != nil {
 		return nil, err

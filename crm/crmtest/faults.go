@@ -10,8 +10,10 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Faults decides which requests fail. Safe for concurrent use.
@@ -24,6 +26,14 @@ type Faults struct {
 	down       bool
 	retryAfter string
 	injected   map[int]int
+	routes     map[string]*routeFault
+}
+
+// routeFault fails requests to one route: after more pass, then the next fail with
+// statuses, in order.
+type routeFault struct {
+	after    int
+	statuses []int
 }
 
 // NewFaults returns a fault injector whose random choices replay with the same seed.
@@ -71,6 +81,49 @@ func (f *Faults) Injected() map[int]int {
 	return maps.Clone(f.injected)
 }
 
+// FailOn makes requests to route ("METHOD /pattern", as the fake's mux names it) fail: the
+// next after pass, then the following ones answer statuses, one each, in order. It
+// interrupts a multi-step write at a chosen step.
+func (f *Faults) FailOn(route string, after int, statuses ...int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.routes == nil {
+		f.routes = map[string]*routeFault{}
+	}
+	f.routes[route] = &routeFault{after: after, statuses: statuses}
+}
+
+// pickFor is pick for a request to route: a FailOn for it comes first.
+func (f *Faults) pickFor(route string) (int, string) {
+	if f == nil {
+		return 0, ""
+	}
+	f.mu.Lock()
+	if rf := f.routes[route]; rf != nil {
+		switch {
+		case rf.after > 0:
+			rf.after--
+		case len(rf.statuses) > 0:
+			status := rf.statuses[0]
+			rf.statuses = rf.statuses[1:]
+			f.mu.Unlock()
+			return f.injectedStatus(status)
+		}
+	}
+	f.mu.Unlock()
+	return f.pick()
+}
+
+func (f *Faults) injectedStatus(status int) (int, string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.injected[status]++
+	if status == http.StatusTooManyRequests {
+		return status, f.retryAfter
+	}
+	return status, ""
+}
+
 // pick returns the status to fail with, or 0, and the Retry-After to send.
 func (f *Faults) pick() (int, string) {
 	if f == nil {
@@ -104,6 +157,63 @@ func (f *Faults) pick() (int, string) {
 		return status, f.retryAfter
 	}
 	return status, ""
+}
+
+// RateWindow counts requests over a sliding window and, given a limit, refuses those beyond
+// it, as a CRM's rate limit does (NationBuilder: 250 per 10 s). Every request that reaches
+// the server counts, refused ones included: the count measures what clients sent. Safe for
+// concurrent use.
+type RateWindow struct {
+	mu      sync.Mutex
+	limit   int
+	window  time.Duration
+	arrived []time.Time // within the last window
+	max     int
+	refused int
+}
+
+// Set makes the window refuse requests beyond limit in any sliding window (0: count only).
+func (w *RateWindow) Set(limit int, window time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.limit, w.window = limit, window
+	w.arrived, w.max, w.refused = nil, 0, 0
+}
+
+// arrive counts a request at now. ok is false when it goes beyond the limit; retryAfter is
+// then when the oldest request in the window leaves it, in whole seconds as CRMs send it.
+func (w *RateWindow) arrive(now time.Time) (ok bool, retryAfter string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.window <= 0 {
+		return true, ""
+	}
+	keep := 0
+	for keep < len(w.arrived) && !w.arrived[keep].After(now.Add(-w.window)) {
+		keep++
+	}
+	w.arrived = append(w.arrived[keep:], now)
+	w.max = max(w.max, len(w.arrived))
+	if w.limit <= 0 || len(w.arrived) <= w.limit {
+		return true, ""
+	}
+	w.refused++
+	wait := w.arrived[0].Add(w.window).Sub(now)
+	return false, strconv.Itoa(max(1, int((wait+time.Second-1)/time.Second)))
+}
+
+// Max is the most requests seen in any sliding window so far.
+func (w *RateWindow) Max() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.max
+}
+
+// Refused is how many requests went beyond the limit.
+func (w *RateWindow) Refused() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.refused
 }
 
 // Counter counts requests by route and status. Safe for concurrent use.

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // signupWritable are the signup attributes NationBuilder v2 documents as writable (the
@@ -51,6 +52,8 @@ type NationBuilder struct {
 	*httptest.Server
 	Faults   *Faults
 	Requests *Counter
+	// Rate counts requests per sliding window; Rate.Set makes it enforce a limit with 429s.
+	Rate *RateWindow
 
 	mu           sync.Mutex
 	token        string
@@ -69,7 +72,7 @@ type NationBuilder struct {
 func NewNationBuilder(t testing.TB, token string) *NationBuilder {
 	t.Helper()
 	nb := &NationBuilder{
-		Faults: NewFaults(1), Requests: newCounter(), token: token,
+		Faults: NewFaults(1), Requests: newCounter(), Rate: &RateWindow{}, token: token,
 		signups: map[string]map[string]any{}, tags: map[string]string{}, taggings: map[string][2]string{},
 	}
 	mux := http.NewServeMux()
@@ -87,6 +90,12 @@ func NewNationBuilder(t testing.TB, token string) *NationBuilder {
 		_, pattern := mux.Handler(r)
 		if pattern == "" {
 			pattern = r.Method + " (unknown)"
+		}
+		if ok, retryAfter := nb.Rate.arrive(time.Now()); !ok {
+			rec.Header().Set("Retry-After", retryAfter)
+			writeJSON(rec, http.StatusTooManyRequests, map[string]string{"code": "rate_limit_exceeded", "message": "Rate limit exceeded"})
+			nb.Requests.add(pattern, rec.status)
+			return
 		}
 		mux.ServeHTTP(rec, r)
 		nb.Requests.add(pattern, rec.status)
@@ -193,7 +202,7 @@ func (nb *NationBuilder) newIDLocked() string {
 // api wraps a handler with what every v2 call checks: injected faults, bearer token, Accept.
 func (nb *NationBuilder) api(h func(w http.ResponseWriter, r *http.Request)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if status, retryAfter := nb.Faults.pick(); status != 0 {
+		if status, retryAfter := nb.Faults.pickFor(r.Pattern); status != 0 {
 			if retryAfter != "" {
 				w.Header().Set("Retry-After", retryAfter)
 			}

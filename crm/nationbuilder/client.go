@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 
@@ -102,8 +103,51 @@ type signupAttributes struct {
 	DoNotContact *bool `json:"do_not_contact,omitempty"`
 }
 
-// Upsert pushes the signup (matched on external_id), then adds and removes relais tags.
+// Upsert pushes the signup (matched on external_id), then adds and removes relais tags. It
+// reports each step (ct.Report) and skips those ct.Done says an interrupted attempt at this
+// change already did: a retry after a 429 on the third tag sends neither the signup nor the
+// first two tags again.
 func (c *Client) Upsert(ctx context.Context, ct crm.Contact) (string, error) {
+	done := ct.Done.Clone()
+	if done.Ref == "" {
+		id, created, err := c.push(ctx, ct)
+		if err != nil {
+			return "", err
+		}
+		done.Ref, done.Created = id, created
+		ct.Report(done)
+	}
+	add := ct.TagsToAdd()
+	if done.Created {
+		// A new signup carries nothing yet, whatever relais remembers applying (someone may
+		// have deleted the old one in the control panel).
+		add = ct.Tags
+	}
+	for _, tag := range add {
+		if slices.Contains(done.Tagged, tag) {
+			continue
+		}
+		if err := c.tag(ctx, done.Ref, tag); err != nil {
+			return "", err
+		}
+		done.Tagged = append(done.Tagged, tag)
+		ct.Report(done)
+	}
+	remove := slices.DeleteFunc(ct.TagsToRemove(), func(t string) bool { return slices.Contains(done.Untagged, t) })
+	if len(remove) > 0 && !done.Created {
+		err := c.untag(ctx, done.Ref, remove, func(tag string) {
+			done.Untagged = append(done.Untagged, tag)
+			ct.Report(done)
+		})
+		if err != nil {
+			return "", err
+		}
+	}
+	return done.Ref, nil
+}
+
+// push upserts the signup itself; created says NationBuilder created it.
+func (c *Client) push(ctx context.Context, ct crm.Contact) (string, bool, error) {
 	first, last := ct.Names()
 	attrs := signupAttributes{ExternalID: ct.ExternalID, FirstName: first, LastName: last, MobileNumber: ct.Phone}
 	no, yes := false, true
@@ -118,30 +162,13 @@ func (c *Client) Upsert(ctx context.Context, ct crm.Contact) (string, error) {
 	body := map[string]any{"data": map[string]any{"type": "signups", "attributes": attrs}}
 	resp, status, err := c.do(ctx, "push signup", http.MethodPatch, "/signups/push", body)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
-	created := status == http.StatusCreated
 	signup, err := parseOne(resp, "signups")
 	if err != nil {
-		return "", &crm.Error{Op: "push signup", Message: err.Error(), Retryable: true}
+		return "", false, &crm.Error{Op: "push signup", Message: err.Error(), Retryable: true}
 	}
-	add := ct.TagsToAdd()
-	if created {
-		// A new signup carries nothing yet, whatever relais remembers applying (someone may
-		// have deleted the old one in the control panel).
-		add = ct.Tags
-	}
-	for _, tag := range add {
-		if err := c.tag(ctx, signup.ID, tag); err != nil {
-			return "", err
-		}
-	}
-	if remove := ct.TagsToRemove(); len(remove) > 0 && !created {
-		if err := c.untag(ctx, signup.ID, remove); err != nil {
-			return "", err
-		}
-	}
-	return signup.ID, nil
+	return signup.ID, status == http.StatusCreated, nil
 }
 
 // Erase deletes the signup. Without a ref it looks the signup up by external_id.
@@ -183,9 +210,9 @@ func (c *Client) tag(ctx context.Context, signupID, name string) error {
 	return err
 }
 
-// untag deletes the taggings of the named tags. One read of the signup with its tags and
-// taggings sideloaded finds them, without looking any tag up.
-func (c *Client) untag(ctx context.Context, signupID string, names []string) error {
+// untag deletes the taggings of the named tags, calling untagged after each. One read of the
+// signup with its tags and taggings sideloaded finds them, without looking any tag up.
+func (c *Client) untag(ctx context.Context, signupID string, names []string, untagged func(string)) error {
 	resp, _, err := c.do(ctx, "list taggings", http.MethodGet, "/signups/"+url.PathEscape(signupID)+"?include=signup_tags,taggings&fields[signups]=external_id", nil)
 	if err != nil {
 		return err
@@ -196,16 +223,16 @@ func (c *Client) untag(ctx context.Context, signupID string, names []string) err
 	}
 	for _, name := range names {
 		tagging, ok := carried[strings.ToLower(name)]
-		if !ok {
-			continue // the signup does not carry it
+		if ok {
+			_, _, err = c.do(ctx, "untag signup", http.MethodDelete, "/signup_taggings/"+url.PathEscape(tagging), nil)
+			if e, ok := crm.AsError(err); ok && e.Status == http.StatusNotFound {
+				err = nil // already gone
+			}
+			if err != nil {
+				return err
+			}
 		}
-		_, _, err = c.do(ctx, "untag signup", http.MethodDelete, "/signup_taggings/"+url.PathEscape(tagging), nil)
-		if e, ok := crm.AsError(err); ok && e.Status == http.StatusNotFound {
-			continue
-		}
-		if err != nil {
-			return err
-		}
+		untagged(name) // removed, or the signup did not carry it
 	}
 	return nil
 }
