@@ -64,7 +64,7 @@ func bridgeRole(ctx context.Context, rt *runtime, worker *crm.Worker) (*bridge.B
 	if err != nil {
 		return nil, nil, err
 	}
-	rt.closers = append(rt.closers, func() { _ = store.Close() })
+	rt.addCloser(func() { _ = store.Close() })
 	organisers, err := commands.ParseOrganisers(rt.cfg.Organisers)
 	if err != nil {
 		return nil, nil, &ConfigError{Var: "RELAIS_ORGANISERS", Want: err.Error()}
@@ -87,17 +87,22 @@ func bridgeRole(ctx context.Context, rt *runtime, worker *crm.Worker) (*bridge.B
 	}, rt.pub, rt.hasher, rt.js, rt.names, b.Query(), b, sync, store); err != nil {
 		return nil, nil, err
 	}
-	run := b.Run
-	if rt.embeddedRedis {
-		// The embedded Redis starts empty: rebuild it from the log before taking new events.
-		run = func(ctx context.Context) error {
+	// The embedded Redis starts empty: it is rebuilt from the log before taking new events,
+	// once (a restarted task finds it rebuilt, and the rebuild is idempotent anyway).
+	rebuilt := !rt.embeddedRedis
+	run := func(ctx context.Context) error {
+		if err := rt.health.retry(ctx, rt.log, "redis", "loading scripts", b.LoadScripts); err != nil {
+			return err
+		}
+		if !rebuilt {
 			start := time.Now()
 			if err := b.Replay(ctx, b.Config().ReplayStart(start)); err != nil {
 				return fmt.Errorf("replay: %w", err)
 			}
+			rebuilt = true
 			rt.log.Info("state rebuilt from the event log", "took", time.Since(start).Round(time.Millisecond).String())
-			return b.Run(ctx)
 		}
+		return b.Run(ctx)
 	}
 	return b, []task{{"bridge", run}}, nil
 }
