@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -15,9 +16,13 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/relais-bot/relais/bots/telegram/tgtest"
+	"github.com/relais-bot/relais/events"
 	"github.com/relais-bot/relais/events/embedded"
+	"github.com/relais-bot/relais/events/eventstest"
 )
 
 // readyz is one answer of /readyz: its status, and what it says is waited for.
@@ -287,6 +292,65 @@ func TestRunStartupErrorsExit(t *testing.T) {
 			}
 			if !strings.HasSuffix(strings.TrimSpace(logs), plain[0]) {
 				t.Fatalf("the reason is not the last line:\n%s", logs)
+			}
+		})
+	}
+}
+
+// relais run on a three-server cluster replicates every stream and bucket three times
+// without being told (given one server's address, it learns the others), or as many times
+// as RELAIS_NATS_REPLICAS says.
+func TestRunReplicatesOnACluster(t *testing.T) {
+	bin := buildRelais(t)
+	cluster, err := embedded.StartCluster(embedded.ClusterOptions{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Shutdown)
+	nc, err := nats.Connect(cluster.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := strings.Split(cluster.URL(), ",")[0]
+	tests := []struct {
+		name string
+		env  []string
+		want int
+	}{
+		{"default, one address", []string{"NATS_URL=" + one}, 3},
+		{"chosen", []string{"NATS_URL=" + cluster.URL(), "RELAIS_NATS_REPLICAS=2"}, 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ns := eventstest.UniquePrefix()
+			names, err := events.NewNames(ns)
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := freeAddr(t)
+			env := append([]string{"RELAIS_DATA_DIR=" + t.TempDir(), "RELAIS_HTTP_ADDR=" + addr,
+				"RELAIS_NAMESPACE=" + ns}, tc.env...)
+			p := startRelais(t, bin, env, "run", "--roles=crm")
+			waitReady(t, p, addr, 60*time.Second)
+			stopRelais(t, p)
+			ctx := context.Background()
+			for _, name := range []string{names.EventsStream(), names.CRMStream(), names.DLQStream(), names.RepliesStream(),
+				"KV_" + names.ConsentBucket(), "KV_" + names.LocksBucket(), "KV_" + names.CRMRefsBucket()} {
+				s, err := js.Stream(ctx, name)
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				if got := s.CachedInfo().Config.Replicas; got != tc.want {
+					t.Errorf("%s has %d replicas, want %d", name, got, tc.want)
+				}
+			}
+			if !strings.Contains(p.Logs(), fmt.Sprintf(`"replicas":%d`, tc.want)) {
+				t.Errorf("the replicas are not logged:\n%s", p.Logs())
 			}
 		})
 	}
