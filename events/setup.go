@@ -65,10 +65,10 @@ func Setup(ctx context.Context, js jetstream.JetStream, n Names, l Limits) error
 		Duplicates:        2 * time.Minute,
 		Replicas:          replicas,
 		// No direct get: nats.go's GetLastMsgForSubject then asks the stream leader
-		// ($JS.API.STREAM.MSG.GET) instead of any replica ($JS.API.DIRECT.GET), which may not
-		// have the newest change yet. The bridge decides on the last change it reads and the
-		// publish is conditional on it: a stale read would make it retry at best, and at
-		// worst decide against an objection it could not see.
+		// ($JS.API.STREAM.MSG.GET) instead of any replica ($JS.API.DIRECT.GET), which may
+		// lag. The bridge and the CRM worker decide on the last change they read: a lagging
+		// read makes a conditional publish fail and retry, and a decision to publish nothing
+		// (the change kept already looks right) would rest on a change no longer the last.
 		AllowDirect: false,
 	}, {
 		Name:        n.DLQStream(),
