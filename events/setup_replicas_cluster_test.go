@@ -228,3 +228,29 @@ func TestSetupReplicasOnASingleServer(t *testing.T) {
 		t.Error("3 chosen replicas accepted on a single server")
 	}
 }
+
+// RELAIS_CRM as an earlier version made it (direct gets allowed) loses direct gets at the
+// next start, so the last contact change is read from the stream leader.
+func TestSetupTurnsOffDirectGetsOnCRM(t *testing.T) {
+	env := eventstest.New(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := env.JS.Stream(ctx, env.Names.CRMStream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := s.CachedInfo().Config
+	old.AllowDirect = true
+	if _, err := env.JS.UpdateStream(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := events.Setup(ctx, env.JS, env.Names, env.Limits); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = env.JS.Stream(ctx, env.Names.CRMStream()); err != nil {
+		t.Fatal(err)
+	}
+	if s.CachedInfo().Config.AllowDirect {
+		t.Fatal("RELAIS_CRM still allows direct gets after Setup")
+	}
+}
