@@ -96,6 +96,15 @@ func (b *Bridge) Query() *Query {
 	return &Query{cfg: b.cfg, keys: b.keys, rdb: b.rdb, consent: b.consent}
 }
 
+// LoadScripts loads the bridge's Lua scripts into Redis. Run and Replay load them too; a
+// caller that loads them first can wait out a Redis outage and say what it waits for.
+func (b *Bridge) LoadScripts(ctx context.Context) error {
+	if err := b.scripts.load(ctx, b.rdb); err != nil {
+		return fmt.Errorf("bridge: %w", err)
+	}
+	return nil
+}
+
 // Run consumes the events stream with the shared durable consumer until ctx is cancelled,
 // applying events in batches, and sweeps every Config.SweepEvery. On cancel it stops
 // fetching, finishes the messages already delivered and returns nil.

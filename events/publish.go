@@ -140,10 +140,12 @@ func (p *Publisher) ReplaceContactChange(ctx context.Context, m *nats.Msg, lastS
 }
 
 // IsWrongLastSequence reports whether a conditional publish failed because the subject's
-// last message is no longer the one expected: someone stored a newer one.
+// last message is no longer the one expected: someone stored a newer one. A replicated
+// stream answers with a code of its own for the same refusal.
 func IsWrongLastSequence(err error) bool {
 	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }
 
 // ReplyMsg encodes r for its platform's reply subject.

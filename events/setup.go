@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -17,8 +19,14 @@ type Limits struct {
 	// Duplicates is the window in which a repeated Nats-Msg-Id is dropped: it must cover an
 	// adapter restart (Telegram keeps unconfirmed updates 24 h).
 	Duplicates time.Duration
-	// Replicas for clustered NATS; 0 or 1 on a single server.
+	// Replicas of every stream and bucket (RELAIS_NATS_REPLICAS): 1 on a single server, at
+	// most the number of JetStream servers of a cluster; 0 means 1.
 	Replicas int
+	// ReplicasGuessed says Replicas is a default computed from the connection (ClusterReplicas)
+	// rather than the operator's choice. Setup then never lowers an existing stream to it (a
+	// server down while it was computed would otherwise shrink every stream), and lowers it
+	// for a stream the cluster cannot place that many times (the count was too high).
+	ReplicasGuessed bool
 }
 
 // DefaultLimits match DESIGN.md defaults.
@@ -36,6 +44,7 @@ func Setup(ctx context.Context, js jetstream.JetStream, n Names, l Limits) error
 		l.Duplicates = min(24*time.Hour, l.Retention)
 	}
 	replicas := max(l.Replicas, 1)
+	plan := &replicaPlan{want: replicas, guessed: l.ReplicasGuessed}
 	streams := []jetstream.StreamConfig{{
 		Name:        n.EventsStream(),
 		Description: "relais group events; erasure purges one member by subject",
@@ -55,7 +64,12 @@ func Setup(ctx context.Context, js jetstream.JetStream, n Names, l Limits) error
 		MaxMsgsPerSubject: 1,
 		Duplicates:        2 * time.Minute,
 		Replicas:          replicas,
-		AllowDirect:       true,
+		// No direct get: nats.go's GetLastMsgForSubject then asks the stream leader
+		// ($JS.API.STREAM.MSG.GET) instead of any replica ($JS.API.DIRECT.GET), which may
+		// lag. The bridge and the CRM worker decide on the last change they read: a lagging
+		// read makes a conditional publish fail and retry, and a decision to publish nothing
+		// (the change kept already looks right) would rest on a change no longer the last.
+		AllowDirect: false,
 	}, {
 		Name:        n.DLQStream(),
 		Description: "relais dead letters, reason in the Relais-Reason header",
@@ -76,7 +90,12 @@ func Setup(ctx context.Context, js jetstream.JetStream, n Names, l Limits) error
 		Replicas:    replicas,
 	}}
 	for _, cfg := range streams {
-		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+		err := plan.apply(ctx, js, cfg.Name, func(r int) error {
+			cfg.Replicas = r
+			_, err := js.CreateOrUpdateStream(ctx, cfg)
+			return err
+		})
+		if err != nil {
 			return fmt.Errorf("setup stream %s: %w", cfg.Name, err)
 		}
 	}
@@ -99,19 +118,108 @@ func Setup(ctx context.Context, js jetstream.JetStream, n Names, l Limits) error
 		Replicas:    replicas,
 	}}
 	for _, cfg := range buckets {
-		if cfg.Bucket == n.LocksBucket() {
-			// Locks hold no personal data: nats.go's own bucket.
-			if _, err := js.CreateOrUpdateKeyValue(ctx, cfg); err != nil {
-				return fmt.Errorf("setup bucket %s: %w", cfg.Bucket, err)
+		err := plan.apply(ctx, js, "KV_"+cfg.Bucket, func(r int) error {
+			cfg.Replicas = r
+			if cfg.Bucket == n.LocksBucket() {
+				// Locks hold no personal data: nats.go's own bucket.
+				_, err := js.CreateOrUpdateKeyValue(ctx, cfg)
+				return err
 			}
-			continue
-		}
-		// Consent and CRM references must be securely erasable.
-		if err := setupErasable(ctx, js, cfg); err != nil {
+			// Consent and CRM references must be securely erasable.
+			return setupErasable(ctx, js, cfg)
+		})
+		if err != nil {
 			return fmt.Errorf("setup bucket %s: %w", cfg.Bucket, err)
 		}
 	}
 	return nil
+}
+
+// replicaPlan chooses the replicas of each stream and bucket Setup creates or updates.
+type replicaPlan struct {
+	want    int
+	guessed bool
+}
+
+// apply runs create with the replicas stream should have.
+func (p *replicaPlan) apply(ctx context.Context, js jetstream.JetStream, stream string, create func(replicas int) error) error {
+	current := 0
+	s, err := js.Stream(ctx, stream)
+	switch {
+	case err == nil:
+		current = s.CachedInfo().Config.Replicas
+	case !errors.Is(err, jetstream.ErrStreamNotFound):
+		return err
+	}
+	return p.place(current, create)
+}
+
+// place runs create for a stream that has current replicas (0: none yet). A guessed count
+// the cluster cannot place is lowered, for this stream and the ones after it, until it can.
+func (p *replicaPlan) place(current int, create func(replicas int) error) error {
+	for {
+		r := replicasFor(p.want, p.guessed, current)
+		err := create(r)
+		if err == nil || !p.guessed || p.want <= 1 || !isPlacementError(err) {
+			return err
+		}
+		p.want--
+		if replicasFor(p.want, p.guessed, current) == r {
+			return err
+		}
+	}
+}
+
+// replicasFor is the replica count of a stream that has current replicas (0: no stream yet)
+// when want are asked for.
+func replicasFor(want int, guessed bool, current int) int {
+	want = max(want, 1)
+	if guessed && current > want {
+		return current
+	}
+	return want
+}
+
+// isPlacementError says the servers cannot hold that many replicas: too few in the cluster
+// (or up), or a server alone.
+func isPlacementError(err error) bool {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	switch apiErr.ErrorCode {
+	case 10005, // JSClusterNoPeersErrF: no suitable peers for placement
+		10023, // JSInsufficientResourcesErr
+		10074: // JSStreamReplicasNotSupportedErr: replicas > 1 in non-clustered mode
+		return true
+	}
+	return false
+}
+
+// MaxReplicas is the most replicas relais asks for by default: three survive one server
+// down with a quorum left, and more only cost writes.
+const MaxReplicas = 3
+
+// ClusterReplicas is the replica count relais uses when the operator sets none: the number
+// of servers in the connected server's cluster, at most MaxReplicas, and 1 for a server
+// alone. The cluster is known from the servers it advertises to clients (INFO connect_urls),
+// which nats.go keeps with the configured URLs; a count too high is corrected by Setup
+// (Limits.ReplicasGuessed), one too low only costs redundancy.
+func ClusterReplicas(nc *nats.Conn) int {
+	return clusterReplicas(nc.ConnectedClusterName(), nc.Servers())
+}
+
+func clusterReplicas(cluster string, servers []string) int {
+	if cluster == "" {
+		return 1
+	}
+	hosts := map[string]bool{}
+	for _, s := range servers {
+		if u, err := url.Parse(s); err == nil && u.Host != "" {
+			hosts[u.Host] = true
+		}
+	}
+	return min(max(len(hosts), 1), MaxReplicas)
 }
 
 // setupErasable creates or updates an erasable bucket. A bucket an earlier version created

@@ -582,7 +582,4 @@ func (s *Store) NoticeVersion(ctx context.Context, group string) (int, error) {
 	return n.Version, nil
 }
 
-func isWrongSequence(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
-}
+func isWrongSequence(err error) bool { return events.IsWrongLastSequence(err) }

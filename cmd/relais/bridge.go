@@ -67,7 +67,7 @@ func bridgeRole(ctx context.Context, rt *runtime, worker *crm.Worker) (*bridge.B
 	if err != nil {
 		return nil, nil, err
 	}
-	rt.closers = append(rt.closers, func() { _ = store.Close() })
+	rt.addCloser(func() { _ = store.Close() })
 	organisers, err := commands.ParseOrganisers(rt.cfg.Organisers)
 	if err != nil {
 		return nil, nil, &ConfigError{Var: "RELAIS_ORGANISERS", Want: err.Error()}
@@ -90,15 +90,22 @@ func bridgeRole(ctx context.Context, rt *runtime, worker *crm.Worker) (*bridge.B
 	}, rt.pub, rt.hasher, rt.js, rt.names, b.Query(), b, sync, store); err != nil {
 		return nil, nil, err
 	}
-	run := b.Run
-	if rt.embeddedRedis {
-		// The embedded Redis starts empty: rebuild it from the log. Meanwhile commands are
-		// answered (organisers are told the figures are being rebuilt), activity waits, and
-		// /readyz says how far the rebuild is.
+	// The embedded Redis starts empty: it is rebuilt from the log, once (a restarted task
+	// finds it rebuilt). Meanwhile commands are answered (organisers are told the figures are
+	// being rebuilt), activity waits, and /readyz says how far the rebuild is.
+	rebuilt := !rt.embeddedRedis
+	if !rebuilt {
 		b.StartRebuild()
-		run = func(ctx context.Context) error {
+	}
+	run := func(ctx context.Context) error {
+		if err := rt.health.retry(ctx, rt.log, "redis", "loading scripts", b.LoadScripts); err != nil {
+			return err
+		}
+		if !rebuilt {
+			rebuilt = true
 			return b.RebuildAndRun(ctx, b.Config().ReplayStart(time.Now()))
 		}
+		return b.Run(ctx)
 	}
 	rt.health.add("bridge", func(context.Context) error {
 		if active, pct := b.Rebuilding(); active {

@@ -33,6 +33,7 @@ type Config struct {
 	Namespace         string
 
 	NATSURL, RedisURL string
+	NATSReplicas      int // 0: the cluster's size, at most 3 (events.ClusterReplicas)
 
 	TelegramToken, TelegramEndpoint           string
 	TelegramWebhookURL, TelegramWebhookSecret string
@@ -190,8 +191,28 @@ func settings() []setting {
 			c.NATSURL = v
 			return nil
 		}},
+		{name: "RELAIS_NATS_REPLICAS", help: "replicas of every stream and bucket (1 to 5); unset: the NATS cluster's size, at most 3, and 1 on a single or embedded server",
+			apply: func(c *Config, v string) error {
+				if strings.TrimSpace(v) == "" {
+					c.NATSReplicas = 0
+					return nil
+				}
+				return num(func(c *Config) *int { return &c.NATSReplicas }, 1, 5)(c, v)
+			}},
 		{name: "REDIS_URL", help: "Redis server (redis://, rediss://; add ?addr=host:port for a cluster); unset: embedded",
-			apply: urlOf(func(c *Config) *string { return &c.RedisURL }, "redis", "rediss")},
+			apply: func(c *Config, v string) error {
+				if err := urlOf(func(c *Config) *string { return &c.RedisURL }, "redis", "rediss")(c, v); err != nil {
+					return err
+				}
+				// What go-redis refuses (a database that is not a number, an unknown option)
+				// is a configuration error, found now rather than at the first connection.
+				if v != "" {
+					if _, err := connectRedis(v); err != nil {
+						return fmt.Errorf("want a URL go-redis accepts: %s", strings.TrimPrefix(err.Error(), "redis url: "))
+					}
+				}
+				return nil
+			}},
 		{name: "TELEGRAM_TOKEN", help: "bot token from @BotFather; unset: no Telegram", secret: true,
 			apply: func(c *Config, v string) error {
 				if v != "" && !regexp.MustCompile(`^[0-9]+:[A-Za-z0-9_-]+$`).MatchString(v) {
@@ -209,7 +230,18 @@ func settings() []setting {
 				return nil
 			}},
 		{name: "TELEGRAM_WEBHOOK_URL", help: "public https URL Telegram posts updates to (webhook mode); unset: long polling",
-			apply: urlOf(func(c *Config) *string { return &c.TelegramWebhookURL }, "https", "http")},
+			apply: func(c *Config, v string) error {
+				if err := urlOf(func(c *Config) *string { return &c.TelegramWebhookURL }, "https", "http")(c, v); err != nil {
+					return err
+				}
+				if v == "" {
+					return nil
+				}
+				if _, err := webhookRoute(v); err != nil {
+					return errors.New("want a URL whose path can be served")
+				}
+				return nil
+			}},
 		{name: "TELEGRAM_WEBHOOK_SECRET", help: "secret Telegram sends in X-Telegram-Bot-Api-Secret-Token (1-256 of A-Z a-z 0-9 _ -)", secret: true,
 			apply: func(c *Config, v string) error {
 				if v != "" && !regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`).MatchString(v) {
@@ -283,6 +315,8 @@ func LoadConfig(env func(string) (string, bool), dotenv io.Reader) (Config, erro
 			got := v
 			if s.secret {
 				got = ""
+			} else if s.name == "NATS_URL" || s.name == "REDIS_URL" {
+				got = maskURLPassword(v)
 			}
 			return Config{}, &ConfigError{Var: s.name, Want: err.Error(), Got: got}
 		}
@@ -294,6 +328,9 @@ func LoadConfig(env func(string) (string, bool), dotenv io.Reader) (Config, erro
 func (c Config) check() error {
 	if c.RetentionDays < c.WindowDays {
 		return &ConfigError{Var: "RELAIS_RETENTION_DAYS", Want: fmt.Sprintf("want at least RELAIS_WINDOW_DAYS (%d): a replay needs the whole window", c.WindowDays), Got: strconv.Itoa(c.RetentionDays)}
+	}
+	if c.NATSURL == "" && c.NATSReplicas > 1 {
+		return &ConfigError{Var: "RELAIS_NATS_REPLICAS", Want: "want 1 with the embedded NATS server (set NATS_URL to a cluster for more)", Got: strconv.Itoa(c.NATSReplicas)}
 	}
 	if c.TelegramWebhookURL != "" && c.TelegramWebhookSecret == "" {
 		return &ConfigError{Var: "TELEGRAM_WEBHOOK_SECRET", Want: "required with TELEGRAM_WEBHOOK_URL, so forged updates are refused"}
@@ -337,7 +374,9 @@ func (c Config) WriteEffective(w io.Writer) error {
 		} else if s.name == "NATS_URL" || s.name == "REDIS_URL" {
 			v = maskURLPassword(v)
 		}
-		if v == "" {
+		if v == "" && s.name == "RELAIS_NATS_REPLICAS" {
+			v = "(unset: the NATS cluster's size, at most 3; 1 on a single or embedded server)"
+		} else if v == "" {
 			v = "(unset)"
 		}
 		if _, err := fmt.Fprintf(w, "%-28s %s\n", s.name, v); err != nil {
@@ -349,6 +388,10 @@ func (c Config) WriteEffective(w io.Writer) error {
 
 func (c Config) values() map[string]string {
 	itoa := strconv.Itoa
+	replicas := ""
+	if c.NATSReplicas > 0 {
+		replicas = itoa(c.NATSReplicas)
+	}
 	return map[string]string{
 		"RELAIS_DATA_DIR": c.DataDir, "RELAIS_SECRET": c.Secret, "RELAIS_HTTP_ADDR": c.HTTPAddr,
 		"RELAIS_LANG": c.Lang, "RELAIS_SYNC_POLICY": c.SyncPolicy, "RELAIS_ORGANISERS": c.Organisers,
@@ -356,7 +399,7 @@ func (c Config) values() map[string]string {
 		"RELAIS_ACTIVE_MIN_MESSAGES": itoa(c.ActiveMinMessages), "RELAIS_ACTIVE_MIN_DAYS": itoa(c.ActiveMinDays),
 		"RELAIS_LEADER_MIN_PEOPLE": itoa(c.LeaderMinPeople), "RELAIS_WINDOW_DAYS": itoa(c.WindowDays),
 		"RELAIS_RETENTION_DAYS": itoa(c.RetentionDays), "RELAIS_TAG_PREFIX": c.TagPrefix, "RELAIS_NAMESPACE": c.Namespace,
-		"NATS_URL": c.NATSURL, "REDIS_URL": c.RedisURL,
+		"NATS_URL": c.NATSURL, "REDIS_URL": c.RedisURL, "RELAIS_NATS_REPLICAS": replicas,
 		"TELEGRAM_TOKEN": c.TelegramToken, "TELEGRAM_API_ENDPOINT": c.TelegramEndpoint,
 		"TELEGRAM_WEBHOOK_URL": c.TelegramWebhookURL, "TELEGRAM_WEBHOOK_SECRET": c.TelegramWebhookSecret,
 		"WHATSAPP_ENABLED": strconv.FormatBool(c.WhatsAppEnabled), "WHATSAPP_DB": c.WhatsAppDB,

@@ -20,7 +20,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	if c.DataDir != "./data" || c.HTTPAddr != "127.0.0.1:8080" || c.Lang != "fr" || c.SyncPolicy != "opt-in" ||
 		c.ActiveMinMessages != 10 || c.ActiveMinDays != 3 || c.LeaderMinPeople != 5 || c.WindowDays != 30 ||
 		c.RetentionDays != 90 || c.TagPrefix != "relais-" || c.CRM != "local" ||
-		c.TelegramEndpoint != "https://api.telegram.org/bot%s/%s" || c.WhatsAppEnabled {
+		c.TelegramEndpoint != "https://api.telegram.org/bot%s/%s" || c.WhatsAppEnabled || c.NATSReplicas != 0 {
 		t.Fatalf("defaults differ from DESIGN.md: %+v", c)
 	}
 }
@@ -40,6 +40,13 @@ func TestLoadConfigErrors(t *testing.T) {
 		{map[string]string{"RELAIS_WINDOW_DAYS": "120"}, "RELAIS_RETENTION_DAYS", "at least RELAIS_WINDOW_DAYS"},
 		{map[string]string{"NATS_URL": "http://x"}, "NATS_URL", "nats"},
 		{map[string]string{"REDIS_URL": "localhost:6379"}, "REDIS_URL", "redis"},
+		{map[string]string{"REDIS_URL": "redis://127.0.0.1:6379/notadb"}, "REDIS_URL", "go-redis"},
+		{map[string]string{"REDIS_URL": "redis://relais:hunter2@127.0.0.1:6379/0?frobnicate=1"}, "REDIS_URL", "go-redis"},
+		{map[string]string{"RELAIS_NATS_REPLICAS": "0", "NATS_URL": "nats://n1:4222"}, "RELAIS_NATS_REPLICAS", "1 to 5"},
+		{map[string]string{"RELAIS_NATS_REPLICAS": "6", "NATS_URL": "nats://n1:4222"}, "RELAIS_NATS_REPLICAS", "1 to 5"},
+		{map[string]string{"RELAIS_NATS_REPLICAS": "three", "NATS_URL": "nats://n1:4222"}, "RELAIS_NATS_REPLICAS", "1 to 5"},
+		{map[string]string{"RELAIS_NATS_REPLICAS": "3"}, "RELAIS_NATS_REPLICAS", "embedded"},
+		{map[string]string{"TELEGRAM_WEBHOOK_URL": "https://bot.example.org/{x", "TELEGRAM_WEBHOOK_SECRET": "s"}, "TELEGRAM_WEBHOOK_URL", "served"},
 		{map[string]string{"TELEGRAM_TOKEN": "not a token"}, "TELEGRAM_TOKEN", "BotFather"},
 		{map[string]string{"TELEGRAM_API_ENDPOINT": "http://x/%s"}, "TELEGRAM_API_ENDPOINT", "two %s"},
 		{map[string]string{"TELEGRAM_WEBHOOK_URL": "https://bot.example.org/tg"}, "TELEGRAM_WEBHOOK_SECRET", "required"},
@@ -60,7 +67,7 @@ func TestLoadConfigErrors(t *testing.T) {
 			if !strings.Contains(msg, tc.want) || strings.Contains(msg, "\n") {
 				t.Fatalf("message %q: want one line containing %q", msg, tc.want)
 			}
-			if tc.variable == "RELAIS_SECRET" && strings.Contains(msg, "short") {
+			if tc.variable == "RELAIS_SECRET" && strings.Contains(msg, "short") || strings.Contains(msg, "hunter2") {
 				t.Fatalf("a secret's value must not be echoed: %q", msg)
 			}
 		})
@@ -141,6 +148,18 @@ func TestConfigCheckCommand(t *testing.T) {
 	}
 	if strings.Contains(stdout.String(), "very-secret-token") || !strings.Contains(stdout.String(), "RELAIS_ACTIVE_MIN_DAYS       4") {
 		t.Fatalf("output:\n%s", stdout.String())
+	}
+	if !strings.Contains(stdout.String(), "RELAIS_NATS_REPLICAS         (unset: the NATS cluster's size, at most 3") {
+		t.Fatalf("config check does not explain the replicas default:\n%s", stdout.String())
+	}
+	t.Setenv("NATS_URL", "nats://n1:4222,nats://n2:4222,nats://n3:4222")
+	t.Setenv("RELAIS_NATS_REPLICAS", "3")
+	stdout.Reset()
+	if code := runMain(t.Context(), []string{"config", "check"}, &stdout, &stderr); code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "RELAIS_NATS_REPLICAS         3\n") {
+		t.Fatalf("config check does not show the replicas:\n%s", stdout.String())
 	}
 }
 

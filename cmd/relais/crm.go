@@ -83,9 +83,11 @@ func openSink(ctx context.Context, rt *runtime) (sink crm.Sink, close func(), er
 func crmRole(ctx context.Context, rt *runtime) (*crm.Worker, []task, error) {
 	sink, closeSink, err := openSink(ctx, rt)
 	if err != nil {
-		return nil, nil, fmt.Errorf("crm %s: %w", rt.cfg.CRM, err)
+		// Opening a sink reads only its settings and, for the local CRM, a file: nothing a
+		// retry would fix.
+		return nil, nil, fatalError{fmt.Errorf("crm %s: %w", rt.cfg.CRM, err)}
 	}
-	rt.closers = append(rt.closers, closeSink)
+	rt.addCloser(closeSink)
 	w, err := crm.NewWorker(crm.WorkerConfig{Log: rt.log.With("role", "crm"), Registerer: rt.reg}, rt.js, rt.names, rt.pub, sink)
 	if err != nil {
 		return nil, nil, err

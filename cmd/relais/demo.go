@@ -95,6 +95,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer in.stop()
+	if err := in.waitReady(ctx); err != nil {
+		return err
+	}
 
 	sent := playDemoConversation(bot, now)
 	fmt.Fprintf(stdout, "Trois semaines de conversation dans 3 groupes de quartier : %d messages envoyés au bot.\n", sent)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"sort"
@@ -13,16 +14,24 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/relais-bot/relais/events"
 )
 
-// health collects readiness checks; the process is ready when every check passes.
+// health collects readiness checks; the process is ready when every check passes and
+// nothing is being waited for.
 type health struct {
 	mu     sync.Mutex
 	checks map[string]func(context.Context) error
-	ready  bool // set once every role has started
+	// waits says, per part (nats, redis, a role), what it is waiting for: a server that is
+	// unreachable or failing over, a role restarting.
+	waits map[string]string
+	ready bool // set once every role has started
 }
 
-func newHealth() *health { return &health{checks: map[string]func(context.Context) error{}} }
+func newHealth() *health {
+	return &health{checks: map[string]func(context.Context) error{}, waits: map[string]string{}}
+}
 
 func (h *health) add(name string, check func(context.Context) error) {
 	h.mu.Lock()
@@ -36,17 +45,38 @@ func (h *health) setReady(v bool) {
 	h.ready = v
 }
 
+// wait records what a part is waiting for; /readyz shows it until done.
+func (h *health) wait(part, status string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.waits[part] = status
+}
+
+// doneIf is done when the part still waits for status, and not for something newer.
+func (h *health) doneIf(part, status string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.waits[part] == status {
+		delete(h.waits, part)
+	}
+}
+
 // status runs every check; it never reports details that could hold personal data.
-func (h *health) status(ctx context.Context) (bool, map[string]string) {
+func (h *health) status(ctx context.Context) (bool, []string, map[string]string) {
 	h.mu.Lock()
 	ready := h.ready
 	checks := make(map[string]func(context.Context) error, len(h.checks))
 	for k, v := range h.checks {
 		checks[k] = v
 	}
+	waiting := make([]string, 0, len(h.waits))
+	for _, w := range h.waits {
+		waiting = append(waiting, w)
+	}
 	h.mu.Unlock()
+	sort.Strings(waiting)
 	out := map[string]string{}
-	ok := ready
+	ok := ready && len(waiting) == 0
 	if !ready {
 		out["roles"] = "starting"
 	}
@@ -66,30 +96,95 @@ func (h *health) status(ctx context.Context) (bool, map[string]string) {
 			out[n] = "ok"
 		}
 	}
-	return ok, out
+	return ok, waiting, out
 }
 
-// newHTTPHandler serves /healthz (alive), /readyz (every check passes) and /metrics; extra
-// routes (the Telegram webhook) are mounted by the roles.
-func newHTTPHandler(h *health, reg *prometheus.Registry, extra map[string]http.Handler) http.Handler {
+// retry runs step until it succeeds, waiting longer after each failure (up to maxWait),
+// while /readyz says what part waits for. It gives up only when ctx ends or step fails in a
+// way no retry can fix (see permanent).
+func (h *health) retry(ctx context.Context, log *slog.Logger, part, what string, step func(context.Context) error) error {
+	status := part + ": " + what
+	h.wait(part, status)
+	defer func() { h.doneIf(part, status) }()
+	for attempt := uint64(1); ; attempt++ {
+		err := step(ctx)
+		switch {
+		case err == nil:
+			return nil
+		case ctx.Err() != nil:
+			return fmt.Errorf("%s: %s: %w", part, what, ctx.Err())
+		case permanent(err):
+			return err
+		}
+		d := events.Backoff(attempt, retryBase, retryMax)
+		status = fmt.Sprintf("%s: %s (attempt %d): %s", part, what, attempt, err.Error())
+		h.wait(part, status)
+		log.Warn("waiting: "+part+": "+what, "attempt", attempt, "retry_in", d.Round(time.Millisecond).String(), "err", err.Error())
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%s: %s: %w", part, what, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// Start-up steps are retried after retryBase, doubling up to retryMax: a server back after an
+// outage is seen within retryMax.
+var (
+	retryBase = 250 * time.Millisecond
+	retryMax  = 15 * time.Second
+)
+
+// permanent says err is the operator's to fix: retrying cannot help.
+func permanent(err error) bool {
+	var ce *ConfigError
+	var ue usageError
+	var fe fatalError
+	return errors.As(err, &ce) || errors.As(err, &ue) || errors.As(err, &fe)
+}
+
+// fatalError is a start-up failure of something local (a file, a port) that retrying will
+// not fix.
+type fatalError struct{ err error }
+
+func (e fatalError) Error() string { return e.err.Error() }
+func (e fatalError) Unwrap() error { return e.err }
+
+// newHTTPHandler serves /healthz (alive), /readyz (every check passes, nothing waited for)
+// and /metrics; roles mount extra routes (the Telegram webhook) once they are built.
+func newHTTPHandler(h *health, reg *prometheus.Registry) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ok, detail := h.status(r.Context())
+		ok, waiting, detail := h.status(r.Context())
 		w.Header().Set("Content-Type", "application/json")
 		if !ok {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
-		_ = json.NewEncoder(w).Encode(map[string]any{"ready": ok, "checks": detail})
+		body := map[string]any{"ready": ok, "checks": detail}
+		if len(waiting) > 0 {
+			body["waiting"] = waiting
+		}
+		_ = json.NewEncoder(w).Encode(body)
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	for path, handler := range extra {
-		mux.Handle(path, handler)
-	}
 	return mux
+}
+
+// handle mounts a route; a pattern the mux refuses is an error, not a panic.
+func handle(mux *http.ServeMux, pattern string, handler http.Handler) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("route %q: %v", pattern, r)
+		}
+	}()
+	mux.Handle(pattern, handler)
+	return nil
 }
 
 // serveHTTP listens on addr until ctx ends, then shuts down gracefully.

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -68,6 +69,14 @@ func (e *embeddedRedis) Close() {
 	close(e.stop)
 	<-e.done
 	e.srv.Close()
+}
+
+// redisLogger sends go-redis's own messages (a pool that cannot dial while Redis is down)
+// to the process log instead of plain lines on stderr; the wait itself is logged by retry.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(_ context.Context, format string, v ...any) {
+	l.log.Debug("redis client", "msg", fmt.Sprintf(format, v...))
 }
 
 func pingRedis(ctx context.Context, rdb redis.UniversalClient) error {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/relais-bot/relais/bots/telegram"
 	"github.com/relais-bot/relais/crm"
+	"github.com/relais-bot/relais/events"
 )
 
 // allRoles are what one process can do; scale out by running several with a subset.
@@ -66,7 +69,9 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	return run(ctx, cfg, roles, log)
 }
 
-// run starts relais and serves until ctx ends or a role fails.
+// run starts relais and serves until ctx ends (a clean stop: nil) or something fails that
+// no retry can fix. Servers that are unreachable or failing over are waited for, and a role
+// that fails is restarted: neither stops the process.
 func run(ctx context.Context, cfg Config, roles map[string]bool, log *slog.Logger) error {
 	in, err := start(ctx, cfg, roles, log)
 	if err != nil {
@@ -75,63 +80,284 @@ func run(ctx context.Context, cfg Config, roles map[string]bool, log *slog.Logge
 	return in.wait(ctx)
 }
 
-// instance is a started relais: its runtime, HTTP address and running roles.
+// instance is a started relais. It serves /readyz at once and brings NATS, Redis and the
+// roles up in the background, saying on /readyz what it waits for.
 type instance struct {
 	rt        *runtime
+	roles     map[string]bool
 	addr      net.Addr
+	mux       *http.ServeMux
 	log       *slog.Logger
-	errs      chan error
+	started   time.Time
+	fatal     chan error    // what no retry can fix
+	ready     chan struct{} // closed once every role runs
+	upDone    chan struct{} // closed once bringing up is over, done or given up
 	httpDone  <-chan error
-	wg        sync.WaitGroup
+	tasks     sync.WaitGroup
 	stopRoles context.CancelFunc
+	// A failed task runs again after restartBase, doubling up to restartMax; /readyz reports
+	// the restart until the task has run for stableAfter.
+	restartBase, restartMax, stableAfter time.Duration
 }
 
-// start opens the runtime, builds the roles, serves HTTP and starts every task.
-func start(ctx context.Context, cfg Config, roles map[string]bool, log *slog.Logger) (_ *instance, err error) {
-	started := time.Now()
-	rt, err := openRuntime(ctx, cfg, log, roles["bridge"])
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if err != nil {
-			rt.Close()
-		}
-	}()
-	tasks, routes, err := buildRoles(ctx, rt, roles)
+// start prepares what needs no server (data dir, secret, HTTP listener: their errors are
+// returned), then brings the rest up in the background.
+func start(ctx context.Context, cfg Config, roles map[string]bool, log *slog.Logger) (*instance, error) {
+	rt, err := newRuntime(cfg, log)
 	if err != nil {
 		return nil, err
 	}
 	roleCtx, stopRoles := context.WithCancel(context.WithoutCancel(ctx))
-	in := &instance{rt: rt, log: log, errs: make(chan error, len(tasks)+1), stopRoles: stopRoles}
-	if in.addr, in.httpDone, err = serveHTTP(roleCtx, cfg.HTTPAddr, newHTTPHandler(rt.health, rt.reg, routes)); err != nil {
+	in := &instance{
+		rt: rt, roles: roles, log: log, started: time.Now(),
+		fatal: make(chan error, 1), ready: make(chan struct{}), upDone: make(chan struct{}),
+		stopRoles:   stopRoles,
+		restartBase: time.Second, restartMax: 30 * time.Second, stableAfter: 10 * time.Second,
+	}
+	in.mux = newHTTPHandler(rt.health, rt.reg)
+	if in.addr, in.httpDone, err = serveHTTP(roleCtx, cfg.HTTPAddr, in.mux); err != nil {
 		stopRoles()
+		rt.Close()
 		return nil, err
 	}
-	names := make([]string, 0, len(tasks))
-	for _, t := range tasks {
-		names = append(names, t.name)
-		in.wg.Add(1)
-		go func() {
-			defer in.wg.Done()
-			if err := t.run(roleCtx); err != nil && roleCtx.Err() == nil {
-				in.errs <- fmt.Errorf("%s: %w", t.name, err)
-			}
-		}()
-	}
-	rt.health.setReady(true)
-	log.Info("relais ready", "http", in.addr.String(), "tasks", strings.Join(names, ","), "startup", time.Since(started).Round(time.Millisecond).String())
+	go in.bringUp(roleCtx)
 	return in, nil
 }
 
-// wait serves until ctx ends or a role fails, then stops.
+// bringUp connects, builds every role and starts its tasks; a failure no retry can fix goes
+// to in.fatal.
+func (in *instance) bringUp(ctx context.Context) {
+	defer close(in.upDone)
+	if err := in.up(ctx); err != nil {
+		if ctx.Err() == nil {
+			in.fatal <- err
+		}
+		return
+	}
+	in.rt.health.setReady(true)
+	close(in.ready)
+}
+
+func (in *instance) up(ctx context.Context) error {
+	rt := in.rt
+	if err := rt.connectNATS(ctx); err != nil {
+		return err
+	}
+	if in.roles["bridge"] {
+		if err := rt.openRedis(); err != nil {
+			return err
+		}
+	}
+	// Chains start side by side, so a platform that is down delays only its own adapter;
+	// one that cannot start at all stops the others' attempts.
+	upCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	chains := in.chains()
+	var names []string
+	for _, ch := range chains {
+		for _, rb := range ch {
+			names = append(names, rb.name)
+		}
+	}
+	errs := make(chan error, len(chains))
+	var wg sync.WaitGroup
+	for _, ch := range chains {
+		wg.Go(func() {
+			err := in.startChain(upCtx, ctx, ch)
+			if err != nil {
+				cancel()
+			}
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	var first error
+	for err := range errs {
+		if err != nil && (first == nil || permanent(err)) {
+			first = err
+		}
+	}
+	if first != nil {
+		return first
+	}
+	in.log.Info("relais ready", "http", in.addr.String(), "roles", strings.Join(names, ","),
+		"startup", time.Since(in.started).Round(time.Millisecond).String())
+	return nil
+}
+
+// roleBuilder builds one role: wait for what it needs first (prepare), then build, which is
+// retried until it succeeds.
+type roleBuilder struct {
+	name    string
+	prepare func(ctx context.Context) error
+	build   func(ctx context.Context, rt *runtime) ([]task, error)
+}
+
+// chains are the roles to start, in chains of roles that depend on the one before.
+func (in *instance) chains() [][]roleBuilder {
+	rt, roles := in.rt, in.roles
+	var out [][]roleBuilder
+	// The bridge reports the worker of its own process on /sync, so the worker comes first.
+	var core []roleBuilder
+	var worker *crm.Worker
+	if roles["crm"] {
+		core = append(core, roleBuilder{name: "crm", build: func(ctx context.Context, rt *runtime) ([]task, error) {
+			w, tasks, err := crmRole(ctx, rt)
+			worker = w
+			return tasks, err
+		}})
+	}
+	if roles["bridge"] {
+		core = append(core, roleBuilder{name: "bridge", prepare: rt.waitRedis, build: func(ctx context.Context, rt *runtime) ([]task, error) {
+			_, tasks, err := bridgeRole(ctx, rt, worker)
+			return tasks, err
+		}})
+	}
+	if len(core) > 0 {
+		out = append(out, core)
+	}
+	if roles["telegram"] && rt.cfg.TelegramToken != "" {
+		out = append(out, []roleBuilder{{name: "telegram", build: func(ctx context.Context, rt *runtime) ([]task, error) {
+			tasks, route, handler, err := telegramRole(ctx, rt)
+			if err != nil || handler == nil {
+				return tasks, err
+			}
+			if err := handle(in.mux, route, handler); err != nil {
+				return nil, &ConfigError{Var: "TELEGRAM_WEBHOOK_URL", Want: err.Error()}
+			}
+			return tasks, nil
+		}}})
+	}
+	if roles["whatsapp"] && rt.cfg.WhatsAppEnabled {
+		out = append(out, []roleBuilder{{name: "whatsapp", build: func(ctx context.Context, rt *runtime) ([]task, error) {
+			return whatsappRole(ctx, rt)
+		}}})
+	}
+	return out
+}
+
+// startChain builds each role of a chain, waiting out outages, and starts its tasks with
+// runCtx. A failed attempt closes what it opened, so the next one starts clean.
+func (in *instance) startChain(ctx, runCtx context.Context, chain []roleBuilder) error {
+	rt := in.rt
+	for _, rb := range chain {
+		if rb.prepare != nil {
+			if err := rb.prepare(ctx); err != nil {
+				return err
+			}
+		}
+		var tasks []task
+		err := rt.health.retry(ctx, in.log, rb.name, "starting", func(ctx context.Context) error {
+			attempt := rt.attempt()
+			t, err := rb.build(ctx, attempt)
+			if err != nil {
+				attempt.Close()
+				return err
+			}
+			for _, f := range attempt.closers.take() {
+				rt.addCloser(f)
+			}
+			tasks = t
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, t := range tasks {
+			in.tasks.Add(1)
+			go func() {
+				defer in.tasks.Done()
+				in.supervise(runCtx, t)
+			}()
+		}
+	}
+	return nil
+}
+
+// attempt is the runtime as one attempt at building a role sees it: the same connections,
+// with a list of its own for what it opens.
+func (rt *runtime) attempt() *runtime {
+	a := *rt
+	a.closers = &closers{}
+	return &a
+}
+
+// supervise runs a task until ctx ends, restarting it with backoff whenever it fails (or
+// returns early): one role's failure never stops the process.
+func (in *instance) supervise(ctx context.Context, t task) {
+	h := in.rt.health
+	var settle *time.Timer
+	defer func() {
+		if settle != nil {
+			settle.Stop()
+		}
+	}()
+	for attempt := uint64(1); ; attempt++ {
+		began := time.Now()
+		err := runTask(ctx, t, in.log)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			err = errors.New("stopped on its own")
+		}
+		if time.Since(began) > in.restartMax {
+			attempt = 1 // a failure after a long run is a new one, not the next of a series
+		}
+		d := events.Backoff(attempt, in.restartBase, in.restartMax)
+		status := fmt.Sprintf("%s: restarting (attempt %d): %s", t.name, attempt, err.Error())
+		if settle != nil {
+			settle.Stop()
+		}
+		h.wait(t.name, status)
+		in.log.Error("role failed; restarting it", "task", t.name, "attempt", attempt,
+			"retry_in", d.Round(time.Millisecond).String(), "err", err.Error())
+		timer := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			h.doneIf(t.name, status)
+			return
+		case <-timer.C:
+		}
+		settle = time.AfterFunc(in.stableAfter, func() { h.doneIf(t.name, status) })
+	}
+}
+
+// runTask runs t, turning a panic into an error so that supervise restarts the role.
+func runTask(ctx context.Context, t task, log *slog.Logger) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			log.Error("role panicked", "task", t.name, "stack", string(debug.Stack()))
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return t.run(ctx)
+}
+
+// waitReady returns once every role runs, or with what stopped relais from getting there.
+func (in *instance) waitReady(ctx context.Context) error {
+	select {
+	case <-in.ready:
+		return nil
+	case err := <-in.fatal:
+		return err
+	case err := <-in.httpDone:
+		return fmt.Errorf("http: %w", err)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// wait serves until ctx ends or something no retry can fix fails, then stops.
 func (in *instance) wait(ctx context.Context) error {
 	var failure error
 	select {
 	case <-ctx.Done():
 		in.log.Info("stopping: finishing work in flight")
-	case failure = <-in.errs:
-		in.log.Error("a role failed; stopping", "err", failure.Error())
+	case failure = <-in.fatal:
+		in.log.Error("cannot start; stopping", "err", failure.Error())
 	case failure = <-in.httpDone:
 		if failure != nil {
 			failure = fmt.Errorf("http: %w", failure)
@@ -145,49 +371,10 @@ func (in *instance) wait(ctx context.Context) error {
 func (in *instance) stop() {
 	in.rt.health.setReady(false)
 	in.stopRoles()
-	in.wg.Wait()
+	<-in.upDone
+	in.tasks.Wait()
 	in.rt.Close()
 	in.log.Info("stopped")
-}
-
-// buildRoles constructs the tasks of the chosen roles and any HTTP routes they serve.
-func buildRoles(ctx context.Context, rt *runtime, roles map[string]bool) ([]task, map[string]http.Handler, error) {
-	var tasks []task
-	routes := map[string]http.Handler{}
-	if roles["telegram"] && rt.cfg.TelegramToken != "" {
-		t, route, handler, err := telegramRole(ctx, rt)
-		if err != nil {
-			return nil, nil, err
-		}
-		tasks = append(tasks, t...)
-		if handler != nil {
-			routes[route] = handler
-		}
-	}
-	if roles["whatsapp"] && rt.cfg.WhatsAppEnabled {
-		t, err := whatsappRole(ctx, rt)
-		if err != nil {
-			return nil, nil, err
-		}
-		tasks = append(tasks, t...)
-	}
-	var worker *crm.Worker
-	if roles["crm"] {
-		w, t, err := crmRole(ctx, rt)
-		if err != nil {
-			return nil, nil, err
-		}
-		worker = w
-		tasks = append(tasks, t...)
-	}
-	if roles["bridge"] {
-		_, t, err := bridgeRole(ctx, rt, worker)
-		if err != nil {
-			return nil, nil, err
-		}
-		tasks = append(tasks, t...)
-	}
-	return tasks, routes, nil
 }
 
 // telegramRole polls (or receives webhooks) and sends replies for one bot token.
@@ -204,15 +391,29 @@ func telegramRole(ctx context.Context, rt *runtime) ([]task, string, http.Handle
 	if rt.cfg.TelegramWebhookURL == "" {
 		return tasks, "", nil, nil
 	}
-	u, err := url.Parse(rt.cfg.TelegramWebhookURL)
+	route, err := webhookRoute(rt.cfg.TelegramWebhookURL)
 	if err != nil {
-		return nil, "", nil, fmt.Errorf("telegram webhook url: %w", err)
+		return nil, "", nil, &ConfigError{Var: "TELEGRAM_WEBHOOK_URL", Want: err.Error()}
+	}
+	return tasks, route, a.WebhookHandler(), nil
+}
+
+// webhookRoute is the route the webhook URL's path is served on. A path the mux would refuse
+// (a "{" it reads as a wildcard) is an error here, before anything started.
+func webhookRoute(rawURL string) (string, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "", fmt.Errorf("telegram webhook url: %w", err)
 	}
 	path := u.Path
 	if path == "" {
 		path = "/"
 	}
-	return tasks, "POST " + path, a.WebhookHandler(), nil
+	route := "POST " + path
+	if err := handle(http.NewServeMux(), route, http.NotFoundHandler()); err != nil {
+		return "", err
+	}
+	return route, nil
 }
 
 // extraCommands are the subcommands beyond run, config and version.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"strings"
 	"time"
 
 	"go.mau.fi/whatsmeow/store"
@@ -24,9 +25,15 @@ func whatsappRole(ctx context.Context, rt *runtime) ([]task, error) {
 		Instance: rt.instanceID(),
 	}, rt.js, rt.names, rt.pub)
 	if err != nil {
+		// Only a session store on a server (PostgreSQL) can be down for a while; an unpaired
+		// device or a local store that fails is the operator's to fix.
+		onServer := strings.HasPrefix(rt.cfg.WhatsAppDB, "postgres://") || strings.HasPrefix(rt.cfg.WhatsAppDB, "postgresql://")
+		if errors.Is(err, whatsapp.ErrNotPaired) || !onServer {
+			return nil, fatalError{err}
+		}
 		return nil, err
 	}
-	rt.closers = append(rt.closers, func() { _ = a.Close() })
+	rt.addCloser(func() { _ = a.Close() })
 	rt.health.add("whatsapp", func(context.Context) error {
 		if h := a.Health(); !h.Ready() {
 			if h.LastError != "" {

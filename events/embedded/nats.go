@@ -5,6 +5,7 @@ package embedded
 import (
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"time"
 
@@ -27,6 +28,11 @@ type Options struct {
 
 // StartNATS starts the server and waits until it accepts connections.
 func StartNATS(o Options) (*NATS, error) {
+	// The server finds an unusable store only after its start, and then never becomes
+	// ready: a clear error now beats "not ready" in ten seconds.
+	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("embedded nats: store: %w", err)
+	}
 	opts := &server.Options{
 		ServerName: "relais-embedded",
 		JetStream:  true,
@@ -51,6 +57,10 @@ func StartNATS(o Options) (*NATS, error) {
 	if !srv.ReadyForConnections(10 * time.Second) {
 		srv.Shutdown()
 		return nil, fmt.Errorf("embedded nats: not ready after 10s")
+	}
+	if !srv.JetStreamEnabled() {
+		srv.Shutdown()
+		return nil, fmt.Errorf("embedded nats: jetstream did not start (store %s)", o.Dir)
 	}
 	return &NATS{srv: srv}, nil
 }
