@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -148,8 +149,32 @@ func TestThrottleBackoffPausesEveryone(t *testing.T) {
 	if err := th.Wait(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Wait during a Retry-After pause returned %v", err)
 	}
-	if th.Limit() != 25 {
-		t.Fatalf("rate after a 429 is %v, want a quarter of 100", th.Limit())
+	if th.Limit() != 50 {
+		t.Fatalf("rate after a 429 without Retry-After is %v, want half of 100", th.Limit())
+	}
+}
+
+// A 429 that says when to come back pauses every call until then, and no longer: the pace
+// is not lowered after it.
+func TestThrottleRetryAfterOnlyPauses(t *testing.T) {
+	th := crm.NewThrottle(100, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Retry-After", "1")
+		w.WriteHeader(http.StatusTooManyRequests)
+	}))
+	defer srv.Close()
+	resp, err := crm.NewHTTPClient(th).Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := th.Wait(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Wait during a Retry-After pause returned %v", err)
+	}
+	if th.Limit() != 100 {
+		t.Fatalf("rate after a 429 with Retry-After is %v, want it unchanged (100)", th.Limit())
 	}
 }
 

@@ -41,7 +41,7 @@ import (
 type paceState struct {
 	Tokens float64 `json:"tokens"`
 	At     int64   `json:"at"`             // unix ns, writer's clock: when Tokens was refilled
-	Slow   int64   `json:"slow,omitempty"` // unix ns: until then the pace is a quarter (after a 429)
+	Slow   int64   `json:"slow,omitempty"` // unix ns: until then the pace is slowed (after a 429)
 }
 
 type sharedPace struct {
@@ -51,7 +51,7 @@ type sharedPace struct {
 	burst float64
 	batch int
 	hold  time.Duration
-	// cooldown is how long after a 429's Retry-After the pace stays at a quarter.
+	// cooldown is how long after a 429's Retry-After the pace stays slowed.
 	cooldown time.Duration
 	// keepAlive: a pause longer than the locks bucket's TTL would be forgotten with the key;
 	// a waiter rewrites a paused state older than this.
@@ -86,10 +86,10 @@ func NewSharedThrottle(kv jetstream.KeyValue, key string, limit int, window time
 	p := &sharedPace{
 		kv: kv, key: key, rate: r, burst: float64(burst),
 		batch: max(1, int(r*hold.Seconds())), hold: hold,
-		cooldown: time.Minute, keepAlive: events.LockTTL / 3, log: log,
+		cooldown: paceCooldown, keepAlive: events.LockTTL / 3, log: log,
 		sem: make(chan struct{}, 1),
 	}
-	return &Throttle{shared: p, cooldown: time.Minute}
+	return &Throttle{shared: p, cooldown: paceCooldown}
 }
 
 // take waits for one token.
@@ -183,9 +183,9 @@ func (p *sharedPace) grant(ctx context.Context, n int) (int, time.Duration, erro
 	return 0, p.hold / 4, nil // other processes won every swap: look again shortly
 }
 
-// backoff records a 429: nobody gets a token before retryAfter, and the pace stays at a
-// quarter for the cooldown after it. The debt is what the quarter pace repays in retryAfter.
-func (p *sharedPace) backoff(ctx context.Context, retryAfter time.Duration) error {
+// backoff records a 429: nobody gets a token before retryAfter, and the pace stays at half
+// for the cooldown after it. The debt is what the slowed pace repays in retryAfter.
+func (p *sharedPace) backoff(ctx context.Context, retryAfter time.Duration, slow bool) error {
 	p.mu.Lock()
 	p.local = 0 // what this process holds would go out during the pause
 	p.mu.Unlock()
@@ -196,8 +196,10 @@ func (p *sharedPace) backoff(ctx context.Context, retryAfter time.Duration) erro
 		}
 		now := time.Now()
 		st = p.refill(st, now)
-		st.Tokens = min(st.Tokens, -p.rate/4*retryAfter.Seconds())
-		st.Slow = max(st.Slow, now.Add(retryAfter+p.cooldown).UnixNano())
+		st.Tokens = min(st.Tokens, -p.rate*slowFactor*retryAfter.Seconds())
+		if slow {
+			st.Slow = max(st.Slow, now.Add(retryAfter+p.cooldown).UnixNano())
+		}
 		ok, err := p.write(ctx, st, rev)
 		if err != nil || ok {
 			return err
@@ -239,7 +241,7 @@ func (p *sharedPace) write(ctx context.Context, st paceState, rev uint64) (bool,
 	return err == nil, err
 }
 
-// refill adds what the pace earned since st.At, at a quarter while slowed, capped at the
+// refill adds what the pace earned since st.At, at slowFactor while slowed, capped at the
 // burst. A negative span (this clock behind the last writer's) takes tokens away.
 func (p *sharedPace) refill(st paceState, now time.Time) paceState {
 	at := time.Unix(0, st.At)
@@ -254,7 +256,7 @@ func (p *sharedPace) refill(st paceState, now time.Time) paceState {
 	if dt > 0 && st.Slow > st.At {
 		slow = min(time.Duration(st.Slow-st.At), dt)
 	}
-	st.Tokens += p.rate/4*slow.Seconds() + p.rate*(dt-slow).Seconds()
+	st.Tokens += p.rate*slowFactor*slow.Seconds() + p.rate*(dt-slow).Seconds()
 	st.Tokens = min(st.Tokens, p.burst)
 	st.At = now.UnixNano()
 	return st
@@ -262,7 +264,7 @@ func (p *sharedPace) refill(st paceState, now time.Time) paceState {
 
 func (p *sharedPace) rateAt(st paceState, now time.Time) float64 {
 	if now.UnixNano() < st.Slow {
-		return p.rate / 4
+		return p.rate * slowFactor
 	}
 	return p.rate
 }
