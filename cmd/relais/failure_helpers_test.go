@@ -1,4 +1,9 @@
-//go:build failure
+//go:build failure || cluster
+
+// The cluster test (cluster_test.go) shares these helpers but not the ones picking NATS_URL,
+// REDIS_URL or embedded servers.
+//
+//lint:file-ignore U1000 built with -tags=cluster too, which uses only some of the helpers
 
 package main
 
