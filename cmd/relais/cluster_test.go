@@ -139,7 +139,13 @@ func TestClusterKillOneOfEach(t *testing.T) {
 	killed.gone = true
 	relaisKill := fmt.Sprintf("relais %s SIGKILLed at %d published", killed.name, published.Load())
 	t.Log(relaisKill)
-	faults = append(faults, <-failover, relaisKill)
+	fo := <-failover
+	if fo.ok {
+		t.Log(fo.msg)
+	} else {
+		t.Error(fo.msg)
+	}
+	faults = append(faults, fo.msg, relaisKill)
 	// Restarted as systemd would, with the same settings: NATS_URL and REDIS_URL still name
 	// the dead nodes, and it must start anyway.
 	restarted := startClusterRelais(t, bin, d, "bridge,crm #1 restarted", "--roles=bridge,crm")
@@ -383,17 +389,16 @@ func killNATSLeader(t *testing.T, ctx context.Context, js jetstream.JetStream, c
 			return msg
 		}
 		if time.Since(killedAt) > 30*time.Second {
-			msg := fmt.Sprintf("NATS node %s (leader of %s, %d replicas) SIGKILLed; no new leader after 30s (%v)", leader, stream, info.Config.Replicas, err)
-			t.Error(msg)
-			return msg
+			// Nothing can be stored or consumed: the rest would only wait.
+			t.Fatalf("NATS node %s (leader of %s, %d replicas) SIGKILLed; no new leader after 30s (%v)", leader, stream, info.Config.Replicas, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 }
 
 // killRedisMaster SIGKILLs the master serving slot 0, then watches its replica take over;
-// the channel says how it went.
-func killRedisMaster(t *testing.T, c *redisCluster, published int64) <-chan string {
+// the channel says how it went (the test logs it: the watcher outlives a failed test).
+func killRedisMaster(t *testing.T, c *redisCluster, published int64) <-chan failoverReport {
 	t.Helper()
 	owner, err := slotOwner(c.live(), 0)
 	if err != nil {
@@ -401,27 +406,28 @@ func killRedisMaster(t *testing.T, c *redisCluster, published int64) <-chan stri
 	}
 	killedAt := time.Now()
 	c.node(owner).kill()
-	out := make(chan string, 1)
+	out := make(chan failoverReport, 1)
 	go func() {
 		for {
 			now, err := slotOwner(c.live(), 0)
 			if err == nil && now != owner && redisClusterHealthy(c.live()) == nil {
-				msg := fmt.Sprintf("Redis master %s SIGKILLed at %d published; replica %s serves its slots after %s",
-					owner, published, now, time.Since(killedAt).Round(time.Millisecond))
-				t.Log(msg)
-				out <- msg
+				out <- failoverReport{msg: fmt.Sprintf("Redis master %s SIGKILLed at %d published; replica %s serves its slots after %s",
+					owner, published, now, time.Since(killedAt).Round(time.Millisecond)), ok: true}
 				return
 			}
 			if time.Since(killedAt) > 30*time.Second {
-				msg := fmt.Sprintf("Redis master %s SIGKILLed at %d published; no failover after 30s (%v)", owner, published, err)
-				t.Error(msg)
-				out <- msg
+				out <- failoverReport{msg: fmt.Sprintf("Redis master %s SIGKILLed at %d published; no failover after 30s (%v)", owner, published, err)}
 				return
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
 	}()
 	return out
+}
+
+type failoverReport struct {
+	msg string
+	ok  bool
 }
 
 // waitRedisURL waits until a new client of url answers the ping relais starts with, three
