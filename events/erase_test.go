@@ -1,12 +1,9 @@
 package events_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -89,39 +86,7 @@ func (d *disk) stream(name string) jetstream.Stream {
 // whatever its case.
 func findCanaries(t *testing.T, dir string, canaries ...string) map[string][]string {
 	t.Helper()
-	found := map[string][]string{}
-	files := 0
-	err := filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil // a running server renames and removes files as it goes
-		}
-		if err != nil || e.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(path)
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		files++
-		data = bytes.ToLower(data)
-		for _, c := range canaries {
-			if bytes.Contains(data, []byte(strings.ToLower(c))) {
-				rel, _ := filepath.Rel(dir, path)
-				found[c] = append(found[c], rel)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if files == 0 {
-		t.Fatalf("no file under %s: nothing was searched", dir)
-	}
-	return found
+	return eventstest.FilesHolding(t, dir, true, canaries...)
 }
 
 // waitCanaries waits until the store shows every canary: proof that the search sees the

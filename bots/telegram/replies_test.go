@@ -1,14 +1,9 @@
 package telegram
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -254,28 +249,5 @@ func TestSentRepliesLeaveNoBytes(t *testing.T) {
 // filesHolding lists the files under dir that contain text.
 func filesHolding(t *testing.T, dir, text string) []string {
 	t.Helper()
-	var out []string
-	err := filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil // a running server renames and removes files as it goes
-		}
-		if err != nil || e.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(path)
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if bytes.Contains(data, []byte(text)) {
-			out = append(out, path)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return eventstest.FilesHolding(t, dir, false, text)[text]
 }

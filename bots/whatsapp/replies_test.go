@@ -1,14 +1,10 @@
 package whatsapp
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"regexp"
 	"sync"
 	"testing"
@@ -396,28 +392,5 @@ func TestSentRepliesLeaveNoBytes(t *testing.T) {
 // filesHolding lists the files under dir that contain text.
 func filesHolding(t *testing.T, dir, text string) []string {
 	t.Helper()
-	var out []string
-	err := filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil // a running server renames and removes files as it goes
-		}
-		if err != nil || e.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(path)
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if bytes.Contains(data, []byte(text)) {
-			out = append(out, path)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return eventstest.FilesHolding(t, dir, false, text)[text]
 }
