@@ -14,7 +14,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/relais-bot/relais/events"
-	"github.com/relais-bot/relais/events/embedded"
 	"github.com/relais-bot/relais/events/eventstest"
 )
 
@@ -23,7 +22,7 @@ import (
 type disk struct {
 	t     *testing.T
 	dir   string
-	srv   *embedded.NATS
+	od    *eventstest.Disk
 	nc    *nats.Conn
 	js    jetstream.JetStream
 	names events.Names
@@ -33,45 +32,13 @@ type disk struct {
 
 func newDisk(t *testing.T, l events.Limits) *disk {
 	t.Helper()
-	d := &disk{t: t, dir: t.TempDir()}
-	srv, err := embedded.StartNATS(embedded.Options{Dir: d.dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.srv = srv
-	t.Cleanup(d.shutdown)
-	if d.nc, err = srv.Connect(); err != nil {
-		t.Fatal(err)
-	}
-	if d.js, err = jetstream.New(d.nc); err != nil {
-		t.Fatal(err)
-	}
-	if d.names, err = events.NewNames(eventstest.UniquePrefix()); err != nil {
-		t.Fatal(err)
-	}
-	if d.hash, err = events.NewHasher(eventstest.Secret); err != nil {
-		t.Fatal(err)
-	}
-	d.pub = events.NewPublisher(d.js, d.names, d.hash)
-	if l.Retention == 0 {
-		l = events.Limits{Retention: 90 * 24 * time.Hour, Duplicates: time.Hour}
-	}
-	if err := events.Setup(context.Background(), d.js, d.names, l); err != nil {
-		t.Fatal(err)
-	}
-	return d
+	od := eventstest.OnDisk(t, l)
+	return &disk{t: t, dir: od.Dir, od: od, nc: od.Conn, js: od.JS, names: od.Names, hash: od.Hasher, pub: od.Pub}
 }
 
 // shutdown stops the server and waits until its store is closed: every write is then in
 // the files.
-func (d *disk) shutdown() {
-	if d.srv == nil {
-		return
-	}
-	d.nc.Close()
-	d.srv.Shutdown()
-	d.srv = nil
-}
+func (d *disk) shutdown() { d.od.Shutdown() }
 
 func (d *disk) stream(name string) jetstream.Stream {
 	d.t.Helper()

@@ -9,11 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/relais-bot/relais/bots/telegram/tgtest"
 	"github.com/relais-bot/relais/events"
-	"github.com/relais-bot/relais/events/embedded"
 	"github.com/relais-bot/relais/events/eventstest"
 )
 
@@ -175,38 +172,8 @@ func TestChatFloodLimit(t *testing.T) {
 // gone from the NATS store once sent: no file under the store directory holds its words.
 // The store is an embedded server's, even when NATS_URL is set: the test reads its files.
 func TestSentRepliesLeaveNoBytes(t *testing.T) {
-	dir := t.TempDir()
-	srv, err := embedded.StartNATS(embedded.Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	shutdown := func() {
-		if !stopped {
-			stopped = true
-			srv.Shutdown()
-		}
-	}
-	t.Cleanup(shutdown)
-	nc, err := srv.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	env := &eventstest.Env{Conn: nc, Server: srv, Limits: events.DefaultLimits()}
-	if env.JS, err = jetstream.New(nc); err != nil {
-		t.Fatal(err)
-	}
-	if env.Names, err = events.NewNames(eventstest.UniquePrefix()); err != nil {
-		t.Fatal(err)
-	}
-	if env.Hasher, err = events.NewHasher(eventstest.Secret); err != nil {
-		t.Fatal(err)
-	}
-	env.Pub = events.NewPublisher(env.JS, env.Names, env.Hasher)
-	if err := events.Setup(context.Background(), env.JS, env.Names, env.Limits); err != nil {
-		t.Fatal(err)
-	}
+	d := eventstest.OnDisk(t, events.DefaultLimits())
+	env, dir := d.Env, d.Dir
 	h := &harness{t: t, env: env, fake: tgtest.New(t), logs: &logBuffer{}}
 
 	// A reply waiting for the WhatsApp adapter keeps the queue's block in use: a drained
@@ -233,8 +200,7 @@ func TestSentRepliesLeaveNoBytes(t *testing.T) {
 	if n := h.env.StreamMsgs(t, h.env.Names.RepliesStream()); n != 1 {
 		t.Fatalf("%d replies left in the stream, want the WhatsApp one", n)
 	}
-	nc.Close()
-	shutdown()
+	d.Shutdown()
 	if files := filesHolding(t, dir, sent); len(files) > 0 {
 		t.Fatalf("sent replies still on disk in %v", files)
 	}

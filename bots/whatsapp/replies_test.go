@@ -10,13 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/types"
 
 	"github.com/relais-bot/relais/events"
-	"github.com/relais-bot/relais/events/embedded"
 	"github.com/relais-bot/relais/events/eventstest"
 )
 
@@ -309,39 +306,8 @@ func TestServeReplies(t *testing.T) {
 // NATS store: no file under the store directory holds its words. The store is an embedded
 // server's, even when NATS_URL is set: the test reads its files.
 func TestSentRepliesLeaveNoBytes(t *testing.T) {
-	dir := t.TempDir()
-	srv, err := embedded.StartNATS(embedded.Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	shutdown := func() {
-		if !stopped {
-			stopped = true
-			srv.Shutdown()
-		}
-	}
-	t.Cleanup(shutdown)
-	nc, err := srv.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	env := &eventstest.Env{Conn: nc, Server: srv, Limits: events.DefaultLimits()}
-	if env.JS, err = jetstream.New(nc); err != nil {
-		t.Fatal(err)
-	}
-	if env.Names, err = events.NewNames(eventstest.UniquePrefix()); err != nil {
-		t.Fatal(err)
-	}
-	if env.Hasher, err = events.NewHasher(eventstest.Secret); err != nil {
-		t.Fatal(err)
-	}
-	env.Pub = events.NewPublisher(env.JS, env.Names, env.Hasher)
-	ctx := context.Background()
-	if err := events.Setup(ctx, env.JS, env.Names, env.Limits); err != nil {
-		t.Fatal(err)
-	}
+	d := eventstest.OnDisk(t, events.DefaultLimits())
+	env, dir, ctx := d.Env, d.Dir, context.Background()
 	// A reply waiting for the Telegram adapter keeps the queue's block in use: a drained
 	// queue has its block file removed whole, which would hide what acks leave behind.
 	tg := events.Reply{V: events.Version, ID: "tg", Platform: events.Telegram, Chat: "1001", Text: "Bonjour"}
@@ -382,8 +348,7 @@ func TestSentRepliesLeaveNoBytes(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("ServeReplies: %v", err)
 	}
-	nc.Close()
-	shutdown()
+	d.Shutdown()
 	if files := filesHolding(t, dir, personal); len(files) > 0 {
 		t.Fatalf("settled replies still on disk in %v", files)
 	}

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -52,7 +53,23 @@ func New(t testing.TB) *Env {
 	if err != nil {
 		t.Fatalf("eventstest: connect %s: %v", env.URL, err)
 	}
+	env.setup(t, nc)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := events.Teardown(ctx, env.JS, env.Names); err != nil {
+			t.Logf("eventstest: %v", err)
+		}
+		nc.Close()
+	})
+	return env
+}
+
+// setup gives env its connection, names, hasher and publisher, and creates its streams.
+func (env *Env) setup(t testing.TB, nc *nats.Conn) {
+	t.Helper()
 	env.Conn = nc
+	var err error
 	if env.JS, err = jetstream.New(nc); err != nil {
 		t.Fatalf("eventstest: jetstream: %v", err)
 	}
@@ -68,15 +85,47 @@ func New(t testing.TB) *Env {
 	if err := events.Setup(ctx, env.JS, env.Names, env.Limits); err != nil {
 		t.Fatalf("eventstest: %v", err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := events.Teardown(ctx, env.JS, env.Names); err != nil {
-			t.Logf("eventstest: %v", err)
+}
+
+// Disk is an Env on an embedded NATS whose file store, under Dir, the test reads byte for
+// byte: it never uses NATS_URL, since the point is to look at the files.
+type Disk struct {
+	*Env
+	Dir  string
+	once sync.Once
+}
+
+// OnDisk starts an embedded NATS with its store in a fresh directory and sets up the test's
+// streams with l (zero: New's limits).
+func OnDisk(t testing.TB, l events.Limits) *Disk {
+	t.Helper()
+	d := &Disk{Env: &Env{Limits: l}, Dir: t.TempDir()}
+	if d.Limits.Retention == 0 {
+		d.Limits = events.Limits{Retention: 90 * 24 * time.Hour, Duplicates: time.Hour}
+	}
+	srv, err := embedded.StartNATS(embedded.Options{Dir: d.Dir})
+	if err != nil {
+		t.Fatalf("eventstest: %v", err)
+	}
+	d.Server = srv
+	t.Cleanup(d.Shutdown)
+	nc, err := srv.Connect()
+	if err != nil {
+		t.Fatalf("eventstest: %v", err)
+	}
+	d.setup(t, nc)
+	return d
+}
+
+// Shutdown closes the connection and stops the server, which waits until its store is
+// closed: every write is then in the files. Calling it again does nothing.
+func (d *Disk) Shutdown() {
+	d.once.Do(func() {
+		if d.Conn != nil {
+			d.Conn.Close()
 		}
-		nc.Close()
+		d.Server.Shutdown()
 	})
-	return env
 }
 
 // UniquePrefix returns a fresh prefix for stream, subject and key names.
