@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -170,7 +171,7 @@ func (b *Bridge) merge(ctx context.Context, alias, member string) error {
 	for i, k := range ak {
 		staged[i] = k + "~"
 	}
-	ver, err := stageScript.Run(ctx, b.rdb, append(slicesClone(ak), staged...)).Int64()
+	ver, err := stageScript.Run(ctx, b.rdb, append(slices.Clone(ak), staged...)).Int64()
 	if err != nil {
 		return fmt.Errorf("merge alias: stage: %w", err)
 	}
@@ -220,8 +221,6 @@ func (b *Bridge) merge(ctx context.Context, alias, member string) error {
 	if err != nil {
 		return fmt.Errorf("merge alias: %w", err)
 	}
-	today := dayOf(b.cfg.Now())
-	w := b.bars.windowDays
 	if _, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, c := range credited {
 			p.Eval(ctx, renameLua, []string{b.keys.memberKeys(c, "")[2]}, alias, member)
@@ -231,7 +230,7 @@ func (b *Bridge) merge(ctx context.Context, alias, member string) error {
 			p.SAdd(ctx, b.keys.credited(c), member)
 		}
 		for gr := range g.Val() {
-			for gen := (today-b.bars.windowDays-b.bars.holdDays-b.bars.dormantDays)/w - 1; gen <= today/w+1; gen++ {
+			for gen := range b.authorMapGens() {
 				p.Eval(ctx, remapLua, []string{b.keys.authorMap(gr, gen)}, alias, member)
 			}
 		}
@@ -265,8 +264,6 @@ func (b *Bridge) merge(ctx context.Context, alias, member string) error {
 	}
 	return b.settleContact(ctx, states[0], true)
 }
-
-func slicesClone(s []string) []string { return append([]string(nil), s...) }
 
 // moveDedup copies the alias's dedup keys to the member and deletes them.
 func (b *Bridge) moveDedup(ctx context.Context, alias, member string, ttl int64) error {

@@ -45,6 +45,7 @@ func (b *Bridge) check(ev events.Event, now time.Time) error {
 // plan is what one event does: the member calls and the group call it makes.
 type plan struct {
 	ev      events.Event
+	at      int // index of the event in its batch
 	sender  string
 	group   string
 	pid     string // the sender's platform id, unless it is an alias of the member's
@@ -112,7 +113,9 @@ func (b *Bridge) applyEvents(ctx context.Context, evs []events.Event, publish bo
 			b.metrics.events.WithLabelValues(outIgnored).Inc() // a private message is not group activity
 			continue
 		}
-		plans = append(plans, b.plan(ev))
+		p := b.plan(ev)
+		p.at = i
+		plans = append(plans, p)
 	}
 	if len(plans) == 0 {
 		return errs, nil
@@ -123,14 +126,10 @@ func (b *Bridge) applyEvents(ctx context.Context, evs []events.Event, publish bo
 	if err := b.suppress(ctx, plans); err != nil {
 		return errs, err
 	}
-	for i, j := 0, 0; i < len(evs) && j < len(plans); i++ {
-		if plans[j].ev.ID != evs[i].ID || errs[i] != nil {
-			continue
+	for _, p := range plans {
+		if p.skip {
+			errs[p.at] = errSuppressed
 		}
-		if plans[j].skip {
-			errs[i] = errSuppressed
-		}
-		j++
 	}
 	states, err := b.write(ctx, plans, dayOf(now))
 	if err != nil {

@@ -77,10 +77,6 @@ func (b *Bridge) decisions(ctx context.Context, st memberState) ([]ConsentDecisi
 	return ds, nil
 }
 
-// errLastChangeMoved says another writer stored a newer contact change for the member since
-// this one read the last: the decision must be made again on the newer state.
-var errLastChangeMoved = events.ErrLastChangeMoved
-
 // publishContact publishes the member's desired contact state when it differs from the last
 // one kept. It reports whether it published. The publish is conditional on the last change it
 // read still being the last, so a decision made on a stale read never overwrites a newer
@@ -108,12 +104,12 @@ func (b *Bridge) publishContact(ctx context.Context, st memberState) (bool, erro
 			return false, nil
 		}
 		err = b.publishExpecting(ctx, c, seq)
-		if errors.Is(err, errLastChangeMoved) {
+		if errors.Is(err, events.ErrLastChangeMoved) {
 			continue
 		}
 		return err == nil, err
 	}
-	return false, fmt.Errorf("publish contact change: %w", errLastChangeMoved)
+	return false, fmt.Errorf("publish contact change: %w", events.ErrLastChangeMoved)
 }
 
 // overridesConsent says whether the last change kept (an objection or an erasure written by
@@ -186,7 +182,7 @@ func nonNil(s []string) []string {
 }
 
 // publishExpecting stores c in RELAIS_CRM if the member's last change is still the one at
-// lastSeq (0: none), else returns errLastChangeMoved. Its id derives from its content and
+// lastSeq (0: none), else returns events.ErrLastChangeMoved. Its id derives from its content and
 // the change it replaces, so replicas deciding the same state from the same last change
 // store it once, and a member going back to an earlier state is not taken for a duplicate.
 func (b *Bridge) publishExpecting(ctx context.Context, c events.ContactChange, lastSeq uint64) error {
@@ -198,7 +194,7 @@ func (b *Bridge) publishExpecting(ctx context.Context, c events.ContactChange, l
 	ack, err := b.pub.ReplaceContactChange(ctx, m, lastSeq)
 	switch {
 	case errors.Is(err, events.ErrLastChangeMoved):
-		return errLastChangeMoved
+		return events.ErrLastChangeMoved
 	case err != nil:
 		return fmt.Errorf("publish contact change: %w", err)
 	case ack.Duplicate:
@@ -209,7 +205,7 @@ func (b *Bridge) publishExpecting(ctx context.Context, c events.ContactChange, l
 			return err
 		}
 		if !found || last.ID != c.ID {
-			return errLastChangeMoved
+			return events.ErrLastChangeMoved
 		}
 		return nil
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"strconv"
 	"strings"
 
@@ -187,8 +188,6 @@ func (b *Bridge) forget(ctx context.Context, member string, erase bool) error {
 	if err != nil {
 		return err
 	}
-	today := dayOf(b.cfg.Now())
-	w := b.bars.windowDays
 	_, err = b.scripts.pipeline(ctx, b.rdb, func(p redis.Pipeliner) {
 		// Every group, not only those in the member's state: a member whose state expired
 		// can still sit in a group's sets until the daily sweep.
@@ -197,9 +196,7 @@ func (b *Bridge) forget(ctx context.Context, member string, erase bool) error {
 			p.ZRem(ctx, b.keys.groupLast(g), member)
 		}
 		for _, g := range groups {
-			// Every generation a map may still live in: written for events up to a span
-			// old, kept two windows after.
-			for gen := (today-b.bars.windowDays-b.bars.holdDays-b.bars.dormantDays)/w - 1; gen <= today/w+1; gen++ {
+			for gen := range b.authorMapGens() {
 				b.scripts.unmap.EvalSha(ctx, p, []string{b.keys.authorMap(g, gen)}, member)
 			}
 		}
@@ -232,6 +229,19 @@ func (b *Bridge) forget(ctx context.Context, member string, erase bool) error {
 	return b.deleteMatching(ctx, globEscape(b.keys.member(member))+"x:*")
 }
 
+// authorMapGens yields every generation a message→author map may still live in: written
+// for events up to a span old, kept two windows after.
+func (b *Bridge) authorMapGens() iter.Seq[int] {
+	return func(yield func(int) bool) {
+		today, w := dayOf(b.cfg.Now()), b.bars.windowDays
+		for gen := (today-w-b.bars.holdDays-b.bars.dormantDays)/w - 1; gen <= today/w+1; gen++ {
+			if !yield(gen) {
+				return
+			}
+		}
+	}
+}
+
 // EraseContact publishes the erase contact change of an erased member, replacing (securely:
 // the caller deleted the older ones) whatever state RELAIS_CRM held; notify, when set, is
 // what the CRM worker tells the member once the CRM confirmed. A member relais never put in
@@ -257,7 +267,7 @@ func (b *Bridge) EraseContact(ctx context.Context, member string, inCRM bool, no
 			Notify: notify,
 		}
 		err = b.publishExpecting(ctx, c, seq)
-		if errors.Is(err, errLastChangeMoved) {
+		if errors.Is(err, events.ErrLastChangeMoved) {
 			continue
 		}
 		if err != nil {
@@ -265,7 +275,7 @@ func (b *Bridge) EraseContact(ctx context.Context, member string, inCRM bool, no
 		}
 		return nil
 	}
-	return fmt.Errorf("erase contact: %w", errLastChangeMoved)
+	return fmt.Errorf("erase contact: %w", events.ErrLastChangeMoved)
 }
 
 // deleteMatching unlinks every key matching pattern. A member's keys share one slot, so on a
