@@ -8,8 +8,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -166,23 +164,10 @@ func (r *dpoRig) signup(u tgtest.User) (crmtest.Signup, bool) {
 func (r *dpoRig) leaks(needles ...string) []string {
 	r.t.Helper()
 	var out []string
-	err := filepath.WalkDir(r.dataDir, func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
+	for n, files := range eventstest.FilesHolding(r.t, r.dataDir, false, needles...) {
+		for _, f := range files {
+			out = append(out, fmt.Sprintf("%s holds %q", f, n))
 		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		for _, n := range needles {
-			if bytes.Contains(data, []byte(n)) {
-				out = append(out, fmt.Sprintf("%s holds %q", strings.TrimPrefix(path, r.dataDir), n))
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		r.t.Fatal(err)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
