@@ -92,6 +92,7 @@ func New(ctx context.Context, cfg Config, js jetstream.JetStream, names events.N
 		_ = container.Close()
 		return nil, ErrNotPaired
 	}
+	forgetNames(dev)
 	cli := whatsmeow.NewClient(dev, newWALogger(log, "whatsmeow"))
 	// Acks go to WhatsApp only after every handler returned true (see ingest), and a
 	// message left unacked is decrypted again from the buffer when it comes back (its

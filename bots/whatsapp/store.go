@@ -40,12 +40,16 @@ func openStore(ctx context.Context, dataDir, db string, log waLog.Logger) (*sqls
 	if err != nil {
 		return nil, fmt.Errorf("whatsapp store: %w", err)
 	}
+	if err := scrubStoredNames(ctx, dialect, dsn); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
 	return c, nil
 }
 
 // sqlitePragmas: whatsmeow's schema needs foreign keys; WAL and a busy timeout let the
-// handler goroutine and sends write concurrently.
-const sqlitePragmas = "_pragma=foreign_keys(1)&_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)"
+// handler goroutine and sends write concurrently; secure_delete overwrites what is deleted.
+const sqlitePragmas = "_pragma=foreign_keys(1)&_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=secure_delete(1)"
 
 // storeDSN picks the database/sql driver and data source for a store setting. drivers are
 // the registered driver names (sql.Drivers()).
