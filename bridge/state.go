@@ -1,7 +1,11 @@
 package bridge
 
 import (
+	"crypto/sha1"
+	"encoding/hex"
 	"fmt"
+	"math"
+	"strings"
 	"slices"
 	"strconv"
 	"time"
@@ -31,10 +35,11 @@ const (
 // groupRef is one group a member was seen in, with the title the member last saw.
 type groupRef struct{ Token, Title string }
 
-// memberState is what the member script returns.
+// memberState is a member's state as read by the member script, with what the tag rules
+// decided from it.
 type memberState struct {
 	Token               string
-	Applied             int // 1 applied, 0 duplicate, -1 unknown member
+	Applied             int // 1 known, -1 unknown member
 	Ver                 int64
 	Bits                tagBits
 	Msgs, Days, People  int // in the window ending on day Cur
@@ -51,36 +56,96 @@ type memberState struct {
 	Reactions           int
 	Joins, Leaves       int
 	Groups              []groupRef
+
+	readVer                string   // version the decision was made on (storeLua's guard)
+	staleDays, stalePeople []string // day buckets too old to change a tag
 }
 
-func parseState(token string, v any) (memberState, error) {
+// readState decodes the member script's reply, applies the tag rules at the reference day
+// max(latest event day, clock day), and returns the state and the script's applied flags.
+func (b *Bridge) readState(token string, v any, clockDay int) (memberState, string, error) {
 	arr, ok := v.([]any)
 	if !ok || len(arr) == 0 {
-		return memberState{}, fmt.Errorf("member script: unexpected reply %T", v)
+		return memberState{}, "", fmt.Errorf("member script: unexpected reply %T", v)
 	}
-	st := memberState{Token: token, Applied: int(asInt(arr[0]))}
-	if st.Applied < 0 {
-		return st, nil
+	st := memberState{Token: token, Applied: 1}
+	if len(arr) == 1 {
+		st.Applied = -1
+		return st, "", nil
 	}
-	if len(arr) < 25 || (len(arr)-25)%2 != 0 {
-		return memberState{}, fmt.Errorf("member script: reply of %d values", len(arr))
+	if len(arr) != 5 {
+		return memberState{}, "", fmt.Errorf("member script: reply of %d values", len(arr))
 	}
-	st.Ver = asInt(arr[1])
-	st.Bits = tagBits(asInt(arr[2]))
-	st.Msgs, st.Days, st.People = int(asInt(arr[3])), int(asInt(arr[4])), int(asInt(arr[5]))
-	st.Cur = int(asInt(arr[6]))
-	st.FP, st.PubFP = asString(arr[7]), asString(arr[8])
-	st.Settled = asInt(arr[9]) == 1
-	s := func(i int) string { return asString(arr[10+i]) }
-	st.Platform = events.Platform(s(0))
-	st.PID, st.Name, st.First, st.Last, st.Username, st.Phone = s(1), s(2), s(3), s(4), s(5), s(6)
-	st.FirstSeen, st.LastSeen, st.LastMsg = msTime(s(7)), msTime(s(8)), msTime(s(9))
-	st.Replies, st.Mentions, st.Reactions = int(asInt(arr[20])), int(asInt(arr[21])), int(asInt(arr[22]))
-	st.Joins, st.Leaves = int(asInt(arr[23])), int(asInt(arr[24]))
-	for i := 25; i+1 < len(arr); i += 2 {
-		st.Groups = append(st.Groups, groupRef{Token: asString(arr[i]), Title: asString(arr[i+1])})
+	flags := asString(arr[0])
+	pairs := func(x any) map[string]string {
+		l, _ := x.([]any)
+		m := make(map[string]string, len(l)/2)
+		for i := 0; i+1 < len(l); i += 2 {
+			m[asString(l[i])] = asString(l[i+1])
+		}
+		return m
 	}
-	return st, nil
+	h, dd, gg := pairs(arr[1]), pairs(arr[2]), pairs(arr[4])
+	cur := int(asInt(h["cur"]))
+	R := max(cur, clockDay)
+	from := R - (b.bars.windowDays + b.bars.holdDays + b.bars.dormantDays) + 1
+	a := dayBuckets{Msgs: map[int]int{}, People: map[int][]string{}}
+	for f, n := range dd {
+		if d, err := strconv.Atoi(f); err == nil && d >= from {
+			a.Msgs[d] = int(asInt(n))
+		} else {
+			st.staleDays = append(st.staleDays, f)
+		}
+	}
+	ik, _ := arr[3].([]any)
+	for _, x := range ik {
+		f := asString(x)
+		ds, person, _ := strings.Cut(f, "|")
+		if d, err := strconv.Atoi(ds); err == nil && d >= from {
+			a.People[d] = append(a.People[d], person)
+		} else {
+			st.stalePeople = append(st.stalePeople, f)
+		}
+	}
+	a.Joined = asInt(h["joins"]) > 0
+	if fs := asInt(h["first_seen"]); fs != 0 {
+		a.FirstSeen = int(math.Floor(float64(fs) / 86400000))
+	} else {
+		a.Joined = false
+	}
+	vd := decide(b.bars, a, R)
+	st.Bits, st.Msgs, st.Days, st.People, st.Settled, st.Cur = vd.Bits, vd.Msgs, vd.Days, vd.People, vd.Settled, R
+	st.readVer = h["ver"]
+	st.Ver = asInt(h["ver"])
+	if R > cur {
+		st.Ver++ // storeLua moves the version with the reference day
+	}
+	st.PubFP = h["pubfp"]
+	st.Platform = events.Platform(h["platform"])
+	st.PID, st.Name, st.First, st.Last, st.Username, st.Phone = h["pid"], h["name"], h["first"], h["last"], h["username"], h["phone"]
+	st.FirstSeen, st.LastSeen, st.LastMsg = msTime(h["first_seen"]), msTime(h["last_seen"]), msTime(h["last_msg"])
+	st.Replies, st.Mentions, st.Reactions = int(asInt(h["replies"])), int(asInt(h["mentions"])), int(asInt(h["reactions"]))
+	st.Joins, st.Leaves = int(asInt(h["joins"])), int(asInt(h["leaves"]))
+	for tok, v := range gg {
+		_, title, _ := strings.Cut(v, "\x00")
+		st.Groups = append(st.Groups, groupRef{Token: tok, Title: title})
+	}
+	slices.SortFunc(st.Groups, func(a, b groupRef) int { return strings.Compare(a.Token, b.Token) })
+	st.FP = fingerprint(st)
+	return st, flags, nil
+}
+
+// fingerprint identifies what a contact change carries: tags bits, identity and groups. A
+// change is published when it differs from the last one published (pubfp).
+func fingerprint(st memberState) string {
+	parts := []string{strconv.Itoa(int(st.Bits)), string(st.Platform), st.PID, st.Name, st.First, st.Last, st.Username, st.Phone}
+	var ts []string
+	for _, g := range st.Groups {
+		ts = append(ts, g.Title)
+	}
+	slices.Sort(ts)
+	sum := sha1.Sum([]byte(strings.Join(append(parts, ts...), "\n")))
+	return hex.EncodeToString(sum[:])
 }
 
 func asInt(v any) int64 {
