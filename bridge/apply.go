@@ -488,9 +488,15 @@ func (b *Bridge) write(ctx context.Context, plans []*plan, floor uint64, clockDa
 			c.sender = append(c.sender, -1)
 		}
 	}
-	cmds, err := b.scripts.pipeline(ctx, b.rdb, func(pipe redis.Pipeliner) {
+	var (
+		flags []*redis.Cmd
+		reads []stateReads
+	)
+	_, err := b.scripts.pipeline(ctx, b.rdb, func(pipe redis.Pipeliner) {
+		flags, reads = flags[:0], reads[:0]
 		for _, c := range members {
-			b.scripts.member.EvalSha(ctx, pipe, b.keys.memberScriptKeys(c.token), c.args...)
+			flags = append(flags, b.scripts.member.EvalSha(ctx, pipe, b.keys.memberScriptKeys(c.token), c.args...))
+			reads = append(reads, readMember(ctx, pipe, b.keys, c.token))
 		}
 		for _, g := range groups {
 			b.scripts.group.EvalSha(ctx, pipe, g.keys, g.args...)
@@ -504,12 +510,13 @@ func (b *Bridge) write(ctx context.Context, plans []*plan, floor uint64, clockDa
 	}
 	states := make([]memberState, 0, len(members))
 	for n, c := range members {
-		st, flags, err := b.readState(c.token, cmds[n].(*redis.Cmd).Val(), clockDay)
+		st, err := b.readState(c.token, reads[n], clockDay)
 		if err != nil {
 			return nil, err
 		}
+		applied := asString(flags[n].Val())
 		for j, i := range c.sender {
-			if i >= 0 && j < len(flags) && flags[j] == '1' {
+			if i >= 0 && j < len(applied) && applied[j] == '1' {
 				senderOutcome[i] = 1
 			}
 		}
@@ -590,18 +597,19 @@ func searchText(st memberState) string {
 // decide and returns their states; unknown members come back with Applied -1.
 func (b *Bridge) evaluate(ctx context.Context, members []string) ([]memberState, error) {
 	clockDay := dayOf(b.cfg.Now())
-	keep := b.bars.windowDays + b.bars.holdDays + b.bars.dormantDays
-	cmds, err := b.scripts.pipeline(ctx, b.rdb, func(pipe redis.Pipeliner) {
+	var reads []stateReads
+	if _, err := b.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 		for _, m := range members {
-			b.scripts.member.EvalSha(ctx, pipe, b.keys.memberScriptKeys(m), keep, clockDay, 0, 0)
+			reads = append(reads, readMember(ctx, pipe, b.keys, m))
 		}
-	})
-	if err != nil {
-		return nil, err
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("evaluate: %w", err)
 	}
 	out := make([]memberState, len(members))
 	for i, m := range members {
-		if out[i], _, err = b.readState(m, cmds[i].(*redis.Cmd).Val(), clockDay); err != nil {
+		var err error
+		if out[i], err = b.readState(m, reads[i], clockDay); err != nil {
 			return nil, err
 		}
 	}

@@ -22,79 +22,91 @@ import (
 // ARGV: days of history kept, clock day, ttl, floor, then 15 values per event: sequence,
 // kind (m message, j join, l leave, r reaction given, c credit: someone replied to,
 // mentioned or reacted to this member), day, time (ms), ordering stamp, group token, group
-// title, platform, platform id, then for c: person, replied, mentioned, reacted, '', ''; else:
+// title, platform, platform id, then for c: person, replied, mentioned, reacted, ”, ”; else:
 // name, first name, last name, username, phone, members credited (comma list).
-// Returns {applied flags ("1"/"0" per event), hash, days, interaction fields, groups}, or
-// {-1} for a member with no state.
+// Returns the applied flags, "1" or "0" per event. The caller reads the state after it, in
+// the same pipeline. Reads and writes of the hash are made once per call, not per event.
 const memberLua = `
 local h, dk, ik, gk, xk = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local span, clock, ttl, floor = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
-local f = tonumber(redis.call('HGET', h, 'xf')) or 0
-if floor > f then
+local F = {'cur', 'xf', 'idstamp', 'phstamp', 'first_seen', 'last_seen', 'last_msg', 'left_at', 'platform', 'pid'}
+local v, o = {}, redis.call('HMGET', h, unpack(F))
+for i, f in ipairs(F) do v[f] = o[i] end
+local set, inc, days, ppl, grp, cred = {}, {}, {}, {}, {}, {}
+local f = math.max(tonumber(v.xf) or 0, floor)
+if floor > (tonumber(v.xf) or 0) then
   redis.call('ZREMRANGEBYSCORE', xk, '-inf', floor)
-  f = floor
+  set.xf = floor
 end
-local cur = tonumber(redis.call('HGET', h, 'cur')) or 0
-local function keep(fd, v, newer)
-  local o = tonumber(redis.call('HGET', h, fd))
-  if not o or newer(v, o) then redis.call('HSET', h, fd, v) end
+local cur = tonumber(v.cur) or 0
+local function keep(fd, x, newer)
+  local old = tonumber(set[fd] or v[fd])
+  if not old or newer(x, old) then set[fd] = x end
 end
-local function lt(a, b) return a < b end
-local function gt(a, b) return a > b end
+local function add(t, k, n) t[k] = (t[k] or 0) + n end
 local flags, n = {}, 0
 for k = 5, #ARGV, 15 do
+  local seq, kind, eday, ts, stamp = tonumber(ARGV[k]), ARGV[k + 1], tonumber(ARGV[k + 2]), tonumber(ARGV[k + 3]), ARGV[k + 4]
   local A = function(i) return ARGV[k + i] end
-  local seq, kind, eday, ts, stamp = tonumber(A(0)), A(1), tonumber(A(2)), tonumber(A(3)), A(4)
   if seq <= f or redis.call('ZADD', xk, 'NX', seq, seq) == 0 then
     flags[#flags + 1] = '0'
   else
     flags[#flags + 1] = '1'; n = n + 1
     local inspan = eday > math.max(cur, eday, clock) - span
-    if eday > cur then cur = eday; redis.call('HSET', h, 'cur', eday) end
-    if A(7) ~= '' then redis.call('HSETNX', h, 'platform', A(7)) end
-    if A(8) ~= '' then redis.call('HSETNX', h, 'pid', A(8)) end
+    if eday > cur then cur = eday; set.cur = eday end
+    if A(7) ~= '' and not (set.platform or v.platform) then set.platform = A(7) end
+    if A(8) ~= '' and not (set.pid or v.pid) then set.pid = A(8) end
     if kind == 'c' then
-      redis.call('HINCRBY', h, 'replies', A(10))
-      redis.call('HINCRBY', h, 'mentions', A(11))
-      redis.call('HINCRBY', h, 'reactions', A(12))
-      if inspan then redis.call('HINCRBY', ik, eday .. '|' .. A(9), 1) end
+      add(inc, 'replies', tonumber(A(10))); add(inc, 'mentions', tonumber(A(11))); add(inc, 'reactions', tonumber(A(12)))
+      if inspan then add(ppl, eday .. '|' .. A(9), 1) end
     else
-      local s = redis.call('HGET', h, 'idstamp')
+      local s = set.idstamp or v.idstamp
       if not s or stamp > s then
-        redis.call('HSET', h, 'idstamp', stamp, 'name', A(9), 'first', A(10), 'last', A(11), 'username', A(12))
+        set.idstamp, set.name, set.first, set.last, set.username = stamp, A(9), A(10), A(11), A(12)
       end
-      s = redis.call('HGET', h, 'phstamp')
-      if A(13) ~= '' and (not s or stamp > s) then redis.call('HSET', h, 'phstamp', stamp, 'phone', A(13)) end
-      keep('first_seen', ts, lt)
-      keep('last_seen', ts, gt)
+      s = set.phstamp or v.phstamp
+      if A(13) ~= '' and (not s or stamp > s) then set.phstamp, set.phone = stamp, A(13) end
+      keep('first_seen', ts, function(a, b) return a < b end)
+      keep('last_seen', ts, function(a, b) return a > b end)
       if kind == 'm' then
-        keep('last_msg', ts, gt)
-        if inspan then redis.call('HINCRBY', dk, eday, 1) end
+        keep('last_msg', ts, function(a, b) return a > b end)
+        if inspan then add(days, eday, 1) end
       elseif kind == 'j' then
-        redis.call('HINCRBY', h, 'joins', 1)
+        add(inc, 'joins', 1)
       elseif kind == 'l' then
-        redis.call('HINCRBY', h, 'leaves', 1)
-        keep('left_at', ts, gt)
+        add(inc, 'leaves', 1)
+        keep('left_at', ts, function(a, b) return a > b end)
       end
-      for c in string.gmatch(A(14), '[^,]+') do redis.call('SADD', KEYS[6], c); redis.call('EXPIRE', KEYS[6], ttl) end
+      for c in string.gmatch(A(14), '[^,]+') do cred[#cred + 1] = c end
     end
-    if A(5) ~= '' then
-      local old = redis.call('HGET', gk, A(5))
-      if not old or stamp > string.sub(old, 1, string.find(old, '\0', 1, true) - 1) then
-        redis.call('HSET', gk, A(5), stamp .. '\0' .. A(6))
-      end
+    local g = A(5)
+    if g ~= '' then
+      local old = grp[g] or redis.call('HGET', gk, g)
+      if not old or stamp > string.sub(old, 1, string.find(old, '\0', 1, true) - 1) then grp[g] = stamp .. '\0' .. A(6) end
     end
   end
 end
-if redis.call('EXISTS', h) == 0 then return {-1} end
-if floor > (tonumber(redis.call('HGET', h, 'xf')) or 0) then redis.call('HSET', h, 'xf', floor) end
-if n > 0 then
-  redis.call('HINCRBY', h, 'ver', 1)
-  -- Retention: a member nobody wrote about for longer than the replay horizon is forgotten,
-  -- as the event log forgets their events; the daily full sweep then drops their indexes.
-  for i = 1, 5 do redis.call('EXPIRE', KEYS[i], ttl) end
+local function flat(t)
+  local out = {}
+  for k, x in pairs(t) do out[#out + 1] = k; out[#out + 1] = x end
+  return out
 end
-return {table.concat(flags), redis.call('HGETALL', h), redis.call('HGETALL', dk), redis.call('HKEYS', ik), redis.call('HGETALL', gk)}
+if n == 0 then
+  -- Nothing applied: only the floor may move, and never brings an erased member back.
+  if set.xf and redis.call('EXISTS', h) == 1 then redis.call('HSET', h, 'xf', set.xf) end
+  return table.concat(flags)
+end
+if next(set) then redis.call('HSET', h, unpack(flat(set))) end
+for k, x in pairs(inc) do redis.call('HINCRBY', h, k, x) end
+for k, x in pairs(days) do redis.call('HINCRBY', dk, k, x) end
+for k, x in pairs(ppl) do redis.call('HINCRBY', ik, k, x) end
+if next(grp) then redis.call('HSET', gk, unpack(flat(grp))) end
+if #cred > 0 then redis.call('SADD', KEYS[6], unpack(cred)); redis.call('EXPIRE', KEYS[6], ttl) end
+redis.call('HINCRBY', h, 'ver', 1)
+-- Retention: a member nobody wrote about for longer than the replay horizon is forgotten,
+-- as the event log forgets their events; the daily full sweep then drops their indexes.
+for i = 1, 5 do redis.call('EXPIRE', KEYS[i], ttl) end
+return table.concat(flags)
 `
 
 // storeLua records what the tag rules decided for a member, unless the member changed since
@@ -128,39 +140,58 @@ return 1
 // kind, day, member, ordering stamp, title, platform, platform message id, migrated-from
 // group token, index of its author map in KEYS (0: none).
 const groupLua = `
-local f = tonumber(redis.call('HGET', KEYS[1], 'xf')) or 0
-local floor = tonumber(ARGV[1])
+local h = KEYS[1]
+local v = redis.call('HMGET', h, 'xf', 'stamp')
+local floor, f, stamp = tonumber(ARGV[1]), tonumber(v[1]) or 0, v[2]
+local set, days, last, maps, members = {}, {}, {}, {}, {}
 if floor > f then
   redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', floor)
-  redis.call('HSET', KEYS[1], 'xf', floor)
-  f = floor
+  set.xf, f = floor, floor
 end
 for k = 4, #ARGV, 10 do
   local A = function(i) return ARGV[k + i] end
   local seq = tonumber(A(0))
   if seq > f and redis.call('ZADD', KEYS[5], 'NX', seq, seq) == 1 then
-    local st = redis.call('HGET', KEYS[1], 'stamp')
-    if not st or A(4) > st then redis.call('HSET', KEYS[1], 'stamp', A(4), 'title', A(5), 'platform', A(6)) end
-    if A(8) ~= '' then redis.call('HSET', KEYS[1], 'from', A(8)) end
-    if A(3) ~= '' then redis.call('SADD', KEYS[3], A(3)) end
+    if not stamp or A(4) > stamp then stamp = A(4); set.stamp, set.title, set.platform = A(4), A(5), A(6) end
+    if A(8) ~= '' then set.from = A(8) end
+    local m = A(3)
+    if m ~= '' then members[m] = true end
     if A(1) == 'm' then
       local d = tonumber(A(2))
-      if redis.call('HINCRBY', KEYS[2], A(2), 1) == 1 then
-        local old = {}
-        for _, fd in ipairs(redis.call('HKEYS', KEYS[2])) do
-          if tonumber(fd) < d - tonumber(ARGV[3]) then old[#old + 1] = fd end
-        end
-        for j = 1, #old, 500 do redis.call('HDEL', KEYS[2], unpack(old, j, math.min(j + 499, #old))) end
-      end
-      local last = A(3) ~= '' and redis.call('ZSCORE', KEYS[4], A(3))
-      if A(3) ~= '' and (not last or tonumber(last) < d) then redis.call('ZADD', KEYS[4], d, A(3)) end
-      local m = tonumber(A(9))
-      if m > 0 then
-        redis.call('HSET', KEYS[m], A(7), A(3))
-        redis.call('EXPIRE', KEYS[m], ARGV[2])
+      days[d] = (days[d] or 0) + 1
+      if m ~= '' and (last[m] or -1) < d then last[m] = d end
+      local at = tonumber(A(9))
+      if at > 0 then
+        maps[at] = maps[at] or {}
+        table.insert(maps[at], A(7)); table.insert(maps[at], m)
       end
     end
   end
+end
+local kv = {}
+for k, x in pairs(set) do kv[#kv + 1] = k; kv[#kv + 1] = x end
+if #kv > 0 then redis.call('HSET', h, unpack(kv)) end
+local ms = {}
+for m in pairs(members) do ms[#ms + 1] = m end
+if #ms > 0 then redis.call('SADD', KEYS[3], unpack(ms)) end
+local newday
+for d, n in pairs(days) do
+  if redis.call('HINCRBY', KEYS[2], d, n) == n then newday = math.max(newday or d, d) end
+end
+if newday then
+  local old = {}
+  for _, fd in ipairs(redis.call('HKEYS', KEYS[2])) do
+    if tonumber(fd) < newday - tonumber(ARGV[3]) then old[#old + 1] = fd end
+  end
+  for j = 1, #old, 500 do redis.call('HDEL', KEYS[2], unpack(old, j, math.min(j + 499, #old))) end
+end
+for m, d in pairs(last) do
+  local s = redis.call('ZSCORE', KEYS[4], m)
+  if not s or tonumber(s) < d then redis.call('ZADD', KEYS[4], d, m) end
+end
+for at, entries in pairs(maps) do
+  redis.call('HSET', KEYS[at], unpack(entries))
+  redis.call('EXPIRE', KEYS[at], ARGV[2])
 end
 return 1
 `

@@ -1,14 +1,17 @@
 package bridge
 
 import (
+	"context"
 	"crypto/sha1"
 	"encoding/hex"
 	"fmt"
 	"math"
-	"strings"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/relais-bot/relais/events"
 )
@@ -61,31 +64,31 @@ type memberState struct {
 	staleDays, stalePeople []string // day buckets too old to change a tag
 }
 
-// readState decodes the member script's reply, applies the tag rules at the reference day
-// max(latest event day, clock day), and returns the state and the script's applied flags.
-func (b *Bridge) readState(token string, v any, clockDay int) (memberState, string, error) {
-	arr, ok := v.([]any)
-	if !ok || len(arr) == 0 {
-		return memberState{}, "", fmt.Errorf("member script: unexpected reply %T", v)
-	}
+// stateReads are the reads of a member's keys, pipelined after the member script.
+type stateReads struct {
+	h, d, g *redis.MapStringStringCmd
+	i       *redis.StringSliceCmd
+}
+
+func readMember(ctx context.Context, p redis.Pipeliner, k keys, m string) stateReads {
+	mk := k.memberKeys(m)
+	return stateReads{h: p.HGetAll(ctx, mk[0]), d: p.HGetAll(ctx, mk[1]), i: p.HKeys(ctx, mk[2]), g: p.HGetAll(ctx, mk[3])}
+}
+
+// readState applies the tag rules to a member's state at the reference day
+// max(latest event day, clock day); Applied is -1 for a member with no state.
+func (b *Bridge) readState(token string, r stateReads, clockDay int) (memberState, error) {
 	st := memberState{Token: token, Applied: 1}
-	if len(arr) == 1 {
-		st.Applied = -1
-		return st, "", nil
-	}
-	if len(arr) != 5 {
-		return memberState{}, "", fmt.Errorf("member script: reply of %d values", len(arr))
-	}
-	flags := asString(arr[0])
-	pairs := func(x any) map[string]string {
-		l, _ := x.([]any)
-		m := make(map[string]string, len(l)/2)
-		for i := 0; i+1 < len(l); i += 2 {
-			m[asString(l[i])] = asString(l[i+1])
+	for _, c := range []redis.Cmder{r.h, r.d, r.i, r.g} {
+		if err := c.Err(); err != nil {
+			return st, fmt.Errorf("read member: %w", err)
 		}
-		return m
 	}
-	h, dd, gg := pairs(arr[1]), pairs(arr[2]), pairs(arr[4])
+	h, dd, gg := r.h.Val(), r.d.Val(), r.g.Val()
+	if len(h) == 0 {
+		st.Applied = -1
+		return st, nil
+	}
 	cur := int(asInt(h["cur"]))
 	R := max(cur, clockDay)
 	from := R - (b.bars.windowDays + b.bars.holdDays + b.bars.dormantDays) + 1
@@ -97,9 +100,7 @@ func (b *Bridge) readState(token string, v any, clockDay int) (memberState, stri
 			st.staleDays = append(st.staleDays, f)
 		}
 	}
-	ik, _ := arr[3].([]any)
-	for _, x := range ik {
-		f := asString(x)
+	for _, f := range r.i.Val() {
 		ds, person, _ := strings.Cut(f, "|")
 		if d, err := strconv.Atoi(ds); err == nil && d >= from {
 			a.People[d] = append(a.People[d], person)
@@ -132,7 +133,7 @@ func (b *Bridge) readState(token string, v any, clockDay int) (memberState, stri
 	}
 	slices.SortFunc(st.Groups, func(a, b groupRef) int { return strings.Compare(a.Token, b.Token) })
 	st.FP = fingerprint(st)
-	return st, flags, nil
+	return st, nil
 }
 
 // fingerprint identifies what a contact change carries: tags bits, identity and groups. A
