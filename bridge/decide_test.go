@@ -257,5 +257,3 @@ for j = 1, 15 do out[#out+1] = v[j] or '' end
 for _, x in ipairs(groups) do out[#out+1] = x[1]; out[#out+1] = x[2] end
 return out
 `
-
-
