@@ -265,6 +265,7 @@ func (b *Bridge) merge(ctx context.Context, alias, member string) error {
 // moveDedup adds the alias's applied sequences to the member's and deletes them (the floor
 // moves with the state hash, in mergeLua).
 func (b *Bridge) moveDedup(ctx context.Context, alias, member string, ttl int64) error {
+	b.dedup.move(b.keys.applied(alias), b.keys.applied(member))
 	seqs, err := b.rdb.ZRangeWithScores(ctx, b.keys.applied(alias), 0, -1).Result()
 	if err != nil {
 		return fmt.Errorf("merge alias: dedup: %w", err)

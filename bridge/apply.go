@@ -430,7 +430,10 @@ func (b *Bridge) write(ctx context.Context, plans []*plan, floor uint64, clockDa
 		}
 		return c
 	}
-	var extra []func(redis.Pipeliner) // plain writes for senders not in full standing
+	var (
+		extra []func(redis.Pipeliner) // plain writes for senders not in full standing
+		err   error
+	)
 	senderOutcome := make([]int, len(plans))
 	for i, p := range plans {
 		if p.skip {
@@ -489,23 +492,15 @@ func (b *Bridge) write(ctx context.Context, plans []*plan, floor uint64, clockDa
 		}
 	}
 	var (
-		flags []*redis.Cmd
-		reads []stateReads
+		applied []string
+		reads   []stateReads
 	)
-	_, err := b.scripts.pipeline(ctx, b.rdb, func(pipe redis.Pipeliner) {
-		flags, reads = flags[:0], reads[:0]
-		for _, c := range members {
-			flags = append(flags, b.scripts.member.EvalSha(ctx, pipe, b.keys.memberScriptKeys(c.token), c.args...))
-			reads = append(reads, readMember(ctx, pipe, b.keys, c.token))
+	if b.cfg.SingleWriter {
+		var err error
+		if applied, reads, err = b.writePlain(ctx, members, groups, extra, floor); err != nil {
+			return nil, err
 		}
-		for _, g := range groups {
-			b.scripts.group.EvalSha(ctx, pipe, g.keys, g.args...)
-		}
-		for _, f := range extra {
-			f(pipe)
-		}
-	})
-	if err != nil {
+	} else if applied, reads, err = b.writeLua(ctx, members, groups, extra); err != nil {
 		return nil, err
 	}
 	states := make([]memberState, 0, len(members))
@@ -514,9 +509,8 @@ func (b *Bridge) write(ctx context.Context, plans []*plan, floor uint64, clockDa
 		if err != nil {
 			return nil, err
 		}
-		applied := asString(flags[n].Val())
 		for j, i := range c.sender {
-			if i >= 0 && j < len(applied) && applied[j] == '1' {
+			if i >= 0 && j < len(applied[n]) && applied[n][j] == '1' {
 				senderOutcome[i] = 1
 			}
 		}
@@ -549,6 +543,22 @@ func bit(v bool) int {
 // store records the members' tags (storeLua) and writes their index entries
 // (version-guarded) and the groups' (idempotent), in one pipeline.
 func (b *Bridge) store(ctx context.Context, states []memberState, plans []*plan, clockDay int) error {
+	groups := func(pipe redis.Pipeliner) {
+		seen := map[string]bool{}
+		for _, p := range plans {
+			if p.skip || seen[p.group+p.from] {
+				continue
+			}
+			seen[p.group+p.from] = true
+			pipe.SAdd(ctx, b.keys.groups(), p.group)
+			if p.from != "" {
+				pipe.HSet(ctx, b.keys.groupAlias(), p.from, p.group)
+			}
+		}
+	}
+	if b.cfg.SingleWriter {
+		return b.storePlain(ctx, states, groups)
+	}
 	_, err := b.scripts.pipeline(ctx, b.rdb, func(pipe redis.Pipeliner) {
 		for _, st := range states {
 			if st.Applied < 0 {
@@ -569,17 +579,7 @@ func (b *Bridge) store(ctx context.Context, states []memberState, plans []*plan,
 			b.scripts.index.EvalSha(ctx, pipe, b.keys.indexKeys(), st.Token, st.Ver, due, st.Msgs, st.People,
 				strings.ToLower(st.Username), searchText(st))
 		}
-		seen := map[string]bool{}
-		for _, p := range plans {
-			if p.skip || seen[p.group+p.from] {
-				continue
-			}
-			seen[p.group+p.from] = true
-			pipe.SAdd(ctx, b.keys.groups(), p.group)
-			if p.from != "" {
-				pipe.HSet(ctx, b.keys.groupAlias(), p.from, p.group)
-			}
-		}
+		groups(pipe)
 	})
 	return err
 }
@@ -617,4 +617,34 @@ func (b *Bridge) evaluate(ctx context.Context, members []string) ([]memberState,
 		return nil, err
 	}
 	return out, nil
+}
+
+// writeLua runs the member and group scripts of a batch in one pipeline, each member's
+// state read right after its script; it returns the scripts' applied flags and the reads.
+func (b *Bridge) writeLua(ctx context.Context, members []*memberCall, groups []*groupCall, extra []func(redis.Pipeliner)) ([]string, []stateReads, error) {
+	var (
+		flags []*redis.Cmd
+		reads []stateReads
+	)
+	_, err := b.scripts.pipeline(ctx, b.rdb, func(pipe redis.Pipeliner) {
+		flags, reads = flags[:0], reads[:0]
+		for _, c := range members {
+			flags = append(flags, b.scripts.member.EvalSha(ctx, pipe, b.keys.memberScriptKeys(c.token), c.args...))
+			reads = append(reads, readMember(ctx, pipe, b.keys, c.token))
+		}
+		for _, g := range groups {
+			b.scripts.group.EvalSha(ctx, pipe, g.keys, g.args...)
+		}
+		for _, f := range extra {
+			f(pipe)
+		}
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]string, len(flags))
+	for i, f := range flags {
+		out[i] = asString(f.Val())
+	}
+	return out, reads, nil
 }

@@ -39,6 +39,7 @@ type Bridge struct {
 	groups groupsSeen
 
 	rebuild rebuild
+	dedup   memoryDedup // the applied sequences of a single writer (plain.go)
 
 	bgOnce sync.Once
 	bgSem  chan struct{}

@@ -69,6 +69,11 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Groups, when set, hears of each group with live events (the information notice).
 	Groups GroupObserver
+	// SingleWriter says this bridge is the only one writing its Redis, which starts empty
+	// (the embedded Redis: one bridge, state rebuilt at each start). It then writes with
+	// plain pipelines instead of Lua scripts and keeps the applied sequences in memory
+	// (plain.go); TestWritePathsAgree holds both paths to the same state.
+	SingleWriter bool
 }
 
 // withDefaults returns c with every zero field set and checks what cannot be defaulted.

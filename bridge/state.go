@@ -61,6 +61,7 @@ type memberState struct {
 	Groups              []groupRef
 
 	readVer                string   // version the decision was made on (storeLua's guard)
+	bumps                  bool     // the reference day moved: storing moves the version
 	staleDays, stalePeople []string // day buckets too old to change a tag
 }
 
@@ -120,6 +121,7 @@ func (b *Bridge) readState(token string, r stateReads, clockDay int) (memberStat
 	st.Ver = asInt(h["ver"])
 	if R > cur {
 		st.Ver++ // storeLua moves the version with the reference day
+		st.bumps = true
 	}
 	st.PubFP = h["pubfp"]
 	st.Platform = events.Platform(h["platform"])

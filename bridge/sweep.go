@@ -213,6 +213,7 @@ func (b *Bridge) forget(ctx context.Context, member string, erase bool) error {
 		return err
 	}
 	keys := b.keys.memberKeys(member)
+	b.dedup.drop(b.keys.applied(member))
 	if erase {
 		if err := b.deleteMatching(ctx, globEscape(b.keys.member(member))+"*"); err != nil {
 			return err

@@ -35,6 +35,7 @@ func benchEndToEnd(ctx context.Context, env *benchEnv, o benchOptions, w eventsi
 	}
 	defer store.Close()
 	cfg := o.bridgeConfig(env.keyPrefix("E"))
+	cfg.SingleWriter = env.embeddedRedis // as relais run configures it
 	reg := prometheus.NewRegistry() // the bridge's batch histogram explains its rate
 	cfg.Registerer = reg
 	b, err := bridge.New(cfg, env.rdb, env.js, pub, store, nil)
@@ -120,6 +121,7 @@ func benchEndToEnd(ctx context.Context, env *benchEnv, o benchOptions, w eventsi
 	// A restart: a second bridge rebuilds the whole state from the same log into an empty
 	// key space, as relais does at every start on the embedded Redis.
 	rcfg := o.bridgeConfig(env.keyPrefix("B"))
+	rcfg.SingleWriter = env.embeddedRedis
 	rb, err := bridge.New(rcfg, env.rdb, env.js, pub, store, nil)
 	if err != nil {
 		return err
