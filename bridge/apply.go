@@ -493,28 +493,35 @@ func (b *Bridge) write(ctx context.Context, plans []*plan, floor uint64, clockDa
 	}
 	var (
 		applied []string
-		reads   []stateReads
+		states  []memberState
 	)
 	if b.cfg.SingleWriter {
-		var err error
-		if applied, reads, err = b.writePlain(ctx, members, groups, extra, floor); err != nil {
+		// The plain path stores the decisions and indexes in its own write pipeline.
+		if applied, states, err = b.writePlain(ctx, members, groups, extra, floor, plans, clockDay); err != nil {
 			return nil, err
 		}
-	} else if applied, reads, err = b.writeLua(ctx, members, groups, extra); err != nil {
-		return nil, err
+	} else {
+		var reads []stateReads
+		if applied, reads, err = b.writeLua(ctx, members, groups, extra); err != nil {
+			return nil, err
+		}
+		for n, c := range members {
+			st, err := b.readState(c.token, reads[n], clockDay)
+			if err != nil {
+				return nil, err
+			}
+			states = append(states, st)
+		}
+		if err := b.store(ctx, states, plans); err != nil {
+			return nil, err
+		}
 	}
-	states := make([]memberState, 0, len(members))
 	for n, c := range members {
-		st, err := b.readState(c.token, reads[n], clockDay)
-		if err != nil {
-			return nil, err
-		}
 		for j, i := range c.sender {
 			if i >= 0 && j < len(applied[n]) && applied[n][j] == '1' {
 				senderOutcome[i] = 1
 			}
 		}
-		states = append(states, st)
 	}
 	for i := range plans {
 		switch senderOutcome[i] {
@@ -527,9 +534,6 @@ func (b *Bridge) write(ctx context.Context, plans []*plan, floor uint64, clockDa
 		}
 	}
 	slices.SortFunc(states, func(a, b memberState) int { return strings.Compare(a.Token, b.Token) })
-	if err := b.store(ctx, states, plans, clockDay); err != nil {
-		return nil, err
-	}
 	return states, nil
 }
 
@@ -542,22 +546,9 @@ func bit(v bool) int {
 
 // store records the members' tags (storeLua) and writes their index entries
 // (version-guarded) and the groups' (idempotent), in one pipeline.
-func (b *Bridge) store(ctx context.Context, states []memberState, plans []*plan, clockDay int) error {
-	groups := func(pipe redis.Pipeliner) {
-		seen := map[string]bool{}
-		for _, p := range plans {
-			if p.skip || seen[p.group+p.from] {
-				continue
-			}
-			seen[p.group+p.from] = true
-			pipe.SAdd(ctx, b.keys.groups(), p.group)
-			if p.from != "" {
-				pipe.HSet(ctx, b.keys.groupAlias(), p.from, p.group)
-			}
-		}
-	}
+func (b *Bridge) store(ctx context.Context, states []memberState, plans []*plan) error {
 	if b.cfg.SingleWriter {
-		return b.storePlain(ctx, states, groups)
+		return b.storePlain(ctx, states, plans)
 	}
 	_, err := b.scripts.pipeline(ctx, b.rdb, func(pipe redis.Pipeliner) {
 		for _, st := range states {
@@ -579,9 +570,24 @@ func (b *Bridge) store(ctx context.Context, states []memberState, plans []*plan,
 			b.scripts.index.EvalSha(ctx, pipe, b.keys.indexKeys(), st.Token, st.Ver, due, st.Msgs, st.People,
 				strings.ToLower(st.Username), searchText(st))
 		}
-		groups(pipe)
+		b.groupIndexWrites(ctx, pipe, plans)
 	})
 	return err
+}
+
+// groupIndexWrites add the batch's groups to the group index (idempotent).
+func (b *Bridge) groupIndexWrites(ctx context.Context, pipe redis.Pipeliner, plans []*plan) {
+	seen := map[string]bool{}
+	for _, p := range plans {
+		if p.skip || seen[p.group+p.from] {
+			continue
+		}
+		seen[p.group+p.from] = true
+		pipe.SAdd(ctx, b.keys.groups(), p.group)
+		if p.from != "" {
+			pipe.HSet(ctx, b.keys.groupAlias(), p.from, p.group)
+		}
+	}
 }
 
 // searchText is what FindMembers matches: folded names and username.
@@ -613,7 +619,7 @@ func (b *Bridge) evaluate(ctx context.Context, members []string) ([]memberState,
 			return nil, err
 		}
 	}
-	if err := b.store(ctx, out, nil, clockDay); err != nil {
+	if err := b.store(ctx, out, nil); err != nil {
 		return nil, err
 	}
 	return out, nil

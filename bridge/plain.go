@@ -3,6 +3,8 @@ package bridge
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -128,13 +130,10 @@ func argInt(v any) int64 {
 	return 0
 }
 
-// memberFields are the state hash fields memberLua reads before writing.
-var memberFields = []string{"cur", "idstamp", "phstamp", "first_seen", "last_seen", "last_msg", "left_at", "platform", "pid"}
-
 // plainMemberReads are what writing one member's events depends on.
 type plainMemberReads struct {
-	h      *redis.SliceCmd // memberFields
-	groups *redis.SliceCmd // the stamp and title of each group token in tokens
+	state  stateReads
+	uname  *redis.StringCmd // the username the indexes hold for the member
 	tokens []string
 	seqs   []uint64
 }
@@ -149,19 +148,16 @@ type plainGroupReads struct {
 	seqs    []uint64
 }
 
-// writePlain is the plain equivalent of the write pipeline: it returns, per member call,
-// the applied flags, and the state reads after the writes.
-func (b *Bridge) writePlain(ctx context.Context, members []*memberCall, groups []*groupCall, extra []func(redis.Pipeliner), floor uint64) ([]string, []stateReads, error) {
+// writePlain is write for a single writer: one pipeline reads the state the batch's
+// writes depend on, the writes and the tag rules run in Go on it, and one pipeline writes
+// the events, the decisions and the indexes. It returns the applied flags per member call
+// and the members' states.
+func (b *Bridge) writePlain(ctx context.Context, members []*memberCall, groups []*groupCall, extra []func(redis.Pipeliner), floor uint64, plans []*plan, clockDay int) ([]string, []memberState, error) {
 	mr := make([]plainMemberReads, len(members))
 	gr := make([]plainGroupReads, len(groups))
 	for n, c := range members {
-		seen := map[string]bool{}
 		for k := 4; k+memberArgsPerEvent <= len(c.args); k += memberArgsPerEvent {
 			mr[n].seqs = append(mr[n].seqs, uint64(argInt(c.args[k])))
-			if g := argString(c.args[k+5]); g != "" && !seen[g] {
-				seen[g] = true
-				mr[n].tokens = append(mr[n].tokens, g)
-			}
 		}
 	}
 	for n, g := range groups {
@@ -176,11 +172,8 @@ func (b *Bridge) writePlain(ctx context.Context, members []*memberCall, groups [
 	}
 	_, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for n, c := range members {
-			mk := b.keys.memberKeys(c.token)
-			mr[n].h = p.HMGet(ctx, mk[0], memberFields...)
-			if len(mr[n].tokens) > 0 {
-				mr[n].groups = p.HMGet(ctx, mk[3], mr[n].tokens...)
-			}
+			mr[n].state = readMember(ctx, p, b.keys, c.token)
+			mr[n].uname = p.HGet(ctx, b.keys.usernameOf(), c.token)
 		}
 		for n, g := range groups {
 			gr[n].stamp = p.HGet(ctx, g.keys[0], "stamp")
@@ -194,26 +187,33 @@ func (b *Bridge) writePlain(ctx context.Context, members []*memberCall, groups [
 	if err != nil && err != redis.Nil {
 		return nil, nil, fmt.Errorf("plain write: read: %w", err)
 	}
+	pipe := b.rdb.Pipeline()
 	flags := make([]string, len(members))
-	reads := make([]stateReads, len(members))
-	_, err = b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for n, c := range members {
-			fresh := b.dedup.check(b.keys.applied(c.token), floor, mr[n].seqs)
-			flags[n] = b.plainMember(ctx, p, c, mr[n], fresh)
+	states := make([]memberState, len(members))
+	prev := map[string]string{}
+	for n, c := range members {
+		fresh := b.dedup.check(b.keys.applied(c.token), floor, mr[n].seqs)
+		var post memberHashes
+		flags[n], post = b.plainMember(ctx, pipe, c, mr[n].state, fresh)
+		states[n] = b.decideState(c.token, post.h, post.d, post.i, post.g, clockDay)
+		if u := mr[n].uname.Val(); u != "" {
+			prev[c.token] = u
 		}
-		for n, g := range groups {
-			fresh := b.dedup.check(g.keys[4], floor, gr[n].seqs)
-			b.plainGroup(ctx, p, g, gr[n], fresh)
-		}
-		for _, f := range extra {
-			f(p)
-		}
-		for n, c := range members {
-			reads[n] = readMember(ctx, p, b.keys, c.token)
-		}
-		return nil
-	})
+	}
+	for n, g := range groups {
+		fresh := b.dedup.check(g.keys[4], floor, gr[n].seqs)
+		b.plainGroup(ctx, pipe, g, gr[n], fresh)
+	}
+	for _, f := range extra {
+		f(pipe)
+	}
+	owners, err := b.usernameOwners(ctx, states, prev)
 	if err != nil {
+		return nil, nil, err
+	}
+	b.plainStoreWrites(ctx, pipe, states, prev, owners)
+	b.groupIndexWrites(ctx, pipe, plans)
+	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, nil, fmt.Errorf("plain write: %w", err)
 	}
 	// Recorded once written: a failed batch is applied again when it is retried.
@@ -223,28 +223,24 @@ func (b *Bridge) writePlain(ctx context.Context, members []*memberCall, groups [
 	for n, g := range groups {
 		b.dedup.record(g.keys[4], floor, gr[n].seqs)
 	}
-	return flags, reads, nil
+	return flags, states, nil
+}
+
+// memberHashes are a member's hashes as the tag rules read them.
+type memberHashes struct {
+	h, d, g map[string]string
+	i       []string
 }
 
 // plainMember writes one member's fresh events as memberLua would, and returns the applied
 // flags.
-func (b *Bridge) plainMember(ctx context.Context, p redis.Pipeliner, c *memberCall, r plainMemberReads, fresh []bool) string {
+//
+// It also returns the member's hashes as the writes leave them.
+func (b *Bridge) plainMember(ctx context.Context, p redis.Pipeliner, c *memberCall, r stateReads, fresh []bool) (string, memberHashes) {
 	mk := b.keys.memberScriptKeys(c.token)
 	span, clock, ttl := argInt(c.args[0]), argInt(c.args[1]), argInt(c.args[2])
-	v := map[string]string{}
-	for i, x := range r.h.Val() {
-		if s, ok := x.(string); ok {
-			v[memberFields[i]] = s
-		}
-	}
-	grpOld := map[string]string{}
-	if r.groups != nil {
-		for i, x := range r.groups.Val() {
-			if s, ok := x.(string); ok {
-				grpOld[r.tokens[i]] = s
-			}
-		}
-	}
+	v, grpOld := r.h.Val(), r.g.Val()
+	post := memberHashes{h: v, d: r.d.Val(), i: r.i.Val(), g: grpOld}
 	set := map[string]any{}
 	get := func(f string) (string, bool) {
 		if x, ok := set[f]; ok {
@@ -333,8 +329,29 @@ func (b *Bridge) plainMember(ctx context.Context, p redis.Pipeliner, c *memberCa
 		}
 	}
 	if n == 0 {
-		return flags.String()
+		return flags.String(), post
 	}
+	post = memberHashes{h: maps.Clone(v), d: maps.Clone(post.d), i: slices.Clone(post.i), g: maps.Clone(grpOld)}
+	for f, x := range set {
+		post.h[f] = argString(x)
+	}
+	for f, x := range inc {
+		post.h[f] = strconv.FormatInt(asInt(post.h[f])+x, 10)
+	}
+	post.h["ver"] = strconv.FormatInt(asInt(post.h["ver"])+1, 10)
+	for f, x := range days {
+		post.d[f] = strconv.FormatInt(asInt(post.d[f])+x, 10)
+	}
+	known := map[string]bool{}
+	for _, f := range post.i {
+		known[f] = true
+	}
+	for f := range ppl {
+		if !known[f] {
+			post.i = append(post.i, f)
+		}
+	}
+	maps.Copy(post.g, grp)
 	if len(set) > 0 {
 		p.HSet(ctx, mk[0], set)
 	}
@@ -358,7 +375,7 @@ func (b *Bridge) plainMember(ctx context.Context, p redis.Pipeliner, c *memberCa
 	for _, k := range mk[:4] {
 		p.Expire(ctx, k, secs(ttl))
 	}
-	return flags.String()
+	return flags.String(), post
 }
 
 // plainGroup writes one group's fresh events as groupLua would.
@@ -459,98 +476,118 @@ func keysOf(m map[int64]int64) []int64 {
 
 func secs(n int64) time.Duration { return time.Duration(n) * time.Second }
 
-// storePlain is store for a single writer: storeLua and indexLua's writes as plain commands.
-// The usernames the members had are read first, to drop index entries that moved.
-func (b *Bridge) storePlain(ctx context.Context, states []memberState, groups func(redis.Pipeliner)) error {
+// storePlain is store for a single writer (the sweep, a resync): storeLua and indexLua's
+// writes as plain commands.
+func (b *Bridge) storePlain(ctx context.Context, states []memberState, plans []*plan) error {
 	var tokens []string
 	for _, st := range states {
 		if st.Applied >= 0 {
 			tokens = append(tokens, st.Token)
 		}
 	}
-	var (
-		old    []any
-		owners []any
-	)
+	prev := map[string]string{}
 	if len(tokens) > 0 {
-		var err error
-		if old, err = b.rdb.HMGet(ctx, b.keys.usernameOf(), tokens...).Result(); err != nil {
+		old, err := b.rdb.HMGet(ctx, b.keys.usernameOf(), tokens...).Result()
+		if err != nil {
 			return fmt.Errorf("store: %w", err)
 		}
-		var names []string
-		for _, u := range old {
-			if s, ok := u.(string); ok {
-				names = append(names, s)
-			}
-		}
-		if len(names) > 0 {
-			if owners, err = b.rdb.HMGet(ctx, b.keys.usernames(), names...).Result(); err != nil {
-				return fmt.Errorf("store: %w", err)
+		for i, u := range old {
+			if s, ok := u.(string); ok && s != "" {
+				prev[tokens[i]] = s
 			}
 		}
 	}
-	_, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		n, o := 0, 0
-		for _, st := range states {
-			if st.Applied < 0 {
-				continue
-			}
-			mk := b.keys.memberKeys(st.Token)
-			if st.bumps {
-				p.HIncrBy(ctx, mk[0], "ver", 1)
-			}
-			p.HSet(ctx, mk[0], "cur", st.Cur, "tags", int(st.Bits), "wm", st.Msgs, "wd", st.Days, "wp", st.People, "fp", st.FP, "settled", bit(st.Settled))
-			if len(st.staleDays) > 0 {
-				p.HDel(ctx, mk[1], st.staleDays...)
-			}
-			if len(st.stalePeople) > 0 {
-				p.HDel(ctx, mk[2], st.stalePeople...)
-			}
-			m := st.Token
-			p.HSet(ctx, b.keys.version(), m, st.Ver)
-			if st.Settled {
-				p.ZRem(ctx, b.keys.due(), m)
-			} else {
-				p.ZAdd(ctx, b.keys.due(), redis.Z{Score: float64(st.Cur), Member: m})
-			}
-			for _, r := range []struct {
-				key string
-				n   int
-			}{{b.keys.rankMsgs(), st.Msgs}, {b.keys.rankPeople(), st.People}} {
-				if r.n > 0 {
-					p.ZAdd(ctx, r.key, redis.Z{Score: float64(r.n), Member: m})
-				} else {
-					p.ZRem(ctx, r.key, m)
-				}
-			}
-			uname := strings.ToLower(st.Username)
-			prev, had := old[n].(string)
-			n++
-			if had {
-				owner, _ := owners[o].(string)
-				o++
-				if prev != uname && owner == m {
-					p.HDel(ctx, b.keys.usernames(), prev)
-				}
-			}
-			switch {
-			case uname != "":
-				p.HSet(ctx, b.keys.usernames(), uname, m)
-				p.HSet(ctx, b.keys.usernameOf(), m, uname)
-			case had:
-				p.HDel(ctx, b.keys.usernameOf(), m)
-			}
-			if s := searchText(st); s != "" {
-				p.HSet(ctx, b.keys.names(), m, s)
-			} else {
-				p.HDel(ctx, b.keys.names(), m)
-			}
-		}
-		groups(p)
+	owners, err := b.usernameOwners(ctx, states, prev)
+	if err != nil {
+		return err
+	}
+	_, err = b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		b.plainStoreWrites(ctx, p, states, prev, owners)
+		b.groupIndexWrites(ctx, p, plans)
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
 	return nil
+}
+
+// usernameOwners reads who the username index gives the usernames members are leaving to:
+// an entry is dropped only if it still names them.
+func (b *Bridge) usernameOwners(ctx context.Context, states []memberState, prev map[string]string) (map[string]string, error) {
+	var names []string
+	for _, st := range states {
+		if u, ok := prev[st.Token]; ok && st.Applied >= 0 && u != strings.ToLower(st.Username) {
+			names = append(names, u)
+		}
+	}
+	owners := map[string]string{}
+	if len(names) == 0 {
+		return owners, nil
+	}
+	got, err := b.rdb.HMGet(ctx, b.keys.usernames(), names...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	for i, o := range got {
+		if s, ok := o.(string); ok {
+			owners[names[i]] = s
+		}
+	}
+	return owners, nil
+}
+
+// plainStoreWrites are storeLua's and indexLua's writes for members, without their guards
+// (nothing else writes).
+func (b *Bridge) plainStoreWrites(ctx context.Context, p redis.Pipeliner, states []memberState, prev, owners map[string]string) {
+	for _, st := range states {
+		if st.Applied < 0 {
+			continue
+		}
+		mk := b.keys.memberKeys(st.Token)
+		if st.bumps {
+			p.HIncrBy(ctx, mk[0], "ver", 1)
+		}
+		p.HSet(ctx, mk[0], "cur", st.Cur, "tags", int(st.Bits), "wm", st.Msgs, "wd", st.Days, "wp", st.People, "fp", st.FP, "settled", bit(st.Settled))
+		if len(st.staleDays) > 0 {
+			p.HDel(ctx, mk[1], st.staleDays...)
+		}
+		if len(st.stalePeople) > 0 {
+			p.HDel(ctx, mk[2], st.stalePeople...)
+		}
+		m := st.Token
+		p.HSet(ctx, b.keys.version(), m, st.Ver)
+		if st.Settled {
+			p.ZRem(ctx, b.keys.due(), m)
+		} else {
+			p.ZAdd(ctx, b.keys.due(), redis.Z{Score: float64(st.Cur), Member: m})
+		}
+		for _, r := range []struct {
+			key string
+			n   int
+		}{{b.keys.rankMsgs(), st.Msgs}, {b.keys.rankPeople(), st.People}} {
+			if r.n > 0 {
+				p.ZAdd(ctx, r.key, redis.Z{Score: float64(r.n), Member: m})
+			} else {
+				p.ZRem(ctx, r.key, m)
+			}
+		}
+		uname := strings.ToLower(st.Username)
+		old, had := prev[m]
+		if had && old != uname && owners[old] == m {
+			p.HDel(ctx, b.keys.usernames(), old)
+		}
+		switch {
+		case uname != "":
+			p.HSet(ctx, b.keys.usernames(), uname, m)
+			p.HSet(ctx, b.keys.usernameOf(), m, uname)
+		case had:
+			p.HDel(ctx, b.keys.usernameOf(), m)
+		}
+		if s := searchText(st); s != "" {
+			p.HSet(ctx, b.keys.names(), m, s)
+		} else {
+			p.HDel(ctx, b.keys.names(), m)
+		}
+	}
 }

@@ -85,10 +85,16 @@ func (b *Bridge) readState(token string, r stateReads, clockDay int) (memberStat
 			return st, fmt.Errorf("read member: %w", err)
 		}
 	}
-	h, dd, gg := r.h.Val(), r.d.Val(), r.g.Val()
+	return b.decideState(token, r.h.Val(), r.d.Val(), r.i.Val(), r.g.Val(), clockDay), nil
+}
+
+// decideState is readState on a member's hashes: state hash, messages per day, interaction
+// fields, groups.
+func (b *Bridge) decideState(token string, h, dd map[string]string, ik []string, gg map[string]string, clockDay int) memberState {
+	st := memberState{Token: token, Applied: 1}
 	if len(h) == 0 {
 		st.Applied = -1
-		return st, nil
+		return st
 	}
 	cur := int(asInt(h["cur"]))
 	R := max(cur, clockDay)
@@ -101,7 +107,7 @@ func (b *Bridge) readState(token string, r stateReads, clockDay int) (memberStat
 			st.staleDays = append(st.staleDays, f)
 		}
 	}
-	for _, f := range r.i.Val() {
+	for _, f := range ik {
 		ds, person, _ := strings.Cut(f, "|")
 		if d, err := strconv.Atoi(ds); err == nil && d >= from {
 			a.People[d] = append(a.People[d], person)
@@ -135,7 +141,7 @@ func (b *Bridge) readState(token string, r stateReads, clockDay int) (memberStat
 	}
 	slices.SortFunc(st.Groups, func(a, b groupRef) int { return strings.Compare(a.Token, b.Token) })
 	st.FP = fingerprint(st)
-	return st, nil
+	return st
 }
 
 // fingerprint identifies what a contact change carries: tags bits, identity and groups. A
