@@ -153,5 +153,3 @@ func rawState(t *testing.T, rdb redis.UniversalClient, prefix string) map[string
 	}
 	return out
 }
-
-

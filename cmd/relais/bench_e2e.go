@@ -36,7 +36,7 @@ func benchEndToEnd(ctx context.Context, env *benchEnv, o benchOptions, w eventsi
 	defer store.Close()
 	cfg := o.bridgeConfig(env.keyPrefix("E"))
 	cfg.SingleWriter = env.embeddedRedis // as relais run configures it
-	reg := prometheus.NewRegistry() // the bridge's batch histogram explains its rate
+	reg := prometheus.NewRegistry()      // the bridge's batch histogram explains its rate
 	cfg.Registerer = reg
 	b, err := bridge.New(cfg, env.rdb, env.js, pub, store, nil)
 	if err != nil {
