@@ -31,6 +31,9 @@ type benchOptions struct {
 	// RSSEvents are the event counts at which the child bridge's memory is read; empty
 	// skips the RSS stage.
 	RSSEvents []int
+	// RebuildEvents are the log sizes rebuilt from scratch (speed and Redis memory); empty
+	// skips that stage.
+	RebuildEvents []int
 }
 
 func defaultBenchOptions() benchOptions {
@@ -77,6 +80,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Float64Var(&o.CRMRate, "crm-rate", o.CRMRate, "CRM worker pace in changes per second (0: unpaced; relais run uses 25)")
 	rss := fs.Bool("rss", false, "also measure the bridge's memory in a child process (relais run --roles=bridge) after --rss-events events: long")
 	rssEvents := fs.String("rss-events", "100000,1000000", "event counts at which --rss reads the bridge's memory")
+	rebuildEvents := fs.String("rebuild-events", "", "log sizes to rebuild from scratch, measuring speed and Redis memory (e.g. 100k,1m): long")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of the table")
 	envFile := fs.String("env-file", ".env", "file of NAME=value settings read after the environment (for NATS_URL and REDIS_URL)")
 	if err := fs.Parse(args); err != nil {
@@ -89,6 +93,12 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		var err error
 		if o.RSSEvents, err = benchParseCounts(*rssEvents); err != nil {
 			return usageError{"bench: --rss-events: " + err.Error()}
+		}
+	}
+	if *rebuildEvents != "" {
+		var err error
+		if o.RebuildEvents, err = benchParseCounts(*rebuildEvents); err != nil {
+			return usageError{"bench: --rebuild-events: " + err.Error()}
 		}
 	}
 	if err := o.validate(); err != nil {
@@ -169,7 +179,11 @@ func runBench(ctx context.Context, env *benchEnv, o benchOptions, progress io.Wr
 	say := func(format string, a ...any) { fmt.Fprintf(progress, "bench: "+format+"\n", a...) }
 	defer func() {
 		// The stages' namespace suffixes: raw JetStream, references, end to end, rebuild, RSS.
-		if cerr := env.cleanup(ctx, "R", "C", "E", "B", "S"); cerr != nil && err == nil {
+		stages := []string{"R", "C", "E", "B", "S"}
+		for i := range o.RebuildEvents {
+			stages = append(stages, "G"+strconv.Itoa(i))
+		}
+		if cerr := env.cleanup(ctx, stages...); cerr != nil && err == nil {
 			err = cerr
 		}
 		if err == nil {
@@ -219,6 +233,12 @@ func runBench(ctx context.Context, env *benchEnv, o benchOptions, progress io.Wr
 	rep.RatioRebuildPlain = benchRatio(rep.Rebuild, rep.RefPlain)
 	rep.RatioRaw = benchRatio(rep.Bridge, rep.RawJetStream)
 
+	if len(o.RebuildEvents) > 0 {
+		say("rebuild from scratch at %v events", o.RebuildEvents)
+		if rep.Rebuilds, err = benchRebuildScale(ctx, env, o, say); err != nil {
+			return rep, err
+		}
+	}
 	if len(o.RSSEvents) > 0 {
 		say("4/4 bridge memory in a child process at %v events", o.RSSEvents)
 		if rep.RSS, err = measureRSS(ctx, env, o, say); err != nil {

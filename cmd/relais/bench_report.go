@@ -47,6 +47,8 @@ type benchReport struct {
 	Latency benchLatency `json:"latency"`
 	Leaders benchLeaders `json:"leaders"`
 	RSS     *benchRSS    `json:"rss,omitempty"`
+	// Rebuilds are the --rebuild-events stage: rebuilds from scratch at each log size.
+	Rebuilds []benchRebuildPoint `json:"rebuilds,omitempty"`
 
 	Namespace string `json:"namespace"`
 	// Cleaned is true when nothing of the run was left on the servers.
@@ -155,6 +157,19 @@ func writeBenchTable(w io.Writer, r benchReport) error {
 		row("bridge RSS growth", benchMiB(g.RSSBytes), fmt.Sprintf("Go heap %+.1f MiB; %s per 100k events", float64(g.HeapBytes)/(1<<20), benchMiB(int64(g.RSSBytesPer100k))))
 	} else {
 		row("bridge RSS", "not measured", "add --rss (long: 1M events)")
+	}
+	for _, p := range r.Rebuilds {
+		mem := benchMiB(p.RedisBytes)
+		if p.RedisBytes == 0 {
+			mem = "not reported"
+		}
+		row(fmt.Sprintf("rebuild of %s events", benchCount(p.Events)), benchRate(p.EventsPerS),
+			fmt.Sprintf("%.1f s; Redis memory of the state %s", p.Seconds, mem))
+	}
+	if n := len(r.Rebuilds); n > 1 && r.Rebuilds[0].RedisBytes > 0 {
+		first, last := r.Rebuilds[0], r.Rebuilds[n-1]
+		row("  memory growth", fmt.Sprintf("%.2f", float64(last.RedisBytes)/float64(first.RedisBytes)),
+			fmt.Sprintf("at %s ÷ at %s events, same members and groups; goal ≤ 2", benchCount(last.Events), benchCount(first.Events)))
 	}
 	cleaned := "yes"
 	if !r.Cleaned {
