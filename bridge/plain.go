@@ -132,17 +132,15 @@ func argInt(v any) int64 {
 
 // plainMemberReads are what writing one member's events depends on.
 type plainMemberReads struct {
-	state  stateReads
-	uname  *redis.StringCmd // the username the indexes hold for the member
-	tokens []string
-	seqs   []uint64
+	state stateReads
+	uname *redis.StringCmd // the username the indexes hold for the member
+	seqs  []uint64
 }
 
 // plainGroupReads are what writing one group's events depends on.
 type plainGroupReads struct {
 	stamp   *redis.StringCmd
 	days    *redis.StringSliceCmd
-	last    *redis.FloatCmd
 	lastFor []string // members whose last message day is read, one command each
 	lastCmd []*redis.FloatCmd
 	seqs    []uint64

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -24,7 +24,7 @@ import (
 // benchEndToEnd runs the real bridge (consent store in notice policy) and the real CRM worker
 // (local SQLite CRM, every call counted) while the workload is published, and fills the
 // end-to-end, CRM, leader and latency figures of rep.
-func benchEndToEnd(ctx context.Context, env *benchEnv, o benchOptions, w eventsim.Workload, rep *benchReport, say func(string, ...any)) error {
+func benchEndToEnd(ctx context.Context, env *Env, o Options, w eventsim.Workload, rep *Report, say func(string, ...any)) error {
 	names, pub, err := env.setup(ctx, "E")
 	if err != nil {
 		return err
@@ -314,7 +314,7 @@ const benchLatencyTimeout = 30 * time.Second
 // first get one message short of the active bar (over the bar's days), then, one member at
 // a time, the message that makes them active is published and the CRM write it causes is
 // awaited. Latency runs from the publish call to the Sink's write returning.
-func benchLatencies(ctx context.Context, env *benchEnv, o benchOptions, names events.Names, js jetstream.JetStream, pub *events.Publisher, sink *benchSink) (benchLatency, error) {
+func benchLatencies(ctx context.Context, env *Env, o Options, names events.Names, js jetstream.JetStream, pub *events.Publisher, sink *benchSink) (benchLatency, error) {
 	var out benchLatency
 	if o.LatencySamples == 0 {
 		return out, nil

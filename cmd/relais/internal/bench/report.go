@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"encoding/json"
@@ -8,8 +8,8 @@ import (
 	"text/tabwriter"
 )
 
-// benchReport is everything `relais bench` measured; --json prints it as is.
-type benchReport struct {
+// Report is everything `relais bench` measured; --json prints it as is.
+type Report struct {
 	Env      benchEnvInfo  `json:"env"`
 	Workload benchWorkload `json:"workload"`
 
@@ -115,13 +115,13 @@ type rssGrowth struct {
 	RSSBytesPer100k float64 `json:"rss_bytes_per_100k_events"`
 }
 
-func writeBenchJSON(w io.Writer, rep benchReport) error {
+func WriteJSON(w io.Writer, rep Report) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(rep)
 }
 
-func writeBenchTable(w io.Writer, r benchReport) error {
+func WriteTable(w io.Writer, r Report) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(label, value, note string) { fmt.Fprintf(tw, "%s\t%s\t%s\n", label, value, note) }
 	e, wl := r.Env, r.Workload

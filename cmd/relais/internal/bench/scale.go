@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -23,7 +23,7 @@ type benchRebuildPoint struct {
 // the state from it as a restart does (Replay into an empty key space, then the full sweep),
 // with the same members and groups at every size: how long a restart leaves the state
 // partial, and whether Redis memory grows with members rather than events.
-func benchRebuildScale(ctx context.Context, env *benchEnv, o benchOptions, say func(string, ...any)) ([]benchRebuildPoint, error) {
+func benchRebuildScale(ctx context.Context, env *Env, o Options, say func(string, ...any)) ([]benchRebuildPoint, error) {
 	var out []benchRebuildPoint
 	for i, n := range o.RebuildEvents {
 		stage := "G" + strconv.Itoa(i)
