@@ -8,8 +8,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// memberLua applies a batch's events to one member, in one atomic call, then returns the
-// member's state for the tag rules (rules.go), which run in Go.
+// memberLua applies a batch's events to one member, in one atomic call: the dedup check and
+// the counter writes. The tag rules run in Go (rules.go) on the state read after it.
 //
 // Idempotence: every event carries the stream sequence that identifies it (for an erasure's
 // copy live, the original's). The member keeps the sequences it applied in a sorted set and
@@ -22,8 +22,8 @@ import (
 // ARGV: days of history kept, clock day, ttl, floor, then 15 values per event: sequence,
 // kind (m message, j join, l leave, r reaction given, c credit: someone replied to,
 // mentioned or reacted to this member), day, time (ms), ordering stamp, group token, group
-// title, platform, platform id, then for c: person, replied, mentioned, reacted, ”, ”; else:
-// name, first name, last name, username, phone, members credited (comma list).
+// title, platform, platform id, then for c: person, replied, mentioned, reacted and two empty
+// values; else: name, first name, last name, username, phone, members credited (comma list).
 // Returns the applied flags, "1" or "0" per event. The caller reads the state after it, in
 // the same pipeline. Reads and writes of the hash are made once per call, not per event.
 const memberLua = `
