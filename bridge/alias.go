@@ -93,7 +93,7 @@ local H, D, I, G = take(), take(), take(), take()
 local h = KEYS[1]
 local sums = {replies = 1, mentions = 1, reactions = 1, joins = 1, leaves = 1}
 local mins = {first_seen = 1}
-local maxs = {last_seen = 1, last_msg = 1, left_at = 1, cur = 1}
+local maxs = {last_seen = 1, last_msg = 1, left_at = 1, cur = 1, xf = 1}
 for f, v in pairs(H) do
   local n = tonumber(v)
   if sums[f] then redis.call('HINCRBY', h, f, n)
@@ -166,7 +166,7 @@ func (b *Bridge) merge(ctx context.Context, alias, member string) error {
 	if alias == member {
 		return nil
 	}
-	ak := append(b.keys.memberKeys(alias, ""), b.keys.credited(alias))
+	ak := append(b.keys.memberKeys(alias), b.keys.credited(alias))
 	staged := make([]string, len(ak))
 	for i, k := range ak {
 		staged[i] = k + "~"
@@ -202,7 +202,7 @@ func (b *Bridge) merge(ctx context.Context, alias, member string) error {
 	for _, c := range credited {
 		args = append(args, c)
 	}
-	mk := append(b.keys.memberKeys(member, ""), b.keys.credited(member),
+	mk := append(b.keys.memberKeys(member), b.keys.credited(member),
 		b.keys.member(member)+"mg:"+alias+":"+strconv.FormatInt(ver, 10))
 	if err := mergeScript.Run(ctx, b.rdb, mk, args...).Err(); err != nil {
 		return fmt.Errorf("merge alias: %w", err)
@@ -223,7 +223,7 @@ func (b *Bridge) merge(ctx context.Context, alias, member string) error {
 	}
 	if _, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, c := range credited {
-			p.Eval(ctx, renameLua, []string{b.keys.memberKeys(c, "")[2]}, alias, member)
+			p.Eval(ctx, renameLua, []string{b.keys.memberKeys(c)[2]}, alias, member)
 		}
 		for c := range crediting {
 			p.SRem(ctx, b.keys.credited(c), alias)
@@ -251,9 +251,6 @@ func (b *Bridge) merge(ctx context.Context, alias, member string) error {
 	if err != nil {
 		return fmt.Errorf("merge alias: %w", err)
 	}
-	if err := b.index(ctx, states, nil); err != nil {
-		return fmt.Errorf("merge alias: %w", err)
-	}
 	if b.pub == nil {
 		return nil
 	}
@@ -265,25 +262,21 @@ func (b *Bridge) merge(ctx context.Context, alias, member string) error {
 	return b.settleContact(ctx, states[0], true)
 }
 
-// moveDedup copies the alias's dedup keys to the member and deletes them.
+// moveDedup adds the alias's applied sequences to the member's and deletes them (the floor
+// moves with the state hash, in mergeLua).
 func (b *Bridge) moveDedup(ctx context.Context, alias, member string, ttl int64) error {
-	prefix := b.keys.member(alias) + "x:"
-	var names []string
-	iter := b.rdb.Scan(ctx, 0, globEscape(prefix)+"*", 1000).Iterator()
-	for iter.Next(ctx) {
-		names = append(names, iter.Val())
-	}
-	if err := iter.Err(); err != nil {
+	b.dedup.move(b.keys.applied(alias), b.keys.applied(member))
+	seqs, err := b.rdb.ZRangeWithScores(ctx, b.keys.applied(alias), 0, -1).Result()
+	if err != nil {
 		return fmt.Errorf("merge alias: dedup: %w", err)
 	}
-	if len(names) == 0 {
+	if len(seqs) == 0 {
 		return nil
 	}
-	_, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, n := range names {
-			p.SetNX(ctx, b.keys.member(member)+"x:"+strings.TrimPrefix(n, prefix), "1", time.Duration(ttl)*time.Second)
-		}
-		p.Unlink(ctx, names...)
+	_, err = b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZAdd(ctx, b.keys.applied(member), seqs...)
+		p.Expire(ctx, b.keys.applied(member), time.Duration(ttl)*time.Second)
+		p.Unlink(ctx, b.keys.applied(alias))
 		return nil
 	})
 	if err != nil {

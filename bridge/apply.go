@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -42,10 +41,23 @@ func (b *Bridge) check(ev events.Event, now time.Time) error {
 	return nil
 }
 
+// positions identify a batch's events in the event stream, for the member and group
+// scripts' idempotence (see memberLua).
+type positions struct {
+	// seqs are each event's stream sequence; for an erasure's copy applied live, the
+	// sequence of the original it replaces (events.CopyOf), which the live bridge applied
+	// already, unless it never saw it. A replay reads only the copy: its own sequence.
+	seqs []uint64
+	// floor is a sequence at or under which every event was settled before this batch: the
+	// consumer's ack floor live, the end of the previous batch in a replay.
+	floor uint64
+}
+
 // plan is what one event does: the member calls and the group call it makes.
 type plan struct {
 	ev      events.Event
-	at      int // index of the event in its batch
+	at      int    // index of the event in its batch
+	seq     uint64 // what identifies the event in the stream (see positions)
 	sender  string
 	group   string
 	pid     string // the sender's platform id, unless it is an alias of the member's
@@ -97,7 +109,10 @@ func messageID(id string) string { return id[strings.LastIndexByte(id, ':')+1:] 
 // rule violation that keeps it from applying (nil otherwise), and an error when the batch
 // must be retried as a whole. Every step is idempotent, so a retry after a partial failure
 // only completes what was missing. publish=false (replay) leaves contact changes for later.
-func (b *Bridge) applyEvents(ctx context.Context, evs []events.Event, publish bool) ([]error, error) {
+func (b *Bridge) applyEvents(ctx context.Context, evs []events.Event, pos positions, publish bool) ([]error, error) {
+	if len(pos.seqs) != len(evs) {
+		return nil, fmt.Errorf("apply: %d events, %d sequences", len(evs), len(pos.seqs))
+	}
 	now := b.cfg.Now()
 	errs := make([]error, len(evs))
 	if err := b.linkAliases(ctx, evs); err != nil {
@@ -114,7 +129,7 @@ func (b *Bridge) applyEvents(ctx context.Context, evs []events.Event, publish bo
 			continue
 		}
 		p := b.plan(ev)
-		p.at = i
+		p.at, p.seq = i, pos.seqs[i]
 		plans = append(plans, p)
 	}
 	if len(plans) == 0 {
@@ -131,11 +146,8 @@ func (b *Bridge) applyEvents(ctx context.Context, evs []events.Event, publish bo
 			errs[p.at] = errSuppressed
 		}
 	}
-	states, err := b.write(ctx, plans, dayOf(now))
+	states, err := b.write(ctx, plans, pos.floor, dayOf(now))
 	if err != nil {
-		return errs, err
-	}
-	if err := b.index(ctx, states, plans); err != nil {
 		return errs, err
 	}
 	if publish && b.pub != nil {
@@ -149,25 +161,38 @@ func (b *Bridge) applyEvents(ctx context.Context, evs []events.Event, publish bo
 // settleConcurrency bounds the members whose contact state is settled at once.
 const settleConcurrency = 32
 
-// settleAll settles the contact state of distinct members concurrently: members are
-// independent, so a batch waits for the slowest member's NATS round trips (last change
-// lookup, publish), not for the sum of everyone's. Measured with relais bench on real
-// servers: 1.6k → 5.7k events/s.
+// settleAll settles the contact state of distinct members: it publishes their contact
+// changes concurrently (members are independent, so a batch waits for the slowest member's
+// NATS round trips, not for the sum of everyone's), then confirms every member's settled
+// fingerprint in one Redis pipeline. A member whose version moved meanwhile is settled
+// again, alone, as settleContact does.
 func (b *Bridge) settleAll(ctx context.Context, states []memberState) error {
+	if b.rebuilding() {
+		return nil // decided by the full sweep that ends the rebuild, on the whole state
+	}
+	var todo []memberState
+	for _, st := range states {
+		if st.Applied >= 0 && st.FP != st.PubFP {
+			todo = append(todo, st)
+		}
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	published := make([]bool, len(todo))
 	sem := make(chan struct{}, settleConcurrency)
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
 		first error
 	)
-	for _, st := range states {
-		if st.Applied < 0 || st.FP == st.PubFP {
-			continue // nothing to publish: spare the goroutine
-		}
+	for i, st := range todo {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			if err := b.settleContact(ctx, st, false); err != nil {
+			p, err := b.publishContact(ctx, st)
+			published[i] = p
+			if err != nil {
 				mu.Lock()
 				first = cmp.Or(first, err)
 				mu.Unlock()
@@ -175,7 +200,33 @@ func (b *Bridge) settleAll(ctx context.Context, states []memberState) error {
 		})
 	}
 	wg.Wait()
-	return first
+	if first != nil {
+		return first
+	}
+	vers := make([]*redis.StringCmd, len(todo))
+	if _, err := b.scripts.pipeline(ctx, b.rdb, func(p redis.Pipeliner) {
+		for i, st := range todo {
+			h := b.keys.memberKeys(st.Token)[0]
+			b.scripts.confirm.EvalSha(ctx, p, []string{h}, st.FP, st.Ver)
+			vers[i] = p.HGet(ctx, h, "ver")
+		}
+	}); err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("confirm contact: %w", err)
+	}
+	for i, st := range todo {
+		ver, err := vers[i].Int64()
+		if errors.Is(err, redis.Nil) || (err == nil && ver == st.Ver) {
+			continue
+		}
+		states, err := b.evaluate(ctx, []string{st.Token})
+		if err != nil {
+			return err
+		}
+		if err := b.settleContact(ctx, states[0], published[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (b *Bridge) plan(ev events.Event) *plan {
@@ -365,109 +416,161 @@ func senderKind(k events.Kind) string {
 	return "m"
 }
 
-// write runs, in one pipeline, the write script of every member each event touches and the
-// group script of each event, then the evaluation of every member touched. It returns the
+// memberArgsPerEvent and groupArgsPerEvent are the values per event of memberLua and groupLua.
+const (
+	memberArgsPerEvent = 15
+	groupArgsPerEvent  = 10
+)
+
+// memberCall is one member's part of a batch: the memberLua arguments of its events.
+type memberCall struct {
+	token  string
+	args   []any
+	sender []int // index of the plan of each event where this member is the sender, else -1
+}
+
+// groupCall is one group's part of a batch.
+type groupCall struct {
+	token string
+	keys  []string
+	args  []any
+}
+
+// write applies a batch in one pipeline: one memberLua call per member the batch touches,
+// with all that member's events, and one groupLua call per group. It then decides the
+// members' tags in Go and stores them with the indexes in a second pipeline. It returns the
 // state of those members, sorted by token.
-func (b *Bridge) write(ctx context.Context, plans []*plan, clockDay int) ([]memberState, error) {
-	dedupTTL := int64(b.cfg.DedupTTL / time.Second)
+func (b *Bridge) write(ctx context.Context, plans []*plan, floor uint64, clockDay int) ([]memberState, error) {
+	ttl := int64(b.cfg.DedupTTL / time.Second)
 	mapTTL := int64((2*b.cfg.Window + day) / time.Second)
 	keep := b.bars.windowDays + b.bars.holdDays + b.bars.dormantDays
+	header := []any{keep, clockDay, ttl, floor}
 	var (
-		senders []int    // pipeline index of each plan's sender write, -1 if skipped
-		touched []string // members to evaluate, in first-touch order
-		evalAt  int      // pipeline index of the first evaluation
+		members []*memberCall
+		groups  []*groupCall
+		byM     = map[string]*memberCall{}
+		byG     = map[string]*groupCall{}
 	)
-	cmds, err := b.scripts.pipeline(ctx, b.rdb, func(pipe redis.Pipeliner) {
-		senders, touched = senders[:0], touched[:0]
-		seen := map[string]bool{}
-		touch := func(m string) {
-			if !seen[m] {
-				seen[m] = true
-				touched = append(touched, m)
-			}
+	member := func(m string) *memberCall {
+		c := byM[m]
+		if c == nil {
+			c = &memberCall{token: m, args: slices.Clone(header)}
+			byM[m] = c
+			members = append(members, c)
 		}
-		n := 0
-		for _, p := range plans {
-			if p.skip {
-				senders = append(senders, -1)
-				continue
+		return c
+	}
+	group := func(g string) *groupCall {
+		c := byG[g]
+		if c == nil {
+			c = &groupCall{token: g, keys: b.keys.groupKeys(g), args: []any{floor, mapTTL, keep}}
+			byG[g] = c
+			groups = append(groups, c)
+		}
+		return c
+	}
+	var (
+		extra []func(redis.Pipeliner) // plain writes for senders not in full standing
+		err   error
+	)
+	senderOutcome := make([]int, len(plans))
+	for i, p := range plans {
+		if p.skip {
+			senderOutcome[i] = -1
+			continue
+		}
+		ev := p.ev
+		kind := senderKind(ev.Kind)
+		credited := make([]string, len(p.credits))
+		for j, c := range p.credits {
+			credited[j] = c.member
+		}
+		// Only a member in full standing is a member of the group: an objector's earlier
+		// events and an erasure's pseudonym count in the group's days, anonymously.
+		groupMember, msgID := "", ""
+		if p.act == actFull {
+			c := member(p.sender)
+			c.args = append(c.args, p.seq, kind, p.day, ev.At.UnixMilli(), p.stamp, p.group, ev.Group.Title,
+				string(ev.Platform), p.pid, ev.Sender.Name, ev.Sender.FirstName, ev.Sender.LastName,
+				ev.Sender.Username, ev.Sender.Phone, strings.Join(credited, ","))
+			c.sender = append(c.sender, i)
+			groupMember = p.sender
+			if ev.Kind == events.KindMessage {
+				msgID = messageID(ev.ID)
 			}
-			ev := p.ev
-			dedup := b.hash.Event(ev.ID)
-			kind := senderKind(ev.Kind)
-			common := []any{b.barsArg, clockDay, dedupTTL, kind, p.day, ev.At.UnixMilli(), p.stamp,
-				p.group, ev.Group.Title, string(ev.Platform)}
-			credited := make([]string, len(p.credits))
-			for i, c := range p.credits {
-				credited[i] = c.member
-			}
-			// Only a member in full standing is a member of the group: an objector's earlier
-			// events and an erasure's pseudonym count in the group's days, anonymously.
-			groupMember, msgID := "", ""
-			if p.act == actFull {
-				args := append(slices.Clone(common), p.pid, ev.Sender.Name, ev.Sender.FirstName,
-					ev.Sender.LastName, ev.Sender.Username, ev.Sender.Phone, "", 0, 0, 0, strings.Join(credited, ","))
-				b.scripts.write.EvalSha(ctx, pipe, b.keys.writeKeys(p.sender, dedup), args...)
-				senders = append(senders, n)
-				touch(p.sender)
-				n++
-				groupMember = p.sender
-				if ev.Kind == events.KindMessage {
-					msgID = messageID(ev.ID)
+		} else {
+			senderOutcome[i] = -2
+			if len(credited) > 0 {
+				// Kept so that a later erasure finds the trace of these credits.
+				anyCredited := make([]any, len(credited))
+				for j, c := range credited {
+					anyCredited[j] = c
 				}
-			} else {
-				senders = append(senders, -2)
-				if len(credited) > 0 {
-					// Kept so that a later erasure finds the trace of these credits.
-					anyCredited := make([]any, len(credited))
-					for i, c := range credited {
-						anyCredited[i] = c
-					}
-					pipe.SAdd(ctx, b.keys.credited(p.sender), anyCredited...)
-					pipe.Expire(ctx, b.keys.credited(p.sender), b.cfg.DedupTTL)
-					n += 2
-				}
-			}
-			b.scripts.group.EvalSha(ctx, pipe, b.keys.groupKeys(p.group, dedup, p.day/b.bars.windowDays),
-				dedupTTL, kind, p.day, groupMember, p.stamp, ev.Group.Title, string(ev.Platform), msgID, p.from, mapTTL, keep)
-			n++
-
-			common[3] = "c"
-			for _, c := range p.credits {
-				args := append(slices.Clone(common), c.pid, "", "", "", "", "", p.sender,
-					bit(c.replied), bit(c.mentioned), bit(c.reacted), "")
-				b.scripts.write.EvalSha(ctx, pipe, b.keys.writeKeys(c.member, dedup), args...)
-				touch(c.member)
-				n++
+				key := b.keys.credited(p.sender)
+				extra = append(extra, func(pipe redis.Pipeliner) {
+					pipe.SAdd(ctx, key, anyCredited...)
+					pipe.Expire(ctx, key, b.cfg.DedupTTL)
+				})
 			}
 		}
-		evalAt = n
-		for _, m := range touched {
-			b.scripts.eval.EvalSha(ctx, pipe, b.keys.memberKeys(m, ""), b.barsArg, clockDay)
+		g := group(p.group)
+		mapAt := 0
+		if msgID != "" {
+			k := b.keys.authorMap(p.group, p.day/b.bars.windowDays)
+			if mapAt = slices.Index(g.keys, k) + 1; mapAt == 0 {
+				g.keys = append(g.keys, k)
+				mapAt = len(g.keys)
+			}
 		}
-	})
-	if err != nil {
-		return nil, err
+		g.args = append(g.args, p.seq, kind, p.day, groupMember, p.stamp, ev.Group.Title, string(ev.Platform), msgID, p.from, mapAt)
+		for _, cr := range p.credits {
+			c := member(cr.member)
+			c.args = append(c.args, p.seq, "c", p.day, ev.At.UnixMilli(), p.stamp, p.group, ev.Group.Title,
+				string(ev.Platform), cr.pid, p.sender, bit(cr.replied), bit(cr.mentioned), bit(cr.reacted), "", "")
+			c.sender = append(c.sender, -1)
+		}
+	}
+	var (
+		applied []string
+		states  []memberState
+	)
+	if b.cfg.SingleWriter {
+		// The plain path stores the decisions and indexes in its own write pipeline.
+		if applied, states, err = b.writePlain(ctx, members, groups, extra, floor, plans, clockDay); err != nil {
+			return nil, err
+		}
+	} else {
+		var reads []stateReads
+		if applied, reads, err = b.writeLua(ctx, members, groups, extra); err != nil {
+			return nil, err
+		}
+		for n, c := range members {
+			st, err := b.readState(c.token, reads[n], clockDay)
+			if err != nil {
+				return nil, err
+			}
+			states = append(states, st)
+		}
+		if err := b.store(ctx, states, plans); err != nil {
+			return nil, err
+		}
+	}
+	for n, c := range members {
+		for j, i := range c.sender {
+			if i >= 0 && j < len(applied[n]) && applied[n][j] == '1' {
+				senderOutcome[i] = 1
+			}
+		}
 	}
 	for i := range plans {
-		switch {
-		case senders[i] == -2:
+		switch senderOutcome[i] {
+		case 1, -2:
 			b.metrics.events.WithLabelValues(outApplied).Inc()
-		case senders[i] < 0:
+		case -1:
 			b.metrics.events.WithLabelValues(outIgnored).Inc()
-		case asInt(cmds[senders[i]].(*redis.Cmd).Val()) == 1:
-			b.metrics.events.WithLabelValues(outApplied).Inc()
 		default:
 			b.metrics.events.WithLabelValues(outDuplicate).Inc()
 		}
-	}
-	states := make([]memberState, 0, len(touched))
-	for i, m := range touched {
-		st, err := parseState(m, cmds[evalAt+i].(*redis.Cmd).Val())
-		if err != nil {
-			return nil, err
-		}
-		states = append(states, st)
 	}
 	slices.SortFunc(states, func(a, b memberState) int { return strings.Compare(a.Token, b.Token) })
 	return states, nil
@@ -480,13 +583,25 @@ func bit(v bool) int {
 	return 0
 }
 
-// index writes the members' index entries (version-guarded) and the groups' (idempotent).
-func (b *Bridge) index(ctx context.Context, states []memberState, plans []*plan) error {
+// store records the members' tags (storeLua) and writes their index entries
+// (version-guarded) and the groups' (idempotent), in one pipeline.
+func (b *Bridge) store(ctx context.Context, states []memberState, plans []*plan) error {
+	if b.cfg.SingleWriter {
+		return b.storePlain(ctx, states, plans)
+	}
 	_, err := b.scripts.pipeline(ctx, b.rdb, func(pipe redis.Pipeliner) {
 		for _, st := range states {
 			if st.Applied < 0 {
 				continue
 			}
+			args := []any{st.readVer, st.Cur, int(st.Bits), st.Msgs, st.Days, st.People, st.FP, bit(st.Settled), len(st.staleDays)}
+			for _, f := range st.staleDays {
+				args = append(args, f)
+			}
+			for _, f := range st.stalePeople {
+				args = append(args, f)
+			}
+			b.scripts.store.EvalSha(ctx, pipe, b.keys.memberKeys(st.Token)[:3], args...)
 			due := st.Cur
 			if st.Settled {
 				due = -1
@@ -494,19 +609,24 @@ func (b *Bridge) index(ctx context.Context, states []memberState, plans []*plan)
 			b.scripts.index.EvalSha(ctx, pipe, b.keys.indexKeys(), st.Token, st.Ver, due, st.Msgs, st.People,
 				strings.ToLower(st.Username), searchText(st))
 		}
-		seen := map[string]bool{}
-		for _, p := range plans {
-			if p.skip || seen[p.group+p.from] {
-				continue
-			}
-			seen[p.group+p.from] = true
-			pipe.SAdd(ctx, b.keys.groups(), p.group)
-			if p.from != "" {
-				pipe.HSet(ctx, b.keys.groupAlias(), p.from, p.group)
-			}
-		}
+		b.groupIndexWrites(ctx, pipe, plans)
 	})
 	return err
+}
+
+// groupIndexWrites add the batch's groups to the group index (idempotent).
+func (b *Bridge) groupIndexWrites(ctx context.Context, pipe redis.Pipeliner, plans []*plan) {
+	seen := map[string]bool{}
+	for _, p := range plans {
+		if p.skip || seen[p.group+p.from] {
+			continue
+		}
+		seen[p.group+p.from] = true
+		pipe.SAdd(ctx, b.keys.groups(), p.group)
+		if p.from != "" {
+			pipe.HSet(ctx, b.keys.groupAlias(), p.from, p.group)
+		}
+	}
 }
 
 // searchText is what FindMembers matches: folded names and username.
@@ -518,23 +638,58 @@ func searchText(st memberState) string {
 	return strings.Join(parts, "\x00")
 }
 
-// evaluate re-evaluates members at the clock (the sweep, a resync) and returns their states;
-// unknown members come back with Applied -1.
+// evaluate re-evaluates members at the clock (the sweep, a resync), stores what the rules
+// decide and returns their states; unknown members come back with Applied -1.
 func (b *Bridge) evaluate(ctx context.Context, members []string) ([]memberState, error) {
-	clockDay := strconv.Itoa(dayOf(b.cfg.Now()))
-	cmds, err := b.scripts.pipeline(ctx, b.rdb, func(pipe redis.Pipeliner) {
+	clockDay := dayOf(b.cfg.Now())
+	var reads []stateReads
+	if _, err := b.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 		for _, m := range members {
-			b.scripts.eval.EvalSha(ctx, pipe, b.keys.memberKeys(m, ""), b.barsArg, clockDay)
+			reads = append(reads, readMember(ctx, pipe, b.keys, m))
 		}
-	})
-	if err != nil {
-		return nil, err
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("evaluate: %w", err)
 	}
 	out := make([]memberState, len(members))
 	for i, m := range members {
-		if out[i], err = parseState(m, cmds[i].(*redis.Cmd).Val()); err != nil {
+		var err error
+		if out[i], err = b.readState(m, reads[i], clockDay); err != nil {
 			return nil, err
 		}
 	}
+	if err := b.store(ctx, out, nil); err != nil {
+		return nil, err
+	}
 	return out, nil
+}
+
+// writeLua runs the member and group scripts of a batch in one pipeline, each member's
+// state read right after its script; it returns the scripts' applied flags and the reads.
+func (b *Bridge) writeLua(ctx context.Context, members []*memberCall, groups []*groupCall, extra []func(redis.Pipeliner)) ([]string, []stateReads, error) {
+	var (
+		flags []*redis.Cmd
+		reads []stateReads
+	)
+	_, err := b.scripts.pipeline(ctx, b.rdb, func(pipe redis.Pipeliner) {
+		flags, reads = flags[:0], reads[:0]
+		for _, c := range members {
+			flags = append(flags, b.scripts.member.EvalSha(ctx, pipe, b.keys.memberScriptKeys(c.token), c.args...))
+			reads = append(reads, readMember(ctx, pipe, b.keys, c.token))
+		}
+		for _, g := range groups {
+			b.scripts.group.EvalSha(ctx, pipe, g.keys, g.args...)
+		}
+		for _, f := range extra {
+			f(pipe)
+		}
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]string, len(flags))
+	for i, f := range flags {
+		out[i] = asString(f.Val())
+	}
+	return out, reads, nil
 }

@@ -53,7 +53,8 @@ func TestSweepDemotesQuietMember(t *testing.T) {
 	r.cfg.Now = clk.now
 	b := r.bridge()
 	g := newGen()
-	if _, err := b.applyEvents(t.Context(), activeBurst(g, "1", 0), true); err != nil {
+	burst := activeBurst(g, "1", 0)
+	if _, err := b.applyEvents(t.Context(), burst, streamPositions(burst), true); err != nil {
 		t.Fatal(err)
 	}
 	tok := b.token("1")
@@ -125,7 +126,7 @@ func TestSyncPolicies(t *testing.T) {
 			reply := g.ev(events.KindMessage, "13", dayAt(0, 50))
 			reply.ReplyTo = "12" // crediting an objector records nothing for them
 			evs = append(evs, reply)
-			if _, err := b.applyEvents(t.Context(), evs, true); err != nil {
+			if _, err := b.applyEvents(t.Context(), evs, streamPositions(evs), true); err != nil {
 				t.Fatal(err)
 			}
 			for _, m := range []string{opted, quiet, stopped, active} {
@@ -157,7 +158,7 @@ func TestEraseAndResync(t *testing.T) {
 	react := g.ev(events.KindReaction, "2", dayAt(0, 101))
 	react.Target = messageID(evs[0].ID)
 	evs = append(evs, other, back, react)
-	if _, err := b.applyEvents(t.Context(), evs, true); err != nil {
+	if _, err := b.applyEvents(t.Context(), evs, streamPositions(evs), true); err != nil {
 		t.Fatal(err)
 	}
 	tok := b.token("1")

@@ -39,6 +39,7 @@ type Bridge struct {
 	groups groupsSeen
 
 	rebuild rebuild
+	dedup   memoryDedup // the applied sequences of a single writer (plain.go)
 
 	bgOnce sync.Once
 	bgSem  chan struct{}
@@ -146,10 +147,15 @@ func (b *Bridge) consume(ctx, work context.Context, cons jetstream.Consumer) err
 	stop := context.AfterFunc(ctx, it.Drain)
 	defer stop()
 	defer it.Stop()
+	var floor uint64
 	for {
 		batch, err := b.nextBatch(it)
 		if len(batch) > 0 {
-			b.handleBatch(work, batch)
+			// The ack floor only grows: one read a little old is still a floor.
+			if info, ierr := cons.Info(work); ierr == nil {
+				floor = max(floor, info.AckFloor.Stream)
+			}
+			b.handleBatch(work, batch, floor)
 		}
 		switch {
 		case err == nil:
@@ -216,17 +222,25 @@ func (b *Bridge) sweepLoop(ctx context.Context) {
 // handleBatch decodes, applies and settles one batch of messages. Every message is settled:
 // acked once Redis and every publish it caused are acknowledged, dead-lettered when it can
 // never apply, redelivered with backoff otherwise.
-func (b *Bridge) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
+//
+// floor is the consumer's ack floor, read before the batch (see positions).
+func (b *Bridge) handleBatch(ctx context.Context, msgs []jetstream.Msg, floor uint64) {
 	start := time.Now()
 	errs := make([]error, len(msgs))
 	var (
 		evs []events.Event
 		at  []int // index in msgs of each event in evs
+		pos = positions{floor: floor}
 	)
 	for i, m := range msgs {
 		ev, err := events.DecodeEvent(m.Data())
 		if err != nil {
 			errs[i] = err
+			continue
+		}
+		md, err := m.Metadata()
+		if err != nil {
+			errs[i] = fmt.Errorf("event metadata: %w", err)
 			continue
 		}
 		if b.rebuilding() && ev.Kind != events.KindCommand && ev.Kind != events.KindConsent {
@@ -247,12 +261,17 @@ func (b *Bridge) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
 			}
 			continue
 		}
+		seq := md.Sequence.Stream
+		if orig, ok := events.CopyOf(m.Headers().Get(jetstream.MsgIDHeader)); ok {
+			seq = orig
+		}
 		evs = append(evs, ev)
 		at = append(at, i)
+		pos.seqs = append(pos.seqs, seq)
 	}
 	b.reportGroups(ctx, evs)
 	if len(evs) > 0 {
-		evErrs, err := b.applyEvents(ctx, evs, true)
+		evErrs, err := b.applyEvents(ctx, evs, pos, true)
 		for j, i := range at {
 			errs[i] = evErrs[j]
 			if err != nil {
@@ -367,7 +386,10 @@ func (b *Bridge) Replay(ctx context.Context, since time.Time) error {
 	b.rebuild.active.Store(true)
 	defer b.rebuild.active.Store(false)
 	start, lastLog := time.Now(), time.Now()
-	var applied, skipped int
+	var (
+		applied, skipped int
+		floor            uint64 // every event up to it is applied: the end of the previous batch
+	)
 	for {
 		batch, err := cons.FetchNoWait(b.cfg.BatchSize)
 		if err != nil {
@@ -376,6 +398,7 @@ func (b *Bridge) Replay(ctx context.Context, since time.Time) error {
 		var (
 			evs  []events.Event
 			last jetstream.Msg
+			pos  = positions{floor: floor}
 		)
 		for m := range batch.Messages() {
 			last = m
@@ -384,7 +407,12 @@ func (b *Bridge) Replay(ctx context.Context, since time.Time) error {
 				skipped++ // dead-lettered or answered when it was live
 				continue
 			}
+			md, err := m.Metadata()
+			if err != nil {
+				return fmt.Errorf("replay: %w", err)
+			}
 			evs = append(evs, ev)
+			pos.seqs = append(pos.seqs, md.Sequence.Stream)
 		}
 		if err := batch.Error(); err != nil {
 			return fmt.Errorf("replay: fetch: %w", err)
@@ -393,12 +421,15 @@ func (b *Bridge) Replay(ctx context.Context, since time.Time) error {
 			break
 		}
 		if len(evs) > 0 {
-			if _, err := b.applyEventsRetrying(ctx, evs); err != nil {
+			if _, err := b.applyEventsRetrying(ctx, evs, pos); err != nil {
 				return err
 			}
 			applied += len(evs)
 		}
 		md, err := last.Metadata()
+		if err == nil {
+			floor = md.Sequence.Stream
+		}
 		if err == nil {
 			b.progress(uint64(applied+skipped), md.NumPending, &lastLog)
 		}
@@ -416,9 +447,9 @@ func (b *Bridge) Replay(ctx context.Context, since time.Time) error {
 
 // applyEventsRetrying applies a replayed batch, waiting out Redis outages: a replay has no
 // redelivery to fall back on.
-func (b *Bridge) applyEventsRetrying(ctx context.Context, evs []events.Event) ([]error, error) {
+func (b *Bridge) applyEventsRetrying(ctx context.Context, evs []events.Event, pos positions) ([]error, error) {
 	for attempt := uint64(1); ; attempt++ {
-		errs, err := b.applyEvents(ctx, evs, false)
+		errs, err := b.applyEvents(ctx, evs, pos, false)
 		if err == nil {
 			return errs, nil
 		}

@@ -1,7 +1,7 @@
 // Package bridge turns group events into per-member activity in Redis, tags members (active,
 // leader, new, dormant, per group) and publishes the desired state of each contact the CRM may
-// hold. Every write is idempotent per event, so redelivery, replay and concurrent replicas
-// converge on the same state.
+// hold. Every write is idempotent per event (per stream sequence, see memberLua), so
+// redelivery, replay and concurrent replicas converge on the same state.
 package bridge
 
 import (
@@ -55,8 +55,9 @@ type Config struct {
 	BatchSize int
 	// SweepEvery is how often Run re-evaluates members whose window slid (10 minutes).
 	SweepEvery time.Duration
-	// DedupTTL is how long an applied event id is remembered per member: at least the event
-	// stream's retention, so no replay can count an event twice (Window+Hold+Dormant+2 days).
+	// DedupTTL is how long a member's state lives after the last event about them (with its
+	// applied sequences, see memberLua): the span tags depend on plus 2 days
+	// (Window+Hold+Dormant+2 days), as the event log forgets their events.
 	DedupTTL time.Duration
 	// MaxSkew is how far in the future an event time may be before the event is refused (1 day).
 	MaxSkew time.Duration
@@ -69,6 +70,11 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Groups, when set, hears of each group with live events (the information notice).
 	Groups GroupObserver
+	// SingleWriter says this bridge is the only one writing its Redis, which starts empty
+	// (the embedded Redis: one bridge, state rebuilt at each start). It then writes with
+	// plain pipelines instead of Lua scripts and keeps the applied sequences in memory
+	// (plain.go); TestWritePathsAgree holds both paths to the same state.
+	SingleWriter bool
 }
 
 // withDefaults returns c with every zero field set and checks what cannot be defaulted.

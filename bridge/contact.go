@@ -35,7 +35,7 @@ func (b *Bridge) settleContact(ctx context.Context, st memberState, force bool) 
 		if err != nil {
 			return err
 		}
-		h := b.keys.memberKeys(st.Token, "")[0]
+		h := b.keys.memberKeys(st.Token)[0]
 		if err := b.scripts.confirm.Run(ctx, b.rdb, []string{h}, st.FP, st.Ver).Err(); err != nil {
 			return fmt.Errorf("confirm contact: %w", err)
 		}
@@ -258,9 +258,6 @@ func (b *Bridge) Resync(ctx context.Context, member string) error {
 	}
 	if states[0].Applied < 0 {
 		return nil // nothing known about them
-	}
-	if err := b.index(ctx, states, nil); err != nil {
-		return fmt.Errorf("resync: %w", err)
 	}
 	if err := b.settleContact(ctx, states[0], true); err != nil {
 		return fmt.Errorf("resync: %w", err)

@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"strings"
 	"testing"
@@ -48,7 +49,7 @@ func stateBridge(t testing.TB, edit func(*Config)) *Bridge {
 func apply(t testing.TB, b *Bridge, evs ...events.Event) {
 	t.Helper()
 	for chunk := range slices.Chunk(evs, b.cfg.BatchSize) {
-		errs, err := b.applyEvents(context.Background(), chunk, false)
+		errs, err := b.applyEvents(context.Background(), chunk, streamPositions(chunk), false)
 		if err != nil {
 			t.Fatalf("apply: %v", err)
 		}
@@ -58,6 +59,18 @@ func apply(t testing.TB, b *Bridge, evs ...events.Event) {
 			}
 		}
 	}
+}
+
+// streamPositions gives events applied without a stream the sequences a stream would: one
+// per event id (a redelivery has its original's), and no floor.
+func streamPositions(evs []events.Event) positions {
+	pos := positions{seqs: make([]uint64, len(evs))}
+	for i, ev := range evs {
+		h := fnv.New64a()
+		h.Write([]byte(ev.ID))
+		pos.seqs[i] = h.Sum64()>>12 + 1 // Lua numbers are doubles: exact below 2^53
+	}
+	return pos
 }
 
 // gen builds events with unique ids.

@@ -9,21 +9,20 @@ type keys struct{ prefix string }
 
 func (k keys) member(m string) string { return k.prefix + "m:{" + m + "}:" }
 
-// memberKeys are the keys the member script reads and writes, then the dedup key of an
-// event (none for a re-evaluation).
-func (k keys) memberKeys(m, dedup string) []string {
+// memberKeys are a member's state hash, messages per day, interactions per day|person and
+// groups.
+func (k keys) memberKeys(m string) []string {
 	b := k.member(m)
-	out := []string{b + "h", b + "d", b + "i", b + "g"}
-	if dedup != "" {
-		out = append(out, b+"x:"+dedup)
-	}
-	return out
+	return []string{b + "h", b + "d", b + "i", b + "g"}
 }
 
-// writeKeys are the keys of the member write script.
-func (k keys) writeKeys(m, dedup string) []string {
-	return append(k.memberKeys(m, dedup), k.credited(m))
+// memberScriptKeys are the keys of the member script: memberKeys, applied sequences, credited.
+func (k keys) memberScriptKeys(m string) []string {
+	return append(k.memberKeys(m), k.applied(m), k.credited(m))
 }
+
+// applied is the set of stream sequences recently applied to a member (see memberLua).
+func (k keys) applied(m string) string { return k.member(m) + "x" }
 
 // credited is the set of members a member replied to, mentioned or reacted to.
 func (k keys) credited(m string) string { return k.member(m) + "o" }
@@ -31,10 +30,10 @@ func (k keys) credited(m string) string { return k.member(m) + "o" }
 func (k keys) group(g string) string { return k.prefix + "g:{" + g + "}:" }
 
 // groupKeys are the keys of the group script: hash, day counts, members seen, last message
-// day per member, dedup key, message→author map of the event's generation.
-func (k keys) groupKeys(g, dedup string, gen int) []string {
+// day per member, applied sequences; the author maps it writes follow.
+func (k keys) groupKeys(g string) []string {
 	b := k.group(g)
-	return []string{b + "h", b + "d", b + "m", b + "a", b + "x:" + dedup, k.authorMap(g, gen)}
+	return []string{b + "h", b + "d", b + "m", b + "a", b + "x"}
 }
 
 func (k keys) groupHash(g string) string    { return k.group(g) + "h" }

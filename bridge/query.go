@@ -267,7 +267,7 @@ func (q *Query) cards(ctx context.Context, tokens []string) ([]MemberCard, error
 	rs := make([]reads, len(tokens))
 	_, err := q.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for n, t := range tokens {
-			k := q.keys.memberKeys(t, "")
+			k := q.keys.memberKeys(t)
 			rs[n] = reads{h: p.HGetAll(ctx, k[0]), d: p.HGetAll(ctx, k[1]), i: p.HGetAll(ctx, k[2]), g: p.HGetAll(ctx, k[3])}
 		}
 		return nil

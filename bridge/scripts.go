@@ -8,258 +8,190 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// memberWriteLua applies one event to one member: the dedup check and every write, in one
-// atomic call. It does not evaluate tags: memberEvalLua does, once per member per batch, in
-// the same pipeline. Tags are a pure function of the stored data, so evaluating once after
-// several writes gives what evaluating after each would have.
+// memberLua applies a batch's events to one member, in one atomic call: the dedup check and
+// the counter writes. The tag rules run in Go (rules.go) on the state read after it.
 //
-// KEYS: state hash, messages per day, interactions per day|person, groups, dedup, members
-// this member credited (so an erasure finds their trace in others' interactions).
-// ARGV: bars, clock day, dedup ttl, kind (m message, j join, l leave, r reaction given,
-// c credit: someone replied to, mentioned or reacted to this member), event day, event time
-// (ms), ordering stamp, group token, group title, platform, platform id, name, first name,
-// last name, username, phone, person credited, replied, mentioned, reacted, members credited
-// by this event (comma list).
-// Returns 1 when applied, 0 for an event this member already had.
-const memberWriteLua = `
-local h, dk, ik, gk = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-if not redis.call('SET', KEYS[5], '1', 'NX', 'EX', ARGV[3]) then return 0 end
-local span = tonumber(string.match(ARGV[1], '(%d+)$'))
-local kind, eday, ts, stamp = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
-local cur = tonumber(redis.call('HGET', h, 'cur')) or 0
-local R = math.max(cur, eday, tonumber(ARGV[2]))
-local inspan = eday > R - span
-if eday > cur then redis.call('HSET', h, 'cur', eday) end
-if ARGV[10] ~= '' then redis.call('HSETNX', h, 'platform', ARGV[10]) end
-if ARGV[11] ~= '' then redis.call('HSETNX', h, 'pid', ARGV[11]) end
-local function keepMin(f, v)
-  local o = tonumber(redis.call('HGET', h, f))
-  if not o or v < o then redis.call('HSET', h, f, v) end
+// Idempotence: every event carries the stream sequence that identifies it (for an erasure's
+// copy live, the original's). The member keeps the sequences it applied in a sorted set and
+// a floor: a sequence at or under the floor was settled (acked, or replayed) before, so it
+// is a duplicate; the caller passes the floor it knows (the consumer's ack floor live, the
+// end of the previous batch in a replay) and the set keeps only what is above it.
+//
+// KEYS: state hash, messages per day, interactions per day|person, groups, applied sequences,
+// members this member credited (so an erasure finds their trace in others' interactions).
+// ARGV: days of history kept, clock day, ttl, floor, then 15 values per event: sequence,
+// kind (m message, j join, l leave, r reaction given, c credit: someone replied to,
+// mentioned or reacted to this member), day, time (ms), ordering stamp, group token, group
+// title, platform, platform id, then for c: person, replied, mentioned, reacted and two empty
+// values; else: name, first name, last name, username, phone, members credited (comma list).
+// Returns the applied flags, "1" or "0" per event. The caller reads the state after it, in
+// the same pipeline. Reads and writes of the hash are made once per call, not per event.
+const memberLua = `
+local h, dk, ik, gk, xk = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local span, clock, ttl, floor = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+local F = {'cur', 'xf', 'idstamp', 'phstamp', 'first_seen', 'last_seen', 'last_msg', 'left_at', 'platform', 'pid'}
+local v, o = {}, redis.call('HMGET', h, unpack(F))
+for i, f in ipairs(F) do v[f] = o[i] end
+local set, inc, days, ppl, grp, cred = {}, {}, {}, {}, {}, {}
+local f = math.max(tonumber(v.xf) or 0, floor)
+if floor > (tonumber(v.xf) or 0) then
+  redis.call('ZREMRANGEBYSCORE', xk, '-inf', floor)
+  set.xf = floor
 end
-local function keepMax(f, v)
-  local o = tonumber(redis.call('HGET', h, f))
-  if not o or v > o then redis.call('HSET', h, f, v) end
+local cur = tonumber(v.cur) or 0
+local function keep(fd, x, newer)
+  local old = tonumber(set[fd] or v[fd])
+  if not old or newer(x, old) then set[fd] = x end
 end
-if kind == 'c' then
-  redis.call('HINCRBY', h, 'replies', tonumber(ARGV[18]))
-  redis.call('HINCRBY', h, 'mentions', tonumber(ARGV[19]))
-  redis.call('HINCRBY', h, 'reactions', tonumber(ARGV[20]))
-  if inspan then redis.call('HINCRBY', ik, eday .. '|' .. ARGV[17], 1) end
-else
-  local s = redis.call('HGET', h, 'idstamp')
-  if not s or stamp > s then
-    redis.call('HSET', h, 'idstamp', stamp, 'name', ARGV[12], 'first', ARGV[13], 'last', ARGV[14], 'username', ARGV[15])
+local function add(t, k, n) t[k] = (t[k] or 0) + n end
+local flags, n = {}, 0
+for k = 5, #ARGV, 15 do
+  local seq, kind, eday, ts, stamp = tonumber(ARGV[k]), ARGV[k + 1], tonumber(ARGV[k + 2]), tonumber(ARGV[k + 3]), ARGV[k + 4]
+  local A = function(i) return ARGV[k + i] end
+  if seq <= f or redis.call('ZADD', xk, 'NX', seq, seq) == 0 then
+    flags[#flags + 1] = '0'
+  else
+    flags[#flags + 1] = '1'; n = n + 1
+    local inspan = eday > math.max(cur, eday, clock) - span
+    if eday > cur then cur = eday; set.cur = eday end
+    if A(7) ~= '' and not (set.platform or v.platform) then set.platform = A(7) end
+    if A(8) ~= '' and not (set.pid or v.pid) then set.pid = A(8) end
+    if kind == 'c' then
+      add(inc, 'replies', tonumber(A(10))); add(inc, 'mentions', tonumber(A(11))); add(inc, 'reactions', tonumber(A(12)))
+      if inspan then add(ppl, eday .. '|' .. A(9), 1) end
+    else
+      local s = set.idstamp or v.idstamp
+      if not s or stamp > s then
+        set.idstamp, set.name, set.first, set.last, set.username = stamp, A(9), A(10), A(11), A(12)
+      end
+      s = set.phstamp or v.phstamp
+      if A(13) ~= '' and (not s or stamp > s) then set.phstamp, set.phone = stamp, A(13) end
+      keep('first_seen', ts, function(a, b) return a < b end)
+      keep('last_seen', ts, function(a, b) return a > b end)
+      if kind == 'm' then
+        keep('last_msg', ts, function(a, b) return a > b end)
+        if inspan then add(days, eday, 1) end
+      elseif kind == 'j' then
+        add(inc, 'joins', 1)
+      elseif kind == 'l' then
+        add(inc, 'leaves', 1)
+        keep('left_at', ts, function(a, b) return a > b end)
+      end
+      for c in string.gmatch(A(14), '[^,]+') do cred[#cred + 1] = c end
+    end
+    local g = A(5)
+    if g ~= '' then
+      local old = grp[g] or redis.call('HGET', gk, g)
+      if not old or stamp > string.sub(old, 1, string.find(old, '\0', 1, true) - 1) then grp[g] = stamp .. '\0' .. A(6) end
+    end
   end
-  if ARGV[16] ~= '' then
-    s = redis.call('HGET', h, 'phstamp')
-    if not s or stamp > s then redis.call('HSET', h, 'phstamp', stamp, 'phone', ARGV[16]) end
-  end
-  keepMin('first_seen', ts)
-  keepMax('last_seen', ts)
-  if kind == 'm' then
-    keepMax('last_msg', ts)
-    if inspan then redis.call('HINCRBY', dk, eday, 1) end
-  elseif kind == 'j' then
-    redis.call('HINCRBY', h, 'joins', 1)
-  elseif kind == 'l' then
-    redis.call('HINCRBY', h, 'leaves', 1)
-    keepMax('left_at', ts)
-  end
 end
-if ARGV[21] ~= '' then
-  for c in string.gmatch(ARGV[21], '[^,]+') do redis.call('SADD', KEYS[6], c) end
-  redis.call('EXPIRE', KEYS[6], ARGV[3])
+local function flat(t)
+  local out = {}
+  for k, x in pairs(t) do out[#out + 1] = k; out[#out + 1] = x end
+  return out
 end
-if ARGV[8] ~= '' then
-  local old = redis.call('HGET', gk, ARGV[8])
-  local newer = true
-  if old then
-    local z = string.find(old, '\0', 1, true)
-    newer = stamp > string.sub(old, 1, z - 1)
-  end
-  if newer then redis.call('HSET', gk, ARGV[8], stamp .. '\0' .. ARGV[9]) end
+if n == 0 then
+  -- Nothing applied: only the floor may move, and never brings an erased member back.
+  if set.xf and redis.call('EXISTS', h) == 1 then redis.call('HSET', h, 'xf', set.xf) end
+  return table.concat(flags)
 end
+if next(set) then redis.call('HSET', h, unpack(flat(set))) end
+for k, x in pairs(inc) do redis.call('HINCRBY', h, k, x) end
+for k, x in pairs(days) do redis.call('HINCRBY', dk, k, x) end
+for k, x in pairs(ppl) do redis.call('HINCRBY', ik, k, x) end
+if next(grp) then redis.call('HSET', gk, unpack(flat(grp))) end
+if #cred > 0 then redis.call('SADD', KEYS[6], unpack(cred)); redis.call('EXPIRE', KEYS[6], ttl) end
 redis.call('HINCRBY', h, 'ver', 1)
 -- Retention: a member nobody wrote about for longer than the replay horizon is forgotten,
 -- as the event log forgets their events; the daily full sweep then drops their indexes.
-for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ARGV[3]) end
+for i = 1, 5 do redis.call('EXPIRE', KEYS[i], ttl) end
+return table.concat(flags)
+`
+
+// storeLua records what the tag rules decided for a member, unless the member changed since
+// the state they read (another replica then stores its own decision), and drops day buckets
+// too old to change a tag. The version moves when the reference day does.
+//
+// KEYS: state hash, messages per day, interactions. ARGV: version read, reference day, tags,
+// window messages, days, people, fingerprint, settled, count of stale day fields, then the
+// stale day fields and the stale interaction fields.
+const storeLua = `
+local h = KEYS[1]
+if redis.call('HGET', h, 'ver') ~= ARGV[1] then return 0 end
+if tonumber(ARGV[2]) > (tonumber(redis.call('HGET', h, 'cur')) or 0) then redis.call('HINCRBY', h, 'ver', 1) end
+redis.call('HSET', h, 'cur', ARGV[2], 'tags', ARGV[3], 'wm', ARGV[4], 'wd', ARGV[5], 'wp', ARGV[6], 'fp', ARGV[7], 'settled', ARGV[8])
+local nd = tonumber(ARGV[9])
+local function hdel(key, from, to)
+  for j = from, to, 500 do redis.call('HDEL', key, unpack(ARGV, j, math.min(j + 499, to))) end
+end
+hdel(KEYS[2], 10, 9 + nd)
+hdel(KEYS[3], 10 + nd, #ARGV)
 return 1
 `
 
-// memberEvalLua evaluates a member's tags at the reference day R = max(latest event day,
-// clock day) and returns the member's state.
+// groupLua applies a batch's events to one group: title, members seen, messages per day,
+// last message day per member, and the message→author map reactions are credited with. The
+// applied sequences work as in memberLua.
 //
-// Tags are a pure function of the day buckets and R (never of the order events arrived in),
-// which is what makes replay, redelivery and concurrent replicas agree:
-//
-//	window(D)  = the Window days ending with day D
-//	full(D)    = window(D) meets the full bar; keep(D) = window(D) meets the lower bar
-//	active(D)  = there is a day U in [D-Hold, D] with full(U) and keep on every day of [U, D]
-//	actif      = active(R); inactif = not active(R) and active(D) for some D in [R-Dormant, R]
-//	leader     = the same with distinct people instead of messages and days
-//	nouveau    = a join was seen and the member was first seen less than NewFor days before R
-//
-// Hysteresis is the keep bar: a member who met the full bar keeps the tag while above the
-// lower bar, up to Hold days after they last met the full bar, and must meet the full bar
-// again once they fell under the lower one. Data older than R-(Window+Hold+Dormant) can no
-// longer change a tag and is dropped.
-//
-// KEYS: state hash, messages per day, interactions per day|person, groups.
-// ARGV: bars, clock day.
-// Returns: applied (1, or -1 for an unknown member), version, tag bits (1 actif, 2 leader,
-// 4 nouveau, 8 inactif), window messages, window days, window people, R, state fingerprint,
-// last settled fingerprint, settled (1: nothing can change with time alone), platform,
-// platform id, name, first, last, username, phone, first seen, last seen, last message (ms),
-// replies, mentions, reactions, joins, leaves, then group token and title pairs.
-const memberEvalLua = `
-local h, dk, ik, gk = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-if redis.call('EXISTS', h) == 0 then return {-1} end
-local cfg = {}
-for n in string.gmatch(ARGV[1], '[^,]+') do cfg[#cfg+1] = tonumber(n) end
-local W, H, K, N = cfg[1], cfg[2], cfg[3], cfg[4]
-local amsg, adays, appl, kmsg, kdays, kppl, span = cfg[5], cfg[6], cfg[7], cfg[8], cfg[9], cfg[10], cfg[11]
-
-local fields = {'platform','pid','name','first','last','username','phone','first_seen','last_seen','last_msg',
-  'replies','mentions','reactions','joins','leaves','ver','cur','pubfp','joins','first_seen'}
-local v = redis.call('HMGET', h, unpack(fields))
-local cur = tonumber(v[17]) or 0
-local R = math.max(cur, tonumber(ARGV[2]))
-
-local from = R - span + 1
-local msgs, ppl, stale = {}, {}, {}
-local any = false
-local dd = redis.call('HGETALL', dk)
-for j = 1, #dd, 2 do
-  local d = tonumber(dd[j])
-  if d < from then stale[#stale+1] = dd[j] else msgs[d] = tonumber(dd[j+1]); any = true end
-end
-local function hdel(key, list)
-  for j = 1, #list, 500 do
-    redis.call('HDEL', key, unpack(list, j, math.min(j + 499, #list)))
-  end
-end
-hdel(dk, stale)
-stale = {}
-local ii = redis.call('HKEYS', ik)
-for j = 1, #ii do
-  local f = ii[j]
-  local bar = string.find(f, '|', 1, true)
-  local d = tonumber(string.sub(f, 1, bar - 1))
-  if d < from then stale[#stale+1] = f else
-    local l = ppl[d]
-    if not l then l = {}; ppl[d] = l end
-    l[#l+1] = string.sub(f, bar + 1)
-    any = true
-  end
-end
-hdel(ik, stale)
-
-local wm, wd, wp = 0, 0, 0
-local actA, actL, wasA = false, false, false
-if any then
-  local pc = {}
-  local start = R - K - H
-  local failA, upA, failL, upL = start - 1, start - 2, start - 1, start - 2
-  for D = from, R do
-    local m = msgs[D]
-    if m then wm = wm + m; wd = wd + 1 end
-    local l = ppl[D]
-    if l then
-      for _, p in ipairs(l) do
-        local c = pc[p] or 0
-        if c == 0 then wp = wp + 1 end
-        pc[p] = c + 1
-      end
-    end
-    local old = D - W
-    if old >= from then
-      local om = msgs[old]
-      if om then wm = wm - om; wd = wd - 1 end
-      local ol = ppl[old]
-      if ol then
-        for _, p in ipairs(ol) do
-          local c = pc[p] - 1
-          pc[p] = c
-          if c == 0 then wp = wp - 1 end
-        end
-      end
-    end
-    if D >= start then
-      if wm < kmsg or wd < kdays then failA = D end
-      if wm >= amsg and wd >= adays then upA = D end
-      actA = upA > failA and upA >= D - H
-      if actA and D >= R - K then wasA = true end
-      if wp < kppl then failL = D end
-      if wp >= appl then upL = D end
-      actL = upL > failL and upL >= D - H
-    end
-  end
-end
-
-local nouveau = (tonumber(v[19]) or 0) > 0 and v[20] and math.floor(tonumber(v[20]) / 86400000) > R - N
-local tags = 0
-if actA then tags = tags + 1 end
-if actL then tags = tags + 2 end
-if nouveau then tags = tags + 4 end
-if wasA and not actA then tags = tags + 8 end
-local settled = 0
-if not any and not nouveau then settled = 1 end
-
-local groups = {}
-local g = redis.call('HGETALL', gk)
-for j = 1, #g, 2 do
-  local z = string.find(g[j+1], '\0', 1, true)
-  groups[#groups+1] = {g[j], string.sub(g[j+1], z + 1)}
-end
-table.sort(groups, function(a, b) return a[1] < b[1] end)
-
-local parts = {tostring(tags)}
-for j = 1, 7 do parts[#parts+1] = v[j] or '' end
-local titles = {}
-for _, x in ipairs(groups) do titles[#titles+1] = x[2] end
-table.sort(titles)
-for _, t in ipairs(titles) do parts[#parts+1] = t end
-local fp = redis.sha1hex(table.concat(parts, '\n'))
-
-local ver = tonumber(v[16]) or 0
-if R > cur then ver = redis.call('HINCRBY', h, 'ver', 1) end
-redis.call('HSET', h, 'tags', tags, 'wm', wm, 'wd', wd, 'wp', wp, 'cur', R, 'fp', fp, 'settled', settled)
-
-local out = {1, ver, tags, wm, wd, wp, R, fp, v[18] or '', settled}
-for j = 1, 15 do out[#out+1] = v[j] or '' end
-for _, x in ipairs(groups) do out[#out+1] = x[1]; out[#out+1] = x[2] end
-return out
-`
-
-// groupLua applies one event to one group: title, members seen, messages per day, last
-// message day per member, and the message→author map reactions are credited with.
-//
-// KEYS: hash, messages per day, members seen, last message day per member, dedup, author map.
-// ARGV: dedup ttl, kind, event day, member, ordering stamp, title, platform, platform message
-// id, migrated-from group token, author map ttl, days of counts to keep.
+// KEYS: hash, messages per day, members seen, last message day per member, applied
+// sequences, then the message→author maps the events write to.
+// ARGV: floor, author map ttl, days of counts to keep, then 10 values per event: sequence,
+// kind, day, member, ordering stamp, title, platform, platform message id, migrated-from
+// group token, index of its author map in KEYS (0: none).
 const groupLua = `
-if not redis.call('SET', KEYS[5], '1', 'NX', 'EX', ARGV[1]) then return 0 end
-local st = redis.call('HGET', KEYS[1], 'stamp')
-if not st or ARGV[5] > st then
-  redis.call('HSET', KEYS[1], 'stamp', ARGV[5], 'title', ARGV[6], 'platform', ARGV[7])
+local h = KEYS[1]
+local v = redis.call('HMGET', h, 'xf', 'stamp')
+local floor, f, stamp = tonumber(ARGV[1]), tonumber(v[1]) or 0, v[2]
+local set, days, last, maps, members = {}, {}, {}, {}, {}
+if floor > f then
+  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', floor)
+  set.xf, f = floor, floor
 end
-if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'from', ARGV[9]) end
-if ARGV[4] ~= '' then redis.call('SADD', KEYS[3], ARGV[4]) end
-if ARGV[2] == 'm' then
-  local d = tonumber(ARGV[3])
-  if redis.call('HINCRBY', KEYS[2], ARGV[3], 1) == 1 then
-    local old = {}
-    for _, f in ipairs(redis.call('HKEYS', KEYS[2])) do
-      if tonumber(f) < d - tonumber(ARGV[11]) then old[#old+1] = f end
+for k = 4, #ARGV, 10 do
+  local A = function(i) return ARGV[k + i] end
+  local seq = tonumber(A(0))
+  if seq > f and redis.call('ZADD', KEYS[5], 'NX', seq, seq) == 1 then
+    if not stamp or A(4) > stamp then stamp = A(4); set.stamp, set.title, set.platform = A(4), A(5), A(6) end
+    if A(8) ~= '' then set.from = A(8) end
+    local m = A(3)
+    if m ~= '' then members[m] = true end
+    if A(1) == 'm' then
+      local d = tonumber(A(2))
+      days[d] = (days[d] or 0) + 1
+      if m ~= '' and (last[m] or -1) < d then last[m] = d end
+      local at = tonumber(A(9))
+      if at > 0 then
+        maps[at] = maps[at] or {}
+        table.insert(maps[at], A(7)); table.insert(maps[at], m)
+      end
     end
-    for j = 1, #old, 500 do redis.call('HDEL', KEYS[2], unpack(old, j, math.min(j + 499, #old))) end
   end
-  local last = ARGV[4] ~= '' and redis.call('ZSCORE', KEYS[4], ARGV[4])
-  if ARGV[4] ~= '' and (not last or tonumber(last) < d) then redis.call('ZADD', KEYS[4], d, ARGV[4]) end
-  if ARGV[8] ~= '' then
-    redis.call('HSET', KEYS[6], ARGV[8], ARGV[4])
-    redis.call('EXPIRE', KEYS[6], ARGV[10])
+end
+local kv = {}
+for k, x in pairs(set) do kv[#kv + 1] = k; kv[#kv + 1] = x end
+if #kv > 0 then redis.call('HSET', h, unpack(kv)) end
+local ms = {}
+for m in pairs(members) do ms[#ms + 1] = m end
+if #ms > 0 then redis.call('SADD', KEYS[3], unpack(ms)) end
+local newday
+for d, n in pairs(days) do
+  if redis.call('HINCRBY', KEYS[2], d, n) == n then newday = math.max(newday or d, d) end
+end
+if newday then
+  local old = {}
+  for _, fd in ipairs(redis.call('HKEYS', KEYS[2])) do
+    if tonumber(fd) < newday - tonumber(ARGV[3]) then old[#old + 1] = fd end
   end
+  for j = 1, #old, 500 do redis.call('HDEL', KEYS[2], unpack(old, j, math.min(j + 499, #old))) end
+end
+for m, d in pairs(last) do
+  local s = redis.call('ZSCORE', KEYS[4], m)
+  if not s or tonumber(s) < d then redis.call('ZADD', KEYS[4], d, m) end
+end
+for at, entries in pairs(maps) do
+  redis.call('HSET', KEYS[at], unpack(entries))
+  redis.call('EXPIRE', KEYS[at], ARGV[2])
 end
 return 1
 `
@@ -333,14 +265,14 @@ return 1
 
 // scripts are the bridge's Lua scripts, loaded once and called by hash in pipelines.
 type scripts struct {
-	write, eval, group, index, confirm *redis.Script
-	forget, unmap                      *redis.Script
+	member, store, group, index, confirm *redis.Script
+	forget, unmap                        *redis.Script
 }
 
 func newScripts() scripts {
 	return scripts{
-		write:   redis.NewScript(memberWriteLua),
-		eval:    redis.NewScript(memberEvalLua),
+		member:  redis.NewScript(memberLua),
+		store:   redis.NewScript(storeLua),
 		group:   redis.NewScript(groupLua),
 		index:   redis.NewScript(indexLua),
 		confirm: redis.NewScript(confirmLua),
@@ -350,7 +282,7 @@ func newScripts() scripts {
 }
 
 func (s scripts) load(ctx context.Context, rdb redis.UniversalClient) error {
-	for _, sc := range []*redis.Script{s.write, s.eval, s.group, s.index, s.confirm, s.forget, s.unmap} {
+	for _, sc := range []*redis.Script{s.member, s.store, s.group, s.index, s.confirm, s.forget, s.unmap} {
 		if err := sc.Load(ctx, rdb).Err(); err != nil {
 			return fmt.Errorf("load script: %w", err)
 		}

@@ -1,10 +1,17 @@
 package bridge
 
 import (
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/relais-bot/relais/events"
 )
@@ -31,10 +38,11 @@ const (
 // groupRef is one group a member was seen in, with the title the member last saw.
 type groupRef struct{ Token, Title string }
 
-// memberState is what the member script returns.
+// memberState is a member's state as read by the member script, with what the tag rules
+// decided from it.
 type memberState struct {
 	Token               string
-	Applied             int // 1 applied, 0 duplicate, -1 unknown member
+	Applied             int // 1 known, -1 unknown member
 	Ver                 int64
 	Bits                tagBits
 	Msgs, Days, People  int // in the window ending on day Cur
@@ -51,36 +59,102 @@ type memberState struct {
 	Reactions           int
 	Joins, Leaves       int
 	Groups              []groupRef
+
+	readVer                string   // version the decision was made on (storeLua's guard)
+	bumps                  bool     // the reference day moved: storing moves the version
+	staleDays, stalePeople []string // day buckets too old to change a tag
 }
 
-func parseState(token string, v any) (memberState, error) {
-	arr, ok := v.([]any)
-	if !ok || len(arr) == 0 {
-		return memberState{}, fmt.Errorf("member script: unexpected reply %T", v)
+// stateReads are the reads of a member's keys, pipelined after the member script.
+type stateReads struct {
+	h, d, g *redis.MapStringStringCmd
+	i       *redis.StringSliceCmd
+}
+
+func readMember(ctx context.Context, p redis.Pipeliner, k keys, m string) stateReads {
+	mk := k.memberKeys(m)
+	return stateReads{h: p.HGetAll(ctx, mk[0]), d: p.HGetAll(ctx, mk[1]), i: p.HKeys(ctx, mk[2]), g: p.HGetAll(ctx, mk[3])}
+}
+
+// readState applies the tag rules to a member's state at the reference day
+// max(latest event day, clock day); Applied is -1 for a member with no state.
+func (b *Bridge) readState(token string, r stateReads, clockDay int) (memberState, error) {
+	st := memberState{Token: token, Applied: 1}
+	for _, c := range []redis.Cmder{r.h, r.d, r.i, r.g} {
+		if err := c.Err(); err != nil {
+			return st, fmt.Errorf("read member: %w", err)
+		}
 	}
-	st := memberState{Token: token, Applied: int(asInt(arr[0]))}
-	if st.Applied < 0 {
-		return st, nil
+	return b.decideState(token, r.h.Val(), r.d.Val(), r.i.Val(), r.g.Val(), clockDay), nil
+}
+
+// decideState is readState on a member's hashes: state hash, messages per day, interaction
+// fields, groups.
+func (b *Bridge) decideState(token string, h, dd map[string]string, ik []string, gg map[string]string, clockDay int) memberState {
+	st := memberState{Token: token, Applied: 1}
+	if len(h) == 0 {
+		st.Applied = -1
+		return st
 	}
-	if len(arr) < 25 || (len(arr)-25)%2 != 0 {
-		return memberState{}, fmt.Errorf("member script: reply of %d values", len(arr))
+	cur := int(asInt(h["cur"]))
+	R := max(cur, clockDay)
+	from := R - (b.bars.windowDays + b.bars.holdDays + b.bars.dormantDays) + 1
+	a := dayBuckets{Msgs: map[int]int{}, People: map[int][]string{}}
+	for f, n := range dd {
+		if d, err := strconv.Atoi(f); err == nil && d >= from {
+			a.Msgs[d] = int(asInt(n))
+		} else {
+			st.staleDays = append(st.staleDays, f)
+		}
 	}
-	st.Ver = asInt(arr[1])
-	st.Bits = tagBits(asInt(arr[2]))
-	st.Msgs, st.Days, st.People = int(asInt(arr[3])), int(asInt(arr[4])), int(asInt(arr[5]))
-	st.Cur = int(asInt(arr[6]))
-	st.FP, st.PubFP = asString(arr[7]), asString(arr[8])
-	st.Settled = asInt(arr[9]) == 1
-	s := func(i int) string { return asString(arr[10+i]) }
-	st.Platform = events.Platform(s(0))
-	st.PID, st.Name, st.First, st.Last, st.Username, st.Phone = s(1), s(2), s(3), s(4), s(5), s(6)
-	st.FirstSeen, st.LastSeen, st.LastMsg = msTime(s(7)), msTime(s(8)), msTime(s(9))
-	st.Replies, st.Mentions, st.Reactions = int(asInt(arr[20])), int(asInt(arr[21])), int(asInt(arr[22]))
-	st.Joins, st.Leaves = int(asInt(arr[23])), int(asInt(arr[24]))
-	for i := 25; i+1 < len(arr); i += 2 {
-		st.Groups = append(st.Groups, groupRef{Token: asString(arr[i]), Title: asString(arr[i+1])})
+	for _, f := range ik {
+		ds, person, _ := strings.Cut(f, "|")
+		if d, err := strconv.Atoi(ds); err == nil && d >= from {
+			a.People[d] = append(a.People[d], person)
+		} else {
+			st.stalePeople = append(st.stalePeople, f)
+		}
 	}
-	return st, nil
+	a.Joined = asInt(h["joins"]) > 0
+	if fs := asInt(h["first_seen"]); fs != 0 {
+		a.FirstSeen = int(math.Floor(float64(fs) / 86400000))
+	} else {
+		a.Joined = false
+	}
+	vd := decide(b.bars, a, R)
+	st.Bits, st.Msgs, st.Days, st.People, st.Settled, st.Cur = vd.Bits, vd.Msgs, vd.Days, vd.People, vd.Settled, R
+	st.readVer = h["ver"]
+	st.Ver = asInt(h["ver"])
+	if R > cur {
+		st.Ver++ // storeLua moves the version with the reference day
+		st.bumps = true
+	}
+	st.PubFP = h["pubfp"]
+	st.Platform = events.Platform(h["platform"])
+	st.PID, st.Name, st.First, st.Last, st.Username, st.Phone = h["pid"], h["name"], h["first"], h["last"], h["username"], h["phone"]
+	st.FirstSeen, st.LastSeen, st.LastMsg = msTime(h["first_seen"]), msTime(h["last_seen"]), msTime(h["last_msg"])
+	st.Replies, st.Mentions, st.Reactions = int(asInt(h["replies"])), int(asInt(h["mentions"])), int(asInt(h["reactions"]))
+	st.Joins, st.Leaves = int(asInt(h["joins"])), int(asInt(h["leaves"]))
+	for tok, v := range gg {
+		_, title, _ := strings.Cut(v, "\x00")
+		st.Groups = append(st.Groups, groupRef{Token: tok, Title: title})
+	}
+	slices.SortFunc(st.Groups, func(a, b groupRef) int { return strings.Compare(a.Token, b.Token) })
+	st.FP = fingerprint(st)
+	return st
+}
+
+// fingerprint identifies what a contact change carries: tags bits, identity and groups. A
+// change is published when it differs from the last one published (pubfp).
+func fingerprint(st memberState) string {
+	parts := []string{strconv.Itoa(int(st.Bits)), string(st.Platform), st.PID, st.Name, st.First, st.Last, st.Username, st.Phone}
+	var ts []string
+	for _, g := range st.Groups {
+		ts = append(ts, g.Title)
+	}
+	slices.Sort(ts)
+	sum := sha1.Sum([]byte(strings.Join(append(parts, ts...), "\n")))
+	return hex.EncodeToString(sum[:])
 }
 
 func asInt(v any) int64 {

@@ -81,9 +81,6 @@ func (b *Bridge) reevaluate(ctx context.Context, members []string) error {
 		}
 		known = append(known, st)
 	}
-	if err := b.index(ctx, known, nil); err != nil {
-		return fmt.Errorf("sweep: %w", err)
-	}
 	if len(gone) > 0 {
 		// Index entries of a member whose keys are gone (erased): drop them.
 		if err := b.dropIndexes(ctx, gone); err != nil {
@@ -166,7 +163,7 @@ func (b *Bridge) forget(ctx context.Context, member string, erase bool) error {
 	if err := b.scripts.load(ctx, b.rdb); err != nil {
 		return err
 	}
-	groups, err := b.rdb.HKeys(ctx, b.keys.memberKeys(member, "")[3]).Result()
+	groups, err := b.rdb.HKeys(ctx, b.keys.memberKeys(member)[3]).Result()
 	if err != nil {
 		return err
 	}
@@ -174,7 +171,7 @@ func (b *Bridge) forget(ctx context.Context, member string, erase bool) error {
 	if err != nil {
 		return err
 	}
-	interactions, err := b.rdb.HKeys(ctx, b.keys.memberKeys(member, "")[2]).Result()
+	interactions, err := b.rdb.HKeys(ctx, b.keys.memberKeys(member)[2]).Result()
 	if err != nil {
 		return err
 	}
@@ -202,7 +199,7 @@ func (b *Bridge) forget(ctx context.Context, member string, erase bool) error {
 		}
 		if erase {
 			for _, c := range credited {
-				b.scripts.forget.EvalSha(ctx, p, []string{b.keys.memberKeys(c, "")[2]}, member)
+				b.scripts.forget.EvalSha(ctx, p, []string{b.keys.memberKeys(c)[2]}, member)
 			}
 		}
 		for c := range crediting {
@@ -215,7 +212,8 @@ func (b *Bridge) forget(ctx context.Context, member string, erase bool) error {
 	if err := b.dropIndexes(ctx, []string{member}); err != nil {
 		return err
 	}
-	keys := b.keys.memberKeys(member, "")
+	keys := b.keys.memberKeys(member)
+	b.dedup.drop(b.keys.applied(member))
 	if erase {
 		if err := b.deleteMatching(ctx, globEscape(b.keys.member(member))+"*"); err != nil {
 			return err
@@ -223,10 +221,10 @@ func (b *Bridge) forget(ctx context.Context, member string, erase bool) error {
 		return b.reevaluate(ctx, credited)
 	}
 	// An objector keeps only the list of whom they credited (tokens, no data about them).
-	if err := b.rdb.Unlink(ctx, keys...).Err(); err != nil {
+	if err := b.rdb.Unlink(ctx, append(keys, b.keys.applied(member))...).Err(); err != nil {
 		return err
 	}
-	return b.deleteMatching(ctx, globEscape(b.keys.member(member))+"x:*")
+	return nil
 }
 
 // authorMapGens yields every generation a message→author map may still live in: written
@@ -334,7 +332,7 @@ type MemberIdentity struct {
 // Identity reads a member's identity whatever their consent: an erasure needs it after the
 // gate already hides the member from every query.
 func (b *Bridge) Identity(ctx context.Context, member string) (MemberIdentity, error) {
-	h, err := b.rdb.HMGet(ctx, b.keys.memberKeys(member, "")[0], "pid", "username", "name", "first", "last").Result()
+	h, err := b.rdb.HMGet(ctx, b.keys.memberKeys(member)[0], "pid", "username", "name", "first", "last").Result()
 	if err != nil {
 		return MemberIdentity{}, fmt.Errorf("identity: %w", err)
 	}

@@ -140,12 +140,25 @@ func (r EraseReport) Total() int {
 
 // Nats-Msg-Id suffixes of the copies an erasure publishes. They differ from the original's
 // id because JetStream would drop a copy under the original id as a duplicate, deleted or
-// not, for as long as the duplicate window lasts. The copies keep the event's own id, so the
-// bridge, which deduplicates by event id, never counts an event twice.
+// not, for as long as the duplicate window lasts. Both end with the original's stream
+// sequence, which the bridge deduplicates by: a copy of an event it applied is not applied
+// again (see CopyOf).
 const (
-	anonIDSuffix    = "~anon"
+	anonIDSuffix    = "~anon-"
 	rewriteIDSuffix = "~rw-"
 )
+
+// CopyOf returns the stream sequence of the original an erasure's copy replaces, from the
+// copy's Nats-Msg-Id; ok is false for any other message.
+func CopyOf(msgID string) (seq uint64, ok bool) {
+	for _, suffix := range []string{anonIDSuffix, rewriteIDSuffix} {
+		if i := strings.LastIndex(msgID, suffix); i >= 0 {
+			n, err := strconv.ParseUint(msgID[i+len(suffix):], 10, 64)
+			return n, err == nil && n > 0
+		}
+	}
+	return 0, false
+}
 
 // EraseMember securely deletes, from every stream, what relais holds about one member:
 //
@@ -293,7 +306,7 @@ func eraseEvents(ctx context.Context, js jetstream.JetStream, p *Publisher, s je
 
 	for _, o := range own {
 		if c, ok := m.anonymised(o.ev); ok {
-			if id := o.ev.ID + anonIDSuffix; !copies[id] {
+			if id := o.ev.ID + anonIDSuffix + strconv.FormatUint(o.seq, 10); !copies[id] {
 				if err := publishCopy(ctx, js, p, c, id); err != nil {
 					return err
 				}

@@ -407,10 +407,11 @@ func TestEraseMemberResumesAfterACrash(t *testing.T) {
 	rewritten := others[0]
 	rewritten.ReplyTo, rewritten.Target = "", ""
 	seqOf := d.events()[others[0].ID][0].seq
+	anonSeq := d.events()[xs[2].ID][0].seq
 	for _, c := range []struct {
 		ev    events.Event
 		msgID string
-	}{{anon, anon.ID + "~anon"}, {rewritten, rewritten.ID + "~rw-" + fmt.Sprint(seqOf)}} {
+	}{{anon, anon.ID + "~anon-" + fmt.Sprint(anonSeq)}, {rewritten, rewritten.ID + "~rw-" + fmt.Sprint(seqOf)}} {
 		m, err := d.pub.EventMsg(c.ev)
 		if err != nil {
 			t.Fatal(err)
@@ -702,6 +703,27 @@ func TestErasingHandler(t *testing.T) {
 	for _, f := range found["REPLYCANARY"] {
 		if strings.Contains(f, n.RepliesStream()) {
 			t.Fatalf("a handled reply is still on disk in %s", f)
+		}
+	}
+}
+
+// TestCopyOf: the bridge reads the original's sequence back from a copy's Nats-Msg-Id.
+func TestCopyOf(t *testing.T) {
+	for _, c := range []struct {
+		id   string
+		want uint64
+		ok   bool
+	}{
+		{"telegram:-100:7~anon-42", 42, true},
+		{"telegram:-100:7~rw-9", 9, true},
+		{"telegram:-100:7~rw-x", 0, false},
+		{"telegram:-100:7~anon", 0, false},
+		{"telegram:-100:7", 0, false},
+		{"", 0, false},
+	} {
+		got, ok := events.CopyOf(c.id)
+		if ok != c.ok || (ok && got != c.want) {
+			t.Errorf("CopyOf(%q) = %d, %v; want %d, %v", c.id, got, ok, c.want, c.ok)
 		}
 	}
 }

@@ -22,6 +22,8 @@ func bridgeConfig(rt *runtime) bridge.Config {
 		ActiveMinMessages: c.ActiveMinMessages, ActiveMinDays: c.ActiveMinDays, LeaderMinPeople: c.LeaderMinPeople,
 		Window: c.Window(), TagPrefix: c.TagPrefix, Policy: c.SyncPolicy,
 		Log: rt.log.With("role", "bridge"), Registerer: rt.reg,
+		// The embedded Redis has one bridge and starts empty: plain pipelines, no Lua.
+		SingleWriter: rt.embeddedRedis,
 	}
 }
 

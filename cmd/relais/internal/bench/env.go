@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -19,11 +19,11 @@ import (
 	"github.com/relais-bot/relais/events/embedded"
 )
 
-// benchEnv is the servers one bench run talks to: NATS_URL and REDIS_URL when set, embedded
+// Env is the servers one bench run talks to: NATS_URL and REDIS_URL when set, embedded
 // ones otherwise. Everything the run creates lives under its own namespace (BENCH<hex>...),
 // so a bench against a deployment's servers never reads or writes the deployment's streams,
 // buckets or keys, and removes its own at the end.
-type benchEnv struct {
+type Env struct {
 	nc  *nats.Conn
 	js  jetstream.JetStream
 	rdb redis.UniversalClient
@@ -40,12 +40,31 @@ type benchEnv struct {
 	// the bridge's connection (adapters are other processes).
 	connect func() (*nats.Conn, error)
 	closers []func()
+	// keyPrefixOf is relais' key prefix for a namespace (Servers.KeyPrefix).
+	keyPrefixOf func(string) string
 }
 
-// openBenchEnv connects to (or starts) NATS and Redis. listen makes the embedded servers
-// reachable over loopback TCP, which the child process of --rss needs.
-func openBenchEnv(ctx context.Context, natsURL, redisURL string, listen bool) (env *benchEnv, err error) {
-	env = &benchEnv{natsURL: natsURL, redisURL: redisURL}
+// Servers say which servers a run uses and how relais reaches Redis, so that the bench
+// measures what `relais run` does.
+type Servers struct {
+	// NATSURL and RedisURL name external servers; empty starts embedded ones.
+	NATSURL, RedisURL string
+	// Listen makes the embedded servers reachable over loopback TCP, which the child process
+	// of the RSS stage needs.
+	Listen bool
+	// EmbeddedRedis starts relais' embedded Redis; it returns a client, the URL another
+	// process reaches it at, and how to stop it.
+	EmbeddedRedis func() (redis.UniversalClient, string, func(), error)
+	// ConnectRedis opens a client to RedisURL as relais does.
+	ConnectRedis func(url string) (redis.UniversalClient, error)
+	// KeyPrefix is relais' Redis key prefix for a RELAIS_NAMESPACE.
+	KeyPrefix func(namespace string) string
+}
+
+// Open connects to (or starts) NATS and Redis.
+func Open(ctx context.Context, servers Servers) (env *Env, err error) {
+	natsURL, redisURL, listen := servers.NATSURL, servers.RedisURL, servers.Listen
+	env = &Env{natsURL: natsURL, redisURL: redisURL, keyPrefixOf: servers.KeyPrefix}
 	defer func() {
 		if err != nil {
 			env.Close()
@@ -97,26 +116,27 @@ func openBenchEnv(ctx context.Context, natsURL, redisURL string, listen bool) (e
 	}
 
 	if redisURL == "" {
-		er, err := startEmbeddedRedis()
+		rdb, url, stop, err := servers.EmbeddedRedis()
 		if err != nil {
 			return nil, err
 		}
-		env.closers = append(env.closers, er.Close)
-		env.rdb, env.embeddedRedis = er.client(), true
-		env.redisURL = "redis://" + er.srv.Addr()
-	} else if env.rdb, err = connectRedis(redisURL); err != nil {
+		env.closers = append(env.closers, stop)
+		env.rdb, env.embeddedRedis, env.redisURL = rdb, true, url
+	} else if env.rdb, err = servers.ConnectRedis(redisURL); err != nil {
 		return nil, err
 	}
 	rdb := env.rdb
 	env.closers = append(env.closers, func() { _ = rdb.Close() })
-	if err := pingRedis(ctx, rdb); err != nil {
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
 		return nil, fmt.Errorf("bench: redis: %w", err)
 	}
 	return env, nil
 }
 
 // publisher returns a JetStream publisher of names on a connection of its own; close it after.
-func (e *benchEnv) publisher(names events.Names) (jetstream.JetStream, *events.Publisher, func(), error) {
+func (e *Env) publisher(names events.Names) (jetstream.JetStream, *events.Publisher, func(), error) {
 	nc, err := e.connect()
 	if err != nil {
 		return nil, nil, nil, err
@@ -130,14 +150,14 @@ func (e *benchEnv) publisher(names events.Names) (jetstream.JetStream, *events.P
 }
 
 // names returns the stream and subject names of one stage of the run.
-func (e *benchEnv) names(stage string) (events.Names, error) { return events.NewNames(e.run + stage) }
+func (e *Env) names(stage string) (events.Names, error) { return events.NewNames(e.run + stage) }
 
 // keyPrefix is the Redis key prefix of one stage, the one `relais run` derives from
 // RELAIS_NAMESPACE, so a child bridge and the cleanup agree.
-func (e *benchEnv) keyPrefix(stage string) string { return namespaceKeyPrefix(e.run + stage) }
+func (e *Env) keyPrefix(stage string) string { return e.keyPrefixOf(e.run + stage) }
 
 // setup creates a stage's streams and buckets.
-func (e *benchEnv) setup(ctx context.Context, stage string) (events.Names, *events.Publisher, error) {
+func (e *Env) setup(ctx context.Context, stage string) (events.Names, *events.Publisher, error) {
 	n, err := e.names(stage)
 	if err != nil {
 		return n, nil, err
@@ -151,7 +171,7 @@ func (e *benchEnv) setup(ctx context.Context, stage string) (events.Names, *even
 const benchDay = 24 * time.Hour
 
 // cleanup deletes the streams, buckets and keys of every stage of the run.
-func (e *benchEnv) cleanup(ctx context.Context, stages ...string) error {
+func (e *Env) cleanup(ctx context.Context, stages ...string) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	var errs []error
@@ -173,7 +193,7 @@ func (e *benchEnv) cleanup(ctx context.Context, stages ...string) error {
 }
 
 // leftovers lists what of the run is still on the servers: streams, buckets, keys.
-func (e *benchEnv) leftovers(ctx context.Context) ([]string, error) {
+func (e *Env) leftovers(ctx context.Context) ([]string, error) {
 	var out []string
 	for name := range e.js.StreamNames(ctx).Name() {
 		// Buckets are streams named KV_<bucket>.
@@ -233,8 +253,8 @@ func benchDeletePrefix(ctx context.Context, rdb redis.UniversalClient, prefix st
 	return nil
 }
 
-// Close stops what openBenchEnv started, in reverse order.
-func (e *benchEnv) Close() {
+// Close stops what Open started, in reverse order.
+func (e *Env) Close() {
 	for i := len(e.closers) - 1; i >= 0; i-- {
 		e.closers[i]()
 	}

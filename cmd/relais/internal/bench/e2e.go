@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -24,7 +24,7 @@ import (
 // benchEndToEnd runs the real bridge (consent store in notice policy) and the real CRM worker
 // (local SQLite CRM, every call counted) while the workload is published, and fills the
 // end-to-end, CRM, leader and latency figures of rep.
-func benchEndToEnd(ctx context.Context, env *benchEnv, o benchOptions, w eventsim.Workload, rep *benchReport, say func(string, ...any)) error {
+func benchEndToEnd(ctx context.Context, env *Env, o Options, w eventsim.Workload, rep *Report, say func(string, ...any)) error {
 	names, pub, err := env.setup(ctx, "E")
 	if err != nil {
 		return err
@@ -35,7 +35,8 @@ func benchEndToEnd(ctx context.Context, env *benchEnv, o benchOptions, w eventsi
 	}
 	defer store.Close()
 	cfg := o.bridgeConfig(env.keyPrefix("E"))
-	reg := prometheus.NewRegistry() // the bridge's batch histogram explains its rate
+	cfg.SingleWriter = env.embeddedRedis // as relais run configures it
+	reg := prometheus.NewRegistry()      // the bridge's batch histogram explains its rate
 	cfg.Registerer = reg
 	b, err := bridge.New(cfg, env.rdb, env.js, pub, store, nil)
 	if err != nil {
@@ -120,6 +121,7 @@ func benchEndToEnd(ctx context.Context, env *benchEnv, o benchOptions, w eventsi
 	// A restart: a second bridge rebuilds the whole state from the same log into an empty
 	// key space, as relais does at every start on the embedded Redis.
 	rcfg := o.bridgeConfig(env.keyPrefix("B"))
+	rcfg.SingleWriter = env.embeddedRedis
 	rb, err := bridge.New(rcfg, env.rdb, env.js, pub, store, nil)
 	if err != nil {
 		return err
@@ -312,7 +314,7 @@ const benchLatencyTimeout = 30 * time.Second
 // first get one message short of the active bar (over the bar's days), then, one member at
 // a time, the message that makes them active is published and the CRM write it causes is
 // awaited. Latency runs from the publish call to the Sink's write returning.
-func benchLatencies(ctx context.Context, env *benchEnv, o benchOptions, names events.Names, js jetstream.JetStream, pub *events.Publisher, sink *benchSink) (benchLatency, error) {
+func benchLatencies(ctx context.Context, env *Env, o Options, names events.Names, js jetstream.JetStream, pub *events.Publisher, sink *benchSink) (benchLatency, error) {
 	var out benchLatency
 	if o.LatencySamples == 0 {
 		return out, nil

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"encoding/json"
@@ -8,8 +8,8 @@ import (
 	"text/tabwriter"
 )
 
-// benchReport is everything `relais bench` measured; --json prints it as is.
-type benchReport struct {
+// Report is everything `relais bench` measured; --json prints it as is.
+type Report struct {
 	Env      benchEnvInfo  `json:"env"`
 	Workload benchWorkload `json:"workload"`
 
@@ -47,6 +47,8 @@ type benchReport struct {
 	Latency benchLatency `json:"latency"`
 	Leaders benchLeaders `json:"leaders"`
 	RSS     *benchRSS    `json:"rss,omitempty"`
+	// Rebuilds are the --rebuild-events stage: rebuilds from scratch at each log size.
+	Rebuilds []benchRebuildPoint `json:"rebuilds,omitempty"`
 
 	Namespace string `json:"namespace"`
 	// Cleaned is true when nothing of the run was left on the servers.
@@ -113,13 +115,13 @@ type rssGrowth struct {
 	RSSBytesPer100k float64 `json:"rss_bytes_per_100k_events"`
 }
 
-func writeBenchJSON(w io.Writer, rep benchReport) error {
+func WriteJSON(w io.Writer, rep Report) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(rep)
 }
 
-func writeBenchTable(w io.Writer, r benchReport) error {
+func WriteTable(w io.Writer, r Report) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(label, value, note string) { fmt.Fprintf(tw, "%s\t%s\t%s\n", label, value, note) }
 	e, wl := r.Env, r.Workload
@@ -155,6 +157,19 @@ func writeBenchTable(w io.Writer, r benchReport) error {
 		row("bridge RSS growth", benchMiB(g.RSSBytes), fmt.Sprintf("Go heap %+.1f MiB; %s per 100k events", float64(g.HeapBytes)/(1<<20), benchMiB(int64(g.RSSBytesPer100k))))
 	} else {
 		row("bridge RSS", "not measured", "add --rss (long: 1M events)")
+	}
+	for _, p := range r.Rebuilds {
+		mem := benchMiB(p.RedisBytes)
+		if p.RedisBytes == 0 {
+			mem = "not reported"
+		}
+		row(fmt.Sprintf("rebuild of %s events", benchCount(p.Events)), benchRate(p.EventsPerS),
+			fmt.Sprintf("%.1f s; Redis memory of the state %s", p.Seconds, mem))
+	}
+	if n := len(r.Rebuilds); n > 1 && r.Rebuilds[0].RedisBytes > 0 {
+		first, last := r.Rebuilds[0], r.Rebuilds[n-1]
+		row("  memory growth", fmt.Sprintf("%.2f", float64(last.RedisBytes)/float64(first.RedisBytes)),
+			fmt.Sprintf("at %s ÷ at %s events, same members and groups; goal ≤ 2", benchCount(last.Events), benchCount(first.Events)))
 	}
 	cleaned := "yes"
 	if !r.Cleaned {

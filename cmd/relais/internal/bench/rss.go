@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bufio"
@@ -22,7 +22,7 @@ import (
 // the workload up to each checkpoint; once its consumer has drained, its VmRSS and VmHWM are
 // read from /proc and its Go heap from its own /metrics. The bench process, which holds the
 // workload (and the embedded servers), is not measured.
-func measureRSS(ctx context.Context, env *benchEnv, o benchOptions, say func(string, ...any)) (*benchRSS, error) {
+func measureRSS(ctx context.Context, env *Env, o Options, say func(string, ...any)) (*benchRSS, error) {
 	names, pub, err := env.setup(ctx, "S")
 	if err != nil {
 		return nil, err

@@ -1,0 +1,591 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// The plain write path (Config.SingleWriter): what memberLua, groupLua, storeLua and
+// indexLua do, in Go, as plain pipelined commands. It reads what the writes depend on in
+// one pipeline, decides in Go, and writes in a second one. It is only correct when nothing
+// else writes the same keys meanwhile, which holds for the one bridge of an embedded Redis;
+// it is several times faster there, where every Lua call starts an interpreter.
+
+// appliedSeqs are the sequences applied to one member or group above its floor, kept in
+// memory instead of in Redis (see memberLua for the rule).
+type appliedSeqs struct {
+	floor uint64
+	seqs  map[uint64]bool
+}
+
+// memoryDedup holds the applied sequences of every key of a single-writer bridge.
+type memoryDedup struct {
+	mu   sync.Mutex
+	sets map[string]*appliedSeqs
+}
+
+// check reports which of seqs are new for key at floor, without recording them.
+func (m *memoryDedup) check(key string, floor uint64, seqs []uint64) []bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.sets[key]
+	f := floor
+	if s != nil {
+		f = max(f, s.floor)
+	}
+	out := make([]bool, len(seqs))
+	batch := map[uint64]bool{}
+	for i, q := range seqs {
+		out[i] = q > f && !batch[q] && (s == nil || !s.seqs[q])
+		batch[q] = true
+	}
+	return out
+}
+
+// record adds the applied seqs of key once they are written, and forgets those at or under
+// floor.
+func (m *memoryDedup) record(key string, floor uint64, seqs []uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.sets == nil {
+		m.sets = map[string]*appliedSeqs{}
+	}
+	s := m.sets[key]
+	if s == nil {
+		s = &appliedSeqs{seqs: map[uint64]bool{}}
+		m.sets[key] = s
+	}
+	if floor > s.floor {
+		s.floor = floor
+		for q := range s.seqs {
+			if q <= floor {
+				delete(s.seqs, q)
+			}
+		}
+	}
+	for _, q := range seqs {
+		if q > s.floor {
+			s.seqs[q] = true
+		}
+	}
+}
+
+// drop forgets key's sequences, as deleting the member's keys does on the Lua path.
+func (m *memoryDedup) drop(key string) {
+	m.mu.Lock()
+	delete(m.sets, key)
+	m.mu.Unlock()
+}
+
+// move adds from's sequences to to's (an alias merged into a member).
+func (m *memoryDedup) move(from, to string) {
+	m.mu.Lock()
+	s := m.sets[from]
+	delete(m.sets, from)
+	m.mu.Unlock()
+	if s == nil {
+		return
+	}
+	var seqs []uint64
+	for q := range s.seqs {
+		seqs = append(seqs, q)
+	}
+	m.record(to, s.floor, seqs)
+}
+
+func argString(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case int:
+		return strconv.Itoa(x)
+	case int64:
+		return strconv.FormatInt(x, 10)
+	case uint64:
+		return strconv.FormatUint(x, 10)
+	}
+	return fmt.Sprint(v)
+}
+
+func argInt(v any) int64 {
+	switch x := v.(type) {
+	case int:
+		return int64(x)
+	case int64:
+		return x
+	case uint64:
+		return int64(x)
+	case string:
+		n, _ := strconv.ParseInt(x, 10, 64)
+		return n
+	}
+	return 0
+}
+
+// plainMemberReads are what writing one member's events depends on.
+type plainMemberReads struct {
+	state stateReads
+	uname *redis.StringCmd // the username the indexes hold for the member
+	seqs  []uint64
+}
+
+// plainGroupReads are what writing one group's events depends on.
+type plainGroupReads struct {
+	stamp   *redis.StringCmd
+	days    *redis.StringSliceCmd
+	lastFor []string // members whose last message day is read, one command each
+	lastCmd []*redis.FloatCmd
+	seqs    []uint64
+}
+
+// writePlain is write for a single writer: one pipeline reads the state the batch's
+// writes depend on, the writes and the tag rules run in Go on it, and one pipeline writes
+// the events, the decisions and the indexes. It returns the applied flags per member call
+// and the members' states.
+func (b *Bridge) writePlain(ctx context.Context, members []*memberCall, groups []*groupCall, extra []func(redis.Pipeliner), floor uint64, plans []*plan, clockDay int) ([]string, []memberState, error) {
+	mr := make([]plainMemberReads, len(members))
+	gr := make([]plainGroupReads, len(groups))
+	for n, c := range members {
+		for k := 4; k+memberArgsPerEvent <= len(c.args); k += memberArgsPerEvent {
+			mr[n].seqs = append(mr[n].seqs, uint64(argInt(c.args[k])))
+		}
+	}
+	for n, g := range groups {
+		seen := map[string]bool{}
+		for k := 3; k+groupArgsPerEvent <= len(g.args); k += groupArgsPerEvent {
+			gr[n].seqs = append(gr[n].seqs, uint64(argInt(g.args[k])))
+			if m := argString(g.args[k+3]); m != "" && argString(g.args[k+1]) == "m" && !seen[m] {
+				seen[m] = true
+				gr[n].lastFor = append(gr[n].lastFor, m)
+			}
+		}
+	}
+	_, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for n, c := range members {
+			mr[n].state = readMember(ctx, p, b.keys, c.token)
+			mr[n].uname = p.HGet(ctx, b.keys.usernameOf(), c.token)
+		}
+		for n, g := range groups {
+			gr[n].stamp = p.HGet(ctx, g.keys[0], "stamp")
+			gr[n].days = p.HKeys(ctx, g.keys[1])
+			for _, m := range gr[n].lastFor {
+				gr[n].lastCmd = append(gr[n].lastCmd, p.ZScore(ctx, g.keys[3], m))
+			}
+		}
+		return nil
+	})
+	if err != nil && err != redis.Nil {
+		return nil, nil, fmt.Errorf("plain write: read: %w", err)
+	}
+	pipe := b.rdb.Pipeline()
+	flags := make([]string, len(members))
+	states := make([]memberState, len(members))
+	prev := map[string]string{}
+	for n, c := range members {
+		fresh := b.dedup.check(b.keys.applied(c.token), floor, mr[n].seqs)
+		var post memberHashes
+		flags[n], post = b.plainMember(ctx, pipe, c, mr[n].state, fresh)
+		states[n] = b.decideState(c.token, post.h, post.d, post.i, post.g, clockDay)
+		if u := mr[n].uname.Val(); u != "" {
+			prev[c.token] = u
+		}
+	}
+	for n, g := range groups {
+		fresh := b.dedup.check(g.keys[4], floor, gr[n].seqs)
+		b.plainGroup(ctx, pipe, g, gr[n], fresh)
+	}
+	for _, f := range extra {
+		f(pipe)
+	}
+	owners, err := b.usernameOwners(ctx, states, prev)
+	if err != nil {
+		return nil, nil, err
+	}
+	b.plainStoreWrites(ctx, pipe, states, prev, owners)
+	b.groupIndexWrites(ctx, pipe, plans)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, nil, fmt.Errorf("plain write: %w", err)
+	}
+	// Recorded once written: a failed batch is applied again when it is retried.
+	for n, c := range members {
+		b.dedup.record(b.keys.applied(c.token), floor, mr[n].seqs)
+	}
+	for n, g := range groups {
+		b.dedup.record(g.keys[4], floor, gr[n].seqs)
+	}
+	return flags, states, nil
+}
+
+// memberHashes are a member's hashes as the tag rules read them.
+type memberHashes struct {
+	h, d, g map[string]string
+	i       []string
+}
+
+// plainMember writes one member's fresh events as memberLua would, and returns the applied
+// flags.
+//
+// It also returns the member's hashes as the writes leave them.
+func (b *Bridge) plainMember(ctx context.Context, p redis.Pipeliner, c *memberCall, r stateReads, fresh []bool) (string, memberHashes) {
+	mk := b.keys.memberScriptKeys(c.token)
+	span, clock, ttl := argInt(c.args[0]), argInt(c.args[1]), argInt(c.args[2])
+	v, grpOld := r.h.Val(), r.g.Val()
+	post := memberHashes{h: v, d: r.d.Val(), i: r.i.Val(), g: grpOld}
+	set := map[string]any{}
+	get := func(f string) (string, bool) {
+		if x, ok := set[f]; ok {
+			return argString(x), true
+		}
+		s, ok := v[f]
+		return s, ok
+	}
+	keep := func(f string, x int64, newer func(a, b int64) bool) {
+		s, ok := get(f)
+		old, err := strconv.ParseInt(s, 10, 64)
+		if !ok || err != nil || newer(x, old) {
+			set[f] = x
+		}
+	}
+	lt := func(a, b int64) bool { return a < b }
+	gt := func(a, b int64) bool { return a > b }
+	cur, _ := strconv.ParseInt(v["cur"], 10, 64)
+	inc, days, ppl := map[string]int64{}, map[string]int64{}, map[string]int64{}
+	grp := map[string]string{}
+	var cred []any
+	var flags strings.Builder
+	n := 0
+	for j, k := 0, 4; k+memberArgsPerEvent <= len(c.args); j, k = j+1, k+memberArgsPerEvent {
+		if !fresh[j] {
+			flags.WriteByte('0')
+			continue
+		}
+		flags.WriteByte('1')
+		n++
+		A := func(i int) string { return argString(c.args[k+i]) }
+		kind, eday, ts, stamp := A(1), argInt(c.args[k+2]), argInt(c.args[k+3]), A(4)
+		inspan := eday > max(cur, eday, clock)-span
+		if eday > cur {
+			cur = eday
+			set["cur"] = eday
+		}
+		if _, ok := get("platform"); A(7) != "" && !ok {
+			set["platform"] = A(7)
+		}
+		if _, ok := get("pid"); A(8) != "" && !ok {
+			set["pid"] = A(8)
+		}
+		if kind == "c" {
+			inc["replies"] += argInt(c.args[k+10])
+			inc["mentions"] += argInt(c.args[k+11])
+			inc["reactions"] += argInt(c.args[k+12])
+			if inspan {
+				ppl[strconv.FormatInt(eday, 10)+"|"+A(9)]++
+			}
+		} else {
+			if s, ok := get("idstamp"); !ok || stamp > s {
+				set["idstamp"], set["name"], set["first"], set["last"], set["username"] = stamp, A(9), A(10), A(11), A(12)
+			}
+			if s, ok := get("phstamp"); A(13) != "" && (!ok || stamp > s) {
+				set["phstamp"], set["phone"] = stamp, A(13)
+			}
+			keep("first_seen", ts, lt)
+			keep("last_seen", ts, gt)
+			switch kind {
+			case "m":
+				keep("last_msg", ts, gt)
+				if inspan {
+					days[strconv.FormatInt(eday, 10)]++
+				}
+			case "j":
+				inc["joins"]++
+			case "l":
+				inc["leaves"]++
+				keep("left_at", ts, gt)
+			}
+			for _, x := range strings.Split(A(14), ",") {
+				if x != "" {
+					cred = append(cred, x)
+				}
+			}
+		}
+		if g := A(5); g != "" {
+			old, ok := grp[g]
+			if !ok {
+				old, ok = grpOld[g]
+			}
+			if st, _, _ := strings.Cut(old, "\x00"); !ok || stamp > st {
+				grp[g] = stamp + "\x00" + A(6)
+			}
+		}
+	}
+	if n == 0 {
+		return flags.String(), post
+	}
+	post = memberHashes{h: maps.Clone(v), d: maps.Clone(post.d), i: slices.Clone(post.i), g: maps.Clone(grpOld)}
+	for f, x := range set {
+		post.h[f] = argString(x)
+	}
+	for f, x := range inc {
+		post.h[f] = strconv.FormatInt(asInt(post.h[f])+x, 10)
+	}
+	post.h["ver"] = strconv.FormatInt(asInt(post.h["ver"])+1, 10)
+	for f, x := range days {
+		post.d[f] = strconv.FormatInt(asInt(post.d[f])+x, 10)
+	}
+	known := map[string]bool{}
+	for _, f := range post.i {
+		known[f] = true
+	}
+	for f := range ppl {
+		if !known[f] {
+			post.i = append(post.i, f)
+		}
+	}
+	maps.Copy(post.g, grp)
+	if len(set) > 0 {
+		p.HSet(ctx, mk[0], set)
+	}
+	for f, x := range inc {
+		p.HIncrBy(ctx, mk[0], f, x)
+	}
+	for f, x := range days {
+		p.HIncrBy(ctx, mk[1], f, x)
+	}
+	for f, x := range ppl {
+		p.HIncrBy(ctx, mk[2], f, x)
+	}
+	if len(grp) > 0 {
+		p.HSet(ctx, mk[3], grp)
+	}
+	if len(cred) > 0 {
+		p.SAdd(ctx, mk[5], cred...)
+		p.Expire(ctx, mk[5], secs(ttl))
+	}
+	p.HIncrBy(ctx, mk[0], "ver", 1)
+	for _, k := range mk[:4] {
+		p.Expire(ctx, k, secs(ttl))
+	}
+	return flags.String(), post
+}
+
+// plainGroup writes one group's fresh events as groupLua would.
+func (b *Bridge) plainGroup(ctx context.Context, p redis.Pipeliner, g *groupCall, r plainGroupReads, fresh []bool) {
+	mapTTL, keep := argInt(g.args[1]), argInt(g.args[2])
+	stamp, hasStamp := r.stamp.Val(), r.stamp.Err() == nil
+	set := map[string]any{}
+	members := map[string]bool{}
+	days := map[int64]int64{}
+	last := map[string]int64{}
+	maps := map[int][]any{}
+	for j, k := 0, 3; k+groupArgsPerEvent <= len(g.args); j, k = j+1, k+groupArgsPerEvent {
+		if !fresh[j] {
+			continue
+		}
+		A := func(i int) string { return argString(g.args[k+i]) }
+		if !hasStamp || A(4) > stamp {
+			stamp, hasStamp = A(4), true
+			set["stamp"], set["title"], set["platform"] = A(4), A(5), A(6)
+		}
+		if A(8) != "" {
+			set["from"] = A(8)
+		}
+		m := A(3)
+		if m != "" {
+			members[m] = true
+		}
+		if A(1) == "m" {
+			d := argInt(g.args[k+2])
+			days[d]++
+			if l, ok := last[m]; m != "" && (!ok || l < d) {
+				last[m] = d
+			}
+			if at := int(argInt(g.args[k+9])); at > 0 {
+				maps[at] = append(maps[at], A(7), m)
+			}
+		}
+	}
+	if len(set) > 0 {
+		p.HSet(ctx, g.keys[0], set)
+	}
+	if len(members) > 0 {
+		ms := make([]any, 0, len(members))
+		for m := range members {
+			ms = append(ms, m)
+		}
+		p.SAdd(ctx, g.keys[2], ms...)
+	}
+	had := map[int64]bool{}
+	var stored []int64
+	for _, f := range r.days.Val() {
+		if d, err := strconv.ParseInt(f, 10, 64); err == nil {
+			had[d] = true
+			stored = append(stored, d)
+		}
+	}
+	var newest int64
+	newDay := false
+	for d, n := range days {
+		p.HIncrBy(ctx, g.keys[1], strconv.FormatInt(d, 10), n)
+		if !had[d] && (!newDay || d > newest) {
+			newest, newDay = d, true
+		}
+	}
+	if newDay {
+		var old []string
+		for _, d := range append(stored, keysOf(days)...) {
+			if d < newest-keep {
+				old = append(old, strconv.FormatInt(d, 10))
+			}
+		}
+		if len(old) > 0 {
+			p.HDel(ctx, g.keys[1], old...)
+		}
+	}
+	for i, m := range r.lastFor {
+		d, ok := last[m]
+		if !ok {
+			continue
+		}
+		if s, err := r.lastCmd[i].Result(); err != nil || int64(s) < d {
+			p.ZAdd(ctx, g.keys[3], redis.Z{Score: float64(d), Member: m})
+		}
+	}
+	for at, entries := range maps {
+		p.HSet(ctx, g.keys[at-1], entries...)
+		p.Expire(ctx, g.keys[at-1], secs(mapTTL))
+	}
+}
+
+func keysOf(m map[int64]int64) []int64 {
+	out := make([]int64, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func secs(n int64) time.Duration { return time.Duration(n) * time.Second }
+
+// storePlain is store for a single writer (the sweep, a resync): storeLua and indexLua's
+// writes as plain commands.
+func (b *Bridge) storePlain(ctx context.Context, states []memberState, plans []*plan) error {
+	var tokens []string
+	for _, st := range states {
+		if st.Applied >= 0 {
+			tokens = append(tokens, st.Token)
+		}
+	}
+	prev := map[string]string{}
+	if len(tokens) > 0 {
+		old, err := b.rdb.HMGet(ctx, b.keys.usernameOf(), tokens...).Result()
+		if err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+		for i, u := range old {
+			if s, ok := u.(string); ok && s != "" {
+				prev[tokens[i]] = s
+			}
+		}
+	}
+	owners, err := b.usernameOwners(ctx, states, prev)
+	if err != nil {
+		return err
+	}
+	_, err = b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		b.plainStoreWrites(ctx, p, states, prev, owners)
+		b.groupIndexWrites(ctx, p, plans)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	return nil
+}
+
+// usernameOwners reads who the username index gives the usernames members are leaving to:
+// an entry is dropped only if it still names them.
+func (b *Bridge) usernameOwners(ctx context.Context, states []memberState, prev map[string]string) (map[string]string, error) {
+	var names []string
+	for _, st := range states {
+		if u, ok := prev[st.Token]; ok && st.Applied >= 0 && u != strings.ToLower(st.Username) {
+			names = append(names, u)
+		}
+	}
+	owners := map[string]string{}
+	if len(names) == 0 {
+		return owners, nil
+	}
+	got, err := b.rdb.HMGet(ctx, b.keys.usernames(), names...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	for i, o := range got {
+		if s, ok := o.(string); ok {
+			owners[names[i]] = s
+		}
+	}
+	return owners, nil
+}
+
+// plainStoreWrites are storeLua's and indexLua's writes for members, without their guards
+// (nothing else writes).
+func (b *Bridge) plainStoreWrites(ctx context.Context, p redis.Pipeliner, states []memberState, prev, owners map[string]string) {
+	for _, st := range states {
+		if st.Applied < 0 {
+			continue
+		}
+		mk := b.keys.memberKeys(st.Token)
+		if st.bumps {
+			p.HIncrBy(ctx, mk[0], "ver", 1)
+		}
+		p.HSet(ctx, mk[0], "cur", st.Cur, "tags", int(st.Bits), "wm", st.Msgs, "wd", st.Days, "wp", st.People, "fp", st.FP, "settled", bit(st.Settled))
+		if len(st.staleDays) > 0 {
+			p.HDel(ctx, mk[1], st.staleDays...)
+		}
+		if len(st.stalePeople) > 0 {
+			p.HDel(ctx, mk[2], st.stalePeople...)
+		}
+		m := st.Token
+		p.HSet(ctx, b.keys.version(), m, st.Ver)
+		if st.Settled {
+			p.ZRem(ctx, b.keys.due(), m)
+		} else {
+			p.ZAdd(ctx, b.keys.due(), redis.Z{Score: float64(st.Cur), Member: m})
+		}
+		for _, r := range []struct {
+			key string
+			n   int
+		}{{b.keys.rankMsgs(), st.Msgs}, {b.keys.rankPeople(), st.People}} {
+			if r.n > 0 {
+				p.ZAdd(ctx, r.key, redis.Z{Score: float64(r.n), Member: m})
+			} else {
+				p.ZRem(ctx, r.key, m)
+			}
+		}
+		uname := strings.ToLower(st.Username)
+		old, had := prev[m]
+		if had && old != uname && owners[old] == m {
+			p.HDel(ctx, b.keys.usernames(), old)
+		}
+		switch {
+		case uname != "":
+			p.HSet(ctx, b.keys.usernames(), uname, m)
+			p.HSet(ctx, b.keys.usernameOf(), m, uname)
+		case had:
+			p.HDel(ctx, b.keys.usernameOf(), m)
+		}
+		if s := searchText(st); s != "" {
+			p.HSet(ctx, b.keys.names(), m, s)
+		} else {
+			p.HDel(ctx, b.keys.names(), m)
+		}
+	}
+}

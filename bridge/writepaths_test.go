@@ -1,0 +1,155 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/relais-bot/relais/bridge/bridgetest"
+	"github.com/relais-bot/relais/events"
+)
+
+// TestWritePathsAgree is the conformance suite of the two write paths: the Lua scripts
+// (any number of replicas) and the plain pipelines of a single writer (the embedded Redis).
+// The same stream, with events out of time order, redelivered batches (the same sequences
+// again, under a lagging floor and above it) and an erasure whose anonymised copies arrive
+// live (carrying their originals' sequences), must leave the same Redis state behind, key
+// by key, and the same answers to every query.
+func TestWritePathsAgree(t *testing.T) {
+	evs, _ := streamShape{events: 1200, members: 40, seed: 7, gap: 60}.generate(testNow)
+	// Out of time order: every run of 5 events reversed.
+	for i := 0; i+5 <= len(evs); i += 5 {
+		slices.Reverse(evs[i : i+5])
+	}
+	seqs := make([]uint64, len(evs))
+	for i := range seqs {
+		seqs[i] = uint64(i + 1)
+	}
+	var (
+		raws   []map[string]string
+		states []state
+	)
+	for _, single := range []bool{false, true} {
+		rdb, prefix := bridgetest.Redis(t)
+		cfg := Config{KeyPrefix: prefix, Policy: PolicyNotice, BatchSize: 100, Now: func() time.Time { return testNow }, SingleWriter: single}
+		b, err := newBridge(cfg, rdb, testHasher(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		if err := b.scripts.load(ctx, rdb); err != nil {
+			t.Fatal(err)
+		}
+		feed := func(from, to int, floor uint64) {
+			t.Helper()
+			if _, err := b.applyEvents(ctx, evs[from:to], positions{seqs: seqs[from:to], floor: floor}, false); err != nil {
+				t.Fatalf("apply %d-%d: %v", from, to, err)
+			}
+		}
+		erased := evs[0].Sender.ID
+		const size = 100
+		for i := 0; i < len(evs); i += size {
+			end := min(i+size, len(evs))
+			// The ack floor lags a batch and a half behind.
+			floor := uint64(max(0, i-150))
+			feed(i, end, floor)
+			if (i/size)%3 == 1 {
+				feed(i-size, end, floor)     // the batch before and this one, redelivered
+				feed(i, end, uint64(i+size)) // this one again, above a floor that passed it
+			}
+			if i == len(evs)/2/size*size {
+				// An erasure: their state goes, and their messages come back live as
+				// anonymised copies with the originals' sequences: nothing changes.
+				if err := b.Erase(ctx, b.token(erased)); err != nil {
+					t.Fatal(err)
+				}
+				var copies []events.Event
+				var cs []uint64
+				for j, ev := range evs[:end] {
+					if ev.Sender.ID == erased && ev.Kind == events.KindMessage && ev.Group != nil {
+						copies = append(copies, events.Event{V: events.Version, ID: ev.ID, Kind: ev.Kind, Platform: ev.Platform, At: ev.At,
+							Group: &events.Group{ID: ev.Group.ID, Title: ev.Group.Title}, Sender: events.Member{ID: events.PseudonymPrefix + "x1"}})
+						cs = append(cs, seqs[j])
+					}
+				}
+				if len(copies) == 0 {
+					t.Fatal("the erased member sent no message")
+				}
+				before := rawState(t, rdb, prefix)
+				if _, err := b.applyEvents(ctx, copies, positions{seqs: cs, floor: floor}, false); err != nil {
+					t.Fatal(err)
+				}
+				after := rawState(t, rdb, prefix)
+				for k, v := range before {
+					if strings.HasPrefix(k, "g:") && after[k] != v {
+						t.Errorf("single writer %v: the copies changed %s:\nbefore %s\nafter  %s", single, k, v, after[k])
+					}
+				}
+			}
+		}
+		if err := b.sweep(ctx, true); err != nil {
+			t.Fatal(err)
+		}
+		raws = append(raws, rawState(t, rdb, prefix))
+		states = append(states, (&rig{t: t, rdb: rdb, prefix: prefix, cfg: cfg}).state())
+	}
+	if len(raws[0]) < 100 {
+		t.Fatalf("suspiciously little state: %d keys", len(raws[0]))
+	}
+	for k, v := range raws[0] {
+		if raws[1][k] != v {
+			t.Errorf("key %s:\nlua   %s\nplain %s", k, v, raws[1][k])
+		}
+	}
+	for k := range raws[1] {
+		if _, ok := raws[0][k]; !ok {
+			t.Errorf("key %s only on the plain path: %s", k, raws[1][k])
+		}
+	}
+	diffStates(t, "plain vs lua", states[0], states[1])
+}
+
+// rawState dumps every key under prefix but the applied sequences (the plain path keeps them
+// in memory) as text, keyed by name without the prefix.
+func rawState(t *testing.T, rdb redis.UniversalClient, prefix string) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	out := map[string]string{}
+	iter := rdb.Scan(ctx, 0, globEscape(prefix)+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		k := iter.Val()
+		name := strings.TrimPrefix(k, prefix)
+		if strings.HasSuffix(name, "}:x") {
+			continue
+		}
+		typ, err := rdb.Type(ctx, k).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v any
+		switch typ {
+		case "hash":
+			h := rdb.HGetAll(ctx, k).Val()
+			delete(h, "xf")
+			v = h
+		case "set":
+			m := rdb.SMembers(ctx, k).Val()
+			slices.Sort(m)
+			v = m
+		case "zset":
+			v = rdb.ZRangeWithScores(ctx, k, 0, -1).Val()
+		default:
+			v = rdb.Get(ctx, k).Val()
+		}
+		out[name] = fmt.Sprintf("%s %v", typ, v)
+	}
+	if err := iter.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
