@@ -137,7 +137,7 @@ func (b *Bridge) contact(st memberState, d ConsentDecision, last events.ContactC
 		LastName:   st.Last,
 		Name:       st.Name,
 		Phone:      phone,
-		Tags:       tags(b.cfg.TagPrefix, st.Bits, st.Groups),
+		Tags:       append(tags(b.cfg.TagPrefix, st.Bits, st.Groups), CampaignTags(b.cfg.TagPrefix, d.Relayed)...),
 		Groups:     titles(st.Groups),
 		LastActive: st.LastMsg,
 		At:         b.cfg.Now().UTC(),
@@ -266,4 +266,14 @@ func (b *Bridge) Resync(ctx context.Context, member string) error {
 		return fmt.Errorf("resync: %w", err)
 	}
 	return nil
+}
+
+// CampaignTags are the tags of the campaigns a member answered "Je relaie" to:
+// <prefix>campagne-<slug>.
+func CampaignTags(prefix string, slugs []string) []string {
+	var out []string
+	for _, s := range slugs {
+		out = append(out, prefix+"campagne-"+s)
+	}
+	return out
 }
