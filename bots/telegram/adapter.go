@@ -70,6 +70,8 @@ type Adapter struct {
 	publisher *events.Publisher
 	pub       eventPublisher
 	mapper    *mapper
+	// out holds the flood limits, shared by replies and campaigns.
+	out *sender
 	// backoff bounds the retry delay of the poll loop (tests shorten it).
 	backoffBase, backoffMax time.Duration
 }
@@ -110,6 +112,7 @@ func New(ctx context.Context, cfg Config, js jetstream.JetStream, pub *events.Pu
 		backoffBase: time.Second,
 		backoffMax:  time.Minute,
 	}
+	a.out = newSender(a)
 	if cfg.HTTPClient != nil {
 		a.client = cfg.HTTPClient
 	} else {
