@@ -35,6 +35,7 @@ func (b *Bridge) settleContact(ctx context.Context, st memberState, force bool) 
 		if err != nil {
 			return err
 		}
+		b.cfg.Log.Debug("contact settled", "member", st.Token, "published", published, "forced", force)
 		h := b.keys.memberKeys(st.Token, "")[0]
 		if err := b.scripts.confirm.Run(ctx, b.rdb, []string{h}, st.FP, st.Ver).Err(); err != nil {
 			return fmt.Errorf("confirm contact: %w", err)
@@ -257,6 +258,7 @@ func (b *Bridge) Resync(ctx context.Context, member string) error {
 		return fmt.Errorf("resync: %w", err)
 	}
 	if states[0].Applied < 0 {
+		b.cfg.Log.Debug("resync: member unknown", "member", member)
 		return nil // nothing known about them
 	}
 	if err := b.index(ctx, states, nil); err != nil {
