@@ -50,7 +50,7 @@ var commandNames = map[string]command{
 	"actifs": cmdActive, "active": cmdActive,
 	"relais": cmdLeaders, "leaders": cmdLeaders,
 	"fiche": cmdCard, "card": cmdCard,
-	"sync": cmdSync,
+	"sync":      cmdSync,
 	"mobiliser": cmdMobilise, "mobilise": cmdMobilise,
 	"campagnes": cmdCampaigns, "campaigns": cmdCampaigns,
 	"campagne": cmdCampaign, "campaign": cmdCampaign,

@@ -404,7 +404,7 @@ func (c Config) values() map[string]string {
 		"RELAIS_LEADER_MIN_PEOPLE": itoa(c.LeaderMinPeople), "RELAIS_WINDOW_DAYS": itoa(c.WindowDays),
 		"RELAIS_RETENTION_DAYS": itoa(c.RetentionDays), "RELAIS_TAG_PREFIX": c.TagPrefix, "RELAIS_NAMESPACE": c.Namespace,
 		"RELAIS_CAMPAIGN_MAX_PER_WEEK": itoa(c.CampaignMaxPerWeek),
-		"NATS_URL": c.NATSURL, "REDIS_URL": c.RedisURL, "RELAIS_NATS_REPLICAS": replicas,
+		"NATS_URL":                     c.NATSURL, "REDIS_URL": c.RedisURL, "RELAIS_NATS_REPLICAS": replicas,
 		"TELEGRAM_TOKEN": c.TelegramToken, "TELEGRAM_API_ENDPOINT": c.TelegramEndpoint,
 		"TELEGRAM_WEBHOOK_URL": c.TelegramWebhookURL, "TELEGRAM_WEBHOOK_SECRET": c.TelegramWebhookSecret,
 		"WHATSAPP_ENABLED": strconv.FormatBool(c.WhatsAppEnabled), "WHATSAPP_DB": c.WhatsAppDB,
