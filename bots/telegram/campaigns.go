@@ -10,6 +10,7 @@ import (
 
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/relais-bot/relais/events"
 )
@@ -68,6 +69,7 @@ func (s *sender) campaign(ctx context.Context, kv jetstream.KeyValue, msg jetstr
 	}
 	if !claimed {
 		s.a.log.Debug("telegram campaign message already claimed: not sent again", "campaign", slug, "member", member)
+		s.a.countCampaign("skipped")
 		return nil
 	}
 	serr := s.send(ctx, chat, r)
@@ -90,6 +92,7 @@ func (s *sender) campaign(ctx context.Context, kv jetstream.KeyValue, msg jetstr
 	if err := events.SettleDelivery(ctx, kv, slug, member, outcome); err != nil {
 		return err
 	}
+	s.a.countCampaign(outcome)
 	switch outcome {
 	case events.OutcomeBlocked:
 		if _, err := kv.Put(ctx, events.ReachKey(member), []byte(events.ReachBlocked)); err != nil {
@@ -137,4 +140,29 @@ func isFlood(err error) bool {
 	}
 	_, ok := events.RetryDelay(err)
 	return ok
+}
+
+func campaignCounter(reg prometheus.Registerer) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "relais_telegram_campaign_messages_total",
+		Help: "Campaign messages handled, by outcome (sent, blocked, failed, retry, skipped).",
+	}, []string{"outcome"})
+	if reg == nil {
+		return c
+	}
+	if err := reg.Register(c); err != nil {
+		var already prometheus.AlreadyRegisteredError
+		if errors.As(err, &already) {
+			if existing, ok := already.ExistingCollector.(*prometheus.CounterVec); ok {
+				return existing
+			}
+		}
+	}
+	return c
+}
+
+func (a *Adapter) countCampaign(outcome string) {
+	if a.campaignMessages != nil {
+		a.campaignMessages.WithLabelValues(outcome).Inc()
+	}
 }

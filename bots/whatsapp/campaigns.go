@@ -47,8 +47,30 @@ func (a *Adapter) ServeCampaigns(ctx context.Context) error {
 		}
 		sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel()
-		return a.replies.Campaign(sctx, kv, rep)
+		err = a.replies.Campaign(sctx, kv, rep)
+		a.replies.countCampaignErr(err)
+		return err
 	}))
+}
+
+// countCampaignErr counts a campaign message that did not end in an outcome recorded
+// elsewhere: put back (halted, throttled, not connected) or refused for good.
+func (r *replier) countCampaignErr(err error) {
+	switch {
+	case err == nil:
+	case errors.Is(err, errCampaignsHalted):
+		r.recordCampaign("halted")
+	case events.IsPermanent(err):
+		r.recordCampaign("invalid")
+	default:
+		r.recordCampaign("retry")
+	}
+}
+
+func (r *replier) recordCampaign(outcome string) {
+	if r.countCampaign != nil {
+		r.countCampaign(outcome)
+	}
 }
 
 // Campaign sends one recipient's campaign message, at most once. Its error follows
@@ -76,6 +98,7 @@ func (r *replier) Campaign(ctx context.Context, kv jetstream.KeyValue, rep event
 		// The bridge queues only members who wrote privately; a device store reset can
 		// forget them. Never write first: recorded as failed, not retried.
 		r.refuse(outcomeRefusedUnknown, "whatsapp: campaign message refused: recipient never wrote first")
+		r.recordCampaign(events.OutcomeFailed)
 		return settleUnsent(ctx, kv, slug, member, events.OutcomeFailed)
 	}
 	wait, release := r.reserveCampaign(to)
@@ -96,6 +119,7 @@ func (r *replier) Campaign(ctx context.Context, kv jetstream.KeyValue, rep event
 	if !claimed {
 		release()
 		r.log.Debug("whatsapp campaign message already claimed: not sent again", "campaign", slug, "member", member)
+		r.recordCampaign("skipped")
 		return nil
 	}
 	if err := r.send.SendText(ctx, to, replyMessageID(rep.ID), rep.Text); err != nil {
@@ -120,9 +144,11 @@ func (r *replier) Campaign(ctx context.Context, kv jetstream.KeyValue, rep event
 		}
 		// Anything else may or may not have reached WhatsApp: at most once, not retried.
 		r.log.Warn("whatsapp campaign message failed", "campaign", slug, "member", member, "err", err.Error())
+		r.recordCampaign(events.OutcomeFailed)
 		return events.SettleDelivery(ctx, kv, slug, member, events.OutcomeFailed)
 	}
 	r.record(outcomeSent)
+	r.recordCampaign(events.OutcomeSent)
 	return events.SettleDelivery(ctx, kv, slug, member, events.OutcomeSent)
 }
 

@@ -86,8 +86,9 @@ type replier struct {
 	known Recipients
 	cfg   Throttle
 	log   *slog.Logger
-	// count records an outcome (metrics); nil: nothing.
-	count func(outcome string)
+	// count records an outcome (metrics); nil: nothing. countCampaign is its campaign twin.
+	count         func(outcome string)
+	countCampaign func(outcome string)
 	// now, sleep and jitter are the clock, injectable so tests do not wait for minutes.
 	now    func() time.Time
 	sleep  func(ctx context.Context, d time.Duration) error
