@@ -318,12 +318,21 @@ func parseMobilise(arg string) (audienceSpec, string) {
 	default:
 		return audienceSpec{leaders: true}, strings.TrimSpace(arg)
 	}
-	if len(words) > 2 && slices.Contains([]string{"dans", "in", "groupe", "groupes", "group", "groups"}, strings.ToLower(words[1])) {
-		for _, g := range strings.Split(strings.Join(words[2:], " "), ",") {
-			if g = strings.TrimSpace(g); g != "" {
-				spec.groups = append(spec.groups, g)
-			}
+	if len(words) == 1 {
+		return spec, strings.TrimSpace(rest)
+	}
+	// An audience line is the audience word alone, or followed by "dans <groups>": anything
+	// else is the message's own first line ("Leaders du quartier, venez…").
+	if len(words) < 3 || !slices.Contains([]string{"dans", "in", "groupe", "groupes", "group", "groups"}, strings.ToLower(words[1])) {
+		return audienceSpec{leaders: true}, strings.TrimSpace(arg)
+	}
+	for _, g := range strings.Split(strings.Join(words[2:], " "), ",") {
+		if g = strings.TrimSpace(g); g != "" {
+			spec.groups = append(spec.groups, g)
 		}
+	}
+	if len(spec.groups) == 0 {
+		return audienceSpec{leaders: true}, strings.TrimSpace(arg)
 	}
 	return spec, strings.TrimSpace(rest)
 }

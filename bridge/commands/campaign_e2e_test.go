@@ -2,6 +2,7 @@ package commands_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -110,6 +111,17 @@ func TestCampaignLoopOverTheBridge(t *testing.T) {
 	c, _ := s.lastChange(alice)
 	if !slices.Contains(c.Tags, tag) {
 		t.Fatalf("the campaign tag went away after opting out of campaigns: %v", c.Tags)
+	}
+	// An objection forgets what campaigns hold about her: queued message, reachability,
+	// week count, answer, delivery record.
+	s.publish(s.command(alice, e2eGroup, "stop"))
+	s.eventually(func() bool { return len(s.queued()) == 0 })
+	tok := s.token(alice)
+	for _, k := range []string{events.ReachKey(tok), events.WeekKey(tok), events.LastCampaignKey(tok),
+		events.AnswerKey(slug, tok), events.DeliveryKey(slug, tok)} {
+		if _, err := kv.Get(ctx, k); !errors.Is(err, jetstream.ErrKeyNotFound) {
+			t.Errorf("%s after /stop: %v", k, err)
+		}
 	}
 }
 
