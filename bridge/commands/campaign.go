@@ -585,7 +585,8 @@ func (h *Handler) confirmCampaign(ctx context.Context, ev events.Event, organise
 	if err != nil {
 		return events.Reply{}, err
 	}
-	if !found {
+	if !found || cp.Organiser != organiser {
+		// Only who wrote a campaign confirms it.
 		return h.private(ev, "send", t.NoDraft), nil
 	}
 	switch cp.State {
@@ -597,9 +598,6 @@ func (h *Handler) confirmCampaign(ctx context.Context, ev events.Event, organise
 			return events.Reply{}, err // a concurrent confirmation: the retry finds it confirmed
 		}
 		h.camp.metrics.campaigns.WithLabelValues(stateConfirmed).Inc()
-		if _, _, _, err = h.camp.load(ctx, slug); err != nil {
-			return events.Reply{}, err
-		}
 	}
 	cands, err := h.audience(ctx, ev, cp)
 	if err != nil {
@@ -678,7 +676,7 @@ func (h *Handler) cancelCampaign(ctx context.Context, ev events.Event, organiser
 	if err != nil {
 		return events.Reply{}, err
 	}
-	if !found {
+	if !found || cp.Organiser != organiser {
 		return h.private(ev, "cancel", t.NoDraft), nil
 	}
 	if cp.State != stateDraft {

@@ -215,6 +215,9 @@ func TestCampaignReachesConsentingLeadersOnceDespiteKill(t *testing.T) {
 	if n := r.campaignMessages(r.secondCampaignTxt)[r.reachable[1].ID]; n != 0 {
 		t.Errorf("the member who asked for no more calls got the next campaign %d times", n)
 	}
+	if !slices.Contains(r.bot.AllowedUpdates(), "callback_query") || len(r.bot.AnsweredCallbacks()) < 4 {
+		t.Errorf("allowed_updates %v, %d presses answered", r.bot.AllowedUpdates(), len(r.bot.AnsweredCallbacks()))
+	}
 	r.stop(p)
 	// The campaign text is kept in the campaigns bucket by design (events.ArgText); the
 	// logs hold neither it nor any name.
