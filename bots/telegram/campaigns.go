@@ -62,6 +62,9 @@ func (s *sender) campaign(ctx context.Context, kv jetstream.KeyValue, msg jetstr
 	if err := s.waitAll(ctx); err != nil {
 		return err
 	}
+	if err := s.campaignPace.Wait(ctx); err != nil {
+		return err
+	}
 	slug, member := r.Campaign.Slug, r.Campaign.Member
 	claimed, err := events.ClaimDelivery(ctx, kv, slug, member)
 	if err != nil {

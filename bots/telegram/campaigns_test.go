@@ -113,3 +113,24 @@ func TestCampaignOutcome(t *testing.T) {
 }
 
 func tgErr(code int) *tgbotapi.Error { return &tgbotapi.Error{Code: code, Message: "Telegram says no"} }
+
+// BenchmarkCampaignDelivery measures how fast a campaign of 100 recipients goes out to the
+// fake Bot API: the pace, not the machine, bounds it (campaignRate under globalRate).
+func BenchmarkCampaignDelivery(b *testing.B) {
+	const recipients = 100
+	h := newHarness(b)
+	a := h.adapter()
+	stop := run(b, a.ServeCampaigns)
+	defer func() { _ = stop() }()
+	b.ResetTimer()
+	start := time.Now()
+	for i := range b.N {
+		slug := fmt.Sprintf("bench-%d", i)
+		before := len(h.fake.Sent())
+		for c := range recipients {
+			h.queueCampaign(slug, int64(4000+c))
+		}
+		waitFor(b, "the campaign sent", func() bool { return len(h.fake.Sent()) >= before+recipients })
+	}
+	b.ReportMetric(float64(b.N*recipients)/time.Since(start).Seconds(), "msgs/s")
+}

@@ -23,6 +23,12 @@ const (
 	privateInterval = time.Second
 	privateBurst    = 3
 	globalRate      = 25
+	// globalBurst bounds what goes out at once after a quiet spell: in any one second at
+	// most globalBurst + globalRate (29) messages, under Telegram's 30.
+	globalBurst = 4
+	// campaignRate paces campaign messages below the global rate, so answers to commands
+	// still find room while a campaign goes out.
+	campaignRate = 20
 	// maxTrackedChats bounds the per-chat limiters kept in memory.
 	maxTrackedChats = 10000
 )
@@ -59,8 +65,9 @@ func (a *Adapter) ServeReplies(ctx context.Context) error {
 // sender holds the flood limits. A chat over its limit is retried later (NakWithDelay)
 // rather than waited for, so one busy group never holds back the others.
 type sender struct {
-	a      *Adapter
-	global *rate.Limiter
+	a            *Adapter
+	global       *rate.Limiter
+	campaignPace *rate.Limiter // campaign messages, on top of global
 
 	mu             sync.Mutex
 	chats          map[int64]*chatLimit
@@ -74,7 +81,7 @@ type chatLimit struct {
 }
 
 func newSender(a *Adapter) *sender {
-	return &sender{a: a, global: rate.NewLimiter(globalRate, globalRate), chats: map[int64]*chatLimit{}}
+	return &sender{a: a, global: rate.NewLimiter(globalRate, globalBurst), campaignPace: rate.NewLimiter(campaignRate, 1), chats: map[int64]*chatLimit{}}
 }
 
 // pauseAll holds every campaign message until d has passed: a 429 during a broadcast is
