@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"syscall"
@@ -245,7 +247,9 @@ func (r *campaignRig) askAs(p *process, u tgtest.User, text string) string {
 // refused message arrives, once, no sooner than retry_after after the refusal.
 func TestCampaignHonoursRetryAfter(t *testing.T) {
 	r := newCampaignRig(t)
-	p := r.start()
+	addr := freeAddr(t)
+	p := startRelais(t, r.bin, append(slices.Clone(r.env), "RELAIS_HTTP_ADDR="+addr), "run")
+	waitReady(t, p, addr, 30*time.Second)
 	r.conversation()
 	r.quiet(p)
 	r.ask(p, "/mobiliser leaders\n"+r.campaignText)
@@ -270,6 +274,25 @@ func TestCampaignHonoursRetryAfter(t *testing.T) {
 	}
 	if wait := sentAt[0].Sub(refusals[0].At); wait < 2*time.Second {
 		t.Errorf("resent %s after a 429 asking for 2 s", wait)
+	}
+	// The campaign's figures are on /metrics.
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`relais_telegram_campaign_messages_total{outcome="sent"} 7`,
+		`relais_telegram_campaign_messages_total{outcome="retry"} 1`,
+		`relais_campaign_campaigns_total{state="confirmed"} 1`,
+		`relais_campaign_audience_total{reach="queued"} 7`,
+		`relais_campaign_audience_total{reach="unreachable"} 1`,
+		`relais_campaign_audience_total{reach="not_consented"} 1`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 	r.stop(p)
 }
