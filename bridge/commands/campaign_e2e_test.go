@@ -17,31 +17,7 @@ import (
 var campaignOrganiser = events.Member{ID: "710010701", Name: "Odile Orga"}
 
 // queued reads the campaign messages waiting on the work queue (without taking them).
-func (s *stack) queued() []events.Reply {
-	s.t.Helper()
-	ctx := context.Background()
-	str, err := s.env.JS.Stream(ctx, s.env.Names.CampaignsStream())
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	info, err := str.Info(ctx)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	var out []events.Reply
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
-		m, err := str.GetMsg(ctx, seq)
-		if err != nil {
-			continue
-		}
-		r, err := events.DecodeReply(m.Data)
-		if err != nil {
-			s.t.Fatal(err)
-		}
-		out = append(out, r)
-	}
-	return out
-}
+func (s *stack) queued() []events.Reply { return campaignQueue(s.t, s.env) }
 
 func (s *stack) privateCommand(from events.Member, name string, args ...string) events.Event {
 	ev := s.command(from, nil, name)
