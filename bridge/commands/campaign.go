@@ -931,8 +931,20 @@ func (h *Handler) forgetCampaigns(ctx context.Context, member string) error {
 		return nil
 	}
 	if s, err := h.js.Stream(ctx, h.names.CampaignsStream()); err == nil {
-		if err := s.Purge(ctx, jetstream.WithPurgeSubject(h.names.MemberCampaignFilter(member))); err != nil {
-			return fmt.Errorf("campaigns: purge: %w", err)
+		// Securely: a queued message holds the member's chat id and the text sent to them.
+		for _, p := range []events.Platform{events.Telegram, events.WhatsApp} {
+			for range 100 { // a member has one message per campaign queued at most
+				m, err := s.GetLastMsgForSubject(ctx, h.names.CampaignSubject(p, member))
+				if errors.Is(err, jetstream.ErrMsgNotFound) {
+					break
+				}
+				if err != nil {
+					return fmt.Errorf("campaigns: queued message: %w", err)
+				}
+				if err := events.SecureDeleteSeq(ctx, s, m.Sequence); err != nil {
+					return fmt.Errorf("campaigns: queued message: %w", err)
+				}
+			}
 		}
 	} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
 		return fmt.Errorf("campaigns: %w", err)
