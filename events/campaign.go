@@ -79,8 +79,13 @@ func AnswerFilter(slug string) string        { return "a." + slug + ".*" }
 func ReachKey(member string) string          { return "r." + member }
 func WeekKey(member string) string           { return "w." + member }
 func LastCampaignKey(member string) string   { return "l." + member }
+
+// DraftKey holds an organiser's latest campaign, which a bare ENVOYER or ANNULER means.
+func DraftKey(organiser string) string { return "o." + organiser }
+
+// MemberCampaignKeys are the per-member keys an objection or erasure deletes.
 func MemberCampaignKeys(member string) []string {
-	return []string{ReachKey(member), WeekKey(member), LastCampaignKey(member)}
+	return []string{ReachKey(member), WeekKey(member), LastCampaignKey(member), DraftKey(member)}
 }
 
 // CampaignMsg encodes one recipient's campaign message for the work queue. Its id is the

@@ -497,7 +497,7 @@ func (h *Handler) mobilise(ctx context.Context, ev events.Event, organiser strin
 		if err := h.camp.save(ctx, cp, rev); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
 			return events.Reply{}, err
 		}
-		if _, err := h.camp.kv.Put(ctx, events.LastCampaignKey(organiser), []byte(slug)); err != nil {
+		if _, err := h.camp.kv.Put(ctx, events.DraftKey(organiser), []byte(slug)); err != nil {
 			return events.Reply{}, fmt.Errorf("campaigns: %w", err)
 		}
 		h.camp.metrics.campaigns.WithLabelValues(stateDraft).Inc()
@@ -552,12 +552,13 @@ func (h *Handler) audience(ctx context.Context, ev events.Event, cp campaign) ([
 	return cands, nil
 }
 
-// slugOrLatest is the slug of the command, or the latest campaign of who sent it.
-func (h *Handler) slugOrLatest(ctx context.Context, ev events.Event, member string) (string, error) {
+// slugOr is the slug of the command, or else the one kept under key (the organiser's
+// latest draft, the member's latest campaign received).
+func (h *Handler) slugOr(ctx context.Context, ev events.Event, key string) (string, error) {
 	if len(ev.Command.Args) > 0 && events.ValidSlug(ev.Command.Args[0]) {
 		return ev.Command.Args[0], nil
 	}
-	v, _, err := h.camp.get(ctx, events.LastCampaignKey(member))
+	v, _, err := h.camp.get(ctx, key)
 	return v, err
 }
 
@@ -577,7 +578,7 @@ func (h *Handler) stateName(state string) string {
 // delivery claims send each recipient at most once.
 func (h *Handler) confirmCampaign(ctx context.Context, ev events.Event, organiser string) (events.Reply, error) {
 	t := h.camp.txt
-	slug, err := h.slugOrLatest(ctx, ev, organiser)
+	slug, err := h.slugOr(ctx, ev, events.DraftKey(organiser))
 	if err != nil {
 		return events.Reply{}, err
 	}
@@ -668,7 +669,7 @@ func reachLabel(r bridge.Reach) string {
 
 func (h *Handler) cancelCampaign(ctx context.Context, ev events.Event, organiser string) (events.Reply, error) {
 	t := h.camp.txt
-	slug, err := h.slugOrLatest(ctx, ev, organiser)
+	slug, err := h.slugOr(ctx, ev, events.DraftKey(organiser))
 	if err != nil {
 		return events.Reply{}, err
 	}
@@ -823,7 +824,7 @@ func (h *Handler) answer(ctx context.Context, ev events.Event, member string, cm
 	}
 	t := h.camp.txt
 	main := h.consent.Canonical(member)
-	slug, err := h.slugOrLatest(ctx, ev, main)
+	slug, err := h.slugOr(ctx, ev, events.LastCampaignKey(main))
 	if err != nil {
 		return err
 	}

@@ -107,7 +107,7 @@ func (s *stack) draft() string {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	e, err := kv.Get(context.Background(), events.LastCampaignKey(s.env.Hasher.Member(events.Telegram, campaignOrganiser.ID)))
+	e, err := kv.Get(context.Background(), events.DraftKey(s.env.Hasher.Member(events.Telegram, campaignOrganiser.ID)))
 	if err != nil {
 		if err == jetstream.ErrKeyNotFound {
 			return ""
