@@ -375,6 +375,15 @@ func (b *Bridge) Replay(ctx context.Context, since time.Time) error {
 		return fmt.Errorf("replay: %w", err)
 	}
 	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{b.names.EventsFilter()}}
+	// A start time is only asked for when the stream holds older events. After a crash
+	// (SIGKILL) an embedded file store may recover with its last message time unknown, and
+	// the server then finds no message after any start time: the replay would rebuild
+	// nothing. Replaying from the first event is then the same as from since anyway.
+	if s, err := b.js.Stream(ctx, b.names.EventsStream()); err == nil {
+		if info, err := s.Info(ctx); err == nil && (info.State.LastTime.IsZero() || !info.State.FirstTime.Before(since)) {
+			since = time.Time{}
+		}
+	}
 	if !since.IsZero() {
 		cfg.DeliverPolicy = jetstream.DeliverByStartTimePolicy
 		cfg.OptStartTime = &since

@@ -29,6 +29,11 @@ type ConsentDecision struct {
 	Policy string // PolicyOptIn or PolicyNotice
 	// Phone is the number the member shared themselves with their yes (E.164), if any.
 	Phone string
+	// NoCampaigns: the member answered "Ne plus me solliciter" to a campaign.
+	NoCampaigns bool
+	// Relayed are the campaigns (slugs) the member answered "Je relaie" to: each puts a
+	// campaign tag on their contact.
+	Relayed []string
 }
 
 // PolicyOnly is the consent of a deployment without a consent store: nobody opted in, nobody

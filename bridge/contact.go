@@ -35,6 +35,7 @@ func (b *Bridge) settleContact(ctx context.Context, st memberState, force bool) 
 		if err != nil {
 			return err
 		}
+		b.cfg.Log.Debug("contact settled", "member", st.Token, "published", published, "forced", force)
 		h := b.keys.memberKeys(st.Token)[0]
 		if err := b.scripts.confirm.Run(ctx, b.rdb, []string{h}, st.FP, st.Ver).Err(); err != nil {
 			return fmt.Errorf("confirm contact: %w", err)
@@ -137,7 +138,7 @@ func (b *Bridge) contact(st memberState, d ConsentDecision, last events.ContactC
 		LastName:   st.Last,
 		Name:       st.Name,
 		Phone:      phone,
-		Tags:       tags(b.cfg.TagPrefix, st.Bits, st.Groups),
+		Tags:       append(tags(b.cfg.TagPrefix, st.Bits, st.Groups), CampaignTags(b.cfg.TagPrefix, d.Relayed)...),
 		Groups:     titles(st.Groups),
 		LastActive: st.LastMsg,
 		At:         b.cfg.Now().UTC(),
@@ -257,10 +258,21 @@ func (b *Bridge) Resync(ctx context.Context, member string) error {
 		return fmt.Errorf("resync: %w", err)
 	}
 	if states[0].Applied < 0 {
+		b.cfg.Log.Debug("resync: member unknown", "member", member)
 		return nil // nothing known about them
 	}
 	if err := b.settleContact(ctx, states[0], true); err != nil {
 		return fmt.Errorf("resync: %w", err)
 	}
 	return nil
+}
+
+// CampaignTags are the tags of the campaigns a member answered "Je relaie" to:
+// <prefix>campagne-<slug>.
+func CampaignTags(prefix string, slugs []string) []string {
+	var out []string
+	for _, s := range slugs {
+		out = append(out, prefix+"campagne-"+s)
+	}
+	return out
 }

@@ -95,3 +95,41 @@ func (g *gate) decide(ctx context.Context, member, group string) (ConsentDecisio
 	g.seen[k] = d
 	return d, nil
 }
+
+// mayContact says whether a campaign may be sent to a member who has had thisWeek campaigns
+// in the current week: only a member who said yes, did not object nor ask for erasure, did
+// not opt out of campaigns, and is under the weekly cap (perWeek; below 1 allows nothing).
+// Reachability is the platform's matter, not consent: see contactClass.
+func mayContact(d ConsentDecision, thisWeek, perWeek int) bool {
+	return d.OptedIn && !d.Suppressed && !d.Erased && !d.NoCampaigns && thisWeek < perWeek
+}
+
+// Reach is how a campaign stands with one member of its audience.
+type Reach int
+
+const (
+	ReachNow          Reach = iota // may be contacted, and the platform lets relais write to them
+	ReachUnreachable               // may be contacted, but never opened a private chat (or blocked the bot)
+	ReachNotConsented              // never said yes: not contacted
+	ReachObjected                  // objected or erased: not contacted, never counted by name
+	ReachOptedOut                  // said "Ne plus me solliciter"
+	ReachCapped                    // had their campaigns for the week
+)
+
+// contactClass sorts a member of a campaign's audience, for the preview's counts and the
+// delivery: only ReachNow is ever sent anything.
+func contactClass(d ConsentDecision, reachable bool, thisWeek, perWeek int) Reach {
+	switch {
+	case d.Suppressed || d.Erased:
+		return ReachObjected
+	case !d.OptedIn:
+		return ReachNotConsented
+	case d.NoCampaigns:
+		return ReachOptedOut
+	case !mayContact(d, thisWeek, perWeek):
+		return ReachCapped
+	case !reachable:
+		return ReachUnreachable
+	}
+	return ReachNow
+}

@@ -145,3 +145,60 @@ func FuzzGate(f *testing.F) {
 		}
 	})
 }
+
+func TestMayContact(t *testing.T) {
+	yes := ConsentDecision{OptedIn: true}
+	tests := []struct {
+		name              string
+		d                 ConsentDecision
+		reachable         bool
+		thisWeek, perWeek int
+		want              bool
+		class             Reach
+	}{
+		{"yes, reachable, first of the week", yes, true, 0, 2, true, ReachNow},
+		{"yes, not reachable", yes, false, 0, 2, true, ReachUnreachable},
+		{"yes, second of the week", yes, true, 1, 2, true, ReachNow},
+		{"yes, cap reached", yes, true, 2, 2, false, ReachCapped},
+		{"yes, cap zero", yes, true, 0, 0, false, ReachCapped},
+		{"never said yes", ConsentDecision{}, true, 0, 2, false, ReachNotConsented},
+		{"never said yes, notice policy", ConsentDecision{Policy: PolicyNotice}, true, 0, 2, false, ReachNotConsented},
+		{"objected", ConsentDecision{Suppressed: true}, true, 0, 2, false, ReachObjected},
+		{"erased", ConsentDecision{Suppressed: true, Erased: true}, true, 0, 2, false, ReachObjected},
+		{"opted out of campaigns", ConsentDecision{OptedIn: true, NoCampaigns: true}, true, 0, 2, false, ReachOptedOut},
+		{"yes again after an objection", ConsentDecision{OptedIn: true, ObjectedAt: time.Unix(5, 0)}, true, 0, 2, true, ReachNow},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := mayContact(tt.d, tt.thisWeek, tt.perWeek); got != tt.want {
+				t.Errorf("mayContact = %v, want %v", got, tt.want)
+			}
+			if got := contactClass(tt.d, tt.reachable, tt.thisWeek, tt.perWeek); got != tt.class {
+				t.Errorf("contactClass = %d, want %d", got, tt.class)
+			}
+		})
+	}
+}
+
+// FuzzMayContact: nobody is contacted without a yes, after an objection or erasure, after
+// opting out of campaigns, or at the weekly cap; only ReachNow members are sent anything,
+// and every ReachNow member may be contacted.
+func FuzzMayContact(f *testing.F) {
+	f.Add(true, false, false, false, true, 0, 2)
+	f.Add(true, true, false, false, true, 1, 2)
+	f.Add(false, false, true, true, false, 3, 2)
+	f.Fuzz(func(t *testing.T, optedIn, suppressed, erased, noCampaigns, reachable bool, thisWeek, perWeek int) {
+		d := ConsentDecision{OptedIn: optedIn, Suppressed: suppressed || erased, Erased: erased, NoCampaigns: noCampaigns}
+		ok := mayContact(d, thisWeek, perWeek)
+		if ok && (!optedIn || d.Suppressed || erased || noCampaigns || thisWeek >= perWeek) {
+			t.Fatalf("contacted %+v at %d/%d", d, thisWeek, perWeek)
+		}
+		c := contactClass(d, reachable, thisWeek, perWeek)
+		if (c == ReachNow) != (ok && reachable) {
+			t.Fatalf("class %d for %+v reachable=%v may=%v", c, d, reachable, ok)
+		}
+		if d.Suppressed && c != ReachObjected {
+			t.Fatalf("objector classed %d", c)
+		}
+	})
+}

@@ -219,6 +219,18 @@ func (r Reply) Validate() error {
 		return reject(ErrInvalidField, "chat is missing")
 	case r.Text == "":
 		return reject(ErrInvalidField, "text is empty")
+	case len(r.Buttons) > MaxButtons:
+		return reject(ErrInvalidField, "%d buttons", len(r.Buttons))
+	case r.Campaign != nil && (!ValidSlug(r.Campaign.Slug) || !validToken(r.Campaign.Member)):
+		return reject(ErrInvalidField, "campaign slug or member is invalid")
+	case r.Campaign != nil && !r.Private:
+		return reject(ErrInvalidField, "a campaign message is private")
+	}
+	for _, b := range r.Buttons {
+		// Telegram's limits: callback data 1-64 bytes; a label is kept short.
+		if b.Text == "" || len(b.Text) > 64 || b.Data == "" || len(b.Data) > 64 {
+			return reject(ErrInvalidField, "button text or data out of bounds")
+		}
 	}
 	return nil
 }

@@ -93,6 +93,14 @@ var commands = []CommandSpec{
 	{[]string{"mobiliser", "mobilise"}, ArgText},
 	{[]string{"campagnes", "campaigns"}, ArgNone},
 	{[]string{"campagne", "campaign"}, ArgSlug},
+	// The buttons of a campaign preview (organisers) and of a campaign message (members):
+	// a press on Telegram sends them back with the campaign's slug; on WhatsApp they are
+	// reply words (ParseReplyWord), and without a slug they mean the latest campaign.
+	{[]string{"envoyer", "send"}, ArgSlug},
+	{[]string{"annuler", "cancel"}, ArgSlug},
+	{[]string{"jerelaie", "relay"}, ArgSlug},
+	{[]string{"pascettefois", "notthistime"}, ArgSlug},
+	{[]string{"neplusmesolliciter", "nomorecalls"}, ArgSlug},
 	{[]string{"bilan", "digest"}, ArgNone},
 	{[]string{"tableau", "dashboard"}, ArgNone},
 }

@@ -150,6 +150,9 @@ func TestCommandTable(t *testing.T) {
 		"mobiliser": ArgText, "mobilise": ArgText,
 		"campagnes": ArgNone, "campaigns": ArgNone,
 		"campagne": ArgSlug, "campaign": ArgSlug,
+		"envoyer": ArgSlug, "send": ArgSlug, "annuler": ArgSlug, "cancel": ArgSlug,
+		"jerelaie": ArgSlug, "relay": ArgSlug, "pascettefois": ArgSlug, "notthistime": ArgSlug,
+		"neplusmesolliciter": ArgSlug, "nomorecalls": ArgSlug,
 		"bilan": ArgNone, "digest": ArgNone,
 		"tableau": ArgNone, "dashboard": ArgNone,
 	}

@@ -180,4 +180,24 @@ type Reply struct {
 	// never started a private chat with the bot on Telegram).
 	FallbackChat string `json:"fallback_chat,omitempty"`
 	FallbackText string `json:"fallback_text,omitempty"`
+	// Buttons are choices offered under the text, one row. On Telegram each is an inline
+	// button whose press comes back as the command in its Data ("/relaie <slug>"); a platform
+	// without buttons lists their texts as reply words instead (the bridge writes them into
+	// Text).
+	Buttons []Button `json:"buttons,omitempty"`
+	// Campaign marks one recipient of a campaign: delivered at most once, whatever restarts
+	// or replicas (see ClaimDelivery), its outcome recorded for the campaign report.
+	Campaign *CampaignTarget `json:"campaign,omitempty"`
+}
+
+// Button is one choice under a reply: its label and the command a press sends back.
+type Button struct {
+	Text string `json:"text"`
+	Data string `json:"data"`
+}
+
+// CampaignTarget names the campaign and the recipient (member token) of a campaign message.
+type CampaignTarget struct {
+	Slug   string `json:"slug"`
+	Member string `json:"member"`
 }

@@ -88,6 +88,17 @@ func Setup(ctx context.Context, js jetstream.JetStream, n Names, l Limits) error
 		MaxAge:      24 * time.Hour, // an answer a day late helps nobody
 		Duplicates:  2 * time.Minute,
 		Replicas:    replicas,
+	}, {
+		Name:        n.CampaignsStream(),
+		Description: "relais campaign messages waiting for an adapter, one per recipient",
+		Subjects:    []string{n.CampaignsFilter()},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.WorkQueuePolicy,
+		MaxAge:      7 * 24 * time.Hour, // a call to action a week late helps nobody
+		// A confirmation retried within the hour queues nobody twice; past it, the delivery
+		// claims in the campaigns bucket still send each recipient at most once.
+		Duplicates: time.Hour,
+		Replicas:   replicas,
 	}}
 	for _, cfg := range streams {
 		err := plan.apply(ctx, js, cfg.Name, func(r int) error {
@@ -116,6 +127,11 @@ func Setup(ctx context.Context, js jetstream.JetStream, n Names, l Limits) error
 		Description: "relais CRM contact references per member token",
 		Storage:     jetstream.FileStorage,
 		Replicas:    replicas,
+	}, {
+		Bucket:      n.CampaignsBucket(),
+		Description: "relais campaigns, deliveries and answers per member token",
+		Storage:     jetstream.FileStorage,
+		Replicas:    replicas,
 	}}
 	for _, cfg := range buckets {
 		err := plan.apply(ctx, js, "KV_"+cfg.Bucket, func(r int) error {
@@ -125,7 +141,7 @@ func Setup(ctx context.Context, js jetstream.JetStream, n Names, l Limits) error
 				_, err := js.CreateOrUpdateKeyValue(ctx, cfg)
 				return err
 			}
-			// Consent and CRM references must be securely erasable.
+			// Consent, CRM references and campaign answers must be securely erasable.
 			return setupErasable(ctx, js, cfg)
 		})
 		if err != nil {
@@ -289,12 +305,12 @@ const LockTTL = 30 * time.Second
 // Teardown deletes every stream and bucket of n. Tests use it; production never calls it.
 func Teardown(ctx context.Context, js jetstream.JetStream, n Names) error {
 	var first error
-	for _, s := range []string{n.EventsStream(), n.CRMStream(), n.DLQStream(), n.RepliesStream()} {
+	for _, s := range []string{n.EventsStream(), n.CRMStream(), n.DLQStream(), n.RepliesStream(), n.CampaignsStream()} {
 		if err := js.DeleteStream(ctx, s); err != nil && first == nil && !isNotFound(err) {
 			first = fmt.Errorf("teardown %s: %w", s, err)
 		}
 	}
-	for _, b := range []string{n.ConsentBucket(), n.LocksBucket(), n.CRMRefsBucket()} {
+	for _, b := range []string{n.ConsentBucket(), n.LocksBucket(), n.CRMRefsBucket(), n.CampaignsBucket()} {
 		if err := js.DeleteKeyValue(ctx, b); err != nil && first == nil && !isNotFound(err) {
 			first = fmt.Errorf("teardown %s: %w", b, err)
 		}

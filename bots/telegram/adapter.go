@@ -20,6 +20,7 @@ import (
 
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/relais-bot/relais/events"
 )
@@ -47,6 +48,8 @@ type Config struct {
 	// Lang is the language of the share-my-phone button: "fr" (default) or "en".
 	Lang string
 	Log  *slog.Logger
+	// Registerer gets the adapter's metrics (campaign messages by outcome); nil: none.
+	Registerer prometheus.Registerer
 	// HTTPClient, when set, must not time out before a long poll ends. Requests get their
 	// own deadlines, so a client without Timeout is right.
 	HTTPClient *http.Client
@@ -70,6 +73,10 @@ type Adapter struct {
 	publisher *events.Publisher
 	pub       eventPublisher
 	mapper    *mapper
+	// out holds the flood limits, shared by replies and campaigns.
+	out *sender
+	// campaignMessages counts campaign messages by outcome.
+	campaignMessages *prometheus.CounterVec
 	// backoff bounds the retry delay of the poll loop (tests shorten it).
 	backoffBase, backoffMax time.Duration
 }
@@ -110,6 +117,8 @@ func New(ctx context.Context, cfg Config, js jetstream.JetStream, pub *events.Pu
 		backoffBase: time.Second,
 		backoffMax:  time.Minute,
 	}
+	a.out = newSender(a)
+	a.campaignMessages = campaignCounter(cfg.Registerer)
 	if cfg.HTTPClient != nil {
 		a.client = cfg.HTTPClient
 	} else {

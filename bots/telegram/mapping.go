@@ -65,6 +65,8 @@ func (m *mapper) Map(u Update) []events.Event {
 		evs = m.chatMember(u.ChatMember)
 	case u.MessageReaction != nil:
 		evs = m.reaction(u.MessageReaction)
+	case u.CallbackQuery != nil:
+		evs = m.callback(u.CallbackQuery)
 	}
 	out := evs[:0]
 	for _, e := range evs {
@@ -427,4 +429,30 @@ func normalisePhone(s string) (string, bool) {
 		return "", false
 	}
 	return "+" + d, true
+}
+
+// callback maps the press of an inline button relais sent: its data is a command
+// ("/jerelaie <slug>"), read by the same parser as typed commands, and the press counts as
+// the member's private command. Presses under messages relais did not send, or in a group,
+// or whose data is not a known command, are nothing.
+func (m *mapper) callback(cq *tgbotapi.CallbackQuery) []events.Event {
+	from := cq.From
+	if !isMember(from) || cq.ID == "" || len(cq.ID) > 64 {
+		return nil
+	}
+	if cq.Message != nil && (cq.Message.Chat == nil || cq.Message.Chat.ID != from.ID) {
+		return nil // buttons relais sends are in private chats only
+	}
+	cmd, ok := events.ParseCommand(cq.Data, m.bot)
+	if !ok {
+		return nil
+	}
+	at := time.Now().UTC() // a press carries no date of its own
+	if cq.Message != nil && cq.Message.Date > 0 {
+		at = unixTime(int64(cq.Message.Date)).Add(time.Second)
+	}
+	return []events.Event{{
+		V: events.Version, ID: "telegram:cb:" + cq.ID, Kind: events.KindCommand, Platform: events.Telegram,
+		At: at, Sender: member(from), Command: &cmd,
+	}}
 }

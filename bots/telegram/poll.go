@@ -151,6 +151,7 @@ func (a *Adapter) pollHeld(ctx context.Context, lock *events.Lock) (unconfirmed 
 		if !a.publishRetrying(ctx, evs) {
 			return pending(), nil // not advanced: the next poller gets this batch again
 		}
+		a.answerCallbacks(ctx, batch)
 		if next != 0 {
 			offset = next
 		}
@@ -246,4 +247,28 @@ func (a *Adapter) publish(ctx context.Context, evs []events.Event) error {
 		}
 	}
 	return nil
+}
+
+// answerCallbacks stops the spinner of every button press in a batch, once its command is
+// stored. Best effort: an unanswered press only spins until Telegram gives up.
+func (a *Adapter) answerCallbacks(ctx context.Context, batch []json.RawMessage) {
+	for _, raw := range batch {
+		var head struct {
+			CallbackQuery *struct {
+				ID string `json:"id"`
+			} `json:"callback_query"`
+		}
+		if json.Unmarshal(raw, &head) != nil || head.CallbackQuery == nil || head.CallbackQuery.ID == "" {
+			continue
+		}
+		a.answerCallback(ctx, head.CallbackQuery.ID)
+	}
+}
+
+func (a *Adapter) answerCallback(ctx context.Context, id string) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := a.request(ctx, "answerCallbackQuery", tgbotapi.Params{"callback_query_id": id}); err != nil {
+		a.log.Debug("telegram answerCallbackQuery failed", "err", err.Error())
+	}
 }

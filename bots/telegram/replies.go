@@ -23,6 +23,12 @@ const (
 	privateInterval = time.Second
 	privateBurst    = 3
 	globalRate      = 25
+	// globalBurst bounds what goes out at once after a quiet spell: in any one second at
+	// most globalBurst + globalRate (29) messages, under Telegram's 30.
+	globalBurst = 4
+	// campaignRate paces campaign messages below the global rate, so answers to commands
+	// still find room while a campaign goes out.
+	campaignRate = 20
 	// maxTrackedChats bounds the per-chat limiters kept in memory.
 	maxTrackedChats = 10000
 )
@@ -51,7 +57,7 @@ func (a *Adapter) ServeReplies(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("telegram replies: %w", err)
 	}
-	s := newSender(a)
+	s := a.out
 	settler := events.Settler{Pub: a.publisher, Log: a.log, BaseDelay: time.Second, MaxDelay: time.Minute}
 	return events.Consume(ctx, cons, settler, events.ErasingHandler(stream, a.publisher, a.log, s.handle))
 }
@@ -59,11 +65,13 @@ func (a *Adapter) ServeReplies(ctx context.Context) error {
 // sender holds the flood limits. A chat over its limit is retried later (NakWithDelay)
 // rather than waited for, so one busy group never holds back the others.
 type sender struct {
-	a      *Adapter
-	global *rate.Limiter
+	a            *Adapter
+	global       *rate.Limiter
+	campaignPace *rate.Limiter // campaign messages, on top of global
 
-	mu    sync.Mutex
-	chats map[int64]*chatLimit
+	mu             sync.Mutex
+	chats          map[int64]*chatLimit
+	allPausedUntil time.Time // campaigns only: see pauseAll
 }
 
 type chatLimit struct {
@@ -73,7 +81,35 @@ type chatLimit struct {
 }
 
 func newSender(a *Adapter) *sender {
-	return &sender{a: a, global: rate.NewLimiter(globalRate, globalRate), chats: map[int64]*chatLimit{}}
+	return &sender{a: a, global: rate.NewLimiter(globalRate, globalBurst), campaignPace: rate.NewLimiter(campaignRate, 1), chats: map[int64]*chatLimit{}}
+}
+
+// pauseAll holds every campaign message until d has passed: a 429 during a broadcast is
+// Telegram's overall flood limit speaking, not one chat's.
+func (s *sender) pauseAll(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if until := time.Now().Add(d); until.After(s.allPausedUntil) {
+		s.allPausedUntil = until
+	}
+}
+
+// waitAll waits out a pauseAll.
+func (s *sender) waitAll(ctx context.Context) error {
+	s.mu.Lock()
+	d := time.Until(s.allPausedUntil)
+	s.mu.Unlock()
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (s *sender) handle(ctx context.Context, msg jetstream.Msg) error {
@@ -214,6 +250,17 @@ func (a *Adapter) sendMessage(ctx context.Context, chat int64, r events.Reply) e
 		} else {
 			// Telegram only lets a private chat share a contact.
 			a.log.Warn("telegram share-phone button asked for a group: sent without it", "chat", a.chatToken(chat))
+		}
+	}
+	if len(r.Buttons) > 0 && !r.AskPhone {
+		row := make([]tgbotapi.InlineKeyboardButton, len(r.Buttons))
+		rows := make([][]tgbotapi.InlineKeyboardButton, len(r.Buttons))
+		for i, b := range r.Buttons {
+			row[i] = tgbotapi.NewInlineKeyboardButtonData(b.Text, b.Data)
+			rows[i] = row[i : i+1] // one choice a line: the labels stay whole on a phone
+		}
+		if err := params.AddInterface("reply_markup", tgbotapi.InlineKeyboardMarkup{InlineKeyboard: rows}); err != nil {
+			return events.Permanent(fmt.Errorf("reply markup: %w", err))
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)

@@ -11,7 +11,8 @@ import (
 
 // allowedUpdates is the explicit list sent with getUpdates and setWebhook. Telegram keeps the
 // last list server-side, and chat_member and message_reaction are only sent when listed.
-var allowedUpdates = []string{"message", "edited_message", "my_chat_member", "chat_member", "message_reaction"}
+// callback_query carries the presses of inline buttons (campaign previews and answers).
+var allowedUpdates = []string{"message", "edited_message", "my_chat_member", "chat_member", "message_reaction", "callback_query"}
 
 // maxUpdateSize bounds one update. Telegram's largest (a 4096-character message with
 // entities and a quoted reply) is far below it.

@@ -57,6 +57,9 @@ func (a *Adapter) WebhookHandler() http.Handler {
 			http.Error(w, "try again", http.StatusServiceUnavailable)
 			return
 		}
+		if u.CallbackQuery != nil && u.CallbackQuery.ID != "" {
+			a.answerCallback(ctx, u.CallbackQuery.ID)
+		}
 		a.log.Debug("telegram update", "update_id", u.UpdateID, "events", len(evs))
 		w.WriteHeader(http.StatusOK)
 	})

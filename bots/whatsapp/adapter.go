@@ -137,6 +137,7 @@ func New(ctx context.Context, cfg Config, js jetstream.JetStream, names events.N
 	}
 	a.replies = newReplier(clientSender{cli}, knownRecipients{seen: seen, contacts: dev.Contacts, lids: dev.LIDs}, throttle, log)
 	a.replies.count = func(outcome string) { m.replies.WithLabelValues(outcome).Inc() }
+	a.replies.countCampaign = func(outcome string) { m.campaigns.WithLabelValues(outcome).Inc() }
 	// Lifecycle first: it always returns true, so it sees every event.
 	cli.AddEventHandlerWithSuccessStatus(a.lifecycle)
 	cli.AddEventHandlerWithSuccessStatus(a.ingest.Handle)

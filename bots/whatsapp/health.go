@@ -43,6 +43,7 @@ type metrics struct {
 	published *prometheus.CounterVec
 	failures  prometheus.Counter
 	replies   *prometheus.CounterVec
+	campaigns *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -63,6 +64,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "relais_whatsapp_replies_total",
 			Help: "Replies handled, by outcome (sent, refused_*, throttled, failed).",
 		}, []string{"outcome"}),
+		campaigns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "relais_whatsapp_campaign_messages_total",
+			Help: "Campaign messages handled, by outcome (sent, blocked, failed, retry, halted, skipped).",
+		}, []string{"outcome"}),
 	}
 	if reg == nil {
 		return m, nil
@@ -78,6 +83,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	if m.replies, err = register(reg, m.replies); err != nil {
+		return nil, err
+	}
+	if m.campaigns, err = register(reg, m.campaigns); err != nil {
 		return nil, err
 	}
 	return m, nil

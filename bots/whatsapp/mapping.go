@@ -144,7 +144,11 @@ func (m Mapper) message(ctx context.Context, e *waevents.Message) ([]events.Even
 	cmd, isCmd := events.ParseCommand(text, "")
 	if !group {
 		// A private message is not group activity; only a known command to the bot is an
-		// event. Other private text, an unknown "/word" too, is nothing.
+		// event, or an answer word to a campaign ("1", "ENVOYER": WhatsApp has no buttons),
+		// read as the command it stands for. Other private text is nothing.
+		if !isCmd {
+			cmd, isCmd = events.ParseReplyWord(text)
+		}
 		if !isCmd {
 			return nil, nil
 		}

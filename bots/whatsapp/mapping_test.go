@@ -560,6 +560,11 @@ func TestMapKeepsNoText(t *testing.T) {
 		{"private unknown bang word", private("D3", text("!rdv "+c)), ""},
 		{"private command for a bot", private("D4", text("/aide@otherbot "+c)), ""},
 		{"private talk", private("D5", text(c)), ""},
+		{"campaign answer word", private("W1", text("1")), dm("W1", `jerelaie[]`)},
+		{"campaign answer words", private("W2", text("Ne plus me solliciter !")), dm("W2", `neplusmesolliciter[]`)},
+		{"campaign confirmation word", private("W3", text("ENVOYER")), dm("W3", `envoyer[]`)},
+		{"answer word inside talk", private("W4", text("1 "+c)), ""},
+		{"answer word in a group is talk", inGroup("W5", text("1")), talk("W5", chars("1"))},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			evs, err := m.Map(context.Background(), tt.evt)

@@ -48,6 +48,11 @@ type Throttle struct {
 	// GroupEvery is the least time between two messages relais posts in one group (the
 	// information notice): everything else is answered privately.
 	GroupEvery time.Duration
+	// Campaign bounds campaign messages in all, on top of Global: one call to action sent
+	// to many is what WhatsApp watches most. CampaignHalt is how long campaigns stop at the
+	// first sign of a ban (a rate limit or a reach-out timelock).
+	Campaign     rate.Limit
+	CampaignHalt time.Duration
 }
 
 // DefaultThrottle: 3 a minute per chat, 8 a minute in all, 1–4 s of jitter, one group
@@ -59,6 +64,7 @@ func DefaultThrottle() Throttle {
 		MinJitter: time.Second, MaxJitter: 4 * time.Second,
 		MaxWait:    30 * time.Second,
 		GroupEvery: 24 * time.Hour,
+		Campaign:   rate.Every(20 * time.Second), CampaignHalt: 6 * time.Hour,
 	}
 }
 
@@ -80,8 +86,9 @@ type replier struct {
 	known Recipients
 	cfg   Throttle
 	log   *slog.Logger
-	// count records an outcome (metrics); nil: nothing.
-	count func(outcome string)
+	// count records an outcome (metrics); nil: nothing. countCampaign is its campaign twin.
+	count         func(outcome string)
+	countCampaign func(outcome string)
 	// now, sleep and jitter are the clock, injectable so tests do not wait for minutes.
 	now    func() time.Time
 	sleep  func(ctx context.Context, d time.Duration) error
@@ -91,9 +98,18 @@ type replier struct {
 	global    *rate.Limiter
 	chats     map[types.JID]*rate.Limiter
 	lastGroup map[types.JID]time.Time
+	campaign  *rate.Limiter
+	haltUntil time.Time // campaigns stopped after a sign of a ban
 }
 
 func newReplier(send Sender, known Recipients, cfg Throttle, log *slog.Logger) *replier {
+	def := DefaultThrottle()
+	if cfg.Campaign <= 0 {
+		cfg.Campaign = def.Campaign
+	}
+	if cfg.CampaignHalt <= 0 {
+		cfg.CampaignHalt = def.CampaignHalt
+	}
 	return &replier{
 		send: send, known: known, cfg: cfg, log: log,
 		now:       time.Now,
@@ -102,6 +118,7 @@ func newReplier(send Sender, known Recipients, cfg Throttle, log *slog.Logger) *
 		global:    rate.NewLimiter(cfg.Global, max(cfg.GlobalBurst, 1)),
 		chats:     map[types.JID]*rate.Limiter{},
 		lastGroup: map[types.JID]time.Time{},
+		campaign:  rate.NewLimiter(cfg.Campaign, 1),
 	}
 }
 

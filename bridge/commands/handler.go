@@ -67,6 +67,7 @@ type Handler struct {
 	consent *consent.Store
 	limit   *limiter
 	log     *slog.Logger
+	camp    *campaigns // nil until EnableCampaigns
 }
 
 // maxLimitedMembers bounds the rate limiter's memory.
@@ -155,6 +156,9 @@ func (h *Handler) Handle(ctx context.Context, ev events.Event) error {
 		return h.send(ctx, h.here(ev, "slow", h.cat.SlowDown))
 	}
 	h.log.Debug("command", "name", logName(ev.Command.Name, known), "member", member, "organiser", organiser)
+	if err := h.noteReachable(ctx, ev, member); err != nil {
+		return fmt.Errorf("commands: %w", err)
+	}
 	if !known {
 		return h.send(ctx, h.here(ev, "unknown", h.cat.Unknown+"\n\n"+h.helpText(organiser)))
 	}
@@ -180,6 +184,8 @@ func (h *Handler) Handle(ctx context.Context, ev events.Event) error {
 		err = h.forget(ctx, ev, member)
 	case cmdMe:
 		err = h.me(ctx, ev, member)
+	case cmdRelay, cmdNotNow, cmdNoMore:
+		err = h.answer(ctx, ev, member, cmd)
 	default:
 		err = h.organiserCommand(ctx, ev, cmd)
 	}
@@ -214,6 +220,9 @@ func (h *Handler) helpText(organiser bool) string {
 	text := fmt.Sprintf(h.cat.HelpMember, h.cfg.Controller)
 	if organiser {
 		text += "\n\n" + h.cat.HelpOrganiser
+		if h.camp != nil {
+			text += "\n" + h.camp.txt.HelpOrganiser
+		}
 	}
 	return text
 }
@@ -230,7 +239,11 @@ func (h *Handler) noticeText(policy string) string {
 	if policy == consent.PolicyNotice {
 		sentence = h.cat.NoticeNotice
 	}
-	return fmt.Sprintf(h.cat.Notice, h.cfg.Controller, h.cfg.WindowDays, h.cfg.RetentionDays, sentence)
+	text := fmt.Sprintf(h.cat.Notice, h.cfg.Controller, h.cfg.WindowDays, h.cfg.RetentionDays, sentence)
+	if h.camp != nil {
+		text += "\n" + fmt.Sprintf(h.camp.txt.NoticeCap, h.camp.cfg.MaxPerWeek)
+	}
+	return text
 }
 
 // tokens are the member tokens of the sender: their id's, and their alias's when the
@@ -281,6 +294,10 @@ func (h *Handler) recordYes(ctx context.Context, member string, ev events.Event,
 	if found {
 		if prev.Status == consent.StatusYes && phone == "" {
 			rec.Phone = prev.Phone // saying yes again keeps the number shared earlier
+		}
+		if prev.Status == consent.StatusYes {
+			// Saying yes again keeps the campaign answers given under this yes.
+			rec.NoCampaigns, rec.Relayed = prev.NoCampaigns, prev.Relayed
 		}
 		rec.ObjectedAt = prev.ObjectedAt
 		if prev.Status == consent.StatusStop && rec.ObjectedAt.IsZero() {
@@ -348,6 +365,9 @@ func (h *Handler) stop(ctx context.Context, ev events.Event, member string) erro
 			return fmt.Errorf("stop: %w", err)
 		}
 		if err := h.publishStop(ctx, tok); err != nil {
+			return err
+		}
+		if err := h.forgetCampaigns(ctx, tok); err != nil {
 			return err
 		}
 	}
@@ -450,6 +470,9 @@ func (h *Handler) forget(ctx context.Context, ev events.Event, member string) er
 			return fmt.Errorf("forget: %w", err)
 		}
 		if err := h.members.Erase(ctx, tok); err != nil {
+			return fmt.Errorf("forget: %w", err)
+		}
+		if err := h.forgetCampaigns(ctx, tok); err != nil {
 			return fmt.Errorf("forget: %w", err)
 		}
 		h.log.Info("member erased from the log and the state", "member", tok, "own_events", report.OwnEvents, "rewritten", report.Rewritten, "replies", report.Replies, "dead_letters", report.DeadLetters)

@@ -10,9 +10,6 @@ import (
 // notYet are names the events table knows for commands this handler does not implement yet.
 // When one is built, add its names to commandNames and remove them from here.
 var notYet = []string{
-	"mobiliser", "mobilise",
-	"campagnes", "campaigns",
-	"campagne", "campaign",
 	"bilan", "digest",
 	"tableau", "dashboard",
 }
@@ -26,6 +23,10 @@ func argOf(c command) events.ArgKind {
 		return events.ArgCount
 	case cmdCard:
 		return events.ArgMember
+	case cmdMobilise:
+		return events.ArgText
+	case cmdCampaign, cmdSend, cmdCancel, cmdRelay, cmdNotNow, cmdNoMore:
+		return events.ArgSlug
 	}
 	return events.ArgNone
 }

@@ -20,6 +20,9 @@ const (
 // organiserCommand answers an organiser privately; in a group, the group only learns that
 // the answer went privately.
 func (h *Handler) organiserCommand(ctx context.Context, ev events.Event, cmd command) error {
+	if cmd.campaignOrganiser() {
+		return h.campaignCommand(ctx, ev, cmd)
+	}
 	var (
 		text string
 		err  error

@@ -66,6 +66,11 @@ type Record struct {
 	// InCRM, on an erasure, records that the CRM held the member when it was asked, so a
 	// retried erasure still erases the CRM contact.
 	InCRM bool `json:"in_crm,omitempty"`
+	// NoCampaigns: the member answered "Ne plus me solliciter": no campaign reaches them,
+	// without the full objection of /stop.
+	NoCampaigns bool `json:"no_campaigns,omitempty"`
+	// Relayed are the campaigns (slugs) the member answered "Je relaie" to, newest last.
+	Relayed []string `json:"relayed,omitempty"`
 }
 
 // Suppressed reports whether the record forbids any processing of the member.
@@ -82,6 +87,9 @@ func (r Record) validate() error {
 	}
 	if r.Phone != "" && r.Status != StatusYes {
 		return errors.New("consent: phone kept only with consent")
+	}
+	if (r.NoCampaigns || len(r.Relayed) > 0) && r.Status != StatusYes {
+		return errors.New("consent: campaign answers kept only with consent")
 	}
 	return nil
 }
@@ -419,9 +427,17 @@ func (s *Store) Decide(_ context.Context, member, group string) (bridge.ConsentD
 		if r.Status == StatusYes && r.Phone != "" {
 			d.Phone = r.Phone
 		}
+		if r.Status == StatusYes {
+			d.NoCampaigns = d.NoCampaigns || r.NoCampaigns
+			for _, slug := range r.Relayed {
+				if !slices.Contains(d.Relayed, slug) {
+					d.Relayed = append(d.Relayed, slug)
+				}
+			}
+		}
 	}
 	if d.Suppressed {
-		d.OptedIn, d.Phone = false, ""
+		d.OptedIn, d.Phone, d.Relayed = false, "", nil
 	}
 	return d, nil
 }

@@ -2,6 +2,7 @@ package consent_test
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -70,7 +71,7 @@ func TestDecideFollowsRecords(t *testing.T) {
 	if err != nil || !found {
 		t.Fatalf("Get yes: found %v, err %v", found, err)
 	}
-	if got != records["yes"] {
+	if !reflect.DeepEqual(got, records["yes"]) {
 		t.Errorf("Get yes = %+v, want %+v", got, records["yes"])
 	}
 	sup := rebuilt.Suppressed()

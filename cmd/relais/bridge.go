@@ -92,6 +92,11 @@ func bridgeRole(ctx context.Context, rt *runtime, worker *crm.Worker) (*bridge.B
 	}, rt.pub, rt.hasher, rt.js, rt.names, b.Query(), b, sync, store); err != nil {
 		return nil, nil, err
 	}
+	if err := fwd.h.EnableCampaigns(ctx, commands.CampaignConfig{
+		MaxPerWeek: rt.cfg.CampaignMaxPerWeek, Audience: b.Query(), Registerer: rt.reg,
+	}); err != nil {
+		return nil, nil, err
+	}
 	// The embedded Redis starts empty: it is rebuilt from the log, once (a restarted task
 	// finds it rebuilt). Meanwhile commands are answered (organisers are told the figures are
 	// being rebuilt), activity waits, and /readyz says how far the rebuild is.

@@ -31,6 +31,8 @@ type Config struct {
 	RetentionDays     int
 	TagPrefix         string
 	Namespace         string
+	// CampaignMaxPerWeek is RELAIS_CAMPAIGN_MAX_PER_WEEK.
+	CampaignMaxPerWeek int
 
 	NATSURL, RedisURL string
 	NATSReplicas      int // 0: the cluster's size, at most 3 (events.ClusterReplicas)
@@ -164,6 +166,8 @@ func settings() []setting {
 		{name: "RELAIS_ACTIVE_MIN_MESSAGES", def: "10", help: "the active bar: messages in the window", apply: num(func(c *Config) *int { return &c.ActiveMinMessages }, 1, 100000)},
 		{name: "RELAIS_ACTIVE_MIN_DAYS", def: "3", help: "the active bar: distinct days with a message in the window", apply: num(func(c *Config) *int { return &c.ActiveMinDays }, 1, 365)},
 		{name: "RELAIS_LEADER_MIN_PEOPLE", def: "5", help: "the leader bar: distinct people who replied to or mentioned the member in the window", apply: num(func(c *Config) *int { return &c.LeaderMinPeople }, 1, 100000)},
+		{name: "RELAIS_CAMPAIGN_MAX_PER_WEEK", def: "2", help: "campaigns (calls to action) a consenting member may receive in a week; 0 sends none",
+			apply: num(func(c *Config) *int { return &c.CampaignMaxPerWeek }, 0, 50)},
 		{name: "RELAIS_WINDOW_DAYS", def: "30", help: "activity window in days", apply: num(func(c *Config) *int { return &c.WindowDays }, 1, 365)},
 		{name: "RELAIS_RETENTION_DAYS", def: "90", help: "how long the event log keeps events, in days (at least the window)", apply: num(func(c *Config) *int { return &c.RetentionDays }, 1, 3650)},
 		{name: "RELAIS_TAG_PREFIX", def: "relais-", help: "prefix of every tag relais writes",
@@ -399,7 +403,8 @@ func (c Config) values() map[string]string {
 		"RELAIS_ACTIVE_MIN_MESSAGES": itoa(c.ActiveMinMessages), "RELAIS_ACTIVE_MIN_DAYS": itoa(c.ActiveMinDays),
 		"RELAIS_LEADER_MIN_PEOPLE": itoa(c.LeaderMinPeople), "RELAIS_WINDOW_DAYS": itoa(c.WindowDays),
 		"RELAIS_RETENTION_DAYS": itoa(c.RetentionDays), "RELAIS_TAG_PREFIX": c.TagPrefix, "RELAIS_NAMESPACE": c.Namespace,
-		"NATS_URL": c.NATSURL, "REDIS_URL": c.RedisURL, "RELAIS_NATS_REPLICAS": replicas,
+		"RELAIS_CAMPAIGN_MAX_PER_WEEK": itoa(c.CampaignMaxPerWeek),
+		"NATS_URL":                     c.NATSURL, "REDIS_URL": c.RedisURL, "RELAIS_NATS_REPLICAS": replicas,
 		"TELEGRAM_TOKEN": c.TelegramToken, "TELEGRAM_API_ENDPOINT": c.TelegramEndpoint,
 		"TELEGRAM_WEBHOOK_URL": c.TelegramWebhookURL, "TELEGRAM_WEBHOOK_SECRET": c.TelegramWebhookSecret,
 		"WHATSAPP_ENABLED": strconv.FormatBool(c.WhatsAppEnabled), "WHATSAPP_DB": c.WhatsAppDB,

@@ -137,6 +137,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	for _, a := range answers {
 		fmt.Fprintln(stdout, indent(a, "  │ "))
 	}
+	if err := demoCampaign(ctx, stdout, bot); err != nil {
+		return err
+	}
 	path, err := exportLocalCRM(ctx, dataDir, "", io.Discard)
 	if err != nil {
 		return err

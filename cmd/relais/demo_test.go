@@ -19,7 +19,9 @@ func TestDemo(t *testing.T) {
 	s := out.String()
 	for _, want := range []string{"SIMULÉS", "avis d'information", "/stop",
 		"Camille Martin", "Nadia Benali", "relais-leader", "opposé (/stop)", "non (minimisation)",
-		"Les 2 relais", "Tous les groupes", "export.csv"} {
+		"Les 2 relais", "Tous les groupes", "export.csv",
+		"Aperçu de la campagne", "joignables maintenant : 1", "injoignables (jamais écrit au bot en privé) : 1",
+		"Camille reçoit, en privé", "[📣 Je relaie]", "vous relayez ce message", "Envoyés : 1", "Relaient :\n  │ • Camille Martin"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("demo output lacks %q", want)
 		}

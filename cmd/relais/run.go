@@ -383,11 +383,12 @@ func telegramRole(ctx context.Context, rt *runtime) ([]task, string, http.Handle
 		Token: rt.cfg.TelegramToken, Endpoint: rt.cfg.TelegramEndpoint,
 		WebhookURL: rt.cfg.TelegramWebhookURL, WebhookSecret: rt.cfg.TelegramWebhookSecret,
 		Lang: rt.cfg.Lang, Log: rt.log.With("role", "telegram"), Instance: rt.instanceID(),
+		Registerer: rt.reg,
 	}, rt.js, rt.pub)
 	if err != nil {
 		return nil, "", nil, err
 	}
-	tasks := []task{{"telegram", a.Run}, {"telegram-replies", a.ServeReplies}}
+	tasks := []task{{"telegram", a.Run}, {"telegram-replies", a.ServeReplies}, {"telegram-campaigns", a.ServeCampaigns}}
 	if rt.cfg.TelegramWebhookURL == "" {
 		return tasks, "", nil, nil
 	}

@@ -1,0 +1,191 @@
+package whatsapp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.mau.fi/whatsmeow/types"
+
+	"github.com/relais-bot/relais/events"
+)
+
+// errCampaignsHalted puts campaign messages back while campaigns are stopped.
+var errCampaignsHalted = errors.New("whatsapp: campaigns halted after a sign of a ban")
+
+// ServeCampaigns sends the campaign messages the bridge queued for WhatsApp until ctx ends:
+// one at a time, a few a minute with jitter (Throttle.Campaign, on top of the replies'
+// limits), only to people who wrote to the bot first, each recipient at most once (claimed
+// in the campaigns bucket just before the send), and not at all for Throttle.CampaignHalt
+// after WhatsApp rate-limits or timelocks the number.
+func (a *Adapter) ServeCampaigns(ctx context.Context) error {
+	kv, err := a.js.KeyValue(ctx, a.names.CampaignsBucket())
+	if err != nil {
+		return fmt.Errorf("whatsapp: campaigns bucket: %w", err)
+	}
+	cfg := events.DurableConfig(a.names.CampaignConsumer(events.WhatsApp), a.names.CampaignFilter(events.WhatsApp))
+	cfg.AckWait = 3 * time.Minute
+	cfg.MaxAckPending = 1
+	cons, err := a.js.CreateOrUpdateConsumer(ctx, a.names.CampaignsStream(), cfg)
+	if err != nil {
+		return fmt.Errorf("whatsapp: campaigns consumer: %w", err)
+	}
+	stream, err := a.js.Stream(ctx, a.names.CampaignsStream())
+	if err != nil {
+		return fmt.Errorf("whatsapp: campaigns stream: %w", err)
+	}
+	settler := events.Settler{Pub: a.pub, Log: a.log, BaseDelay: 20 * time.Second, MaxDelay: 10 * time.Minute}
+	return events.Consume(ctx, cons, settler, events.ErasingHandler(stream, a.pub, a.log, func(ctx context.Context, msg jetstream.Msg) error {
+		rep, err := events.DecodeReply(msg.Data())
+		if err != nil {
+			return err
+		}
+		if !a.canSend() {
+			return events.RetryAfter(errNotActive, 30*time.Second)
+		}
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		err = a.replies.Campaign(sctx, kv, rep)
+		a.replies.countCampaignErr(err)
+		return err
+	}))
+}
+
+// countCampaignErr counts a campaign message that did not end in an outcome recorded
+// elsewhere: put back (halted, throttled, not connected) or refused for good.
+func (r *replier) countCampaignErr(err error) {
+	switch {
+	case err == nil:
+	case errors.Is(err, errCampaignsHalted):
+		r.recordCampaign("halted")
+	case events.IsPermanent(err):
+		r.recordCampaign("invalid")
+	default:
+		r.recordCampaign("retry")
+	}
+}
+
+func (r *replier) recordCampaign(outcome string) {
+	if r.countCampaign != nil {
+		r.countCampaign(outcome)
+	}
+}
+
+// Campaign sends one recipient's campaign message, at most once. Its error follows
+// events.Settler, like Handle's.
+func (r *replier) Campaign(ctx context.Context, kv jetstream.KeyValue, rep events.Reply) error {
+	if rep.Platform != events.WhatsApp || rep.Campaign == nil {
+		return events.Permanent(errors.New("not a whatsapp campaign message"))
+	}
+	to, err := parseChat(rep.Chat)
+	if err != nil {
+		return events.Permanent(err)
+	}
+	if to.Server == types.GroupServer {
+		return events.Permanent(errors.New("campaign message addressed to a group"))
+	}
+	slug, member := rep.Campaign.Slug, rep.Campaign.Member
+	if d := r.halted(); d > 0 {
+		return events.RetryAfter(errCampaignsHalted, d)
+	}
+	ok, err := r.known.WroteFirst(ctx, to)
+	if err != nil {
+		return fmt.Errorf("campaign recipient: %w", err)
+	}
+	if !ok {
+		// The bridge queues only members who wrote privately; a device store reset can
+		// forget them. Never write first: recorded as failed, not retried.
+		r.refuse(outcomeRefusedUnknown, "whatsapp: campaign message refused: recipient never wrote first")
+		r.recordCampaign(events.OutcomeFailed)
+		return settleUnsent(ctx, kv, slug, member, events.OutcomeFailed)
+	}
+	wait, release := r.reserveCampaign(to)
+	if wait > r.cfg.MaxWait {
+		release()
+		r.record(outcomeThrottled)
+		return events.RetryAfter(errThrottled, wait)
+	}
+	if err := r.sleep(ctx, wait+r.jitter(r.cfg.MinJitter, r.cfg.MaxJitter)); err != nil {
+		release()
+		return err
+	}
+	claimed, err := events.ClaimDelivery(ctx, kv, slug, member)
+	if err != nil {
+		release()
+		return err
+	}
+	if !claimed {
+		release()
+		r.log.Debug("whatsapp campaign message already claimed: not sent again", "campaign", slug, "member", member)
+		r.recordCampaign("skipped")
+		return nil
+	}
+	if err := r.send.SendText(ctx, to, replyMessageID(rep.ID), rep.Text); err != nil {
+		r.record(outcomeFailed)
+		cerr := classifySendError(err)
+		d, retry := events.RetryDelay(cerr)
+		switch {
+		case retry && d >= 5*time.Minute:
+			// Rate-limited or timelocked: the number is at risk. Stop every campaign.
+			r.halt()
+			r.log.Warn("whatsapp: campaigns halted: WhatsApp rate-limits this number", "for", r.cfg.CampaignHalt)
+			if err := events.SettleDelivery(ctx, kv, slug, member, events.OutcomeRetry); err != nil {
+				return err
+			}
+			return events.RetryAfter(errCampaignsHalted, r.cfg.CampaignHalt)
+		case retry:
+			// Not connected: the message did not leave.
+			if err := events.SettleDelivery(ctx, kv, slug, member, events.OutcomeRetry); err != nil {
+				return err
+			}
+			return cerr
+		}
+		// Anything else may or may not have reached WhatsApp: at most once, not retried.
+		r.log.Warn("whatsapp campaign message failed", "campaign", slug, "member", member, "err", err.Error())
+		r.recordCampaign(events.OutcomeFailed)
+		return events.SettleDelivery(ctx, kv, slug, member, events.OutcomeFailed)
+	}
+	r.record(outcomeSent)
+	r.recordCampaign(events.OutcomeSent)
+	return events.SettleDelivery(ctx, kv, slug, member, events.OutcomeSent)
+}
+
+// settleUnsent records the outcome of a recipient never sent to, unless someone claimed
+// them meanwhile.
+func settleUnsent(ctx context.Context, kv jetstream.KeyValue, slug, member, outcome string) error {
+	if _, err := kv.Create(ctx, events.DeliveryKey(slug, member), []byte(outcome)); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+		return fmt.Errorf("whatsapp campaign: %w", err)
+	}
+	return nil
+}
+
+// reserveCampaign takes a turn from the campaign limiter as well as the chat's and the
+// global ones.
+func (r *replier) reserveCampaign(to types.JID) (time.Duration, func()) {
+	wait, release := r.reserve(to)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.now()
+	rc := r.campaign.ReserveN(now, 1)
+	return max(wait, rc.DelayFrom(now)), func() {
+		release()
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		rc.CancelAt(r.now())
+	}
+}
+
+func (r *replier) halt() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.haltUntil = r.now().Add(r.cfg.CampaignHalt)
+}
+
+// halted says how long campaigns stay stopped (0: they are not).
+func (r *replier) halted() time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return max(0, r.haltUntil.Sub(r.now()))
+}

@@ -1,0 +1,118 @@
+package commands_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/relais-bot/relais/bridge/commands"
+	"github.com/relais-bot/relais/events"
+)
+
+var campaignOrganiser = events.Member{ID: "710010701", Name: "Odile Orga"}
+
+// queued reads the campaign messages waiting on the work queue (without taking them).
+func (s *stack) queued() []events.Reply { return campaignQueue(s.t, s.env) }
+
+func (s *stack) privateCommand(from events.Member, name string, args ...string) events.Event {
+	ev := s.command(from, nil, name)
+	if len(args) > 0 {
+		ev.Command.Args = args
+	}
+	return ev
+}
+
+// The campaign loop over the real bridge: a leader who said yes and wrote privately is
+// queued once (a retried confirmation queues nobody twice); their "Je relaie" puts the
+// campaign tag in their desired CRM state; "Ne plus me solliciter" keeps them out of the
+// next campaign's queue.
+func TestCampaignLoopOverTheBridge(t *testing.T) {
+	s := newStack(t, "opt-in")
+	ctx := context.Background()
+	if err := s.h.EnableCampaigns(ctx, commands.CampaignConfig{MaxPerWeek: 2, Audience: s.bridge.Query()}); err != nil {
+		t.Fatal(err)
+	}
+	s.publish(s.conversation(3)...)
+	s.publish(s.command(alice, e2eGroup, "oui"), s.privateCommand(alice, "start"))
+	mobilise := s.privateCommand(campaignOrganiser, "mobiliser", "leaders\nSamedi tractage au marché")
+	s.publish(mobilise)
+	s.eventually(func() bool { return s.draft() != "" })
+	slug := s.draft()
+	confirm := s.privateCommand(campaignOrganiser, "envoyer", slug)
+	s.publish(confirm)
+	s.eventually(func() bool { return len(s.queued()) == 1 })
+	// A redelivered confirmation (new event id, same campaign) queues nobody again.
+	s.publish(s.privateCommand(campaignOrganiser, "envoyer", slug))
+	q := s.queued()
+	if len(q) != 1 || q[0].Chat != alice.ID || q[0].Campaign == nil || q[0].Campaign.Slug != slug || !q[0].Private {
+		t.Fatalf("queued %+v, want one private message to alice", q)
+	}
+	if len(q[0].Buttons) != 3 || !strings.Contains(q[0].Text, "Samedi tractage") {
+		t.Fatalf("campaign message %+v", q[0])
+	}
+	// What the adapter does: claim, send, settle.
+	kv, err := s.env.JS.KeyValue(ctx, s.env.Names.CampaignsBucket())
+	if err != nil {
+		t.Fatal(err)
+	}
+	member := q[0].Campaign.Member
+	if ok, err := events.ClaimDelivery(ctx, kv, slug, member); err != nil || !ok {
+		t.Fatalf("claim: %v %v", ok, err)
+	}
+	if ok, _ := events.ClaimDelivery(ctx, kv, slug, member); ok {
+		t.Fatal("claimed twice")
+	}
+	if err := events.SettleDelivery(ctx, kv, slug, member, events.OutcomeSent); err != nil {
+		t.Fatal(err)
+	}
+	s.publish(s.privateCommand(alice, "jerelaie", slug))
+	tag := "relais-campagne-" + slug
+	s.eventually(func() bool {
+		c, ok := s.lastChange(alice)
+		return ok && slices.Contains(c.Tags, tag)
+	})
+	s.publish(s.privateCommand(alice, "neplusmesolliciter"))
+	s.publish(s.privateCommand(campaignOrganiser, "mobiliser", "leaders\nRéunion jeudi"))
+	s.eventually(func() bool { return s.draft() != slug })
+	s.publish(s.privateCommand(campaignOrganiser, "envoyer"))
+	time.Sleep(200 * time.Millisecond)
+	if n := len(s.queued()); n != 1 {
+		t.Fatalf("%d messages queued after the second campaign, want still 1 (alice opted out)", n)
+	}
+	c, _ := s.lastChange(alice)
+	if !slices.Contains(c.Tags, tag) {
+		t.Fatalf("the campaign tag went away after opting out of campaigns: %v", c.Tags)
+	}
+	// An objection forgets what campaigns hold about her: queued message, reachability,
+	// week count, answer, delivery record.
+	s.publish(s.command(alice, e2eGroup, "stop"))
+	s.eventually(func() bool { return len(s.queued()) == 0 })
+	tok := s.token(alice)
+	for _, k := range []string{events.ReachKey(tok), events.WeekKey(tok), events.LastCampaignKey(tok),
+		events.AnswerKey(slug, tok), events.DeliveryKey(slug, tok)} {
+		if _, err := kv.Get(ctx, k); !errors.Is(err, jetstream.ErrKeyNotFound) {
+			t.Errorf("%s after /stop: %v", k, err)
+		}
+	}
+}
+
+// draft is the organiser's latest campaign slug.
+func (s *stack) draft() string {
+	kv, err := s.env.JS.KeyValue(context.Background(), s.env.Names.CampaignsBucket())
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	e, err := kv.Get(context.Background(), events.DraftKey(s.env.Hasher.Member(events.Telegram, campaignOrganiser.ID)))
+	if err != nil {
+		if err == jetstream.ErrKeyNotFound {
+			return ""
+		}
+		s.t.Fatal(err)
+	}
+	return string(e.Value())
+}
