@@ -429,7 +429,8 @@ func (b *Bridge) write(ctx context.Context, plans []*plan, clockDay int) ([]memb
 				}
 			}
 			b.scripts.group.EvalSha(ctx, pipe, b.keys.groupKeys(p.group, dedup, p.day/b.bars.windowDays),
-				dedupTTL, kind, p.day, groupMember, p.stamp, ev.Group.Title, string(ev.Platform), msgID, p.from, mapTTL, keep)
+				dedupTTL, kind, p.day, groupMember, p.stamp, ev.Group.Title, string(ev.Platform), msgID, p.from, mapTTL, keep,
+				ev.Group.ID, hourField(p.day, ev.At, b.cfg.Zone))
 			n++
 
 			common[3] = "c"

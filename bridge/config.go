@@ -69,6 +69,9 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Groups, when set, hears of each group with live events (the information notice).
 	Groups GroupObserver
+	// Zone is the local time of the weekday × hour counts organisers see (the digest's
+	// zone); nil is UTC. Windows stay whole UTC days.
+	Zone *time.Location
 }
 
 // withDefaults returns c with every zero field set and checks what cannot be defaulted.
@@ -88,6 +91,9 @@ func (c Config) withDefaults() (Config, error) {
 		if *p <= 0 {
 			*p = v
 		}
+	}
+	if c.Zone == nil {
+		c.Zone = time.UTC
 	}
 	setInt(&c.ActiveMinMessages, 10)
 	setInt(&c.ActiveMinDays, 3)

@@ -234,9 +234,11 @@ return out
 // groupLua applies one event to one group: title, members seen, messages per day, last
 // message day per member, and the message→author map reactions are credited with.
 //
-// KEYS: hash, messages per day, members seen, last message day per member, dedup, author map.
+// KEYS: hash, messages per day, members seen, last message day per member, dedup, author map,
+// messages per day and weekday × hour.
 // ARGV: dedup ttl, kind, event day, member, ordering stamp, title, platform, platform message
-// id, migrated-from group token, author map ttl, days of counts to keep.
+// id, migrated-from group token, author map ttl, days of counts to keep, platform group id,
+// weekday × hour field.
 const groupLua = `
 if not redis.call('SET', KEYS[5], '1', 'NX', 'EX', ARGV[1]) then return 0 end
 local st = redis.call('HGET', KEYS[1], 'stamp')
@@ -244,6 +246,7 @@ if not st or ARGV[5] > st then
   redis.call('HSET', KEYS[1], 'stamp', ARGV[5], 'title', ARGV[6], 'platform', ARGV[7])
 end
 if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'from', ARGV[9]) end
+if ARGV[12] ~= '' then redis.call('HSET', KEYS[1], 'chat', ARGV[12]) end
 if ARGV[4] ~= '' then redis.call('SADD', KEYS[3], ARGV[4]) end
 if ARGV[2] == 'm' then
   local d = tonumber(ARGV[3])
@@ -253,6 +256,14 @@ if ARGV[2] == 'm' then
       if tonumber(f) < d - tonumber(ARGV[11]) then old[#old+1] = f end
     end
     for j = 1, #old, 500 do redis.call('HDEL', KEYS[2], unpack(old, j, math.min(j + 499, #old))) end
+  end
+  if ARGV[13] ~= '' and redis.call('HINCRBY', KEYS[7], ARGV[13], 1) == 1 then
+    local old = {}
+    for _, f in ipairs(redis.call('HKEYS', KEYS[7])) do
+      local fd = tonumber(string.match(f, '^(%d+)|'))
+      if fd and fd < d - tonumber(ARGV[11]) then old[#old+1] = f end
+    end
+    for j = 1, #old, 500 do redis.call('HDEL', KEYS[7], unpack(old, j, math.min(j + 499, #old))) end
   end
   local last = ARGV[4] ~= '' and redis.call('ZSCORE', KEYS[4], ARGV[4])
   if ARGV[4] ~= '' and (not last or tonumber(last) < d) then redis.call('ZADD', KEYS[4], d, ARGV[4]) end

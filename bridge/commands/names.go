@@ -23,13 +23,15 @@ const (
 	cmdLeaders
 	cmdCard
 	cmdSync
+	cmdDigest
+	cmdDashboard
 )
 
 // commandNames maps each command name to its meaning: French first, English aliases. Telegram
 // sends /start when someone opens a private chat with the bot: it gets the help text.
 // It must agree with the table of known names in package events, which decides what is a
 // command at all and what argument it keeps (TestNamesMatchEvents). Names events knows for
-// commands not built yet (/mobiliser, /campagnes, /campagne, /bilan, /tableau) are absent
+// commands not built yet (/mobiliser, /campagnes, /campagne) are absent
 // here, so they get the unknown-command answer until they are.
 var commandNames = map[string]command{
 	"aide": cmdHelp, "help": cmdHelp, "start": cmdHelp, "commandes": cmdHelp,
@@ -42,7 +44,9 @@ var commandNames = map[string]command{
 	"actifs": cmdActive, "active": cmdActive,
 	"relais": cmdLeaders, "leaders": cmdLeaders,
 	"fiche": cmdCard, "card": cmdCard,
-	"sync": cmdSync,
+	"sync":  cmdSync,
+	"bilan": cmdDigest, "digest": cmdDigest,
+	"tableau": cmdDashboard, "dashboard": cmdDashboard,
 }
 
 // lookup maps a command name (already lowercased by events.ParseCommand) to its meaning.
@@ -64,7 +68,7 @@ func (c command) right() bool {
 // organiserOnly reports whether a command reveals other people's data.
 func (c command) organiserOnly() bool {
 	switch c {
-	case cmdStats, cmdActive, cmdLeaders, cmdCard, cmdSync:
+	case cmdStats, cmdActive, cmdLeaders, cmdCard, cmdSync, cmdDigest, cmdDashboard:
 		return true
 	}
 	return false

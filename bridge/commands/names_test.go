@@ -13,8 +13,6 @@ var notYet = []string{
 	"mobiliser", "mobilise",
 	"campagnes", "campaigns",
 	"campagne", "campaign",
-	"bilan", "digest",
-	"tableau", "dashboard",
 }
 
 // argOf is the argument kind each command reads.

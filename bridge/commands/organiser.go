@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/relais-bot/relais/bridge/consent"
+	"github.com/relais-bot/relais/bridge/scope"
 	"github.com/relais-bot/relais/events"
 )
 
@@ -24,17 +25,28 @@ func (h *Handler) organiserCommand(ctx context.Context, ev events.Event, cmd com
 		text string
 		err  error
 	)
+	sc, err := h.Scope(ctx, h.Who(ev.Platform, ev.Sender))
+	if err != nil {
+		return err
+	}
+	if sc.Empty() && cmd != cmdSync {
+		return h.sendPrivately(ctx, ev, h.private(ev, "answer", h.org.NoScope))
+	}
 	switch cmd {
 	case cmdStats:
-		text, err = h.stats(ctx, ev)
+		text, err = h.stats(ctx, ev, sc)
 	case cmdActive:
-		text, err = h.memberList(ctx, ev, false)
+		text, err = h.memberList(ctx, ev, sc, false)
 	case cmdLeaders:
-		text, err = h.memberList(ctx, ev, true)
+		text, err = h.memberList(ctx, ev, sc, true)
 	case cmdCard:
-		text, err = h.card(ctx, ev)
+		text, err = h.card(ctx, ev, sc)
 	case cmdSync:
 		text, err = h.syncState(ctx)
+	case cmdDigest:
+		text, err = h.digest(ctx, sc)
+	case cmdDashboard:
+		return h.dashboardLink(ctx, ev)
 	default:
 		return fmt.Errorf("no organiser command %d", cmd)
 	}
@@ -55,12 +67,13 @@ func clip(s string) string {
 
 // stats: with an argument, the groups whose title matches; without, in a group that group,
 // in private every group.
-func (h *Handler) stats(ctx context.Context, ev events.Event) (string, error) {
+func (h *Handler) stats(ctx context.Context, ev events.Event, sc scope.Scope) (string, error) {
 	if q := searchText(ev.Command.Args); q != "" {
 		found, err := h.query.FindGroup(ctx, q)
 		if err != nil {
 			return "", fmt.Errorf("find group: %w", err)
 		}
+		found = sc.Groups(found)
 		switch len(found) {
 		case 0:
 			return fmt.Sprintf(h.cat.GroupNotFound, q), nil
@@ -83,7 +96,7 @@ func (h *Handler) stats(ctx context.Context, ev events.Event) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("group: %w", err)
 		}
-		if found {
+		if found && sc.Has(g.Token) {
 			return h.groupStats(g), nil
 		}
 	}
@@ -91,6 +104,7 @@ func (h *Handler) stats(ctx context.Context, ev events.Event) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("groups: %w", err)
 	}
+	groups = sc.Groups(groups)
 	if len(groups) == 0 {
 		return h.cat.NoGroups, nil
 	}
@@ -120,20 +134,25 @@ func (h *Handler) groupStats(g GroupStats) string {
 
 // memberList answers /actifs (most messages) and /relais (most distinct people who replied
 // to or mentioned them: why they are leaders).
-func (h *Handler) memberList(ctx context.Context, ev events.Event, leaders bool) (string, error) {
+func (h *Handler) memberList(ctx context.Context, ev events.Event, sc scope.Scope, leaders bool) (string, error) {
 	n := listSize(ev.Command.Args)
+	fetch := n
+	if !sc.All() {
+		fetch = max(n, scopedFetch)
+	}
 	var (
 		list []MemberCard
 		err  error
 	)
 	if leaders {
-		list, err = h.query.Leaders(ctx, n)
+		list, err = h.query.Leaders(ctx, fetch)
 	} else {
-		list, err = h.query.TopActive(ctx, n)
+		list, err = h.query.TopActive(ctx, fetch)
 	}
 	if err != nil {
 		return "", fmt.Errorf("list members: %w", err)
 	}
+	list = sc.Cards(list)
 	if leaders {
 		// The ranking orders everyone who was ever answered; a relais is who earned the tag.
 		tag := h.cfg.TagPrefix + "leader"
@@ -177,7 +196,7 @@ func displayName(m MemberCard) string {
 }
 
 // card answers /fiche <name|@user>.
-func (h *Handler) card(ctx context.Context, ev events.Event) (string, error) {
+func (h *Handler) card(ctx context.Context, ev events.Event, sc scope.Scope) (string, error) {
 	q := searchText(ev.Command.Args)
 	if q == "" {
 		return h.cat.CardUsage, nil
@@ -186,6 +205,7 @@ func (h *Handler) card(ctx context.Context, ev events.Event) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("find members: %w", err)
 	}
+	found = sc.Cards(found)
 	switch len(found) {
 	case 0:
 		return fmt.Sprintf(h.cat.CardNotFound, q), nil

@@ -201,8 +201,10 @@ func newRig(t *testing.T, lang string, opts ...rigOption) *rig {
 	}
 	r := &rig{t: t, env: env, q: &fakeQuery{}, ops: &fakeOps{}, now: day0, logs: &syncBuffer{}}
 	cfg := commands.Config{
-		Lang:          lang,
-		Organisers:    orgs,
+		Lang:       lang,
+		Organisers: orgs,
+		Admins:     orgs, // the scope tests make organisers of some groups only
+
 		BotName:       "relais_test_bot",
 		Controller:    "Parti Test",
 		WindowDays:    30,
@@ -322,4 +324,35 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// The digest and dashboard read members through MemberSource.
+func (f *fakeQuery) GroupMembers(_ context.Context, group string) ([]string, error) {
+	f.called(0)
+	var out []string
+	for _, m := range f.members {
+		for _, g := range m.InGroups {
+			if g.Token == group {
+				out = append(out, m.Token)
+			}
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeQuery) Cards(_ context.Context, tokens []string) ([]commands.MemberCard, error) {
+	f.called(0)
+	var out []commands.MemberCard
+	for _, t := range tokens {
+		for _, m := range f.members {
+			if m.Token == t {
+				out = append(out, m)
+			}
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeQuery) Bars() bridge.Bars {
+	return bridge.Bars{ActiveMinMessages: 10, ActiveMinDays: 3, LeaderMinPeople: 5, WindowDays: 30}
 }

@@ -387,7 +387,7 @@ func telegramRole(ctx context.Context, rt *runtime) ([]task, string, http.Handle
 	if err != nil {
 		return nil, "", nil, err
 	}
-	tasks := []task{{"telegram", a.Run}, {"telegram-replies", a.ServeReplies}}
+	tasks := []task{{"telegram", a.Run}, {"telegram-replies", a.ServeReplies}, {"telegram-membership", a.ServeMembership}}
 	if rt.cfg.TelegramWebhookURL == "" {
 		return tasks, "", nil, nil
 	}
