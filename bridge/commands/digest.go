@@ -333,7 +333,8 @@ func (h *Handler) DigestTick(ctx context.Context, kv jetstream.KeyValue, s Sched
 			first = cmp.Or(first, fmt.Errorf("digest: claim: %w", err))
 			continue
 		}
-		if err := h.sendDigest(ctx, o, who, week, now); err != nil {
+		did, err := h.sendDigest(ctx, o, who, week, now)
+		if err != nil {
 			// Let the next tick, here or elsewhere, try again.
 			if derr := kv.Delete(ctx, key); derr != nil {
 				h.log.Warn("digest claim not released", "err", derr.Error())
@@ -341,7 +342,9 @@ func (h *Handler) DigestTick(ctx context.Context, kv jetstream.KeyValue, s Sched
 			first = cmp.Or(first, err)
 			continue
 		}
-		sent++
+		if did {
+			sent++
+		}
 	}
 	if sent > 0 {
 		h.log.Info("weekly digests sent", "week", week, "count", sent)
@@ -349,21 +352,22 @@ func (h *Handler) DigestTick(ctx context.Context, kv jetstream.KeyValue, s Sched
 	return sent, first
 }
 
-func (h *Handler) sendDigest(ctx context.Context, o organiserEntry, who, week string, now time.Time) error {
+// sendDigest sends one organiser their digest; sent is false when their scope is empty.
+func (h *Handler) sendDigest(ctx context.Context, o organiserEntry, who, week string, now time.Time) (sent bool, err error) {
 	sc, err := h.Scope(ctx, scope.Who{Platform: o.platform, ID: o.scopeID, Admin: o.admin})
 	if err != nil {
-		return err
+		return false, err
 	}
 	if sc.Empty() {
-		return nil // nothing of theirs to report
+		return false, nil // nothing of theirs to report
 	}
 	d, err := h.BuildDigest(ctx, sc, now)
 	if err != nil {
-		return err
+		return false, err
 	}
 	r := events.Reply{V: events.Version, ID: "digest-" + who + "-" + week, Platform: o.platform,
 		Chat: o.chat, Private: true, Text: h.DigestText(d)}
-	return h.send(ctx, r)
+	return true, h.send(ctx, r)
 }
 
 // RunDigests checks every minute whether the weekly digest is due, until ctx ends.

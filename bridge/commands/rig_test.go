@@ -356,3 +356,22 @@ func (f *fakeQuery) Cards(_ context.Context, tokens []string) ([]commands.Member
 func (f *fakeQuery) Bars() bridge.Bars {
 	return bridge.Bars{ActiveMinMessages: 10, ActiveMinDays: 3, LeaderMinPeople: 5, WindowDays: 30}
 }
+
+// replica is a second handler on the rig's NATS and query: another bridge replica.
+func (r *rig) replica(opts ...rigOption) *commands.Handler {
+	r.t.Helper()
+	orgs, err := commands.ParseOrganisers(organisersEnv)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	cfg := commands.Config{Lang: r.cat.Lang, Organisers: orgs, Admins: orgs, Now: func() time.Time { return r.now }}
+	deps := rigDeps{sync: fakeSync{commands.SyncInfo{Pending: 3}}}
+	for _, o := range opts {
+		o(&cfg, &deps)
+	}
+	h, err := commands.New(cfg, r.env.Pub, r.env.Hasher, r.env.JS, r.env.Names, r.q, r.ops, deps.sync, r.store)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return h
+}
