@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/relais-bot/relais/bridge"
 	"github.com/relais-bot/relais/bridge/commands"
 	"github.com/relais-bot/relais/bridge/scope"
+	"github.com/relais-bot/relais/dashboard"
 	"github.com/relais-bot/relais/events"
 )
 
@@ -72,4 +75,45 @@ func digestZone(at string) *time.Location {
 	return s.Zone
 }
 
-func (o *organiserParts) setupDashboard(context.Context) error { return nil }
+// setupDashboard builds the dashboard when this process serves HTTP (relais run): its
+// login links go out with /tableau, and its pages read the handler once it exists.
+func (o *organiserParts) setupDashboard(ctx context.Context) error {
+	rt := o.rt
+	if rt.dashboard == nil {
+		return nil
+	}
+	ttl := max(rt.cfg.DashboardSession, dashboard.DefaultLinkTTL) + time.Hour
+	kv, err := events.OrganiserBucket(ctx, rt.js, rt.names, rt.names.DashboardBucket(), ttl)
+	if err != nil {
+		return err
+	}
+	srv, err := dashboard.New(dashboard.Config{
+		PublicURL: rt.cfg.publicURL(), Lang: rt.cfg.Lang, SessionTTL: rt.cfg.DashboardSession,
+		TagPrefix: rt.cfg.TagPrefix, Log: rt.log.With("role", "dashboard"),
+	}, kv)
+	if err != nil {
+		return &ConfigError{Var: "RELAIS_PUBLIC_URL", Want: err.Error()}
+	}
+	o.links = srv
+	o.dashboard = func(h *commands.Handler, q *bridge.Query) error {
+		srv.Attach(h, q)
+		rt.dashboard.set(srv.Handler())
+		return nil
+	}
+	return nil
+}
+
+// swapHandler serves the dashboard once built: a restarted bridge role replaces it
+// without mounting the route twice.
+type swapHandler struct{ h atomic.Pointer[http.Handler] }
+
+func (s *swapHandler) set(h http.Handler) { s.h.Store(&h) }
+
+func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := s.h.Load()
+	if h == nil {
+		http.Error(w, "dashboard not available on this process", http.StatusServiceUnavailable)
+		return
+	}
+	(*h).ServeHTTP(w, r)
+}

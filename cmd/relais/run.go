@@ -115,6 +115,8 @@ func start(ctx context.Context, cfg Config, roles map[string]bool, log *slog.Log
 		restartBase: time.Second, restartMax: 30 * time.Second, stableAfter: 10 * time.Second,
 	}
 	in.mux = newHTTPHandler(rt.health, rt.reg)
+	rt.dashboard = &swapHandler{}
+	in.mux.Handle("/tableau/", rt.dashboard)
 	if in.addr, in.httpDone, err = serveHTTP(roleCtx, cfg.HTTPAddr, in.mux); err != nil {
 		stopRoles()
 		rt.Close()
