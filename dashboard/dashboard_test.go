@@ -57,7 +57,9 @@ func (fakeSource) ScopedMembers(_ context.Context, sc scope.Scope) ([]bridge.Mem
 
 type fakeSeries struct{}
 
-func (fakeSeries) GroupDays(_ context.Context, _ string, n int) ([]int, error) { return make([]int, n), nil }
+func (fakeSeries) GroupDays(_ context.Context, _ string, n int) ([]int, error) {
+	return make([]int, n), nil
+}
 func (fakeSeries) GroupHours(context.Context, string, int) (bridge.HoursOfWeek, error) {
 	var h bridge.HoursOfWeek
 	h[9] = 4

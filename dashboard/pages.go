@@ -239,7 +239,7 @@ func (s *Server) people(t texts, cards []bridge.MemberCard, leaders bool) []pers
 		if i == listed {
 			break
 		}
-		why := fmt.Sprintf("%d %s, %d %s", c.Messages, t.Messages, c.ActiveDays, t.ActiveDays)
+		why := fmt.Sprintf(t.ActiveDays, c.Messages, c.ActiveDays)
 		if leaders {
 			why = fmt.Sprintf("%d %s", c.People, t.LeadersWhy)
 		}

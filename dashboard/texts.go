@@ -34,7 +34,7 @@ var textsFR = texts{
 	Groups:    "Groupes", Group: "Groupe", Members: "Membres vus", Active7: "Actifs 7 j", Active30: "Actifs 30 j",
 	ThisWeek: "Cette semaine", LastWeek: "Semaine précédente", Trend: "Tendance",
 	Growing: "↗ en hausse", Fading: "↘ en baisse", Steady: "→ stable",
-	Leaders: "Relais", LeadersWhy: "personnes distinctes leur ont répondu ou les ont mentionnés",
+	Leaders: "Relais", LeadersWhy: "personnes distinctes lui ont répondu ou l'ont mentionné(e)",
 	Actives: "Actifs", ActivesWhy: "messages sur des jours distincts", Nobody: "Personne pour l'instant.",
 	NewActive: "Nouveaux actifs", NewLeaders: "Nouveaux relais", Inactive: "Devenus inactifs",
 	NewAndFading: "Nouveaux et en baisse (sur 7 jours)",
@@ -44,7 +44,7 @@ var textsFR = texts{
 	Heatmap: "Jour × heure", HeatmapHelp: "messages des 4 dernières semaines, heure locale", Back: "← Tous les groupes",
 	Days:     []string{"lun", "mar", "mer", "jeu", "ven", "sam", "dim"},
 	Weekdays: []string{"lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"},
-	Week:     "semaine", People: "personnes", Messages: "messages", ActiveDays: "jours", InGroups: "Groupes",
+	Week:     "semaine", People: "personnes", Messages: "messages", ActiveDays: "%d messages sur %d jour(s)", InGroups: "Groupes",
 }
 
 var textsEN = texts{
@@ -72,7 +72,7 @@ var textsEN = texts{
 	Heatmap: "Weekday × hour", HeatmapHelp: "messages of the last 4 weeks, local time", Back: "← Every group",
 	Days:     []string{"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"},
 	Weekdays: []string{"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"},
-	Week:     "week", People: "people", Messages: "messages", ActiveDays: "days", InGroups: "Groups",
+	Week:     "week", People: "people", Messages: "messages", ActiveDays: "%d messages on %d day(s)", InGroups: "Groups",
 }
 
 // texts picks the language: ?lang= (or the form's lang), else RELAIS_LANG.
