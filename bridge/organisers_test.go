@@ -64,3 +64,21 @@ func TestGroupHoursAndChat(t *testing.T) {
 		t.Errorf("group members %v (%v), want three", members, err)
 	}
 }
+
+func TestGroupWeeklyActive(t *testing.T) {
+	b := stateBridge(t, nil)
+	g := newGen()
+	apply(t, b,
+		g.ev(events.KindMessage, "1", dayAt(0, 0)), g.ev(events.KindMessage, "1", dayAt(-1, 0)),
+		g.ev(events.KindMessage, "2", dayAt(-8, 0)), g.ev(events.KindMessage, "1", dayAt(-9, 0)),
+		g.ev(events.KindMessage, "3", dayAt(-20, 0)), g.ev(events.KindJoin, "4", dayAt(0, 1)))
+	q := b.Query()
+	gs, err := q.Groups(context.Background())
+	if err != nil || len(gs) != 1 {
+		t.Fatalf("groups %v %v", gs, err)
+	}
+	got, err := q.GroupWeeklyActive(context.Background(), gs[0].Token, 4)
+	if err != nil || !slices.Equal(got, []int{0, 1, 2, 1}) {
+		t.Errorf("weekly active %v (%v), want [0 1 2 1]", got, err)
+	}
+}

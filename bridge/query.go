@@ -463,3 +463,40 @@ type Bars struct{ ActiveMinMessages, ActiveMinDays, LeaderMinPeople, WindowDays 
 func (q *Query) Bars() Bars {
 	return Bars{q.cfg.ActiveMinMessages, q.cfg.ActiveMinDays, q.cfg.LeaderMinPeople, max(1, days(q.cfg.Window))}
 }
+
+// GroupWeeklyActive returns, for the last weeks (oldest first; the last is the seven days
+// ending today), how many of the people seen in the group posted a message that week.
+// Counts are a member's, whatever group they posted in: day buckets are kept per member.
+func (q *Query) GroupWeeklyActive(ctx context.Context, group string, weeks int) ([]int, error) {
+	weeks = max(1, min(weeks, 52))
+	members, err := q.GroupMembers(ctx, group)
+	if err != nil {
+		return nil, err
+	}
+	cmds := make([]*redis.StringSliceCmd, len(members))
+	_, err = q.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, m := range members {
+			cmds[i] = p.HKeys(ctx, q.keys.memberKeys(m, "")[1])
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("query weekly active: %w", err)
+	}
+	today := dayOf(q.cfg.Now())
+	out := make([]int, weeks)
+	for _, c := range cmds {
+		seen := make([]bool, weeks)
+		for _, f := range c.Val() {
+			d, err := strconv.Atoi(f)
+			if err != nil || d > today {
+				continue
+			}
+			if w := (today - d) / 7; w < weeks && !seen[w] {
+				seen[w] = true
+				out[weeks-1-w]++
+			}
+		}
+	}
+	return out, nil
+}

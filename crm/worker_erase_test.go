@@ -3,6 +3,7 @@ package crm_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -156,7 +157,7 @@ func TestWorkerEraseNotifies(t *testing.T) {
 	time.Sleep(200 * time.Millisecond) // a second notice would have arrived by now
 	got := replies(t, env)
 	want := events.Reply{V: events.Version, ID: "erase-gone-erase-1", Platform: events.Telegram, Chat: "7001", Private: true, Text: notify.Done}
-	if len(got) != 1 || got[0] != want {
+	if len(got) != 1 || !reflect.DeepEqual(got[0], want) {
 		t.Fatalf("replies %+v, want only %+v", got, want)
 	}
 	if calls := sink.calls(); len(calls) != 2 || calls[0] != "crm-relais-gone" {

@@ -219,9 +219,18 @@ func (r Reply) Validate() error {
 		return reject(ErrInvalidField, "chat is missing")
 	case r.Text == "":
 		return reject(ErrInvalidField, "text is empty")
+	case len(r.Photo) > MaxPhotoBytes:
+		return reject(ErrInvalidField, "photo of %d bytes, limit %d", len(r.Photo), MaxPhotoBytes)
+	case len(r.Photo) > 0 && !bytes.HasPrefix(r.Photo, pngSignature):
+		return reject(ErrInvalidField, "photo is not a PNG")
+	case len(r.Photo) > 0 && utf8.RuneCountInString(r.Text) > MaxCaptionRunes:
+		return reject(ErrInvalidField, "caption over %d characters", MaxCaptionRunes)
 	}
 	return nil
 }
+
+// pngSignature starts every PNG file.
+var pngSignature = []byte("\x89PNG\r\n\x1a\n")
 
 func truncate(s string, n int) string {
 	if len(s) <= n {

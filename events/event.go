@@ -180,4 +180,13 @@ type Reply struct {
 	// never started a private chat with the bot on Telegram).
 	FallbackChat string `json:"fallback_chat,omitempty"`
 	FallbackText string `json:"fallback_text,omitempty"`
+	// Photo is a PNG to send as a picture, with Text as its caption (a chart of counts:
+	// never a person's picture). The adapter securely deletes the reply once sent.
+	Photo []byte `json:"photo,omitempty"`
 }
+
+// MaxPhotoBytes bounds a reply's picture, so the reply stays within MaxSize once encoded.
+const MaxPhotoBytes = 40 << 10
+
+// MaxCaptionRunes is the longest caption a picture may carry (Telegram's limit).
+const MaxCaptionRunes = 1024

@@ -1,6 +1,7 @@
 package telegram
 
 import (
+	"bytes"
 	"context"
 	"strconv"
 	"testing"
@@ -47,5 +48,21 @@ func TestMembershipOverNATS(t *testing.T) {
 	}
 	if _, err := client.IsMember(ctx, events.WhatsApp, "1@g.us", "11"); err == nil {
 		t.Error("a platform nobody serves answered")
+	}
+}
+
+// TestPhotoReply: a reply carrying a chart goes out with sendPhoto (a multipart upload), its
+// text as the caption; the reply is then securely deleted like any other.
+func TestPhotoReply(t *testing.T) {
+	h := newHarness(t)
+	a := h.adapter()
+	png := append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte{7}, 2000)...)
+	h.reply(events.Reply{ID: "p1", Chat: "1001", Private: true, Text: "📈 Lyon : 30 derniers jours", Photo: png})
+	h.reply(events.Reply{ID: "p2", Chat: "1001", Private: true, Text: "et le texte"})
+	run(t, a.ServeReplies)
+	waitFor(t, "replies settled", func() bool { return len(h.fake.Photos()) == 1 && len(h.fake.Sent()) == 1 && h.repliesSettled() })
+	p := h.fake.Photos()[0]
+	if p.ChatID != 1001 || p.Caption != "📈 Lyon : 30 derniers jours" || !bytes.Equal(p.Bytes, png) || p.FileName != "chart.png" {
+		t.Errorf("photo sent %+v (%d bytes)", p, len(p.Bytes))
 	}
 }

@@ -1,9 +1,12 @@
 package whatsapp
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"testing"
+	"time"
 
 	"go.mau.fi/whatsmeow/types"
 )
@@ -42,5 +45,46 @@ func TestGroupMember(t *testing.T) {
 				t.Errorf("groupMember = %v, %v; want %v, error %v", got, err, tt.want, tt.wantErr)
 			}
 		})
+	}
+}
+
+// imageSender is a fakeSender that can also send pictures.
+type imageSender struct {
+	fakeSender
+	images [][]byte
+}
+
+func (f *imageSender) SendImage(_ context.Context, to types.JID, id types.MessageID, png []byte, caption string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.images = append(f.images, png)
+	f.sent = append(f.sent, sentText{to, id, caption})
+	return nil
+}
+
+// TestPhotoReplyAsImage: a chart goes out as an image with its caption; a sender that cannot
+// send images sends the caption alone; a fallback to the group carries the text only.
+func TestPhotoReplyAsImage(t *testing.T) {
+	png := append([]byte("\x89PNG\r\n\x1a\n"), 1, 2, 3)
+	rep := privateReply("chart", alicePN)
+	rep.Photo = png
+	cfg := DefaultThrottle()
+
+	img := &imageSender{}
+	r := newReplier(img, knownSet{alicePN: true}, cfg, slog.New(slog.DiscardHandler))
+	r.sleep = func(context.Context, time.Duration) error { return nil }
+	if err := r.Handle(context.Background(), rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(img.images) != 1 || !bytes.Equal(img.images[0], png) || img.texts()[0].text != rep.Text {
+		t.Errorf("image sender got %d images, texts %+v", len(img.images), img.texts())
+	}
+
+	plain, _, _, _ := testReplier(cfg, knownSet{alicePN: true})
+	if err := plain.Handle(context.Background(), rep); err != nil {
+		t.Fatal(err)
+	}
+	if got := plain.send.(*fakeSender).texts(); len(got) != 1 || got[0].text != rep.Text {
+		t.Errorf("text-only sender sent %+v", got)
 	}
 }

@@ -32,9 +32,10 @@ func (h *Handler) organiserCommand(ctx context.Context, ev events.Event, cmd com
 	if sc.Empty() && cmd != cmdSync {
 		return h.sendPrivately(ctx, ev, h.private(ev, "answer", h.org.NoScope))
 	}
+	var shown []GroupStats // the groups /stats answered about, for its chart
 	switch cmd {
 	case cmdStats:
-		text, err = h.stats(ctx, ev, sc)
+		text, shown, err = h.stats(ctx, ev, sc)
 	case cmdActive:
 		text, err = h.memberList(ctx, ev, sc, false)
 	case cmdLeaders:
@@ -53,7 +54,13 @@ func (h *Handler) organiserCommand(ctx context.Context, ev events.Event, cmd com
 	if err != nil {
 		return err
 	}
-	return h.sendPrivately(ctx, ev, h.private(ev, "answer", clip(text)))
+	if err := h.sendPrivately(ctx, ev, h.private(ev, "answer", clip(text))); err != nil {
+		return err
+	}
+	if len(shown) > 0 {
+		return h.sendChart(ctx, ev, shown)
+	}
+	return nil
 }
 
 // clip keeps an answer within one message.
@@ -67,18 +74,18 @@ func clip(s string) string {
 
 // stats: with an argument, the groups whose title matches; without, in a group that group,
 // in private every group.
-func (h *Handler) stats(ctx context.Context, ev events.Event, sc scope.Scope) (string, error) {
+func (h *Handler) stats(ctx context.Context, ev events.Event, sc scope.Scope) (string, []GroupStats, error) {
 	if q := searchText(ev.Command.Args); q != "" {
 		found, err := h.query.FindGroup(ctx, q)
 		if err != nil {
-			return "", fmt.Errorf("find group: %w", err)
+			return "", nil, fmt.Errorf("find group: %w", err)
 		}
 		found = sc.Groups(found)
 		switch len(found) {
 		case 0:
-			return fmt.Sprintf(h.cat.GroupNotFound, q), nil
+			return fmt.Sprintf(h.cat.GroupNotFound, q), nil, nil
 		case 1:
-			return h.groupStats(found[0]), nil
+			return h.groupStats(found[0]), found, nil
 		}
 		var b strings.Builder
 		b.WriteString(h.cat.ManyGroups)
@@ -89,24 +96,24 @@ func (h *Handler) stats(ctx context.Context, ev events.Event, sc scope.Scope) (s
 			}
 			b.WriteString("\n• " + g.Title)
 		}
-		return b.String(), nil
+		return b.String(), nil, nil
 	}
 	if ev.Group != nil {
 		g, found, err := h.query.Group(ctx, h.hash.Group(ev.Platform, ev.Group.ID))
 		if err != nil {
-			return "", fmt.Errorf("group: %w", err)
+			return "", nil, fmt.Errorf("group: %w", err)
 		}
 		if found && sc.Has(g.Token) {
-			return h.groupStats(g), nil
+			return h.groupStats(g), []GroupStats{g}, nil
 		}
 	}
 	groups, err := h.query.Groups(ctx)
 	if err != nil {
-		return "", fmt.Errorf("groups: %w", err)
+		return "", nil, fmt.Errorf("groups: %w", err)
 	}
 	groups = sc.Groups(groups)
 	if len(groups) == 0 {
-		return h.cat.NoGroups, nil
+		return h.cat.NoGroups, nil, nil
 	}
 	var b strings.Builder
 	b.WriteString(h.cat.StatsAll)
@@ -118,7 +125,7 @@ func (h *Handler) stats(ctx context.Context, ev events.Event, sc scope.Scope) (s
 		b.WriteString("\n" + fmt.Sprintf(h.cat.StatsGroupLine, g.Title, g.MembersSeen, g.Active30, Sparkline(g.MessagesPerDay)))
 	}
 	b.WriteString("\n\n" + h.cat.StatsUsageHint)
-	return b.String(), nil
+	return b.String(), groups, nil
 }
 
 func (h *Handler) groupStats(g GroupStats) string {

@@ -32,6 +32,7 @@ const organisersEnv = "telegram:710010701, whatsapp:+33 6 11 11 11 11"
 // refused command never read anything.
 type fakeQuery struct {
 	mu      sync.Mutex
+	charted []string // groups whose series were read for a chart
 	groups  []commands.GroupStats
 	members []commands.MemberCard
 	calls   int
@@ -374,4 +375,24 @@ func (r *rig) replica(opts ...rigOption) *commands.Handler {
 		r.t.Fatal(err)
 	}
 	return h
+}
+
+// The /stats chart reads series through ChartSource.
+func (f *fakeQuery) GroupDays(_ context.Context, group string, n int) ([]int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.charted = append(f.charted, group)
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i % 7
+	}
+	return out, nil
+}
+
+func (f *fakeQuery) GroupWeeklyActive(_ context.Context, _ string, weeks int) ([]int, error) {
+	out := make([]int, weeks)
+	for i := range out {
+		out[i] = i + 2
+	}
+	return out, nil
 }

@@ -1,8 +1,10 @@
 package commands_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -187,5 +189,32 @@ func TestScopeMembershipIsCached(t *testing.T) {
 	r.handle(r.cmd(events.Telegram, tgOrganiser, nil, "actifs"))
 	if first != 2 || checker.asked != first {
 		t.Errorf("platform asked %d then %d times; want 2 (one per group) then none (cached)", first, checker.asked)
+	}
+}
+
+// TestStatsSendsAChartOfTheScope: /stats sends a PNG privately beside its text, drawn from
+// the scope's groups only.
+func TestStatsSendsAChartOfTheScope(t *testing.T) {
+	checker := &fakeMembership{members: map[[2]string]bool{{tgGroup.ID, tgOrganiser.ID}: true}}
+	r := newRig(t, "fr", withScopes(checker))
+	a, b := r.seedScoped()
+	for _, where := range []*events.Group{nil, tgGroup} {
+		r.q.charted = nil
+		var photos []events.Reply
+		for _, rep := range r.handle(r.cmd(events.Telegram, tgOrganiser, where, "stats")) {
+			if len(rep.Photo) > 0 {
+				photos = append(photos, rep)
+			}
+		}
+		if len(photos) != 1 {
+			t.Fatalf("in %v: %d pictures, want 1", where, len(photos))
+		}
+		p := photos[0]
+		if !p.Private || p.Chat != tgOrganiser.ID || !bytes.HasPrefix(p.Photo, []byte("\x89PNG")) || !strings.Contains(p.Text, "30 derniers jours") {
+			t.Errorf("chart reply to %s private %v caption %q", p.Chat, p.Private, p.Text)
+		}
+		if !slices.Equal(r.q.charted, []string{a}) || slices.Contains(r.q.charted, b) {
+			t.Errorf("chart read groups %v, want only A", r.q.charted)
+		}
 	}
 }

@@ -1,0 +1,41 @@
+package chart
+
+import (
+	"bytes"
+	"image/png"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestStatsIsAPNG(t *testing.T) {
+	tests := []struct {
+		name          string
+		perDay, weeks []int
+	}{
+		{"a month", []int{0, 3, 5, 8, 13, 21, 34, 21, 13, 8, 5, 3, 1, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 9}, []int{3, 5, 8, 6}},
+		{"quiet", make([]int, 30), []int{0, 0, 0, 0}},
+		{"one day, no week", []int{4}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := Stats(French, tt.perDay, tt.weeks)
+			if err != nil {
+				t.Fatal(err)
+			}
+			img, err := png.Decode(bytes.NewReader(b))
+			if err != nil {
+				t.Fatalf("not a PNG: %v", err)
+			}
+			if r := img.Bounds(); r.Dx() < 400 || r.Dy() < 300 || len(b) > MaxBytes {
+				t.Errorf("%v, %d bytes", r, len(b))
+			}
+			if d := os.Getenv("RELAIS_ARTIFACTS"); d != "" && tt.name == "a month" {
+				_ = os.WriteFile(filepath.Join(d, "stats-chart.png"), b, 0o644)
+			}
+		})
+	}
+	if _, err := Stats(English, nil, nil); err == nil {
+		t.Error("a chart of no days")
+	}
+}
