@@ -188,15 +188,25 @@ func TestLoginOnceThenSessionThenLogout(t *testing.T) {
 
 func TestSessionCookieAndHeaders(t *testing.T) {
 	tests := []struct {
-		public string
-		secure bool
-	}{{"", false}, {"https://relais.example.org", true}}
+		public, forwarded string
+		secure            bool
+	}{{"", "", false}, {"https://relais.example.org", "", true}, {"", "https", true}, {"https://relais.example.org", "http", true}}
 	for _, tt := range tests {
 		r := newRig(t, tt.public)
 		link := r.link(scope.Who{Platform: events.Telegram, ID: "a"})
 		u, _ := url.Parse(link)
 		client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-		res := r.do(client, http.MethodPost, r.http.URL+u.Path, url.Values{"t": {u.Query().Get("t")}})
+		req, _ := http.NewRequest(http.MethodPost, r.http.URL+u.Path, strings.NewReader(url.Values{"t": {u.Query().Get("t")}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if tt.forwarded != "" {
+			req.Header.Set("X-Forwarded-Proto", tt.forwarded)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		res := result{resp: resp, code: resp.StatusCode}
 		if res.code != http.StatusSeeOther {
 			t.Fatalf("login %d", res.code)
 		}
@@ -206,7 +216,7 @@ func TestSessionCookieAndHeaders(t *testing.T) {
 		}
 		ck := cookies[0]
 		if !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode || ck.Secure != tt.secure || ck.MaxAge != 3600 || ck.Path != "/tableau/" || len(ck.Value) < 40 {
-			t.Errorf("public %q: cookie %+v", tt.public, ck)
+			t.Errorf("public %q, forwarded %q: cookie %+v", tt.public, tt.forwarded, ck)
 		}
 		csp := res.resp.Header.Get("Content-Security-Policy")
 		if !strings.Contains(csp, "default-src 'none'") || strings.Contains(csp, "http") || res.resp.Header.Get("Referrer-Policy") != "no-referrer" {

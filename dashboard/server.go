@@ -154,10 +154,11 @@ func headers(next http.Handler) http.Handler {
 	})
 }
 
-// secureRequest says whether the browser talks https: RELAIS_PUBLIC_URL says so, and a
-// reverse proxy's X-Forwarded-Proto is believed only to add it.
+// secureRequest says whether the browser talks https: RELAIS_PUBLIC_URL says so, or a
+// reverse proxy's X-Forwarded-Proto does. The header is believed only because it can only
+// make the cookie stricter (Secure), never looser.
 func (s *Server) secureRequest(r *http.Request) bool {
-	return s.secure || r.TLS != nil
+	return s.secure || r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
 }
 
 // loginPage shows a button that uses the link: a GET never uses it, so a link preview (chat
