@@ -13,15 +13,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/relais-bot/relais/bots/telegram/tgtest"
 	"github.com/relais-bot/relais/events"
 )
 
@@ -118,68 +115,16 @@ func saveShot(t *testing.T, name string, png []byte) {
 	}
 }
 
-var linkPattern = regexp.MustCompile(`http://[^\s]+/tableau/entree\?t=[A-Za-z0-9_-]+`)
-
 // TestBrowserDashboard: an organiser of one group logs in with the link the bot sent through
 // the fake Telegram, sees their group and nothing of the other one (not by URL either), never
 // an objector; the link is refused on second use; logout ends the session; a session ends on
 // its own.
 func TestBrowserDashboard(t *testing.T) {
 	ctx := browser(t)
-	r := newDPORig(t, "notice")
-	other := tgtest.Supergroup(-100888, "Grenoble centre")
-	r.env = append(r.env, "RELAIS_DASHBOARD_SESSION="+sessionFor.String(), "RELAIS_ADMINS=telegram:999")
-	camille := tgtest.User{ID: 801, FirstName: "Camille", LastName: "Martin", Username: "camille_m"}
-	zoe := tgtest.User{ID: 802, FirstName: "Zoé", LastName: "Objectrice"}
-	bastien := tgtest.User{ID: 803, FirstName: "Bastien", LastName: "Secret"}
-	voisins := []tgtest.User{{ID: 811, FirstName: "Marc"}, {ID: 812, FirstName: "Inès"}, {ID: 813, FirstName: "Yann"}, {ID: 814, FirstName: "Lou"}}
-	start := time.Now().Add(-20 * 24 * time.Hour).Truncate(time.Hour)
-	// A fake Telegram whose clock starts three weeks ago, so the talk spreads over days.
-	r.bot = tgtest.New(t, tgtest.WithStart(start))
-	r.bot.SetMember(r.group, r.organiser, "member")
-	for i, kv := range r.env {
-		if strings.HasPrefix(kv, "TELEGRAM_API_ENDPOINT=") {
-			r.env[i] = "TELEGRAM_API_ENDPOINT=" + r.bot.Endpoint()
-		}
-	}
-	addr := freeAddr(t)
-	p := startRelais(t, r.bin, append(slices.Clone(r.env), "RELAIS_HTTP_ADDR="+addr, "RELAIS_PUBLIC_URL=http://"+addr), "run")
-	waitReady(t, p, addr, 60*time.Second)
-	// Three weeks of talk: group A daily at varied hours, group B too (the other federation).
-	for d := range 20 {
-		day := start.Add(time.Duration(d) * 24 * time.Hour)
-		for i, hour := range []int{8, 12, 18, 21} {
-			if (d+i)%3 == 0 && d < 14 {
-				continue // busier lately
-			}
-			r.bot.SetTime(day.Add(time.Duration(hour) * time.Hour))
-			id := r.bot.Text(r.group, camille, fmt.Sprintf("Qui vient jeudi ? %d", i))
-			v := voisins[(d+i)%len(voisins)]
-			r.bot.Reply(r.group, v, id, "Moi !")
-			r.bot.Text(other, bastien, "Réunion à Grenoble")
-			r.bot.Reply(other, v, id, "ok")
-			if d%4 == 0 {
-				r.bot.Text(r.group, zoe, "Je peux aider")
-			}
-		}
-	}
-	r.bot.SetTime(time.Now().Add(-time.Hour))
-	r.bot.Text(r.group, zoe, "/stop")
-	// Zoé's /stop is answered in order after everything said before it.
-	r.eventually(p, "the answer to /stop", func() bool {
-		return slices.ContainsFunc(r.sentTo(r.group.ID), func(s string) bool { return strings.Contains(s, "C'est noté") })
-	})
-	r.quiet(p)
+	st := newOrgStory(t, "RELAIS_DASHBOARD_SESSION="+sessionFor.String())
+	r, p, addr, other := st.r, st.p, st.addr, st.other
 
-	link := func() string {
-		t.Helper()
-		text := r.ask(p, "/tableau")
-		l := linkPattern.FindString(text)
-		if l == "" {
-			t.Fatalf("no login link in the bot's answer: %q", text)
-		}
-		return l
-	}
+	link := st.link
 	login := func(l string) error {
 		return steps(ctx, chromedp.Navigate(l), chromedp.WaitVisible(chromedp.ID("login")),
 			chromedp.Click(chromedp.ID("login")), chromedp.WaitVisible(chromedp.CSS("#groups, #message")))
