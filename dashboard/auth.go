@@ -26,11 +26,14 @@ import (
 type grant struct {
 	Platform events.Platform `json:"platform"`
 	ID       string          `json:"id"`
+	Phone    string          `json:"phone,omitempty"`
 	Admin    bool            `json:"admin,omitempty"`
 	Expires  time.Time       `json:"expires"`
 }
 
-func (g grant) who() scope.Who { return scope.Who{Platform: g.Platform, ID: g.ID, Admin: g.Admin} }
+func (g grant) who() scope.Who {
+	return scope.Who{Platform: g.Platform, ID: g.ID, Phone: g.Phone, Admin: g.Admin}
+}
 
 // ErrInvalid is a link or session that is unknown, used or expired.
 var ErrInvalid = errors.New("dashboard: invalid or expired")

@@ -32,6 +32,17 @@ var (
 		Messages: 90, ActiveDays: 20, People: 30, Tags: []string{"relais-actif", "relais-leader"}}
 )
 
+// Recheck: "gone" was removed from the organisers; "promoted" became an admin.
+func (fakeSource) Recheck(who scope.Who) (scope.Who, bool) {
+	switch who.ID {
+	case "gone":
+		return who, false
+	case "promoted":
+		who.Admin = true
+	}
+	return who, true
+}
+
 func (fakeSource) Scope(_ context.Context, who scope.Who) (scope.Scope, error) {
 	switch {
 	case who.Admin:
@@ -314,5 +325,19 @@ func TestNoSessionNoData(t *testing.T) {
 	res := r.do(r.client(), http.MethodPost, r.http.URL+"/tableau/entree", url.Values{"t": {"forged"}})
 	if res.code != http.StatusForbidden {
 		t.Errorf("forged token: %d", res.code)
+	}
+}
+
+// TestSessionFollowsTheAllowlist: an organiser removed from the allowlist loses their session
+// at the next page; one made admin sees every group at the next page.
+func TestSessionFollowsTheAllowlist(t *testing.T) {
+	r := newRig(t, "")
+	gone := r.client()
+	if resp, body := r.login(gone, r.link(scope.Who{Platform: events.Telegram, ID: "gone"})); resp.StatusCode != http.StatusUnauthorized || strings.Contains(body, groupA.Title) {
+		t.Errorf("removed organiser: %d\n%s", resp.StatusCode, body)
+	}
+	promoted := r.client()
+	if _, body := r.login(promoted, r.link(scope.Who{Platform: events.Telegram, ID: "promoted"})); !strings.Contains(body, groupB.Title) {
+		t.Errorf("promoted admin does not see every group:\n%s", body)
 	}
 }

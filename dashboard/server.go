@@ -30,6 +30,8 @@ import (
 
 // Source is what pages read, scoped: *commands.Handler has it.
 type Source interface {
+	// Recheck says whether who is still an organiser, with their admin flag as of now.
+	Recheck(who scope.Who) (scope.Who, bool)
 	Scope(ctx context.Context, who scope.Who) (scope.Scope, error)
 	BuildDigest(ctx context.Context, sc scope.Scope, now time.Time) (commands.Digest, error)
 	ScopedMembers(ctx context.Context, sc scope.Scope) ([]bridge.MemberCard, error)
@@ -115,7 +117,7 @@ func (s *Server) LoginLink(ctx context.Context, who scope.Who) (string, time.Dur
 	if err != nil {
 		return "", 0, err
 	}
-	g := grant{Platform: who.Platform, ID: who.ID, Admin: who.Admin, Expires: s.cfg.Now().Add(s.cfg.LinkTTL)}
+	g := grant{Platform: who.Platform, ID: who.ID, Phone: who.Phone, Admin: who.Admin, Expires: s.cfg.Now().Add(s.cfg.LinkTTL)}
 	if err := s.store.put(ctx, "link", tok, g); err != nil {
 		return "", 0, err
 	}
@@ -228,7 +230,17 @@ func (s *Server) withSession(h func(http.ResponseWriter, *http.Request, scope.Wh
 			s.page(w, r, http.StatusUnauthorized, "message", s.texts(r).SessionExpired)
 			return
 		}
-		h(w, r, g.who())
+		who := g.who()
+		if src := s.src.Load(); src != nil {
+			var still bool
+			if who, still = src.src.Recheck(who); !still {
+				// No longer an organiser: the session ends now, not at its expiry.
+				_ = s.store.drop(r.Context(), "session", c.Value)
+				s.page(w, r, http.StatusUnauthorized, "message", s.texts(r).SessionExpired)
+				return
+			}
+		}
+		h(w, r, who)
 	}
 }
 

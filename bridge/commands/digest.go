@@ -354,7 +354,7 @@ func (h *Handler) DigestTick(ctx context.Context, kv jetstream.KeyValue, s Sched
 
 // sendDigest sends one organiser their digest; sent is false when their scope is empty.
 func (h *Handler) sendDigest(ctx context.Context, o organiserEntry, who, week string, now time.Time) (sent bool, err error) {
-	sc, err := h.Scope(ctx, scope.Who{Platform: o.platform, ID: o.scopeID, Admin: o.admin})
+	sc, err := h.Scope(ctx, scope.Who{Platform: o.platform, ID: o.scopeID, Phone: o.phone, Admin: o.admin})
 	if err != nil {
 		return false, err
 	}

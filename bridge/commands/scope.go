@@ -18,7 +18,18 @@ func (h *Handler) isOrganiser(p events.Platform, m events.Member) bool {
 
 // Who is an organiser as scopes know them.
 func (h *Handler) Who(p events.Platform, m events.Member) scope.Who {
-	return scope.Who{Platform: p, ID: m.ID, Admin: h.cfg.Admins.Contains(p, m)}
+	return scope.Who{Platform: p, ID: m.ID, Phone: m.Phone, Admin: h.cfg.Admins.Contains(p, m)}
+}
+
+// Recheck says whether who is still an organiser or admin, as the configuration says now,
+// with their admin flag as it is now: a dashboard session ends when its organiser is
+// removed from the allowlists.
+func (h *Handler) Recheck(who scope.Who) (scope.Who, bool) {
+	m := events.Member{ID: who.ID, Phone: who.Phone}
+	if !h.isOrganiser(who.Platform, m) {
+		return who, false
+	}
+	return h.Who(who.Platform, m), true
 }
 
 // Scope returns the groups an organiser may see, asking the platform (cached briefly).
@@ -43,6 +54,7 @@ type organiserEntry struct {
 	id       string // the allowlist entry: Telegram user id, WhatsApp phone
 	chat     string // where to write to them privately
 	scopeID  string // how the platform's membership check knows them
+	phone    string // WhatsApp: their phone, E.164
 	admin    bool
 }
 
@@ -56,7 +68,7 @@ func (h *Handler) organiserList() []organiserEntry {
 		}
 		for phone := range o.whatsapp {
 			jid := strings.TrimPrefix(phone, "+") + "@s.whatsapp.net"
-			out = append(out, organiserEntry{platform: events.WhatsApp, id: phone, chat: jid, scopeID: jid, admin: admin})
+			out = append(out, organiserEntry{platform: events.WhatsApp, id: phone, chat: jid, scopeID: jid, phone: phone, admin: admin})
 		}
 	}
 	add(h.cfg.Admins, true)

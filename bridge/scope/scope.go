@@ -27,6 +27,9 @@ type Who struct {
 	Platform events.Platform
 	// ID is their platform user id: a Telegram user id, a WhatsApp JID or +phone.
 	ID string
+	// Phone is their phone in E.164 when the platform gave it (WhatsApp): how the allowlist
+	// knows someone whose id is a LID.
+	Phone string
 	// Admin is RELAIS_ADMINS: every group.
 	Admin bool
 }
