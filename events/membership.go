@@ -96,7 +96,7 @@ func ServeMembership(ctx context.Context, nc *nats.Conn, names Names, p Platform
 type MembershipClient struct {
 	NC    *nats.Conn
 	Names Names
-	// Timeout bounds one question (default 10s).
+	// Timeout bounds one question (default 5s).
 	Timeout time.Duration
 }
 
@@ -112,7 +112,7 @@ func (c MembershipClient) IsMember(ctx context.Context, p Platform, group, user 
 	}
 	timeout := c.Timeout
 	if timeout <= 0 {
-		timeout = 10 * time.Second
+		timeout = 5 * time.Second
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

@@ -7,6 +7,7 @@ package scope
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"strings"
@@ -185,13 +186,19 @@ func (r *Resolver) Scope(ctx context.Context, who Who, groups []bridge.GroupStat
 	if r == nil || r.checker == nil || who.ID == "" {
 		return Rule(who, groups, member)
 	}
+	failed := false
 	for _, g := range groups {
 		if g.Platform != who.Platform || g.Chat == "" {
 			continue
 		}
-		ok, err := r.isMember(ctx, who.Platform, g.Chat, who.ID)
+		ok, err := r.isMember(ctx, who.Platform, g.Chat, who.ID, failed)
 		if err != nil {
-			r.log.Warn("membership not known: group left out of the scope", "group", g.Token, "err", err.Error())
+			if !failed {
+				r.log.Warn("membership not known: groups left out of the scope", "group", g.Token, "err", err.Error())
+			}
+			// The platform is down or unreachable: asking it about every other group would
+			// only make the organiser wait; only cached answers count until next time.
+			failed = true
 			continue
 		}
 		member[g.Token] = ok
@@ -199,7 +206,10 @@ func (r *Resolver) Scope(ctx context.Context, who Who, groups []bridge.GroupStat
 	return Rule(who, groups, member)
 }
 
-func (r *Resolver) isMember(ctx context.Context, p events.Platform, group, user string) (bool, error) {
+// errNotAsked is a membership not in the cache, not asked because the platform failed.
+var errNotAsked = errors.New("scope: platform failed earlier in this scope")
+
+func (r *Resolver) isMember(ctx context.Context, p events.Platform, group, user string, cachedOnly bool) (bool, error) {
 	k := cacheKey{p, group, user}
 	now := r.now()
 	r.mu.Lock()
@@ -207,6 +217,9 @@ func (r *Resolver) isMember(ctx context.Context, p events.Platform, group, user 
 	r.mu.Unlock()
 	if ok && now.Before(c.until) {
 		return c.member, nil
+	}
+	if cachedOnly {
+		return false, errNotAsked
 	}
 	member, err := r.checker.IsMember(ctx, p, group, user)
 	if err != nil {

@@ -118,6 +118,9 @@ func TestResolverFailsClosed(t *testing.T) {
 	if s := r.Scope(context.Background(), scope.Who{Platform: events.Telegram, ID: "7"}, groups); !s.Empty() {
 		t.Errorf("a platform error gave scope %v", tokens(s))
 	}
+	if c.asked != 1 {
+		t.Errorf("a failing platform was asked %d times in one scope, want once", c.asked)
+	}
 	if s := scope.NewResolver(nil, 0, nil, nil).Scope(context.Background(), scope.Who{Platform: events.Telegram, ID: "7"}, groups); !s.Empty() {
 		t.Errorf("no checker gave scope %v", tokens(s))
 	}
