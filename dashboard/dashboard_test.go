@@ -91,13 +91,13 @@ func (c *clock) add(d time.Duration) {
 }
 
 type rig struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *dashboard.Server
 	http  *httptest.Server
 	clock *clock
 }
 
-func newRig(t *testing.T, public string) *rig {
+func newRig(t testing.TB, public string) *rig {
 	t.Helper()
 	env := eventstest.New(t)
 	kv, err := events.OrganiserBucket(context.Background(), env.JS, env.Names, env.Names.DashboardBucket(), time.Hour)
@@ -340,4 +340,23 @@ func TestSessionFollowsTheAllowlist(t *testing.T) {
 	if _, body := r.login(promoted, r.link(scope.Who{Platform: events.Telegram, ID: "promoted"})); !strings.Contains(body, groupB.Title) {
 		t.Errorf("promoted admin does not see every group:\n%s", body)
 	}
+}
+
+// FuzzLoginToken: no token but the one a link carried opens a session.
+func FuzzLoginToken(f *testing.F) {
+	for _, seed := range []string{"", "forged", strings.Repeat("A", 43), "../../session.x", "link.abc"} {
+		f.Add(seed)
+	}
+	r := newRig(f, "")
+	r.link(scope.Who{Platform: events.Telegram, ID: "a"}) // a real link exists, unknown to the fuzzer
+	f.Fuzz(func(t *testing.T, tok string) {
+		resp, err := http.PostForm(r.http.URL+"/tableau/entree", url.Values{"t": {tok}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden || len(resp.Cookies()) != 0 {
+			t.Errorf("token %q: %d, cookies %v", tok, resp.StatusCode, resp.Cookies())
+		}
+	})
 }
