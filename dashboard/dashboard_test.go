@@ -360,3 +360,15 @@ func FuzzLoginToken(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkGroupPage serves a group page (charts included) to a signed-in admin.
+func BenchmarkGroupPage(b *testing.B) {
+	r := newRig(b, "")
+	c := r.client()
+	r.login(c, r.link(scope.Who{Platform: events.Telegram, ID: "z", Admin: true}))
+	for b.Loop() {
+		if res := r.do(c, http.MethodGet, r.http.URL+"/tableau/groupe/gA", nil); res.code != http.StatusOK {
+			b.Fatalf("status %d", res.code)
+		}
+	}
+}

@@ -53,3 +53,16 @@ func TestStatsIsAPNG(t *testing.T) {
 		t.Error("a chart of no days")
 	}
 }
+
+func BenchmarkStats(b *testing.B) {
+	days := make([]int, 30)
+	for i := range days {
+		days[i] = (i * 7) % 23
+	}
+	weeks := []int{4, 8, 6, 9, 12}
+	for b.Loop() {
+		if _, err := Stats(French, days, weeks); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
