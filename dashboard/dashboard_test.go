@@ -302,6 +302,12 @@ func TestScopeByURL(t *testing.T) {
 
 func TestLanguages(t *testing.T) {
 	r := newRig(t, "")
+	l := r.link(scope.Who{Platform: events.Telegram, ID: "a"})
+	u, _ := url.Parse(l)
+	page := r.do(r.client(), http.MethodGet, r.http.URL+u.Path+"?"+u.RawQuery, nil)
+	if want := `href="?lang=en&amp;t=` + u.Query().Get("t") + `"`; !strings.Contains(page.body, want) {
+		t.Errorf("login page's language link loses the token: want %s in\n%s", want, page.body)
+	}
 	c := r.client()
 	r.login(c, r.link(scope.Who{Platform: events.Telegram, ID: "a"}))
 	fr := r.do(c, http.MethodGet, r.http.URL+"/tableau/", nil)

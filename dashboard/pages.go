@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -46,6 +47,7 @@ type syncView struct {
 type view struct {
 	T          texts
 	Lang       string // "?lang=xx" or ""
+	Switch     string // the link to the page in the other language
 	SignedIn   bool
 	Role       string
 	ScopeText  string
@@ -70,6 +72,8 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	v := view{T: s.texts(r), Lang: langQuery(r)}
 	if tok, ok := extra["Token"].(string); ok {
 		v.Token = tok
+		// Switching language on the login page keeps the link's token.
+		v.Switch = "?" + url.Values{"t": {tok}, "lang": {v.T.Other}}.Encode()
 	}
 	s.write(w, status, name, v)
 }
@@ -79,6 +83,9 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request, status int, name, 
 }
 
 func (s *Server) write(w http.ResponseWriter, status int, name string, v view) {
+	if v.Switch == "" {
+		v.Switch = "?lang=" + v.T.Other
+	}
 	var b strings.Builder
 	if err := pages.ExecuteTemplate(&b, name, v); err != nil {
 		s.log.Error("dashboard template", "page", name, "err", err.Error())

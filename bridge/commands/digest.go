@@ -320,14 +320,21 @@ func (h *Handler) DigestTick(ctx context.Context, kv jetstream.KeyValue, s Sched
 		return 0, nil
 	}
 	week := ISOWeek(slot)
+	if prev, _ := h.digestWeek.Swap(week).(string); prev != week {
+		h.digested.Clear() // last week's keys: never asked about again
+	}
 	sent := 0
 	var first error
 	for _, o := range h.organiserList() {
 		sum := sha256.Sum256([]byte(string(o.platform) + ":" + o.id))
 		who := hex.EncodeToString(sum[:12])
 		key := "sent." + who + "." + strings.ReplaceAll(week, "-", "")
+		if _, done := h.digested.Load(key); done {
+			continue
+		}
 		if _, err := kv.Create(ctx, key, []byte(now.UTC().Format(time.RFC3339))); err != nil {
 			if errors.Is(err, jetstream.ErrKeyExists) {
+				h.digested.Store(key, true)
 				continue // sent already, here or by another replica
 			}
 			first = cmp.Or(first, fmt.Errorf("digest: claim: %w", err))
@@ -342,6 +349,7 @@ func (h *Handler) DigestTick(ctx context.Context, kv jetstream.KeyValue, s Sched
 			first = cmp.Or(first, err)
 			continue
 		}
+		h.digested.Store(key, true)
 		if did {
 			sent++
 		}

@@ -17,6 +17,8 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -78,6 +80,10 @@ type Handler struct {
 	consent *consent.Store
 	limit   *limiter
 	log     *slog.Logger
+	// digested remembers the digest keys this process saw claimed, so a tick does not ask
+	// NATS again about each organiser every minute of the week.
+	digested   sync.Map
+	digestWeek atomic.Value // the ISO week digested is about
 }
 
 // maxLimitedMembers bounds the rate limiter's memory.
