@@ -419,7 +419,7 @@ func senderKind(k events.Kind) string {
 // memberArgsPerEvent and groupArgsPerEvent are the values per event of memberLua and groupLua.
 const (
 	memberArgsPerEvent = 15
-	groupArgsPerEvent  = 10
+	groupArgsPerEvent  = 12
 )
 
 // memberCall is one member's part of a batch: the memberLua arguments of its events.
@@ -522,7 +522,12 @@ func (b *Bridge) write(ctx context.Context, plans []*plan, floor uint64, clockDa
 				mapAt = len(g.keys)
 			}
 		}
-		g.args = append(g.args, p.seq, kind, p.day, groupMember, p.stamp, ev.Group.Title, string(ev.Platform), msgID, p.from, mapAt)
+		hour := ""
+		if ev.Kind == events.KindMessage {
+			hour = hourField(p.day, ev.At, b.cfg.Zone)
+		}
+		g.args = append(g.args, p.seq, kind, p.day, groupMember, p.stamp, ev.Group.Title, string(ev.Platform), msgID, p.from, mapAt,
+			ev.Group.ID, hour)
 		for _, cr := range p.credits {
 			c := member(cr.member)
 			c.args = append(c.args, p.seq, "c", p.day, ev.At.UnixMilli(), p.stamp, p.group, ev.Group.Title,

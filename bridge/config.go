@@ -75,6 +75,9 @@ type Config struct {
 	// plain pipelines instead of Lua scripts and keeps the applied sequences in memory
 	// (plain.go); TestWritePathsAgree holds both paths to the same state.
 	SingleWriter bool
+	// Zone is the local time of the weekday × hour counts organisers see (the digest's
+	// zone); nil is UTC. Windows stay whole UTC days.
+	Zone *time.Location
 }
 
 // withDefaults returns c with every zero field set and checks what cannot be defaulted.
@@ -94,6 +97,9 @@ func (c Config) withDefaults() (Config, error) {
 		if *p <= 0 {
 			*p = v
 		}
+	}
+	if c.Zone == nil {
+		c.Zone = time.UTC
 	}
 	setInt(&c.ActiveMinMessages, 10)
 	setInt(&c.ActiveMinDays, 3)

@@ -1,6 +1,9 @@
 package bridge
 
-import "strconv"
+import (
+	"strconv"
+	"time"
+)
 
 // keys names every Redis key. A member's keys share the hash tag {<member>}, a group's keys
 // {<group>}, the indexes {i}: each Lua call touches one slot, so everything runs on Redis
@@ -30,16 +33,21 @@ func (k keys) credited(m string) string { return k.member(m) + "o" }
 func (k keys) group(g string) string { return k.prefix + "g:{" + g + "}:" }
 
 // groupKeys are the keys of the group script: hash, day counts, members seen, last message
-// day per member, applied sequences; the author maps it writes follow.
+// day per member, applied sequences, day and weekday × hour counts; the author maps it
+// writes follow.
 func (k keys) groupKeys(g string) []string {
 	b := k.group(g)
-	return []string{b + "h", b + "d", b + "m", b + "a", b + "x"}
+	return []string{b + "h", b + "d", b + "m", b + "a", b + "x", b + "w"}
 }
 
 func (k keys) groupHash(g string) string    { return k.group(g) + "h" }
 func (k keys) groupDays(g string) string    { return k.group(g) + "d" }
 func (k keys) groupMembers(g string) string { return k.group(g) + "m" }
 func (k keys) groupLast(g string) string    { return k.group(g) + "a" }
+
+// groupHours counts a group's messages per day and local weekday × hour: fields
+// "<day>|<weekday*24+hour>", kept as long as the day counts.
+func (k keys) groupHours(g string) string { return k.group(g) + "w" }
 
 // authorMap maps platform message ids to their author's token for one generation (a window
 // long): a lookup reads the event's generation and the one before, so ids live one to two
@@ -62,3 +70,14 @@ func (k keys) usernameOf() string { return k.idx("unameof") }
 func (k keys) names() string      { return k.idx("names") }
 func (k keys) rankMsgs() string   { return k.idx("msgs") }
 func (k keys) rankPeople() string { return k.idx("people") }
+
+// hourField is the weekday × hour field of an event at t on UTC day day: the day keeps the
+// field's age (trimmed with the day counts), the hour of week (0 = Monday 00h) is local.
+func hourField(day int, t time.Time, zone *time.Location) string {
+	l := t.In(zone)
+	how := (int(l.Weekday())+6)%7*24 + l.Hour()
+	return strconv.Itoa(day) + "|" + strconv.Itoa(how)
+}
+
+// hoursOfWeek is how many weekday × hour fields a day can have.
+const hoursOfWeek = 7 * 24

@@ -385,6 +385,7 @@ func (b *Bridge) plainGroup(ctx context.Context, p redis.Pipeliner, g *groupCall
 	days := map[int64]int64{}
 	last := map[string]int64{}
 	maps := map[int][]any{}
+	hours := map[string]int64{}
 	for j, k := 0, 3; k+groupArgsPerEvent <= len(g.args); j, k = j+1, k+groupArgsPerEvent {
 		if !fresh[j] {
 			continue
@@ -397,6 +398,9 @@ func (b *Bridge) plainGroup(ctx context.Context, p redis.Pipeliner, g *groupCall
 		if A(8) != "" {
 			set["from"] = A(8)
 		}
+		if A(10) != "" {
+			set["chat"] = A(10)
+		}
 		m := A(3)
 		if m != "" {
 			members[m] = true
@@ -404,6 +408,9 @@ func (b *Bridge) plainGroup(ctx context.Context, p redis.Pipeliner, g *groupCall
 		if A(1) == "m" {
 			d := argInt(g.args[k+2])
 			days[d]++
+			if A(11) != "" {
+				hours[A(11)]++
+			}
 			if l, ok := last[m]; m != "" && (!ok || l < d) {
 				last[m] = d
 			}
@@ -430,6 +437,9 @@ func (b *Bridge) plainGroup(ctx context.Context, p redis.Pipeliner, g *groupCall
 			stored = append(stored, d)
 		}
 	}
+	for f, n := range hours {
+		p.HIncrBy(ctx, g.keys[5], f, n)
+	}
 	var newest int64
 	newDay := false
 	for d, n := range days {
@@ -447,6 +457,13 @@ func (b *Bridge) plainGroup(ctx context.Context, p redis.Pipeliner, g *groupCall
 		}
 		if len(old) > 0 {
 			p.HDel(ctx, g.keys[1], old...)
+		}
+		for _, d := range old {
+			hs := make([]string, hoursOfWeek)
+			for how := range hs {
+				hs[how] = d + "|" + strconv.Itoa(how)
+			}
+			p.HDel(ctx, g.keys[5], hs...)
 		}
 	}
 	for i, m := range r.lastFor {

@@ -40,7 +40,10 @@ func NewQuery(cfg Config, rdb redis.UniversalClient) (*Query, error) {
 // the supergroup's token, with the history of both.
 type GroupStats struct {
 	Token, Title string
-	Platform     events.Platform
+	// Chat is the group's platform id (what the platform is asked about membership); empty
+	// for a group not seen since relais started recording it.
+	Chat     string
+	Platform events.Platform
 	// MembersSeen is everyone seen in the group; Active7 and Active30 those who posted in the
 	// last 7 and 30 days (today included).
 	MembersSeen, Active7, Active30 int
@@ -54,6 +57,11 @@ type MemberCard struct {
 	Token, Name, Username, Phone string
 	Platform                     events.Platform
 	Groups                       []string
+	// InGroups are the groups with their tokens: what scopes filter on.
+	InGroups []GroupRef
+	// Before are Messages, ActiveDays and People in the window that ended seven days ago:
+	// what the weekly digest compares with to say who rose and who faded.
+	Before                       struct{ Messages, ActiveDays, People int }
 	Messages, ActiveDays, People int
 	RepliesReceived              int
 	FirstSeen, LastSeen          time.Time
@@ -61,6 +69,9 @@ type MemberCard struct {
 }
 
 const statsDays = 14
+
+// GroupRef is one group a member was seen in: token and title.
+type GroupRef = groupRef
 
 // Groups returns every group, sorted by title.
 func (q *Query) Groups(ctx context.Context) ([]GroupStats, error) {
@@ -161,7 +172,7 @@ func (q *Query) group(ctx context.Context, group string, alias map[string]string
 	if len(h) == 0 {
 		return GroupStats{}, false, nil
 	}
-	g := GroupStats{Token: group, Title: h["title"], Platform: events.Platform(h["platform"]), MessagesPerDay: make([]int, statsDays)}
+	g := GroupStats{Token: group, Title: h["title"], Chat: h["chat"], Platform: events.Platform(h["platform"]), MessagesPerDay: make([]int, statsDays)}
 	members, active7, active30 := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for _, r := range rs {
 		for _, m := range r.members.Val() {
@@ -291,26 +302,36 @@ func (q *Query) cards(ctx context.Context, tokens []string) ([]MemberCard, error
 		}
 		ref := max(int(asInt(h["cur"])), today)
 		in := func(d int) bool { return d > ref-window && d <= ref }
+		before := func(d int) bool { return d > ref-7-window && d <= ref-7 }
 		c := MemberCard{
 			Token: t, Name: h["name"], Username: h["username"], Phone: h["phone"],
 			Platform:  events.Platform(h["platform"]),
 			FirstSeen: msTime(h["first_seen"]), LastSeen: msTime(h["last_seen"]),
 		}
 		for f, v := range rs[n].d.Val() {
-			if d, err := strconv.Atoi(f); err == nil && in(d) {
+			d, err := strconv.Atoi(f)
+			if err == nil && in(d) {
 				c.Messages += int(asInt(v))
 				c.ActiveDays++
 			}
+			if err == nil && before(d) {
+				c.Before.Messages += int(asInt(v))
+				c.Before.ActiveDays++
+			}
 		}
-		people := map[string]bool{}
+		people, peopleBefore := map[string]bool{}, map[string]bool{}
 		for f, v := range rs[n].i.Val() {
 			ds, person, ok := strings.Cut(f, "|")
-			if d, err := strconv.Atoi(ds); ok && err == nil && in(d) {
+			d, err := strconv.Atoi(ds)
+			if ok && err == nil && in(d) {
 				people[person] = true
 				c.RepliesReceived += int(asInt(v))
 			}
+			if ok && err == nil && before(d) {
+				peopleBefore[person] = true
+			}
 		}
-		c.People = len(people)
+		c.People, c.Before.People = len(people), len(peopleBefore)
 		var groups []groupRef
 		for tok, v := range rs[n].g.Val() {
 			_, title, _ := strings.Cut(v, "\x00")
@@ -318,8 +339,164 @@ func (q *Query) cards(ctx context.Context, tokens []string) ([]MemberCard, error
 		}
 		slices.SortFunc(groups, func(a, b groupRef) int { return strings.Compare(a.Token, b.Token) })
 		c.Groups = titles(groups)
+		c.InGroups = groups
 		c.Tags = tags(q.cfg.TagPrefix, tagBits(asInt(h["tags"])), groups)
 		out = append(out, c)
+	}
+	return out, nil
+}
+
+// Cards returns the cards of members by token, through the consent gate: objectors and
+// erased members are never returned.
+func (q *Query) Cards(ctx context.Context, tokens []string) ([]MemberCard, error) {
+	return q.cards(ctx, tokens)
+}
+
+// GroupMembers returns the tokens of everyone seen in a group (and the groups it migrated
+// from). Not gated: pass them to Cards.
+func (q *Query) GroupMembers(ctx context.Context, group string) ([]string, error) {
+	tokens, err := q.groupTokens(ctx, group)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, t := range tokens {
+		ms, err := q.rdb.SMembers(ctx, q.keys.groupMembers(t)).Result()
+		if err != nil {
+			return nil, fmt.Errorf("query group members: %w", err)
+		}
+		for _, m := range ms {
+			if !seen[m] {
+				seen[m] = true
+				out = append(out, m)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// groupTokens are a group's token and those of the groups that migrated to it.
+func (q *Query) groupTokens(ctx context.Context, group string) ([]string, error) {
+	alias, err := q.rdb.HGetAll(ctx, q.keys.groupAlias()).Result()
+	if err != nil {
+		return nil, fmt.Errorf("query group: %w", err)
+	}
+	for range 8 {
+		next, ok := alias[group]
+		if !ok {
+			break
+		}
+		group = next
+	}
+	out := []string{group}
+	for old, cur := range alias {
+		if cur == group {
+			out = append(out, old)
+		}
+	}
+	return out, nil
+}
+
+// GroupDays returns a group's messages per day over the last n days, oldest first, today
+// last (UTC days of event time).
+func (q *Query) GroupDays(ctx context.Context, group string, n int) ([]int, error) {
+	n = max(1, min(n, 400))
+	tokens, err := q.groupTokens(ctx, group)
+	if err != nil {
+		return nil, err
+	}
+	today := dayOf(q.cfg.Now())
+	fields := make([]string, n)
+	for i := range fields {
+		fields[i] = strconv.Itoa(today - n + 1 + i)
+	}
+	out := make([]int, n)
+	for _, t := range tokens {
+		vals, err := q.rdb.HMGet(ctx, q.keys.groupDays(t), fields...).Result()
+		if err != nil {
+			return nil, fmt.Errorf("query group days: %w", err)
+		}
+		for i, v := range vals {
+			out[i] += int(asInt(v))
+		}
+	}
+	return out, nil
+}
+
+// HoursOfWeek is messages per local weekday × hour: [0] is Monday 00h, [167] Sunday 23h.
+type HoursOfWeek [7 * 24]int
+
+// GroupHours returns a group's messages per weekday × hour over its last days (in the
+// bridge's zone, Config.Zone). Messages applied before relais counted hours are not in it.
+func (q *Query) GroupHours(ctx context.Context, group string, days int) (HoursOfWeek, error) {
+	var out HoursOfWeek
+	tokens, err := q.groupTokens(ctx, group)
+	if err != nil {
+		return out, err
+	}
+	today := dayOf(q.cfg.Now())
+	for _, t := range tokens {
+		h, err := q.rdb.HGetAll(ctx, q.keys.groupHours(t)).Result()
+		if err != nil {
+			return out, fmt.Errorf("query group hours: %w", err)
+		}
+		for f, v := range h {
+			ds, hs, ok := strings.Cut(f, "|")
+			d, err1 := strconv.Atoi(ds)
+			how, err2 := strconv.Atoi(hs)
+			if !ok || err1 != nil || err2 != nil || how < 0 || how >= len(out) || d <= today-days || d > today {
+				continue
+			}
+			out[how] += int(asInt(v))
+		}
+	}
+	return out, nil
+}
+
+// Bars are the deployment's active and leader bars, for rules evaluated outside the
+// bridge (the digest's "who rose, who faded").
+type Bars struct{ ActiveMinMessages, ActiveMinDays, LeaderMinPeople, WindowDays int }
+
+// Bars returns the bars this query's bridge tags with.
+func (q *Query) Bars() Bars {
+	return Bars{q.cfg.ActiveMinMessages, q.cfg.ActiveMinDays, q.cfg.LeaderMinPeople, max(1, days(q.cfg.Window))}
+}
+
+// GroupWeeklyActive returns, for the last weeks (oldest first; the last is the seven days
+// ending today), how many of the people seen in the group posted a message that week.
+// Counts are a member's, whatever group they posted in: day buckets are kept per member.
+func (q *Query) GroupWeeklyActive(ctx context.Context, group string, weeks int) ([]int, error) {
+	weeks = max(1, min(weeks, 52))
+	members, err := q.GroupMembers(ctx, group)
+	if err != nil {
+		return nil, err
+	}
+	cmds := make([]*redis.StringSliceCmd, len(members))
+	_, err = q.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, m := range members {
+			cmds[i] = p.HKeys(ctx, q.keys.memberKeys(m)[1])
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("query weekly active: %w", err)
+	}
+	today := dayOf(q.cfg.Now())
+	out := make([]int, weeks)
+	for _, c := range cmds {
+		seen := make([]bool, weeks)
+		for _, f := range c.Val() {
+			d, err := strconv.Atoi(f)
+			if err != nil || d > today {
+				continue
+			}
+			if w := (today - d) / 7; w < weeks && !seen[w] {
+				seen[w] = true
+				out[weeks-1-w]++
+			}
+		}
 	}
 	return out, nil
 }

@@ -135,30 +135,34 @@ return 1
 // applied sequences work as in memberLua.
 //
 // KEYS: hash, messages per day, members seen, last message day per member, applied
-// sequences, then the message→author maps the events write to.
-// ARGV: floor, author map ttl, days of counts to keep, then 10 values per event: sequence,
+// sequences, messages per day and weekday × hour, then the message→author maps the events
+// write to.
+// ARGV: floor, author map ttl, days of counts to keep, then 12 values per event: sequence,
 // kind, day, member, ordering stamp, title, platform, platform message id, migrated-from
-// group token, index of its author map in KEYS (0: none).
+// group token, index of its author map in KEYS (0: none), platform chat id, weekday × hour
+// field. A day's weekday × hour fields are dropped with its day count.
 const groupLua = `
 local h = KEYS[1]
 local v = redis.call('HMGET', h, 'xf', 'stamp')
 local floor, f, stamp = tonumber(ARGV[1]), tonumber(v[1]) or 0, v[2]
-local set, days, last, maps, members = {}, {}, {}, {}, {}
+local set, days, last, maps, members, hours = {}, {}, {}, {}, {}, {}
 if floor > f then
   redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', floor)
   set.xf, f = floor, floor
 end
-for k = 4, #ARGV, 10 do
+for k = 4, #ARGV, 12 do
   local A = function(i) return ARGV[k + i] end
   local seq = tonumber(A(0))
   if seq > f and redis.call('ZADD', KEYS[5], 'NX', seq, seq) == 1 then
     if not stamp or A(4) > stamp then stamp = A(4); set.stamp, set.title, set.platform = A(4), A(5), A(6) end
     if A(8) ~= '' then set.from = A(8) end
+    if A(10) ~= '' then set.chat = A(10) end
     local m = A(3)
     if m ~= '' then members[m] = true end
     if A(1) == 'm' then
       local d = tonumber(A(2))
       days[d] = (days[d] or 0) + 1
+      if A(11) ~= '' then hours[A(11)] = (hours[A(11)] or 0) + 1 end
       if m ~= '' and (last[m] or -1) < d then last[m] = d end
       local at = tonumber(A(9))
       if at > 0 then
@@ -174,6 +178,7 @@ if #kv > 0 then redis.call('HSET', h, unpack(kv)) end
 local ms = {}
 for m in pairs(members) do ms[#ms + 1] = m end
 if #ms > 0 then redis.call('SADD', KEYS[3], unpack(ms)) end
+for f, n in pairs(hours) do redis.call('HINCRBY', KEYS[6], f, n) end
 local newday
 for d, n in pairs(days) do
   if redis.call('HINCRBY', KEYS[2], d, n) == n then newday = math.max(newday or d, d) end
@@ -184,6 +189,11 @@ if newday then
     if tonumber(fd) < newday - tonumber(ARGV[3]) then old[#old + 1] = fd end
   end
   for j = 1, #old, 500 do redis.call('HDEL', KEYS[2], unpack(old, j, math.min(j + 499, #old))) end
+  for _, fd in ipairs(old) do
+    local hs = {}
+    for how = 0, 167 do hs[#hs + 1] = fd .. '|' .. how end
+    redis.call('HDEL', KEYS[6], unpack(hs))
+  end
 end
 for m, d in pairs(last) do
   local s = redis.call('ZSCORE', KEYS[4], m)

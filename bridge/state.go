@@ -226,3 +226,6 @@ func titles(groups []groupRef) []string {
 	slices.Sort(out)
 	return slices.Compact(out)
 }
+
+// GroupTagSuffix is the end of a group's tag, after the tag prefix: "groupe-<slug>".
+func GroupTagSuffix(g GroupRef) string { return TagGroup + groupSlug(g) }

@@ -225,6 +225,14 @@ func (r Reply) Validate() error {
 		return reject(ErrInvalidField, "campaign slug or member is invalid")
 	case r.Campaign != nil && !r.Private:
 		return reject(ErrInvalidField, "a campaign message is private")
+	case len(r.Photo) > MaxPhotoBytes:
+		return reject(ErrInvalidField, "photo of %d bytes, limit %d", len(r.Photo), MaxPhotoBytes)
+	case len(r.Photo) > 0 && !bytes.HasPrefix(r.Photo, pngSignature):
+		return reject(ErrInvalidField, "photo is not a PNG")
+	case len(r.Photo) > 0 && utf8.RuneCountInString(r.Text) > MaxCaptionRunes:
+		return reject(ErrInvalidField, "caption over %d characters", MaxCaptionRunes)
+	case len(r.Photo) > 0 && len(r.Buttons) > 0:
+		return reject(ErrInvalidField, "a photo carries no buttons")
 	}
 	for _, b := range r.Buttons {
 		// Telegram's limits: callback data 1-64 bytes; a label is kept short.
@@ -234,6 +242,9 @@ func (r Reply) Validate() error {
 	}
 	return nil
 }
+
+// pngSignature starts every PNG file.
+var pngSignature = []byte("\x89PNG\r\n\x1a\n")
 
 func truncate(s string, n int) string {
 	if len(s) <= n {

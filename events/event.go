@@ -188,6 +188,9 @@ type Reply struct {
 	// Campaign marks one recipient of a campaign: delivered at most once, whatever restarts
 	// or replicas (see ClaimDelivery), its outcome recorded for the campaign report.
 	Campaign *CampaignTarget `json:"campaign,omitempty"`
+	// Photo is a PNG to send as a picture, with Text as its caption (a chart of counts:
+	// never a person's picture). The adapter securely deletes the reply once sent.
+	Photo []byte `json:"photo,omitempty"`
 }
 
 // Button is one choice under a reply: its label and the command a press sends back.
@@ -201,3 +204,9 @@ type CampaignTarget struct {
 	Slug   string `json:"slug"`
 	Member string `json:"member"`
 }
+
+// MaxPhotoBytes bounds a reply's picture, so the reply stays within MaxSize once encoded.
+const MaxPhotoBytes = 40 << 10
+
+// MaxCaptionRunes is the longest caption a picture may carry (Telegram's limit).
+const MaxCaptionRunes = 1024

@@ -228,6 +228,9 @@ func (s *sender) pruneLocked(now time.Time) {
 // sendMessage calls sendMessage. Parameters are built here rather than with the library's
 // MessageConfig, which sends "entities=null" for a message without entities.
 func (a *Adapter) sendMessage(ctx context.Context, chat int64, r events.Reply) error {
+	if len(r.Photo) > 0 {
+		return a.sendPhoto(ctx, chat, r)
+	}
 	params := tgbotapi.Params{"chat_id": strconv.FormatInt(chat, 10), "text": r.Text}
 	if id, err := strconv.Atoi(r.InReplyTo); err == nil && id > 0 {
 		params.AddNonZero("reply_to_message_id", id)
@@ -267,4 +270,16 @@ func (a *Adapter) sendMessage(ctx context.Context, chat int64, r events.Reply) e
 	defer cancel()
 	_, err := a.request(ctx, "sendMessage", params)
 	return err
+}
+
+// sendPhoto uploads a reply's picture (a chart) with its text as the caption.
+func (a *Adapter) sendPhoto(ctx context.Context, chat int64, r events.Reply) error {
+	params := tgbotapi.Params{"chat_id": strconv.FormatInt(chat, 10), "caption": r.Text}
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	files := []tgbotapi.RequestFile{{Name: "photo", Data: tgbotapi.FileBytes{Name: "chart.png", Bytes: r.Photo}}}
+	if _, err := a.api(ctx).UploadFiles("sendPhoto", params, files); err != nil {
+		return fmt.Errorf("sendPhoto: %w", a.redact.err(err))
+	}
+	return nil
 }

@@ -364,3 +364,16 @@ func (k knownRecipients) WroteFirst(ctx context.Context, j types.JID) (bool, err
 	}
 	return false, nil
 }
+
+// IsMember asks WhatsApp whether user is a participant of group (the bridge's scope check).
+func (a *Adapter) IsMember(ctx context.Context, group, user string) (bool, error) {
+	if !a.canSend() {
+		return false, events.ErrNotHere
+	}
+	return groupMember(ctx, a.cli, group, user)
+}
+
+// ServeMembership answers the bridge's membership questions until ctx ends.
+func (a *Adapter) ServeMembership(ctx context.Context) error {
+	return events.ServeMembership(ctx, a.js.Conn(), a.names, events.WhatsApp, "", a.IsMember)
+}

@@ -2,6 +2,8 @@ package whatsapp
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -116,4 +118,42 @@ func (g *groupBook) Title(ctx context.Context, chat types.JID) string {
 	info.JID = chat
 	g.remember(info)
 	return info.Name
+}
+
+// isParticipant reports whether user (a JID as events carry it, user@s.whatsapp.net or
+// user@lid, or a phone in E.164) is among a group's participants, by phone number or LID.
+func isParticipant(info *types.GroupInfo, user string) bool {
+	if info == nil || user == "" {
+		return false
+	}
+	want := map[types.JID]bool{}
+	if phone, ok := strings.CutPrefix(user, "+"); ok {
+		want[types.NewJID(phone, types.DefaultUserServer)] = true
+	} else if jid, err := types.ParseJID(user); err == nil {
+		want[jid.ToNonAD()] = true
+	}
+	for _, p := range info.Participants {
+		for _, j := range []types.JID{p.JID, p.PhoneNumber, p.LID} {
+			if !j.IsEmpty() && want[j.ToNonAD()] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// groupMember asks WhatsApp for a group's participants and looks user up among them. The
+// bridge caches answers, so this is asked at most every few minutes per group and organiser.
+func groupMember(ctx context.Context, fetch GroupFetcher, group, user string) (bool, error) {
+	jid, err := types.ParseJID(group)
+	if err != nil || jid.Server != types.GroupServer {
+		return false, fmt.Errorf("whatsapp: membership: not a group id")
+	}
+	ctx, cancel := context.WithTimeout(ctx, groupFetchTimeout)
+	defer cancel()
+	info, err := fetch.GetGroupInfo(ctx, jid)
+	if err != nil {
+		return false, fmt.Errorf("whatsapp: membership: %w", err)
+	}
+	return isParticipant(info, user), nil
 }

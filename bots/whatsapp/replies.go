@@ -195,7 +195,7 @@ func (r *replier) Handle(ctx context.Context, rep events.Reply) error {
 		release()
 		return err
 	}
-	if err := r.send.SendText(ctx, to, replyMessageID(rep.ID), text); err != nil {
+	if err := r.deliver(ctx, to, rep, text); err != nil {
 		r.record(outcomeFailed)
 		return classifySendError(err)
 	}
@@ -206,6 +206,20 @@ func (r *replier) Handle(ctx context.Context, rep events.Reply) error {
 	}
 	r.record(outcomeSent)
 	return nil
+}
+
+// ImageSender sends a picture with a caption; a Sender without it sends the caption alone.
+type ImageSender interface {
+	SendImage(ctx context.Context, to types.JID, id types.MessageID, png []byte, caption string) error
+}
+
+// deliver sends a reply's text, or its picture with the text as caption when it has one and
+// is going where it was addressed (a fallback gets the text only).
+func (r *replier) deliver(ctx context.Context, to types.JID, rep events.Reply, text string) error {
+	if img, ok := r.send.(ImageSender); ok && len(rep.Photo) > 0 && text == rep.Text {
+		return img.SendImage(ctx, to, replyMessageID(rep.ID), rep.Photo, text)
+	}
+	return r.send.SendText(ctx, to, replyMessageID(rep.ID), text)
 }
 
 // groupTurn reports whether relais may post in group now.
@@ -295,5 +309,20 @@ type clientSender struct{ cli *whatsmeow.Client }
 
 func (s clientSender) SendText(ctx context.Context, to types.JID, id types.MessageID, text string) error {
 	_, err := s.cli.SendMessage(ctx, to, &waE2E.Message{Conversation: proto.String(text)}, whatsmeow.SendRequestExtra{ID: id})
+	return err
+}
+
+// SendImage uploads a PNG (encrypted, as WhatsApp media are) and sends it as an image.
+func (s clientSender) SendImage(ctx context.Context, to types.JID, id types.MessageID, png []byte, caption string) error {
+	up, err := s.cli.Upload(ctx, png, whatsmeow.MediaImage)
+	if err != nil {
+		return fmt.Errorf("upload: %w", err)
+	}
+	msg := &waE2E.Message{ImageMessage: &waE2E.ImageMessage{
+		URL: proto.String(up.URL), DirectPath: proto.String(up.DirectPath), MediaKey: up.MediaKey,
+		Mimetype: proto.String("image/png"), FileEncSHA256: up.FileEncSHA256, FileSHA256: up.FileSHA256,
+		FileLength: proto.Uint64(up.FileLength), Caption: proto.String(caption),
+	}}
+	_, err = s.cli.SendMessage(ctx, to, msg, whatsmeow.SendRequestExtra{ID: id})
 	return err
 }

@@ -407,12 +407,20 @@ func (h *Handler) memberButtons(cp campaign, p events.Platform) []events.Button 
 	}
 }
 
-// allowedGroups are the groups an organiser may address (scopes plug in here).
+// allowedGroups are the groups an organiser may address: those of their scope.
 func (h *Handler) allowedGroups(ctx context.Context, ev events.Event) ([]string, error) {
 	if h.camp.cfg.AllowedGroups != nil {
 		return h.camp.cfg.AllowedGroups(ctx, ev.Platform, ev.Sender.ID)
 	}
-	return h.camp.cfg.Audience.GroupTokens(ctx)
+	all, err := h.camp.cfg.Audience.GroupTokens(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sc, err := h.Scope(ctx, h.Who(ev.Platform, ev.Sender))
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(all, func(g string) bool { return !sc.Has(g) }), nil
 }
 
 // campaignCommand answers the organiser side of campaigns, privately.

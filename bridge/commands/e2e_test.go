@@ -76,7 +76,7 @@ func newStackWith(t *testing.T, policy string, hook redis.Hook, before func(*sta
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.h, err = commands.New(commands.Config{Lang: "fr", Organisers: orgs, Log: s.log, Now: func() time.Time { return e2eNow },
+	s.h, err = commands.New(commands.Config{Lang: "fr", Organisers: orgs, Admins: orgs, Log: s.log, Now: func() time.Time { return e2eNow },
 		Rebuilding: s.bridge.Rebuilding},
 		s.env.Pub, s.env.Hasher, s.env.JS, s.env.Names, s.bridge.Query(), s.bridge, nil, s.store)
 	if err != nil {

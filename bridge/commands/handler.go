@@ -17,11 +17,14 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/relais-bot/relais/bridge/consent"
+	"github.com/relais-bot/relais/bridge/scope"
 	"github.com/relais-bot/relais/events"
 )
 
@@ -31,6 +34,15 @@ type Config struct {
 	Lang string
 	// Organisers is RELAIS_ORGANISERS, parsed by ParseOrganisers.
 	Organisers Organisers
+	// Admins is RELAIS_ADMINS (same syntax): organisers who see every group. Any other
+	// organiser sees only the groups Scopes says they are a member of.
+	Admins Organisers
+	// Scopes asks the platforms who is in which group; nil: only admins see any group.
+	Scopes *scope.Resolver
+	// DigestSections add sections to the weekly digest (campaign results).
+	DigestSections []DigestSection
+	// Dashboard makes /tableau login links; nil: /tableau says the dashboard is off.
+	Dashboard LoginLinker
 	// BotName is the bot's username without @, where the platform has one; it tells an
 	// organiser whom to start a private chat with.
 	BotName string
@@ -57,6 +69,7 @@ type Config struct {
 type Handler struct {
 	cfg     Config
 	cat     Catalogue
+	org     orgTexts
 	pub     *events.Publisher
 	hash    events.Hasher
 	js      jetstream.JetStream
@@ -68,6 +81,10 @@ type Handler struct {
 	limit   *limiter
 	log     *slog.Logger
 	camp    *campaigns // nil until EnableCampaigns
+	// digested remembers the digest keys this process saw claimed, so a tick does not ask
+	// NATS again about each organiser every minute of the week.
+	digested   sync.Map
+	digestWeek atomic.Value // the ISO week digested is about
 }
 
 // maxLimitedMembers bounds the rate limiter's memory.
@@ -117,7 +134,7 @@ func New(cfg Config, pub *events.Publisher, hasher events.Hasher, js jetstream.J
 	}
 	cfg.BotName = strings.TrimPrefix(strings.TrimSpace(cfg.BotName), "@")
 	return &Handler{
-		cfg: cfg, cat: cat, pub: pub, hash: hasher, js: js, names: names,
+		cfg: cfg, cat: cat, org: orgTextsFor(cat.Lang), pub: pub, hash: hasher, js: js, names: names,
 		query: q, members: m, sync: sync, consent: c,
 		limit: newLimiter(cfg.CommandsPerMinute, maxLimitedMembers),
 		log:   log,
@@ -149,7 +166,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.Event) error {
 	member := h.consent.Canonical(h.hash.Member(ev.Platform, ev.Sender.ID))
 	// A member's rights (/oui, /stop, /oubli, /moi) are never limited away; everything else
 	// is, and a limited command is answered, never dropped in silence.
-	organiser := h.cfg.Organisers.Contains(ev.Platform, ev.Sender)
+	organiser := h.isOrganiser(ev.Platform, ev.Sender)
 	// Organisers are trusted and ask several questions in a row: they are not limited.
 	if !cmd.right() && !organiser && !h.limit.allow(member, ev.ID, h.cfg.Now()) {
 		h.log.Info("command rate limited", "member", member)
@@ -219,7 +236,7 @@ func logName(name string, known bool) string {
 func (h *Handler) helpText(organiser bool) string {
 	text := fmt.Sprintf(h.cat.HelpMember, h.cfg.Controller)
 	if organiser {
-		text += "\n\n" + h.cat.HelpOrganiser
+		text += "\n\n" + h.cat.HelpOrganiser + h.org.HelpExtra
 		if h.camp != nil {
 			text += "\n" + h.camp.txt.HelpOrganiser
 		}

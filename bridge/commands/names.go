@@ -31,14 +31,16 @@ const (
 	cmdRelay
 	cmdNotNow
 	cmdNoMore
+	cmdDigest
+	cmdDashboard
 )
 
 // commandNames maps each command name to its meaning: French first, English aliases. Telegram
 // sends /start when someone opens a private chat with the bot: it gets the help text.
 // It must agree with the table of known names in package events, which decides what is a
 // command at all and what argument it keeps (TestNamesMatchEvents). Names events knows for
-// commands not built yet (/bilan, /tableau) are absent
-// here, so they get the unknown-command answer until they are.
+// commands not built yet are absent here, so they get the unknown-command answer until they
+// are.
 var commandNames = map[string]command{
 	"aide": cmdHelp, "help": cmdHelp, "start": cmdHelp, "commandes": cmdHelp,
 	"confidentialite": cmdPrivacy, "vieprivee": cmdPrivacy, "vie_privee": cmdPrivacy, "privacy": cmdPrivacy,
@@ -59,6 +61,8 @@ var commandNames = map[string]command{
 	"jerelaie": cmdRelay, "relay": cmdRelay,
 	"pascettefois": cmdNotNow, "notthistime": cmdNotNow,
 	"neplusmesolliciter": cmdNoMore, "nomorecalls": cmdNoMore,
+	"bilan": cmdDigest, "digest": cmdDigest,
+	"tableau": cmdDashboard, "dashboard": cmdDashboard,
 }
 
 // lookup maps a command name (already lowercased by events.ParseCommand) to its meaning.
@@ -80,7 +84,7 @@ func (c command) right() bool {
 // organiserOnly reports whether a command reveals other people's data.
 func (c command) organiserOnly() bool {
 	switch c {
-	case cmdStats, cmdActive, cmdLeaders, cmdCard, cmdSync,
+	case cmdStats, cmdActive, cmdLeaders, cmdCard, cmdSync, cmdDigest, cmdDashboard,
 		cmdMobilise, cmdCampaigns, cmdCampaign, cmdSend, cmdCancel:
 		return true
 	}

@@ -9,10 +9,7 @@ import (
 
 // notYet are names the events table knows for commands this handler does not implement yet.
 // When one is built, add its names to commandNames and remove them from here.
-var notYet = []string{
-	"bilan", "digest",
-	"tableau", "dashboard",
-}
+var notYet = []string{}
 
 // argOf is the argument kind each command reads.
 func argOf(c command) events.ArgKind {

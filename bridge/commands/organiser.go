@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/relais-bot/relais/bridge/consent"
+	"github.com/relais-bot/relais/bridge/scope"
 	"github.com/relais-bot/relais/events"
 )
 
@@ -27,24 +28,42 @@ func (h *Handler) organiserCommand(ctx context.Context, ev events.Event, cmd com
 		text string
 		err  error
 	)
+	sc, err := h.Scope(ctx, h.Who(ev.Platform, ev.Sender))
+	if err != nil {
+		return err
+	}
+	if sc.Empty() && cmd != cmdSync {
+		return h.sendPrivately(ctx, ev, h.private(ev, "answer", h.org.NoScope))
+	}
+	var shown []GroupStats // the groups /stats answered about, for its chart
 	switch cmd {
 	case cmdStats:
-		text, err = h.stats(ctx, ev)
+		text, shown, err = h.stats(ctx, ev, sc)
 	case cmdActive:
-		text, err = h.memberList(ctx, ev, false)
+		text, err = h.memberList(ctx, ev, sc, false)
 	case cmdLeaders:
-		text, err = h.memberList(ctx, ev, true)
+		text, err = h.memberList(ctx, ev, sc, true)
 	case cmdCard:
-		text, err = h.card(ctx, ev)
+		text, err = h.card(ctx, ev, sc)
 	case cmdSync:
 		text, err = h.syncState(ctx)
+	case cmdDigest:
+		text, err = h.digest(ctx, sc)
+	case cmdDashboard:
+		return h.dashboardLink(ctx, ev)
 	default:
 		return fmt.Errorf("no organiser command %d", cmd)
 	}
 	if err != nil {
 		return err
 	}
-	return h.sendPrivately(ctx, ev, h.private(ev, "answer", clip(text)))
+	if err := h.sendPrivately(ctx, ev, h.private(ev, "answer", clip(text))); err != nil {
+		return err
+	}
+	if len(shown) > 0 {
+		return h.sendChart(ctx, ev, shown)
+	}
+	return nil
 }
 
 // clip keeps an answer within one message.
@@ -58,17 +77,18 @@ func clip(s string) string {
 
 // stats: with an argument, the groups whose title matches; without, in a group that group,
 // in private every group.
-func (h *Handler) stats(ctx context.Context, ev events.Event) (string, error) {
+func (h *Handler) stats(ctx context.Context, ev events.Event, sc scope.Scope) (string, []GroupStats, error) {
 	if q := searchText(ev.Command.Args); q != "" {
 		found, err := h.query.FindGroup(ctx, q)
 		if err != nil {
-			return "", fmt.Errorf("find group: %w", err)
+			return "", nil, fmt.Errorf("find group: %w", err)
 		}
+		found = sc.Groups(found)
 		switch len(found) {
 		case 0:
-			return fmt.Sprintf(h.cat.GroupNotFound, q), nil
+			return fmt.Sprintf(h.cat.GroupNotFound, q), nil, nil
 		case 1:
-			return h.groupStats(found[0]), nil
+			return h.groupStats(found[0]), found, nil
 		}
 		var b strings.Builder
 		b.WriteString(h.cat.ManyGroups)
@@ -79,23 +99,24 @@ func (h *Handler) stats(ctx context.Context, ev events.Event) (string, error) {
 			}
 			b.WriteString("\n• " + g.Title)
 		}
-		return b.String(), nil
+		return b.String(), nil, nil
 	}
 	if ev.Group != nil {
 		g, found, err := h.query.Group(ctx, h.hash.Group(ev.Platform, ev.Group.ID))
 		if err != nil {
-			return "", fmt.Errorf("group: %w", err)
+			return "", nil, fmt.Errorf("group: %w", err)
 		}
-		if found {
-			return h.groupStats(g), nil
+		if found && sc.Has(g.Token) {
+			return h.groupStats(g), []GroupStats{g}, nil
 		}
 	}
 	groups, err := h.query.Groups(ctx)
 	if err != nil {
-		return "", fmt.Errorf("groups: %w", err)
+		return "", nil, fmt.Errorf("groups: %w", err)
 	}
+	groups = sc.Groups(groups)
 	if len(groups) == 0 {
-		return h.cat.NoGroups, nil
+		return h.cat.NoGroups, nil, nil
 	}
 	var b strings.Builder
 	b.WriteString(h.cat.StatsAll)
@@ -107,7 +128,7 @@ func (h *Handler) stats(ctx context.Context, ev events.Event) (string, error) {
 		b.WriteString("\n" + fmt.Sprintf(h.cat.StatsGroupLine, g.Title, g.MembersSeen, g.Active30, Sparkline(g.MessagesPerDay)))
 	}
 	b.WriteString("\n\n" + h.cat.StatsUsageHint)
-	return b.String(), nil
+	return b.String(), groups, nil
 }
 
 func (h *Handler) groupStats(g GroupStats) string {
@@ -123,20 +144,25 @@ func (h *Handler) groupStats(g GroupStats) string {
 
 // memberList answers /actifs (most messages) and /relais (most distinct people who replied
 // to or mentioned them: why they are leaders).
-func (h *Handler) memberList(ctx context.Context, ev events.Event, leaders bool) (string, error) {
+func (h *Handler) memberList(ctx context.Context, ev events.Event, sc scope.Scope, leaders bool) (string, error) {
 	n := listSize(ev.Command.Args)
+	fetch := n
+	if !sc.All() {
+		fetch = max(n, scopedFetch)
+	}
 	var (
 		list []MemberCard
 		err  error
 	)
 	if leaders {
-		list, err = h.query.Leaders(ctx, n)
+		list, err = h.query.Leaders(ctx, fetch)
 	} else {
-		list, err = h.query.TopActive(ctx, n)
+		list, err = h.query.TopActive(ctx, fetch)
 	}
 	if err != nil {
 		return "", fmt.Errorf("list members: %w", err)
 	}
+	list = sc.Cards(list)
 	if leaders {
 		// The ranking orders everyone who was ever answered; a relais is who earned the tag.
 		tag := h.cfg.TagPrefix + "leader"
@@ -180,7 +206,7 @@ func displayName(m MemberCard) string {
 }
 
 // card answers /fiche <name|@user>.
-func (h *Handler) card(ctx context.Context, ev events.Event) (string, error) {
+func (h *Handler) card(ctx context.Context, ev events.Event, sc scope.Scope) (string, error) {
 	q := searchText(ev.Command.Args)
 	if q == "" {
 		return h.cat.CardUsage, nil
@@ -189,6 +215,7 @@ func (h *Handler) card(ctx context.Context, ev events.Event) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("find members: %w", err)
 	}
+	found = sc.Cards(found)
 	switch len(found) {
 	case 0:
 		return fmt.Sprintf(h.cat.CardNotFound, q), nil

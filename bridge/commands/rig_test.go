@@ -32,6 +32,7 @@ const organisersEnv = "telegram:710010701, whatsapp:+33 6 11 11 11 11"
 // refused command never read anything.
 type fakeQuery struct {
 	mu      sync.Mutex
+	charted []string // groups whose series were read for a chart
 	groups  []commands.GroupStats
 	members []commands.MemberCard
 	calls   int
@@ -201,8 +202,10 @@ func newRig(t *testing.T, lang string, opts ...rigOption) *rig {
 	}
 	r := &rig{t: t, env: env, q: &fakeQuery{}, ops: &fakeOps{}, now: day0, logs: &syncBuffer{}}
 	cfg := commands.Config{
-		Lang:          lang,
-		Organisers:    orgs,
+		Lang:       lang,
+		Organisers: orgs,
+		Admins:     orgs, // the scope tests make organisers of some groups only
+
 		BotName:       "relais_test_bot",
 		Controller:    "Parti Test",
 		WindowDays:    30,
@@ -322,4 +325,74 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// The digest and dashboard read members through MemberSource.
+func (f *fakeQuery) GroupMembers(_ context.Context, group string) ([]string, error) {
+	f.called(0)
+	var out []string
+	for _, m := range f.members {
+		for _, g := range m.InGroups {
+			if g.Token == group {
+				out = append(out, m.Token)
+			}
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeQuery) Cards(_ context.Context, tokens []string) ([]commands.MemberCard, error) {
+	f.called(0)
+	var out []commands.MemberCard
+	for _, t := range tokens {
+		for _, m := range f.members {
+			if m.Token == t {
+				out = append(out, m)
+			}
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeQuery) Bars() bridge.Bars {
+	return bridge.Bars{ActiveMinMessages: 10, ActiveMinDays: 3, LeaderMinPeople: 5, WindowDays: 30}
+}
+
+// replica is a second handler on the rig's NATS and query: another bridge replica.
+func (r *rig) replica(opts ...rigOption) *commands.Handler {
+	r.t.Helper()
+	orgs, err := commands.ParseOrganisers(organisersEnv)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	cfg := commands.Config{Lang: r.cat.Lang, Organisers: orgs, Admins: orgs, Now: func() time.Time { return r.now }}
+	deps := rigDeps{sync: fakeSync{commands.SyncInfo{Pending: 3}}}
+	for _, o := range opts {
+		o(&cfg, &deps)
+	}
+	h, err := commands.New(cfg, r.env.Pub, r.env.Hasher, r.env.JS, r.env.Names, r.q, r.ops, deps.sync, r.store)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return h
+}
+
+// The /stats chart reads series through ChartSource.
+func (f *fakeQuery) GroupDays(_ context.Context, group string, n int) ([]int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.charted = append(f.charted, group)
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i % 7
+	}
+	return out, nil
+}
+
+func (f *fakeQuery) GroupWeeklyActive(_ context.Context, _ string, weeks int) ([]int, error) {
+	out := make([]int, weeks)
+	for i := range out {
+		out[i] = i + 2
+	}
+	return out, nil
 }

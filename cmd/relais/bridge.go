@@ -21,7 +21,7 @@ func bridgeConfig(rt *runtime) bridge.Config {
 		KeyPrefix:         namespaceKeyPrefix(c.Namespace),
 		ActiveMinMessages: c.ActiveMinMessages, ActiveMinDays: c.ActiveMinDays, LeaderMinPeople: c.LeaderMinPeople,
 		Window: c.Window(), TagPrefix: c.TagPrefix, Policy: c.SyncPolicy,
-		Log: rt.log.With("role", "bridge"), Registerer: rt.reg,
+		Log: rt.log.With("role", "bridge"), Registerer: rt.reg, Zone: digestZone(c.DigestAt),
 		// The embedded Redis has one bridge and starts empty: plain pipelines, no Lua.
 		SingleWriter: rt.embeddedRedis,
 	}
@@ -74,6 +74,10 @@ func bridgeRole(ctx context.Context, rt *runtime, worker *crm.Worker) (*bridge.B
 	if err != nil {
 		return nil, nil, &ConfigError{Var: "RELAIS_ORGANISERS", Want: err.Error()}
 	}
+	org, err := organiserView(ctx, rt)
+	if err != nil {
+		return nil, nil, err
+	}
 	fwd := &forwardingHandler{}
 	cfg := bridgeConfig(rt)
 	cfg.Groups = fwd
@@ -89,6 +93,7 @@ func bridgeRole(ctx context.Context, rt *runtime, worker *crm.Worker) (*bridge.B
 		Lang: rt.cfg.Lang, Organisers: organisers, Controller: rt.cfg.Controller,
 		WindowDays: rt.cfg.WindowDays, RetentionDays: rt.cfg.RetentionDays, TagPrefix: rt.cfg.TagPrefix,
 		Log: rt.log.With("role", "commands"), Rebuilding: b.Rebuilding,
+		Admins: org.admins, Scopes: org.scopes, Dashboard: org.links,
 	}, rt.pub, rt.hasher, rt.js, rt.names, b.Query(), b, sync, store); err != nil {
 		return nil, nil, err
 	}
@@ -120,7 +125,7 @@ func bridgeRole(ctx context.Context, rt *runtime, worker *crm.Worker) (*bridge.B
 		}
 		return nil
 	})
-	return b, []task{{"bridge", run}}, nil
+	return b, append([]task{{"bridge", run}}, org.tasks(fwd.h, b.Query())...), nil
 }
 
 // cmdReplay rebuilds the bridge's Redis state from the event log (real Redis; the embedded

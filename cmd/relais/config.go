@@ -48,6 +48,8 @@ type Config struct {
 	NBClientID, NBClientSecret, NBRefreshToken string
 	CiviURL, CiviAPIKey, CiviSiteKey           string
 	WebhookURL, WebhookSecret                  string
+
+	OrganiserView // RELAIS_ADMINS, RELAIS_PUBLIC_URL, RELAIS_DIGEST_AT
 }
 
 // Window and Retention as durations.
@@ -115,7 +117,7 @@ func settings() []setting {
 			return nil
 		}
 	}
-	return []setting{
+	return append([]setting{
 		{name: "RELAIS_DATA_DIR", def: "./data", help: "where relais keeps the embedded NATS store, the local CRM, the WhatsApp session and its secret",
 			apply: str(func(c *Config) *string { return &c.DataDir })},
 		{name: "RELAIS_SECRET", help: "key of member and group hashes (at least 16 characters); unset: generated once and kept in the data dir", secret: true,
@@ -284,7 +286,7 @@ func settings() []setting {
 		{name: "CIVICRM_SITE_KEY", help: "site key (CIVICRM_SITE_KEY in civicrm.settings.php)", secret: true, apply: str(func(c *Config) *string { return &c.CiviSiteKey })},
 		{name: "WEBHOOK_URL", help: "URL receiving signed JSON contact changes", apply: urlOf(func(c *Config) *string { return &c.WebhookURL }, "https", "http")},
 		{name: "WEBHOOK_SECRET", help: "HMAC-SHA256 key of the X-Relais-Signature header", secret: true, apply: str(func(c *Config) *string { return &c.WebhookSecret })},
-	}
+	}, organiserSettings()...)
 }
 
 func contains(list []string, s string) bool {
@@ -396,7 +398,7 @@ func (c Config) values() map[string]string {
 	if c.NATSReplicas > 0 {
 		replicas = itoa(c.NATSReplicas)
 	}
-	return map[string]string{
+	return c.organiserValues(map[string]string{
 		"RELAIS_DATA_DIR": c.DataDir, "RELAIS_SECRET": c.Secret, "RELAIS_HTTP_ADDR": c.HTTPAddr,
 		"RELAIS_LANG": c.Lang, "RELAIS_SYNC_POLICY": c.SyncPolicy, "RELAIS_ORGANISERS": c.Organisers,
 		"RELAIS_CONTROLLER": c.Controller, "RELAIS_LOG_LEVEL": c.LogLevel,
@@ -413,7 +415,7 @@ func (c Config) values() map[string]string {
 		"NATIONBUILDER_REFRESH_TOKEN": c.NBRefreshToken, "CIVICRM_URL": c.CiviURL, "CIVICRM_API_KEY": c.CiviAPIKey,
 		"CIVICRM_SITE_KEY": c.CiviSiteKey, "WEBHOOK_URL": c.WebhookURL, "WEBHOOK_SECRET": c.WebhookSecret,
 		"RELAIS_INSTANCE": c.Instance,
-	}
+	})
 }
 
 func maskURLPassword(s string) string {

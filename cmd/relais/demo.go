@@ -78,6 +78,8 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cfg.DataDir, cfg.HTTPAddr, cfg.Lang = dataDir, "127.0.0.1:0", *lang
 	cfg.SyncPolicy = "notice"
 	cfg.Organisers = fmt.Sprintf("telegram:%d", demoOrganiserID)
+	cfg.Admins = cfg.Organisers // Marie runs the federation: she sees every group
+	cfg.DigestAt = "off"        // the story ends with her questions, not a digest
 	cfg.TelegramToken, cfg.TelegramEndpoint = bot.Token(), bot.Endpoint()
 	logFile, err := os.OpenFile(filepath.Join(dataDir, "relais.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {

@@ -59,6 +59,7 @@ func newDPORig(t *testing.T, policy string) *dpoRig {
 		organiser: tgtest.User{ID: 709, FirstName: "Odile", Username: "odile_orga"},
 	}
 	r.bot = tgtest.New(t, tgtest.WithStart(time.Now().Add(-48*time.Hour)))
+	r.bot.SetMember(r.group, r.organiser, "member") // Telegram says she is in the group: her scope
 	r.nb = crmtest.NewNationBuilder(t, "nb-test-token")
 	target, _ := url.Parse(r.nb.URL)
 	proxy := httputil.NewSingleHostReverseProxy(target)
@@ -77,6 +78,7 @@ func newDPORig(t *testing.T, policy string) *dpoRig {
 		"RELAIS_DATA_DIR=" + r.dataDir, "RELAIS_SECRET=" + string(eventstest.Secret),
 		"RELAIS_SYNC_POLICY=" + policy, "RELAIS_ACTIVE_MIN_MESSAGES=3", "RELAIS_ACTIVE_MIN_DAYS=1",
 		"RELAIS_LEADER_MIN_PEOPLE=2", "RELAIS_ORGANISERS=telegram:709", "RELAIS_LOG_LEVEL=debug",
+		"RELAIS_DIGEST_AT=off", // the organiser's answers are what these tests read
 		"TELEGRAM_TOKEN=" + r.bot.Token(), "TELEGRAM_API_ENDPOINT=" + r.bot.Endpoint(),
 		"CRM=nationbuilder", "NATIONBUILDER_SLUG=test", "NATIONBUILDER_BASE_URL=" + front.URL,
 		"NATIONBUILDER_TOKEN=nb-test-token",

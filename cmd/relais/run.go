@@ -115,6 +115,8 @@ func start(ctx context.Context, cfg Config, roles map[string]bool, log *slog.Log
 		restartBase: time.Second, restartMax: 30 * time.Second, stableAfter: 10 * time.Second,
 	}
 	in.mux = newHTTPHandler(rt.health, rt.reg)
+	rt.dashboard = &swapHandler{}
+	in.mux.Handle("/tableau/", rt.dashboard)
 	if in.addr, in.httpDone, err = serveHTTP(roleCtx, cfg.HTTPAddr, in.mux); err != nil {
 		stopRoles()
 		rt.Close()
@@ -388,7 +390,7 @@ func telegramRole(ctx context.Context, rt *runtime) ([]task, string, http.Handle
 	if err != nil {
 		return nil, "", nil, err
 	}
-	tasks := []task{{"telegram", a.Run}, {"telegram-replies", a.ServeReplies}, {"telegram-campaigns", a.ServeCampaigns}}
+	tasks := []task{{"telegram", a.Run}, {"telegram-replies", a.ServeReplies}, {"telegram-campaigns", a.ServeCampaigns}, {"telegram-membership", a.ServeMembership}}
 	if rt.cfg.TelegramWebhookURL == "" {
 		return tasks, "", nil, nil
 	}

@@ -36,6 +36,8 @@ type runtime struct {
 	embeddedRedis bool
 	health        *health
 	closers       *closers
+	// dashboard serves /tableau/ once the bridge role built it (nil outside run).
+	dashboard *swapHandler
 }
 
 // closers are what to release at the end, in the reverse order they were opened.

@@ -43,7 +43,7 @@ func whatsappRole(ctx context.Context, rt *runtime) ([]task, error) {
 		}
 		return nil
 	})
-	return []task{{"whatsapp", a.Run}, {"whatsapp-replies", a.ServeReplies}, {"whatsapp-campaigns", a.ServeCampaigns}}, nil
+	return []task{{"whatsapp", a.Run}, {"whatsapp-replies", a.ServeReplies}, {"whatsapp-campaigns", a.ServeCampaigns}, {"whatsapp-membership", a.ServeMembership}}, nil
 }
 
 // whatsappError carries the pairing outcome's exit code (3 timeout, 4 network, ...).

@@ -197,6 +197,10 @@ type Server struct {
 	refusals      []Refusal
 	nextCallback  int
 	answered      []string // callback query ids answered
+	// members is each (chat, user)'s status as getChatMember reports it, learnt from what the
+	// fake queued (a message, a join, a leave, a chat_member update) or set by SetMember.
+	members map[[2]int64]memberState
+	photos  []Photo
 }
 
 // Option configures a Server.
@@ -234,6 +238,7 @@ func NewServer(opts ...Option) *Server {
 		forbidden:  map[int64]string{},
 		calls:      map[string]int{},
 		callTimes:  map[string][]time.Time{},
+		members:    map[[2]int64]memberState{},
 	}
 	for _, o := range opts {
 		o(s)
@@ -483,6 +488,7 @@ func (s *Server) Leave(chat Chat, user User) int {
 func (s *Server) ChatMember(chat Chat, user User, oldStatus, newStatus string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.members[[2]int64{chat.ID, user.ID}] = memberState{user: user, status: newStatus}
 	return s.pushLocked(map[string]any{"chat_member": s.memberUpdateLocked(chat, user, user, oldStatus, newStatus)})
 }
 
@@ -583,6 +589,7 @@ func (s *Server) messageLocked(m Message) (int, map[string]any) {
 		obj[k] = v
 	}
 	s.messages[[2]int64{m.Chat.ID, int64(id)}] = storedMsg{chat: m.Chat, from: m.From, date: date}
+	s.learnLocked(m)
 	return id, obj
 }
 
@@ -598,6 +605,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if token != s.token {
 		writeError(w, Unauthorized())
 		return
+	}
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+		if err := r.ParseMultipartForm(10 << 20); err != nil {
+			writeError(w, APIError{Code: 400, Description: "Bad Request: can't parse multipart form"})
+			return
+		}
 	}
 	if err := r.ParseForm(); err != nil {
 		writeError(w, APIError{Code: 400, Description: "Bad Request: can't parse form"})
@@ -652,6 +665,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.answered = append(s.answered, form["callback_query_id"])
 		s.mu.Unlock()
 		writeResult(w, true)
+	case "getChatMember":
+		s.getChatMember(w, form)
+	case "sendPhoto":
+		s.sendPhoto(w, r, form)
 	default:
 		writeError(w, APIError{Code: 404, Description: "Not Found: method not found"})
 	}

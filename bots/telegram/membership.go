@@ -1,0 +1,51 @@
+package telegram
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
+
+	"github.com/relais-bot/relais/events"
+)
+
+// IsMember asks Telegram (getChatMember) whether user is in group: creator, administrator,
+// member, or restricted but still a member. Left and kicked are not.
+func (a *Adapter) IsMember(ctx context.Context, group, user string) (bool, error) {
+	chat, err := strconv.ParseInt(group, 10, 64)
+	if err != nil {
+		return false, fmt.Errorf("telegram: membership: group id is not a number")
+	}
+	uid, err := strconv.ParseInt(user, 10, 64)
+	if err != nil {
+		return false, fmt.Errorf("telegram: membership: user id is not a number")
+	}
+	params := tgbotapi.Params{}
+	params.AddNonZero64("chat_id", chat)
+	params.AddNonZero64("user_id", uid)
+	raw, err := a.request(ctx, "getChatMember", params)
+	if err != nil {
+		if apiCode(err) == 400 {
+			return false, nil // chat or user unknown to Telegram: not a member
+		}
+		return false, fmt.Errorf("telegram: membership: %w", err)
+	}
+	var m tgbotapi.ChatMember
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return false, fmt.Errorf("telegram: membership: %w", err)
+	}
+	switch m.Status {
+	case "creator", "administrator", "member":
+		return true, nil
+	case "restricted":
+		return m.IsMember, nil
+	}
+	return false, nil
+}
+
+// ServeMembership answers the bridge's membership questions until ctx ends.
+func (a *Adapter) ServeMembership(ctx context.Context) error {
+	return events.ServeMembership(ctx, a.js.Conn(), a.publisher.Names(), events.Telegram, "membership", a.IsMember)
+}

@@ -1,0 +1,399 @@
+package commands
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/relais-bot/relais/bridge"
+	"github.com/relais-bot/relais/bridge/scope"
+	"github.com/relais-bot/relais/events"
+)
+
+// MemberSource is what the digest and the dashboard read beyond Query: everyone seen in a
+// group, their cards through the consent gate, and the tag bars. *bridge.Query has it.
+type MemberSource interface {
+	GroupMembers(ctx context.Context, group string) ([]string, error)
+	Cards(ctx context.Context, tokens []string) ([]MemberCard, error)
+	Bars() bridge.Bars
+}
+
+// DigestSection adds a section to the digest for a scope, in a language ("" when it has
+// nothing to say). Campaign results plug in here.
+type DigestSection interface {
+	DigestSection(ctx context.Context, sc scope.Scope, lang string) (string, error)
+}
+
+// Digest is a week's summary for one scope.
+type Digest struct {
+	// Week is the ISO week, like 2026-W11.
+	Week   string
+	Groups []DigestGroup
+	// NewActive met the active bar this week and not a week ago; NewLeaders likewise for
+	// the leader bar; Inactive met the active bar a week ago and no longer does.
+	NewActive, NewLeaders, Inactive []MemberCard
+	// Sync is the CRM sync state; nil when this process does not report it.
+	Sync   *SyncInfo
+	Extras []string
+}
+
+// DigestGroup is one group's week against the week before.
+type DigestGroup struct {
+	GroupStats
+	ThisWeek, LastWeek int
+	// Trend is 1 growing, -1 fading, 0 steady.
+	Trend int
+}
+
+// Trend says whether a group grew or faded from one week to the next: by a quarter and by
+// at least five messages, so a quiet group's 1 → 2 is not news.
+func Trend(this, last int) int {
+	switch {
+	case this-last >= 5 && this*4 >= last*5:
+		return 1
+	case last-this >= 5 && this*4 <= last*3:
+		return -1
+	}
+	return 0
+}
+
+// metActive and metLeader are the bars without hysteresis: the digest compares two dates,
+// and a raw bar says plainly who crossed it.
+func metActive(b bridge.Bars, msgs, days int) bool {
+	return msgs >= b.ActiveMinMessages && days >= b.ActiveMinDays
+}
+
+func metLeader(b bridge.Bars, people int) bool { return people >= b.LeaderMinPeople }
+
+// ISOWeek names the ISO week of t: 2026-W11.
+func ISOWeek(t time.Time) string {
+	y, w := t.ISOWeek()
+	return fmt.Sprintf("%d-W%02d", y, w)
+}
+
+// BuildDigest gathers the week ending now for a scope.
+func (h *Handler) BuildDigest(ctx context.Context, sc scope.Scope, now time.Time) (Digest, error) {
+	d := Digest{Week: ISOWeek(now)}
+	groups, err := h.query.Groups(ctx)
+	if err != nil {
+		return d, fmt.Errorf("digest: %w", err)
+	}
+	groups = sc.Groups(groups)
+	for _, g := range groups {
+		dg := DigestGroup{GroupStats: g}
+		n := len(g.MessagesPerDay)
+		for i, v := range g.MessagesPerDay {
+			switch {
+			case i >= n-7:
+				dg.ThisWeek += v
+			case i >= n-14:
+				dg.LastWeek += v
+			}
+		}
+		dg.Trend = Trend(dg.ThisWeek, dg.LastWeek)
+		d.Groups = append(d.Groups, dg)
+	}
+	slices.SortStableFunc(d.Groups, func(a, b DigestGroup) int { return b.ThisWeek - a.ThisWeek })
+	if ms, ok := h.query.(MemberSource); ok {
+		cards, err := h.scopedMembers(ctx, ms, sc, groups)
+		if err != nil {
+			return d, err
+		}
+		bars := ms.Bars()
+		for _, c := range cards {
+			now, before := metActive(bars, c.Messages, c.ActiveDays), metActive(bars, c.Before.Messages, c.Before.ActiveDays)
+			switch {
+			case now && !before:
+				d.NewActive = append(d.NewActive, c)
+			case before && !now:
+				d.Inactive = append(d.Inactive, c)
+			}
+			if metLeader(bars, c.People) && !metLeader(bars, c.Before.People) {
+				d.NewLeaders = append(d.NewLeaders, c)
+			}
+		}
+	}
+	if h.sync != nil {
+		info, err := h.sync.SyncInfo(ctx)
+		if err != nil {
+			return d, fmt.Errorf("digest: sync: %w", err)
+		}
+		d.Sync = &info
+	}
+	for _, s := range h.cfg.DigestSections {
+		text, err := s.DigestSection(ctx, sc, h.cat.Lang)
+		if err != nil {
+			return d, fmt.Errorf("digest: section: %w", err)
+		}
+		if strings.TrimSpace(text) != "" {
+			d.Extras = append(d.Extras, text)
+		}
+	}
+	return d, nil
+}
+
+// ScopedMembers returns the cards of everyone seen in the scope's groups, through the
+// consent gate and trimmed to the scope, by name.
+func (h *Handler) ScopedMembers(ctx context.Context, sc scope.Scope) ([]MemberCard, error) {
+	ms, ok := h.query.(MemberSource)
+	if !ok {
+		return nil, nil
+	}
+	groups, err := h.query.Groups(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("members: %w", err)
+	}
+	return h.scopedMembers(ctx, ms, sc, sc.Groups(groups))
+}
+
+func (h *Handler) scopedMembers(ctx context.Context, ms MemberSource, sc scope.Scope, groups []GroupStats) ([]MemberCard, error) {
+	seen := map[string]bool{}
+	var tokens []string
+	for _, g := range groups {
+		ts, err := ms.GroupMembers(ctx, g.Token)
+		if err != nil {
+			return nil, fmt.Errorf("members: %w", err)
+		}
+		for _, t := range ts {
+			if !seen[t] {
+				seen[t] = true
+				tokens = append(tokens, t)
+			}
+		}
+	}
+	cards, err := ms.Cards(ctx, tokens)
+	if err != nil {
+		return nil, fmt.Errorf("members: %w", err)
+	}
+	cards = sc.Cards(cards)
+	slices.SortFunc(cards, func(a, b MemberCard) int {
+		return cmp.Or(strings.Compare(strings.ToLower(displayName(a)), strings.ToLower(displayName(b))), strings.Compare(a.Token, b.Token))
+	})
+	return cards, nil
+}
+
+// maxDigestNames bounds each list of names in the digest.
+const maxDigestNames = 10
+
+// DigestText writes a digest in the handler's language.
+func (h *Handler) DigestText(d Digest) string {
+	var b strings.Builder
+	b.WriteString(fmt.Sprintf(h.org.DigestTitle, d.Week))
+	if len(d.Groups) > 0 {
+		b.WriteString("\n\n" + h.org.DigestGroupsTitle)
+		for i, g := range d.Groups {
+			if i == maxGroupsListed {
+				b.WriteString("\n" + fmt.Sprintf(h.org.DigestMore, len(d.Groups)-i))
+				break
+			}
+			trend := h.org.DigestSteady
+			switch g.Trend {
+			case 1:
+				trend = h.org.DigestGrowing
+			case -1:
+				trend = h.org.DigestFading
+			}
+			b.WriteString("\n" + fmt.Sprintf(h.org.DigestGroupLine, g.Title, g.ThisWeek, g.LastWeek, trend))
+		}
+	}
+	names := func(title string, cs []MemberCard) {
+		b.WriteString("\n\n" + fmt.Sprintf(title, len(cs)))
+		if len(cs) == 0 {
+			b.WriteString("\n" + h.org.DigestNobody)
+		}
+		for i, c := range cs {
+			if i == maxDigestNames {
+				b.WriteString("\n" + fmt.Sprintf(h.org.DigestMore, len(cs)-i))
+				break
+			}
+			b.WriteString("\n  • " + displayName(c))
+		}
+	}
+	names(h.org.DigestNewActive, d.NewActive)
+	names(h.org.DigestNewLeaders, d.NewLeaders)
+	names(h.org.DigestInactive, d.Inactive)
+	b.WriteString("\n\n")
+	if d.Sync == nil {
+		b.WriteString(h.org.DigestSyncNone)
+	} else {
+		b.WriteString(fmt.Sprintf(h.org.DigestSync, d.Sync.Pending, h.cat.dateTime(d.Sync.LastSuccessAt)))
+		if d.Sync.LastError != "" {
+			b.WriteString("\n" + fmt.Sprintf(h.org.DigestSyncError, h.cat.dateTime(d.Sync.LastErrorAt), d.Sync.LastError))
+		}
+	}
+	for _, e := range d.Extras {
+		b.WriteString("\n\n" + e)
+	}
+	return clip(b.String())
+}
+
+// digest answers /bilan: the digest of the organiser's scope, now.
+func (h *Handler) digest(ctx context.Context, sc scope.Scope) (string, error) {
+	d, err := h.BuildDigest(ctx, sc, h.cfg.Now())
+	if err != nil {
+		return "", err
+	}
+	return h.DigestText(d), nil
+}
+
+// --- the weekly send ------------------------------------------------------------------
+
+// Schedule is RELAIS_DIGEST_AT: a weekday and a time of day in a zone, or off.
+type Schedule struct {
+	Off     bool
+	Weekday time.Weekday
+	Hour    int
+	Minute  int
+	Zone    *time.Location
+}
+
+var weekdays = map[string]time.Weekday{
+	"MON": time.Monday, "TUE": time.Tuesday, "WED": time.Wednesday, "THU": time.Thursday,
+	"FRI": time.Friday, "SAT": time.Saturday, "SUN": time.Sunday,
+	"LUN": time.Monday, "MAR": time.Tuesday, "MER": time.Wednesday, "JEU": time.Thursday,
+	"VEN": time.Friday, "SAM": time.Saturday, "DIM": time.Sunday,
+}
+
+// DefaultDigestAt is RELAIS_DIGEST_AT's default.
+const DefaultDigestAt = "MON 09:00 Europe/Paris"
+
+// ParseSchedule reads "MON 09:00 Europe/Paris" (English or French three-letter day; the zone
+// is optional, UTC when absent) or "off".
+func ParseSchedule(s string) (Schedule, error) {
+	f := strings.Fields(s)
+	if len(f) == 0 {
+		f = strings.Fields(DefaultDigestAt)
+	}
+	if len(f) == 1 && strings.EqualFold(f[0], "off") {
+		return Schedule{Off: true}, nil
+	}
+	if len(f) < 2 || len(f) > 3 {
+		return Schedule{}, errors.New("digest schedule: want like MON 09:00 Europe/Paris, or off")
+	}
+	wd, ok := weekdays[strings.ToUpper(f[0])]
+	if !ok {
+		return Schedule{}, errors.New("digest schedule: unknown day, want MON..SUN")
+	}
+	t, err := time.Parse("15:04", f[1])
+	if err != nil {
+		return Schedule{}, errors.New("digest schedule: time of day must be HH:MM")
+	}
+	sc := Schedule{Weekday: wd, Hour: t.Hour(), Minute: t.Minute(), Zone: time.UTC}
+	if len(f) == 3 {
+		loc, err := time.LoadLocation(f[2])
+		if err != nil {
+			return Schedule{}, errors.New("digest schedule: unknown time zone")
+		}
+		sc.Zone = loc
+	}
+	return sc, nil
+}
+
+// Due returns the slot of now's week (in the schedule's zone) and whether it has come: a
+// digest is due from its slot to the end of that ISO week, so a relais that was down at
+// the slot still sends it once it is back.
+func (s Schedule) Due(now time.Time) (slot time.Time, due bool) {
+	if s.Off || s.Zone == nil {
+		return time.Time{}, false
+	}
+	l := now.In(s.Zone)
+	monday := time.Date(l.Year(), l.Month(), l.Day()-(int(l.Weekday())+6)%7, 0, 0, 0, 0, s.Zone)
+	off := (int(s.Weekday) + 6) % 7
+	slot = time.Date(monday.Year(), monday.Month(), monday.Day()+off, s.Hour, s.Minute, 0, 0, s.Zone)
+	return slot, !now.Before(slot)
+}
+
+// DigestTick sends the week's digest to every organiser whose digest is due and was not
+// sent yet, by this replica or another: a create-once key per organiser and ISO week in
+// kv decides who sends. It returns how many this call sent.
+func (h *Handler) DigestTick(ctx context.Context, kv jetstream.KeyValue, s Schedule, now time.Time) (int, error) {
+	slot, due := s.Due(now)
+	if !due {
+		return 0, nil
+	}
+	week := ISOWeek(slot)
+	if prev, _ := h.digestWeek.Swap(week).(string); prev != week {
+		h.digested.Clear() // last week's keys: never asked about again
+	}
+	sent := 0
+	var first error
+	for _, o := range h.organiserList() {
+		sum := sha256.Sum256([]byte(string(o.platform) + ":" + o.id))
+		who := hex.EncodeToString(sum[:12])
+		key := "sent." + who + "." + strings.ReplaceAll(week, "-", "")
+		if _, done := h.digested.Load(key); done {
+			continue
+		}
+		if _, err := kv.Create(ctx, key, []byte(now.UTC().Format(time.RFC3339))); err != nil {
+			if errors.Is(err, jetstream.ErrKeyExists) {
+				h.digested.Store(key, true)
+				continue // sent already, here or by another replica
+			}
+			first = cmp.Or(first, fmt.Errorf("digest: claim: %w", err))
+			continue
+		}
+		did, err := h.sendDigest(ctx, o, who, week, now)
+		if err != nil {
+			// Let the next tick, here or elsewhere, try again.
+			if derr := kv.Delete(ctx, key); derr != nil {
+				h.log.Warn("digest claim not released", "err", derr.Error())
+			}
+			first = cmp.Or(first, err)
+			continue
+		}
+		h.digested.Store(key, true)
+		if did {
+			sent++
+		}
+	}
+	if sent > 0 {
+		h.log.Info("weekly digests sent", "week", week, "count", sent)
+	}
+	return sent, first
+}
+
+// sendDigest sends one organiser their digest; sent is false when their scope is empty.
+func (h *Handler) sendDigest(ctx context.Context, o organiserEntry, who, week string, now time.Time) (sent bool, err error) {
+	sc, err := h.Scope(ctx, scope.Who{Platform: o.platform, ID: o.scopeID, Phone: o.phone, Admin: o.admin})
+	if err != nil {
+		return false, err
+	}
+	if sc.Empty() {
+		return false, nil // nothing of theirs to report
+	}
+	d, err := h.BuildDigest(ctx, sc, now)
+	if err != nil {
+		return false, err
+	}
+	r := events.Reply{V: events.Version, ID: "digest-" + who + "-" + week, Platform: o.platform,
+		Chat: o.chat, Private: true, Text: h.DigestText(d)}
+	return true, h.send(ctx, r)
+}
+
+// RunDigests checks every minute whether the weekly digest is due, until ctx ends.
+func (h *Handler) RunDigests(ctx context.Context, kv jetstream.KeyValue, s Schedule) error {
+	if s.Off {
+		<-ctx.Done()
+		return nil
+	}
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		if _, err := h.DigestTick(ctx, kv, s, h.cfg.Now()); err != nil && ctx.Err() == nil {
+			h.log.Warn("weekly digest", "err", err.Error())
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,91 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/relais-bot/relais/bridge/scope"
+	"github.com/relais-bot/relais/events"
+)
+
+// isOrganiser reports whether a sender may use organiser commands: RELAIS_ORGANISERS or
+// RELAIS_ADMINS.
+func (h *Handler) isOrganiser(p events.Platform, m events.Member) bool {
+	return h.cfg.Organisers.Contains(p, m) || h.cfg.Admins.Contains(p, m)
+}
+
+// Who is an organiser as scopes know them.
+func (h *Handler) Who(p events.Platform, m events.Member) scope.Who {
+	return scope.Who{Platform: p, ID: m.ID, Phone: m.Phone, Admin: h.cfg.Admins.Contains(p, m)}
+}
+
+// Recheck says whether who is still an organiser or admin, as the configuration says now,
+// with their admin flag as it is now: a dashboard session ends when its organiser is
+// removed from the allowlists.
+func (h *Handler) Recheck(who scope.Who) (scope.Who, bool) {
+	m := events.Member{ID: who.ID, Phone: who.Phone}
+	if !h.isOrganiser(who.Platform, m) {
+		return who, false
+	}
+	return h.Who(who.Platform, m), true
+}
+
+// Scope returns the groups an organiser may see, asking the platform (cached briefly).
+func (h *Handler) Scope(ctx context.Context, who scope.Who) (scope.Scope, error) {
+	if who.Admin {
+		return scope.Everything(), nil
+	}
+	groups, err := h.query.Groups(ctx)
+	if err != nil {
+		return scope.Scope{}, fmt.Errorf("scope: %w", err)
+	}
+	return h.cfg.Scopes.Scope(ctx, who, groups), nil
+}
+
+// scopedFetch is how many ranked members a scoped organiser's list reads before keeping
+// those of their groups: a scope may hold few of the deployment's top members.
+const scopedFetch = 250
+
+// organiserEntry is one organiser or admin as the digest reaches them.
+type organiserEntry struct {
+	platform events.Platform
+	id       string // the allowlist entry: Telegram user id, WhatsApp phone
+	chat     string // where to write to them privately
+	scopeID  string // how the platform's membership check knows them
+	phone    string // WhatsApp: their phone, E.164
+	admin    bool
+}
+
+// organiserList lists organisers and admins once each, in a stable order.
+func (h *Handler) organiserList() []organiserEntry {
+	seen := map[string]bool{}
+	var out []organiserEntry
+	add := func(o Organisers, admin bool) {
+		for id := range o.telegram {
+			out = append(out, organiserEntry{platform: events.Telegram, id: id, chat: id, scopeID: id, admin: admin})
+		}
+		for phone := range o.whatsapp {
+			jid := strings.TrimPrefix(phone, "+") + "@s.whatsapp.net"
+			out = append(out, organiserEntry{platform: events.WhatsApp, id: phone, chat: jid, scopeID: jid, phone: phone, admin: admin})
+		}
+	}
+	add(h.cfg.Admins, true)
+	add(h.cfg.Organisers, false)
+	var uniq []organiserEntry
+	for _, o := range out {
+		k := string(o.platform) + ":" + o.id
+		if !seen[k] {
+			seen[k] = true
+			uniq = append(uniq, o)
+		}
+	}
+	slices.SortFunc(uniq, func(a, b organiserEntry) int {
+		return strings.Compare(string(a.platform)+a.id, string(b.platform)+b.id)
+	})
+	return uniq
+}
+
+// NoScopeText is the answer to an organiser who is in none of the groups.
+func (h *Handler) NoScopeText() string { return h.org.NoScope }

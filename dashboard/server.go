@@ -1,0 +1,266 @@
+// Package dashboard serves the organisers' dashboard under /tableau/: per group activity
+// trends, a weekday × hour heatmap, leaders and actives with why, new and fading members,
+// the CRM sync state. Pages are server-rendered HTML with inline SVG charts; nothing is
+// loaded from outside, and a strict Content-Security-Policy says so to the browser.
+//
+// There is no password: /tableau in a private chat with the bot sends a one-time login link,
+// short-lived, bound to that organiser; using it opens a session (an HttpOnly, SameSite=Strict
+// cookie, Secure behind https) that expires. Every page applies the organiser's scope,
+// asked again at each request (the platform's answer is cached a few minutes), and reads
+// members through the consent gate: objectors and erased members never appear.
+package dashboard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/relais-bot/relais/bridge"
+	"github.com/relais-bot/relais/bridge/commands"
+	"github.com/relais-bot/relais/bridge/scope"
+)
+
+// Source is what pages read, scoped: *commands.Handler has it.
+type Source interface {
+	// Recheck says whether who is still an organiser, with their admin flag as of now.
+	Recheck(who scope.Who) (scope.Who, bool)
+	Scope(ctx context.Context, who scope.Who) (scope.Scope, error)
+	BuildDigest(ctx context.Context, sc scope.Scope, now time.Time) (commands.Digest, error)
+	ScopedMembers(ctx context.Context, sc scope.Scope) ([]bridge.MemberCard, error)
+}
+
+// Series are a group's counts: *bridge.Query has them.
+type Series interface {
+	GroupDays(ctx context.Context, group string, n int) ([]int, error)
+	GroupHours(ctx context.Context, group string, days int) (bridge.HoursOfWeek, error)
+	Bars() bridge.Bars
+}
+
+// Defaults.
+const (
+	DefaultLinkTTL    = 10 * time.Minute
+	DefaultSessionTTL = 8 * time.Hour
+	cookieName        = "relais_tableau"
+	// Prefix is where the dashboard is mounted.
+	Prefix = "/tableau/"
+)
+
+// Config configures a Server.
+type Config struct {
+	// PublicURL is RELAIS_PUBLIC_URL: links point there; https makes the cookie Secure.
+	PublicURL string
+	// Lang is RELAIS_LANG, the default language of pages (?lang= overrides it).
+	Lang                string
+	LinkTTL, SessionTTL time.Duration
+	TagPrefix           string
+	Now                 func() time.Time
+	Log                 *slog.Logger
+}
+
+// Server is the dashboard.
+type Server struct {
+	cfg    Config
+	store  store
+	secure bool
+	base   *url.URL
+	src    atomic.Pointer[sources]
+	log    *slog.Logger
+}
+
+type sources struct {
+	src    Source
+	series Series
+}
+
+// New returns a dashboard over kv (events.DashboardBucket). Pages answer 503 until Attach.
+func New(cfg Config, kv jetstream.KeyValue) (*Server, error) {
+	if kv == nil {
+		return nil, errors.New("dashboard: bucket is required")
+	}
+	base, err := url.Parse(strings.TrimRight(cfg.PublicURL, "/"))
+	if err != nil || base.Host == "" || (base.Scheme != "http" && base.Scheme != "https") {
+		return nil, errors.New("dashboard: public url must be an http(s) URL")
+	}
+	if cfg.LinkTTL <= 0 {
+		cfg.LinkTTL = DefaultLinkTTL
+	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = DefaultSessionTTL
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.TagPrefix == "" {
+		cfg.TagPrefix = "relais-"
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Server{cfg: cfg, store: store{kv: kv, now: cfg.Now}, secure: base.Scheme == "https", base: base, log: log}, nil
+}
+
+// Attach gives the server what pages read (the command handler exists after the server).
+func (s *Server) Attach(src Source, series Series) { s.src.Store(&sources{src, series}) }
+
+// LoginLink makes a one-time link for who (commands.LoginLinker).
+func (s *Server) LoginLink(ctx context.Context, who scope.Who) (string, time.Duration, error) {
+	tok, err := newSecret()
+	if err != nil {
+		return "", 0, err
+	}
+	g := grant{Platform: who.Platform, ID: who.ID, Phone: who.Phone, Admin: who.Admin, Expires: s.cfg.Now().Add(s.cfg.LinkTTL)}
+	if err := s.store.put(ctx, "link", tok, g); err != nil {
+		return "", 0, err
+	}
+	u := *s.base
+	u.Path = strings.TrimRight(u.Path, "/") + Prefix + "entree"
+	u.RawQuery = url.Values{"t": {tok}}.Encode()
+	return u.String(), s.cfg.LinkTTL, nil
+}
+
+// Handler serves the dashboard's routes, to mount at Prefix.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /tableau/entree", s.loginPage)
+	mux.HandleFunc("POST /tableau/entree", s.login)
+	mux.HandleFunc("POST /tableau/sortie", s.logout)
+	mux.HandleFunc("GET /tableau/style.css", s.style)
+	mux.HandleFunc("GET /tableau/{$}", s.withSession(s.overview))
+	mux.HandleFunc("GET /tableau/groupe/{group}", s.withSession(s.groupPage))
+	mux.HandleFunc("/tableau/", func(w http.ResponseWriter, r *http.Request) {
+		s.page(w, r, http.StatusNotFound, "message", s.texts(r).NotFound)
+	})
+	return headers(mux)
+}
+
+// headers sets what every answer carries: a CSP allowing nothing from outside (no script at
+// all), no caching of pages holding names, no referrer (a link's token must not leak).
+func headers(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// secureRequest says whether the browser talks https: RELAIS_PUBLIC_URL says so, or a
+// reverse proxy's X-Forwarded-Proto does. The header is believed only because it can only
+// make the cookie stricter (Secure), never looser.
+func (s *Server) secureRequest(r *http.Request) bool {
+	return s.secure || r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+}
+
+// loginPage shows a button that uses the link: a GET never uses it, so a link preview (chat
+// apps fetch links to show them) does not spend it.
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, "login", map[string]any{"Token": r.URL.Query().Get("t")})
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		s.page(w, r, http.StatusBadRequest, "message", s.texts(r).LinkInvalid)
+		return
+	}
+	g, err := s.store.get(r.Context(), "link", r.PostForm.Get("t"), true)
+	if err != nil {
+		if !errors.Is(err, ErrInvalid) {
+			s.log.Warn("dashboard login", "err", err.Error())
+		}
+		s.page(w, r, http.StatusForbidden, "message", s.texts(r).LinkInvalid)
+		return
+	}
+	sid, err := newSecret()
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	g.Expires = s.cfg.Now().Add(s.cfg.SessionTTL)
+	if err := s.store.put(r.Context(), "session", sid, g); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: cookieName, Value: sid, Path: Prefix, Expires: g.Expires, MaxAge: int(s.cfg.SessionTTL.Seconds()),
+		HttpOnly: true, Secure: s.secureRequest(r), SameSite: http.SameSiteStrictMode,
+	})
+	s.log.Info("dashboard session opened", "platform", string(g.Platform), "admin", g.Admin)
+	http.Redirect(w, r, Prefix+langQuery(r), http.StatusSeeOther)
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(cookieName); err == nil {
+		if err := s.store.drop(r.Context(), "session", c.Value); err != nil {
+			s.log.Warn("dashboard logout", "err", err.Error())
+		}
+	}
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: Prefix, MaxAge: -1, Expires: time.Unix(0, 0),
+		HttpOnly: true, Secure: s.secureRequest(r), SameSite: http.SameSiteStrictMode})
+	s.page(w, r, http.StatusOK, "message", s.texts(r).LoggedOut)
+}
+
+// withSession runs h with the session's organiser, or answers that a new link is needed.
+func (s *Server) withSession(h func(http.ResponseWriter, *http.Request, scope.Who)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, err := r.Cookie(cookieName)
+		if err != nil {
+			s.page(w, r, http.StatusUnauthorized, "message", s.texts(r).NeedLink)
+			return
+		}
+		g, err := s.store.get(r.Context(), "session", c.Value, false)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				s.fail(w, r, err)
+				return
+			}
+			http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: Prefix, MaxAge: -1, HttpOnly: true,
+				Secure: s.secureRequest(r), SameSite: http.SameSiteStrictMode})
+			s.page(w, r, http.StatusUnauthorized, "message", s.texts(r).SessionExpired)
+			return
+		}
+		who := g.who()
+		if src := s.src.Load(); src != nil {
+			var still bool
+			if who, still = src.src.Recheck(who); !still {
+				// No longer an organiser: the session ends now, not at its expiry.
+				_ = s.store.drop(r.Context(), "session", c.Value)
+				s.page(w, r, http.StatusUnauthorized, "message", s.texts(r).SessionExpired)
+				return
+			}
+		}
+		h(w, r, who)
+	}
+}
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	s.log.Error("dashboard", "err", err.Error())
+	s.page(w, r, http.StatusServiceUnavailable, "message", s.texts(r).Unavailable)
+}
+
+func langQuery(r *http.Request) string {
+	if l := r.URL.Query().Get("lang"); l == "en" || l == "fr" {
+		return "?lang=" + l
+	}
+	return ""
+}
+
+// sources returns what pages read, or an error while the bridge is not attached yet.
+func (s *Server) sources() (*sources, error) {
+	src := s.src.Load()
+	if src == nil {
+		return nil, fmt.Errorf("dashboard: not attached yet")
+	}
+	return src, nil
+}

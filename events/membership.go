@@ -1,0 +1,131 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Membership questions ("is this organiser in that group?") go from the bridge to the
+// adapter of the platform over NATS request/reply: only the adapter holds the platform's
+// session, and adapters and bridge meet only on NATS. Nothing is stored: a question and its
+// answer are platform ids and a yes or no, never kept in a stream.
+
+// MembershipSubject is relais.member.<platform>.
+func (n Names) MembershipSubject(p Platform) string { return n.root + ".member." + string(p) }
+
+// MembershipQuestion asks whether User is a member of Group (platform ids).
+type MembershipQuestion struct {
+	V     int    `json:"v"`
+	Group string `json:"group"`
+	User  string `json:"user"`
+}
+
+// MembershipAnswer is the adapter's answer; Error is set when the platform could not say.
+type MembershipAnswer struct {
+	Member bool   `json:"member"`
+	Error  string `json:"error,omitempty"`
+}
+
+// maxMembershipBytes bounds a question: two platform ids.
+const maxMembershipBytes = 1024
+
+// DecodeMembershipQuestion reads a question, refusing oversize or incomplete ones.
+func DecodeMembershipQuestion(b []byte) (MembershipQuestion, error) {
+	var q MembershipQuestion
+	if len(b) > maxMembershipBytes {
+		return q, errors.New("membership: question too large")
+	}
+	if err := json.Unmarshal(b, &q); err != nil {
+		return q, fmt.Errorf("membership: %w", err)
+	}
+	if q.V != Version {
+		return q, fmt.Errorf("membership: unknown version %d", q.V)
+	}
+	if q.Group == "" || q.User == "" || len(q.Group) > 256 || len(q.User) > 256 {
+		return q, errors.New("membership: group and user are required")
+	}
+	return q, nil
+}
+
+// MembershipFunc answers one question from the platform.
+type MembershipFunc func(ctx context.Context, group, user string) (bool, error)
+
+// ErrNotHere is what a MembershipFunc returns when this process cannot ask the platform (it
+// does not hold the session): it stays silent, and the replica that holds it answers.
+var ErrNotHere = errors.New("membership: not this replica")
+
+// ServeMembership answers membership questions for a platform until ctx ends. With a queue
+// group, one replica answers each question (any replica can ask the platform, as with a
+// bot token); without one every replica hears it and only the one whose check does not
+// return ErrNotHere answers (a WhatsApp session lives in one process).
+func ServeMembership(ctx context.Context, nc *nats.Conn, names Names, p Platform, queue string, check MembershipFunc) error {
+	if nc == nil || check == nil {
+		return errors.New("membership: connection and check are required")
+	}
+	sub, err := nc.QueueSubscribe(names.MembershipSubject(p), queue, func(m *nats.Msg) {
+		var a MembershipAnswer
+		q, err := DecodeMembershipQuestion(m.Data)
+		if err == nil {
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			a.Member, err = check(cctx, q.Group, q.User)
+			cancel()
+		}
+		if errors.Is(err, ErrNotHere) {
+			return
+		}
+		if err != nil {
+			a = MembershipAnswer{Error: err.Error()}
+		}
+		b, _ := json.Marshal(a)
+		_ = m.Respond(b)
+	})
+	if err != nil {
+		return fmt.Errorf("membership: subscribe: %w", err)
+	}
+	<-ctx.Done()
+	_ = sub.Drain()
+	return nil
+}
+
+// MembershipClient asks the adapters over NATS.
+type MembershipClient struct {
+	NC    *nats.Conn
+	Names Names
+	// Timeout bounds one question (default 5s).
+	Timeout time.Duration
+}
+
+// IsMember asks the adapter of platform p whether user is a member of group. No adapter
+// answering is an error: the caller decides (scopes fail closed).
+func (c MembershipClient) IsMember(ctx context.Context, p Platform, group, user string) (bool, error) {
+	if !p.Valid() {
+		return false, fmt.Errorf("membership: unknown platform %q", p)
+	}
+	b, err := json.Marshal(MembershipQuestion{V: Version, Group: group, User: user})
+	if err != nil {
+		return false, fmt.Errorf("membership: %w", err)
+	}
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	m, err := c.NC.RequestWithContext(ctx, c.Names.MembershipSubject(p), b)
+	if err != nil {
+		return false, fmt.Errorf("membership: ask %s: %w", p, err)
+	}
+	var a MembershipAnswer
+	if err := json.Unmarshal(m.Data, &a); err != nil {
+		return false, fmt.Errorf("membership: answer: %w", err)
+	}
+	if a.Error != "" {
+		return false, fmt.Errorf("membership: %s: %s", p, a.Error)
+	}
+	return a.Member, nil
+}
