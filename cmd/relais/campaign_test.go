@@ -62,6 +62,9 @@ func (r *campaignRig) conversation() {
 	lead(r.other, r.otherGroupLeader)
 	r.bot.Text(r.other, r.otherGroupLeader, "/oui")
 	r.bot.Text(tgtest.Private(r.otherGroupLeader), r.otherGroupLeader, "/start")
+	// The organiser is in both groups, as Telegram's getChatMember says: a campaign to every
+	// group of their scope reaches both.
+	r.bot.SetMember(r.other, r.organiser, "member")
 }
 
 // campaignMessages counts, per chat, the messages holding text.
