@@ -481,11 +481,19 @@ func (h *Handler) mobilise(ctx context.Context, ev events.Event, organiser strin
 	if !found {
 		cp = campaign{Slug: slug, Text: text, Platform: ev.Platform, Organiser: organiser, OrganiserChat: ev.Sender.ID,
 			Leaders: spec.leaders, Actives: spec.actives, State: stateDraft, Created: h.cfg.Now().UTC()}
+		var allowed []string
+		if len(spec.groups) > 0 {
+			if allowed, err = h.allowedGroups(ctx, ev); err != nil {
+				return events.Reply{}, fmt.Errorf("allowed groups: %w", err)
+			}
+		}
 		for _, name := range spec.groups {
 			gs, err := h.query.FindGroup(ctx, name)
 			if err != nil {
 				return events.Reply{}, fmt.Errorf("find group: %w", err)
 			}
+			// A group out of the organiser's scope is not found: its title is not theirs to learn.
+			gs = slices.DeleteFunc(gs, func(g GroupStats) bool { return !slices.Contains(allowed, g.Token) })
 			if len(gs) == 0 {
 				return h.private(ev, "mobilise-nogroup", fmt.Sprintf(t.NoGroupMatch, name)), nil
 			}
@@ -550,6 +558,9 @@ func (h *Handler) audience(ctx context.Context, ev events.Event, cp campaign) ([
 			if slices.Contains(allowed, g) {
 				groups = append(groups, g)
 			}
+		}
+		if len(groups) == 0 {
+			return nil, nil // every named group left the scope since the draft
 		}
 	}
 	cands, err := h.camp.cfg.Audience.Audience(ctx, groups, bridge.AudienceTags{Leaders: cp.Leaders, Actives: cp.Actives},

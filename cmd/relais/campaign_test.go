@@ -299,3 +299,30 @@ func TestCampaignHonoursRetryAfter(t *testing.T) {
 	}
 	r.stop(p)
 }
+
+// An organiser reaches only the groups Telegram says they are in: naming another group finds
+// nothing, and a campaign to "every group" counts and reaches only their own group's leaders.
+func TestCampaignStaysInTheOrganisersScope(t *testing.T) {
+	r := newCampaignRig(t)
+	addr := freeAddr(t)
+	p := startRelais(t, r.bin, append(slices.Clone(r.env), "RELAIS_HTTP_ADDR="+addr), "run")
+	waitReady(t, p, addr, 30*time.Second)
+	r.conversation()
+	// Not, or no longer, in Quartier Nord (set before relais first asks, so nothing cached).
+	r.bot.SetMember(r.other, r.organiser, "left")
+	r.quiet(p)
+	if got := r.ask(p, "/mobiliser leaders dans Quartier Nord\n"+r.campaignText); !strings.Contains(got, "Aucun groupe ne correspond") {
+		t.Errorf("a campaign to a group out of scope was prepared:\n%s", got)
+	}
+	preview := r.ask(p, "/mobiliser leaders\n"+r.campaignText)
+	if want := fmt.Sprintf("joignables maintenant : %d", len(r.reachable)); !strings.Contains(preview, want) {
+		t.Fatalf("preview lacks %q (the other group's leader must not count):\n%s", want, preview)
+	}
+	r.press(p, r.organiser, button(t, r.lastTo(r.organiser.ID), "/envoyer "))
+	r.eventually(p, "the campaign delivered", func() bool { return len(r.campaignMessages(r.campaignText)) == len(r.reachable) })
+	r.quiet(p)
+	if n := r.campaignMessages(r.campaignText)[r.otherGroupLeader.ID]; n != 0 {
+		t.Errorf("the leader of a group out of the organiser's scope got the campaign %d times", n)
+	}
+	r.stop(p)
+}
