@@ -31,6 +31,9 @@ type MembershipAnswer struct {
 	Error  string `json:"error,omitempty"`
 }
 
+// membershipParallel bounds the questions an adapter answers at once.
+const membershipParallel = 8
+
 // maxMembershipBytes bounds a question: two platform ids.
 const maxMembershipBytes = 1024
 
@@ -67,7 +70,10 @@ func ServeMembership(ctx context.Context, nc *nats.Conn, names Names, p Platform
 	if nc == nil || check == nil {
 		return errors.New("membership: connection and check are required")
 	}
-	sub, err := nc.QueueSubscribe(names.MembershipSubject(p), queue, func(m *nats.Msg) {
+	// Questions are answered side by side (a scope asks about each group), a few at a time.
+	slots := make(chan struct{}, membershipParallel)
+	answer := func(m *nats.Msg) {
+		defer func() { <-slots }()
 		var a MembershipAnswer
 		q, err := DecodeMembershipQuestion(m.Data)
 		if err == nil {
@@ -83,6 +89,13 @@ func ServeMembership(ctx context.Context, nc *nats.Conn, names Names, p Platform
 		}
 		b, _ := json.Marshal(a)
 		_ = m.Respond(b)
+	}
+	sub, err := nc.QueueSubscribe(names.MembershipSubject(p), queue, func(m *nats.Msg) {
+		select {
+		case slots <- struct{}{}:
+			go answer(m)
+		case <-ctx.Done():
+		}
 	})
 	if err != nil {
 		return fmt.Errorf("membership: subscribe: %w", err)

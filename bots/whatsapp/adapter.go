@@ -52,6 +52,8 @@ type Adapter struct {
 	metrics *metrics
 	ingest  *ingest
 	replies *replier
+	// members answers the bridge's membership questions, from cached participant lists.
+	members *participants
 
 	// canSend reports whether this process may send now: it holds the session and is
 	// logged in. A field so tests can drive ServeReplies without WhatsApp.
@@ -118,6 +120,7 @@ func New(ctx context.Context, cfg Config, js jetstream.JetStream, names events.N
 		instance: cfg.Instance,
 	}
 	a.canSend = func() bool { return a.active.Load() && cli.IsLoggedIn() }
+	a.members = newParticipants(cli, time.Now)
 	seen := newRecentSenders(30*24*time.Hour, 100_000, time.Now)
 	groups := newGroupBook(cli, time.Now)
 	a.ingest = &ingest{
@@ -370,7 +373,7 @@ func (a *Adapter) IsMember(ctx context.Context, group, user string) (bool, error
 	if !a.canSend() {
 		return false, events.ErrNotHere
 	}
-	return groupMember(ctx, a.cli, group, user)
+	return groupMember(ctx, a.members, group, user)
 }
 
 // ServeMembership answers the bridge's membership questions until ctx ends.

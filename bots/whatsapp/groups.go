@@ -157,3 +157,50 @@ func groupMember(ctx context.Context, fetch GroupFetcher, group, user string) (b
 	}
 	return isParticipant(info, user), nil
 }
+
+// participantsTTL is how long a group's participants answer membership questions: several
+// organisers asking about one group cost WhatsApp one fetch every few minutes.
+const participantsTTL = 5 * time.Minute
+
+// participants caches group infos for membership questions (a GroupFetcher itself).
+type participants struct {
+	fetch GroupFetcher
+	now   func() time.Time
+
+	mu sync.Mutex
+	m  map[types.JID]fetchedInfo
+}
+
+type fetchedInfo struct {
+	info *types.GroupInfo
+	at   time.Time
+}
+
+func newParticipants(fetch GroupFetcher, now func() time.Time) *participants {
+	if now == nil {
+		now = time.Now
+	}
+	return &participants{fetch: fetch, now: now, m: map[types.JID]fetchedInfo{}}
+}
+
+func (p *participants) GetGroupInfo(ctx context.Context, jid types.JID) (*types.GroupInfo, error) {
+	p.mu.Lock()
+	c, ok := p.m[jid]
+	p.mu.Unlock()
+	if ok && p.now().Sub(c.at) < participantsTTL {
+		return c.info, nil
+	}
+	info, err := p.fetch.GetGroupInfo(ctx, jid)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k, v := range p.m { // keep only fresh entries: the map stays as small as the groups asked about
+		if p.now().Sub(v.at) >= participantsTTL {
+			delete(p.m, k)
+		}
+	}
+	p.m[jid] = fetchedInfo{info: info, at: p.now()}
+	return info, nil
+}

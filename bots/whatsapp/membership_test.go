@@ -88,3 +88,32 @@ func TestPhotoReplyAsImage(t *testing.T) {
 		t.Errorf("text-only sender sent %+v", got)
 	}
 }
+
+type countingGroups struct {
+	info  *types.GroupInfo
+	calls int
+}
+
+func (c *countingGroups) GetGroupInfo(context.Context, types.JID) (*types.GroupInfo, error) {
+	c.calls++
+	return c.info, nil
+}
+
+// TestParticipantsCached: questions about one group within five minutes cost one fetch.
+func TestParticipantsCached(t *testing.T) {
+	now := time.Date(2026, 3, 9, 9, 0, 0, 0, time.UTC)
+	f := &countingGroups{info: &types.GroupInfo{Participants: []types.GroupParticipant{{JID: types.NewJID("33611111111", types.DefaultUserServer)}}}}
+	p := newParticipants(f, func() time.Time { return now })
+	for _, user := range []string{"+33611111111", "+33622222222", "33611111111@s.whatsapp.net"} {
+		if _, err := groupMember(context.Background(), p, "1203@g.us", user); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f.calls != 1 {
+		t.Errorf("%d fetches for three questions, want 1", f.calls)
+	}
+	now = now.Add(participantsTTL)
+	if ok, _ := groupMember(context.Background(), p, "1203@g.us", "+33611111111"); !ok || f.calls != 2 {
+		t.Errorf("after the TTL: member %v, %d fetches; want true, 2", ok, f.calls)
+	}
+}

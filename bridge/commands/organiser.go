@@ -146,23 +146,10 @@ func (h *Handler) groupStats(g GroupStats) string {
 // to or mentioned them: why they are leaders).
 func (h *Handler) memberList(ctx context.Context, ev events.Event, sc scope.Scope, leaders bool) (string, error) {
 	n := listSize(ev.Command.Args)
-	fetch := n
-	if !sc.All() {
-		fetch = max(n, scopedFetch)
-	}
-	var (
-		list []MemberCard
-		err  error
-	)
-	if leaders {
-		list, err = h.query.Leaders(ctx, fetch)
-	} else {
-		list, err = h.query.TopActive(ctx, fetch)
-	}
+	list, err := h.ranked(ctx, sc, n, leaders)
 	if err != nil {
-		return "", fmt.Errorf("list members: %w", err)
+		return "", err
 	}
-	list = sc.Cards(list)
 	if leaders {
 		// The ranking orders everyone who was ever answered; a relais is who earned the tag.
 		tag := h.cfg.TagPrefix + "leader"
@@ -313,4 +300,41 @@ func (h *Handler) PostNoticeOnce(ctx context.Context, platform events.Platform, 
 	}
 	h.log.Info("notice posted", "group", group, "version", NoticeVersion)
 	return true, nil
+}
+
+// ranked returns the members of a scope with the most messages (or, for leaders, the most
+// distinct people who answered them), most first. Admins read the deployment's rankings; an
+// organiser's scope is ranked from everyone seen in its groups, so a small group's members
+// are not crowded out by the whole party's.
+func (h *Handler) ranked(ctx context.Context, sc scope.Scope, n int, leaders bool) ([]MemberCard, error) {
+	by := func(c MemberCard) int { return c.Messages }
+	if leaders {
+		by = func(c MemberCard) int { return c.People }
+	}
+	if _, ok := h.query.(MemberSource); ok && !sc.All() {
+		all, err := h.ScopedMembers(ctx, sc)
+		if err != nil {
+			return nil, fmt.Errorf("list members: %w", err)
+		}
+		all = slices.DeleteFunc(all, func(c MemberCard) bool { return by(c) == 0 })
+		slices.SortStableFunc(all, func(a, b MemberCard) int { return by(b) - by(a) })
+		return all, nil
+	}
+	fetch := n
+	if !sc.All() {
+		fetch = max(n, scopedFetch)
+	}
+	var (
+		list []MemberCard
+		err  error
+	)
+	if leaders {
+		list, err = h.query.Leaders(ctx, fetch)
+	} else {
+		list, err = h.query.TopActive(ctx, fetch)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list members: %w", err)
+	}
+	return sc.Cards(list), nil
 }

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/relais-bot/relais/bridge"
@@ -133,6 +134,9 @@ func Rule(who Who, groups []bridge.GroupStats, member map[string]bool) Scope {
 	return s
 }
 
+// askParallel bounds the membership questions one scope asks at once.
+const askParallel = 4
+
 // DefaultTTL is how long a membership answer is kept: someone removed from a group loses
 // its data within that time.
 const DefaultTTL = 5 * time.Minute
@@ -186,23 +190,35 @@ func (r *Resolver) Scope(ctx context.Context, who Who, groups []bridge.GroupStat
 	if r == nil || r.checker == nil || who.ID == "" {
 		return Rule(who, groups, member)
 	}
-	failed := false
+	// Groups are asked about a few at a time. Once the platform fails, the rest are read
+	// from the cache only: asking a platform that is down about every group would only make
+	// the organiser wait.
+	var (
+		mu     sync.Mutex
+		failed atomic.Bool
+		wg     sync.WaitGroup
+		slots  = make(chan struct{}, askParallel)
+	)
 	for _, g := range groups {
 		if g.Platform != who.Platform || g.Chat == "" {
 			continue
 		}
-		ok, err := r.isMember(ctx, who.Platform, g.Chat, who.ID, failed)
-		if err != nil {
-			if !failed {
-				r.log.Warn("membership not known: groups left out of the scope", "group", g.Token, "err", err.Error())
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			ok, err := r.isMember(ctx, who.Platform, g.Chat, who.ID, failed.Load())
+			if err != nil {
+				if !failed.Swap(true) {
+					r.log.Warn("membership not known: groups left out of the scope", "group", g.Token, "err", err.Error())
+				}
+				return
 			}
-			// The platform is down or unreachable: asking it about every other group would
-			// only make the organiser wait; only cached answers count until next time.
-			failed = true
-			continue
-		}
-		member[g.Token] = ok
+			mu.Lock()
+			member[g.Token] = ok
+			mu.Unlock()
+		})
 	}
+	wg.Wait()
 	return Rule(who, groups, member)
 }
 

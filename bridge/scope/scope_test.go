@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -80,12 +81,15 @@ func TestCardTrimsOtherGroups(t *testing.T) {
 }
 
 type countingChecker struct {
+	mu     sync.Mutex
 	member map[string]bool // group chat id
 	err    error
 	asked  int
 }
 
 func (c *countingChecker) IsMember(_ context.Context, _ events.Platform, group, _ string) (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.asked++
 	return c.member[group], c.err
 }
@@ -118,8 +122,8 @@ func TestResolverFailsClosed(t *testing.T) {
 	if s := r.Scope(context.Background(), scope.Who{Platform: events.Telegram, ID: "7"}, groups); !s.Empty() {
 		t.Errorf("a platform error gave scope %v", tokens(s))
 	}
-	if c.asked != 1 {
-		t.Errorf("a failing platform was asked %d times in one scope, want once", c.asked)
+	if c.asked > 4 {
+		t.Errorf("a failing platform was asked %d times in one scope, want at most the questions in flight (4)", c.asked)
 	}
 	if s := scope.NewResolver(nil, 0, nil, nil).Scope(context.Background(), scope.Who{Platform: events.Telegram, ID: "7"}, groups); !s.Empty() {
 		t.Errorf("no checker gave scope %v", tokens(s))
