@@ -77,7 +77,7 @@ for k = 5, #ARGV, 15 do
         add(inc, 'leaves', 1)
         keep('left_at', ts, function(a, b) return a > b end)
       end
-      for c in string.gmatch(A(14), '[^,]+') do cred[#cred + 1] = c end
+      for c in string.gmatch(A(14), '[^,]+') do cred[c] = true end
     end
     local g = A(5)
     if g ~= '' then
@@ -91,6 +91,10 @@ local function flat(t)
   for k, x in pairs(t) do out[#out + 1] = k; out[#out + 1] = x end
   return out
 end
+-- Lua's unpack is bounded by the stack: long argument lists go in chunks.
+local function chunked(cmd, key, l)
+  for j = 1, #l, 500 do redis.call(cmd, key, unpack(l, j, math.min(j + 499, #l))) end
+end
 if n == 0 then
   -- Nothing applied: only the floor may move, and never brings an erased member back.
   if set.xf and redis.call('EXISTS', h) == 1 then redis.call('HSET', h, 'xf', set.xf) end
@@ -101,7 +105,9 @@ for k, x in pairs(inc) do redis.call('HINCRBY', h, k, x) end
 for k, x in pairs(days) do redis.call('HINCRBY', dk, k, x) end
 for k, x in pairs(ppl) do redis.call('HINCRBY', ik, k, x) end
 if next(grp) then redis.call('HSET', gk, unpack(flat(grp))) end
-if #cred > 0 then redis.call('SADD', KEYS[6], unpack(cred)); redis.call('EXPIRE', KEYS[6], ttl) end
+local cs = {}
+for c in pairs(cred) do cs[#cs + 1] = c end
+if #cs > 0 then chunked('SADD', KEYS[6], cs); redis.call('EXPIRE', KEYS[6], ttl) end
 redis.call('HINCRBY', h, 'ver', 1)
 -- Retention: a member nobody wrote about for longer than the replay horizon is forgotten,
 -- as the event log forgets their events; the daily full sweep then drops their indexes.
@@ -175,9 +181,12 @@ end
 local kv = {}
 for k, x in pairs(set) do kv[#kv + 1] = k; kv[#kv + 1] = x end
 if #kv > 0 then redis.call('HSET', h, unpack(kv)) end
+local function chunked(cmd, key, l)
+  for j = 1, #l, 500 do redis.call(cmd, key, unpack(l, j, math.min(j + 499, #l))) end
+end
 local ms = {}
 for m in pairs(members) do ms[#ms + 1] = m end
-if #ms > 0 then redis.call('SADD', KEYS[3], unpack(ms)) end
+chunked('SADD', KEYS[3], ms)
 for f, n in pairs(hours) do redis.call('HINCRBY', KEYS[6], f, n) end
 local newday
 for d, n in pairs(days) do
@@ -200,7 +209,7 @@ for m, d in pairs(last) do
   if not s or tonumber(s) < d then redis.call('ZADD', KEYS[4], d, m) end
 end
 for at, entries in pairs(maps) do
-  redis.call('HSET', KEYS[at], unpack(entries))
+  chunked('HSET', KEYS[at], entries)
   redis.call('EXPIRE', KEYS[at], ARGV[2])
 end
 return 1

@@ -1,3 +1,6 @@
+// Package bench is `relais bench`: it measures relais on a synthetic workload (raw
+// JetStream, fixed Redis references, the bridge end to end, rebuilds, CRM calls, latency,
+// leader accuracy, memory) on the servers relais would use, in a namespace of its own.
 package bench
 
 import (

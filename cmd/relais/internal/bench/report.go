@@ -164,7 +164,8 @@ func WriteTable(w io.Writer, r Report) error {
 			mem = "not reported"
 		}
 		row(fmt.Sprintf("rebuild of %s events", benchCount(p.Events)), benchRate(p.EventsPerS),
-			fmt.Sprintf("%.1f s; Redis memory of the state %s", p.Seconds, mem))
+			fmt.Sprintf("%.1f s; Redis memory of the state %s (message→author maps %s, %d applied-sequence sets)",
+				p.Seconds, mem, benchMiB(p.AuthorMapBytes), p.AppliedKeys))
 	}
 	if n := len(r.Rebuilds); n > 1 && r.Rebuilds[0].RedisBytes > 0 {
 		first, last := r.Rebuilds[0], r.Rebuilds[n-1]

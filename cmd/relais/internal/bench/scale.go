@@ -17,6 +17,12 @@ type benchRebuildPoint struct {
 	// RedisBytes is what the rebuilt state added to Redis' used_memory (0: the embedded
 	// Redis does not report it).
 	RedisBytes int64 `json:"redis_state_bytes"`
+	// AuthorMapBytes is the part of it in the groups' message→author maps (one entry per
+	// message of the last one to two windows: what credits a reaction whose author the
+	// platform does not send), from MEMORY USAGE; 0 where Redis does not report it.
+	AuthorMapBytes int64 `json:"author_map_bytes"`
+	// AppliedKeys counts the members' and groups' applied-sequence sets left (dedup state).
+	AppliedKeys int `json:"applied_sequence_sets"`
 }
 
 // benchRebuildScale publishes the workload at each size into a log of its own and rebuilds
@@ -52,7 +58,23 @@ func benchRebuildScale(ctx context.Context, env *Env, o Options, say func(string
 		if after, err := benchRedisMemory(ctx, env.rdb); err == nil && memErr == nil {
 			p.RedisBytes = after - before
 		}
-		say("   rebuild of %d events: %.1f s, %.0f events/s, Redis +%.1f MiB", p.Events, p.Seconds, p.EventsPerS, float64(p.RedisBytes)/(1<<20))
+		prefix := env.keyPrefix(stage)
+		maps, err := benchScanKeys(ctx, env.rdb, prefix+"g:*:t:*")
+		if err != nil {
+			return out, err
+		}
+		for _, k := range maps {
+			if n, err := env.rdb.MemoryUsage(ctx, k).Result(); err == nil {
+				p.AuthorMapBytes += n
+			}
+		}
+		applied, err := benchScanKeys(ctx, env.rdb, prefix+"*}:x")
+		if err != nil {
+			return out, err
+		}
+		p.AppliedKeys = len(applied)
+		say("   rebuild of %d events: %.1f s, %.0f events/s, Redis +%.1f MiB (author maps %.1f MiB, %d applied-sequence sets)",
+			p.Events, p.Seconds, p.EventsPerS, float64(p.RedisBytes)/(1<<20), float64(p.AuthorMapBytes)/(1<<20), p.AppliedKeys)
 		out = append(out, p)
 		// Free the log and the keys before the next size.
 		if err := env.cleanup(ctx, stage); err != nil {
