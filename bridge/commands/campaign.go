@@ -17,6 +17,7 @@ import (
 
 	"github.com/relais-bot/relais/bridge"
 	"github.com/relais-bot/relais/bridge/consent"
+	"github.com/relais-bot/relais/bridge/scope"
 	"github.com/relais-bot/relais/events"
 )
 
@@ -446,7 +447,7 @@ func (h *Handler) campaignCommand(ctx context.Context, ev events.Event, cmd comm
 		r = h.private(ev, "answer", clip(text))
 	case cmdCampaign:
 		var text string
-		text, err = h.campaignDetail(ctx, ev)
+		text, err = h.campaignDetail(ctx, ev, organiser)
 		r = h.private(ev, "answer", clip(text))
 	}
 	if err != nil {
@@ -790,8 +791,9 @@ func (h *Handler) listCampaigns(ctx context.Context, organiser string) (string, 
 }
 
 // campaignDetail is one campaign's report. It names only the members who answered "Je
-// relaie": they chose to act for it; nobody else is named.
-func (h *Handler) campaignDetail(ctx context.Context, ev events.Event) (string, error) {
+// relaie": they chose to act for it; nobody else is named. Only the organiser who wrote the
+// campaign, or an administrator, sees it: to anyone else it does not exist.
+func (h *Handler) campaignDetail(ctx context.Context, ev events.Event, organiser string) (string, error) {
 	t := h.camp.txt
 	slug := ""
 	if len(ev.Command.Args) > 0 {
@@ -801,7 +803,7 @@ func (h *Handler) campaignDetail(ctx context.Context, ev events.Event) (string, 
 	if err != nil {
 		return "", err
 	}
-	if !found {
+	if !found || (cp.Organiser != organiser && !h.cfg.Admins.Contains(ev.Platform, ev.Sender)) {
 		return fmt.Sprintf(t.NoSuchCampaign, slug), nil
 	}
 	r, err := h.report(ctx, cp)
@@ -985,4 +987,47 @@ func (h *Handler) forgetCampaigns(ctx context.Context, member string) error {
 		}
 	}
 	return nil
+}
+
+// campaignDigest is the digest's campaign section for a scope: the campaigns confirmed in the
+// week before now whose groups are all in the scope (a campaign to every group only for an
+// administrator), with counts and no names.
+func (h *Handler) campaignDigest(ctx context.Context, sc scope.Scope, now time.Time) (string, error) {
+	if h.camp == nil {
+		return "", nil
+	}
+	t := h.camp.txt
+	all, err := h.camp.scan(ctx, "c.*")
+	if err != nil {
+		return "", err
+	}
+	var cps []campaign
+	for _, v := range all {
+		var cp campaign
+		if json.Unmarshal([]byte(v), &cp) != nil || cp.Confirmed.IsZero() || now.Sub(cp.Confirmed) > 7*24*time.Hour || cp.Confirmed.After(now) {
+			continue
+		}
+		in := sc.All()
+		if len(cp.Groups) > 0 {
+			in = !slices.ContainsFunc(cp.Groups, func(g string) bool { return !sc.Has(g) })
+		}
+		if in {
+			cps = append(cps, cp)
+		}
+	}
+	if len(cps) == 0 {
+		return "", nil
+	}
+	slices.SortFunc(cps, func(a, b campaign) int { return a.Confirmed.Compare(b.Confirmed) })
+	var b strings.Builder
+	b.WriteString(t.DigestTitle)
+	for _, cp := range cps {
+		r, err := h.report(ctx, cp)
+		if err != nil {
+			return "", err
+		}
+		b.WriteString("\n" + fmt.Sprintf(t.ListLine, cp.Slug, h.cat.date(cp.Created), h.stateName(cp.State),
+			r.sent, r.failed, r.blocked, r.relay, r.notNow, r.noMore))
+	}
+	return b.String(), nil
 }

@@ -76,6 +76,21 @@ func TestCampaignLoopOverTheBridge(t *testing.T) {
 		c, ok := s.lastChange(alice)
 		return ok && slices.Contains(c.Tags, tag)
 	})
+	// The organiser's digest reports the week's campaign, with counts and no names.
+	s.publish(s.privateCommand(campaignOrganiser, "bilan"))
+	var digest string
+	s.eventually(func() bool {
+		for _, r := range s.replies() {
+			if r.Chat == campaignOrganiser.ID && strings.Contains(r.Text, "Campagnes de la semaine") {
+				digest = r.Text
+				return true
+			}
+		}
+		return false
+	})
+	if !strings.Contains(digest, slug+" (") || !strings.Contains(digest, "1 envoyés") || !strings.Contains(digest, "1 relaient") {
+		t.Errorf("the digest's campaign section lacks this campaign's counts:\n%s", digest)
+	}
 	s.publish(s.privateCommand(alice, "neplusmesolliciter"))
 	s.publish(s.privateCommand(campaignOrganiser, "mobiliser", "leaders\nRéunion jeudi"))
 	s.eventually(func() bool { return s.draft() != slug })

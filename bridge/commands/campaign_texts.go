@@ -18,6 +18,8 @@ type CampaignTexts struct {
 	AudienceLeaders, AudienceActives, AudienceBoth       string
 	AllGroups                                            string
 	ListTitle, ListLine, Detail, DetailRelayers, NoneYet string
+	// DigestTitle heads the weekly digest's campaign section.
+	DigestTitle string
 	// Member side: the footer under a campaign message, the three choices, the words.
 	Footer, Words                           string
 	ButtonRelay, ButtonNotNow, ButtonNoMore string
@@ -61,6 +63,7 @@ func frenchCampaigns() CampaignTexts {
 		AudienceBoth:      "les relais et les membres actifs",
 		AllGroups:         "tous les groupes",
 		ListTitle:         "📣 Vos campagnes :",
+		DigestTitle:       "📣 Campagnes de la semaine :",
 		ListLine:          "• %s (%s, %s) : %d envoyés, %d échecs, %d bloqués ; réponses : %d relaient, %d pas cette fois, %d ne plus solliciter",
 		Detail: "📣 Campagne %[1]s (%[2]s, %[3]s)\nPublic : %[4]s\n\n%[5]s\n\n" +
 			"Envoyés : %[6]d · en file : %[7]d · échecs : %[8]d · bloqués : %[9]d · interrompus : %[10]d\n" +
@@ -115,6 +118,7 @@ func englishCampaigns() CampaignTexts {
 		AudienceBoth:      "the relays and the active members",
 		AllGroups:         "every group",
 		ListTitle:         "📣 Your campaigns:",
+		DigestTitle:       "📣 This week's campaigns:",
 		ListLine:          "• %s (%s, %s): %d sent, %d failed, %d blocked; answers: %d relay, %d not this time, %d no more calls",
 		Detail: "📣 Campaign %[1]s (%[2]s, %[3]s)\nAudience: %[4]s\n\n%[5]s\n\n" +
 			"Sent: %[6]d · queued: %[7]d · failed: %[8]d · blocked: %[9]d · interrupted: %[10]d\n" +

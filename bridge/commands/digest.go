@@ -128,6 +128,11 @@ func (h *Handler) BuildDigest(ctx context.Context, sc scope.Scope, now time.Time
 		}
 		d.Sync = &info
 	}
+	if text, err := h.campaignDigest(ctx, sc, h.cfg.Now()); err != nil {
+		return d, fmt.Errorf("digest: campaigns: %w", err)
+	} else if text != "" {
+		d.Extras = append(d.Extras, text)
+	}
 	for _, s := range h.cfg.DigestSections {
 		text, err := s.DigestSection(ctx, sc, h.cat.Lang)
 		if err != nil {
