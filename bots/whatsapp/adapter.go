@@ -299,19 +299,25 @@ var errNotActive = errors.New("whatsapp: session not active in this process")
 // ServeReplies sends the bridge's replies from relais.reply.whatsapp until ctx is done.
 func (a *Adapter) ServeReplies(ctx context.Context) error {
 	cfg := events.DurableConfig(a.names.ReplyConsumer(events.WhatsApp), a.names.ReplySubject(events.WhatsApp))
-	// One reply at a time, and time for it to wait its turn, its jitter and the send.
+	settler := events.Settler{Pub: a.pub, Log: a.log, BaseDelay: 5 * time.Second, MaxDelay: 5 * time.Minute}
+	return a.serveOneByOne(ctx, "replies", a.names.RepliesStream(), cfg, settler, a.replies.Handle)
+}
+
+// serveOneByOne sends the replies of one stream through send until ctx is done: one at a
+// time, with time for a reply to wait its turn, its jitter and the send. A sent reply is
+// securely deleted before its ack (see replies.go).
+func (a *Adapter) serveOneByOne(ctx context.Context, what, streamName string, cfg jetstream.ConsumerConfig,
+	settler events.Settler, send func(context.Context, events.Reply) error) error {
 	cfg.AckWait = 3 * time.Minute
 	cfg.MaxAckPending = 1
-	cons, err := a.js.CreateOrUpdateConsumer(ctx, a.names.RepliesStream(), cfg)
+	cons, err := a.js.CreateOrUpdateConsumer(ctx, streamName, cfg)
 	if err != nil {
-		return fmt.Errorf("whatsapp: replies consumer: %w", err)
+		return fmt.Errorf("whatsapp: %s consumer: %w", what, err)
 	}
-	stream, err := a.js.Stream(ctx, a.names.RepliesStream())
+	stream, err := a.js.Stream(ctx, streamName)
 	if err != nil {
-		return fmt.Errorf("whatsapp: replies stream: %w", err)
+		return fmt.Errorf("whatsapp: %s stream: %w", what, err)
 	}
-	settler := events.Settler{Pub: a.pub, Log: a.log, BaseDelay: 5 * time.Second, MaxDelay: 5 * time.Minute}
-	// A sent reply is securely deleted before its ack: see replies.go.
 	return events.Consume(ctx, cons, settler, events.ErasingHandler(stream, a.pub, a.log, func(ctx context.Context, msg jetstream.Msg) error {
 		rep, err := events.DecodeReply(msg.Data())
 		if err != nil {
@@ -322,7 +328,7 @@ func (a *Adapter) ServeReplies(ctx context.Context) error {
 		}
 		sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel()
-		return a.replies.Handle(sctx, rep)
+		return send(sctx, rep)
 	}))
 }
 

@@ -26,31 +26,12 @@ func (a *Adapter) ServeCampaigns(ctx context.Context) error {
 		return fmt.Errorf("whatsapp: campaigns bucket: %w", err)
 	}
 	cfg := events.DurableConfig(a.names.CampaignConsumer(events.WhatsApp), a.names.CampaignFilter(events.WhatsApp))
-	cfg.AckWait = 3 * time.Minute
-	cfg.MaxAckPending = 1
-	cons, err := a.js.CreateOrUpdateConsumer(ctx, a.names.CampaignsStream(), cfg)
-	if err != nil {
-		return fmt.Errorf("whatsapp: campaigns consumer: %w", err)
-	}
-	stream, err := a.js.Stream(ctx, a.names.CampaignsStream())
-	if err != nil {
-		return fmt.Errorf("whatsapp: campaigns stream: %w", err)
-	}
 	settler := events.Settler{Pub: a.pub, Log: a.log, BaseDelay: 20 * time.Second, MaxDelay: 10 * time.Minute}
-	return events.Consume(ctx, cons, settler, events.ErasingHandler(stream, a.pub, a.log, func(ctx context.Context, msg jetstream.Msg) error {
-		rep, err := events.DecodeReply(msg.Data())
-		if err != nil {
-			return err
-		}
-		if !a.canSend() {
-			return events.RetryAfter(errNotActive, 30*time.Second)
-		}
-		sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-		defer cancel()
-		err = a.replies.Campaign(sctx, kv, rep)
+	return a.serveOneByOne(ctx, "campaigns", a.names.CampaignsStream(), cfg, settler, func(ctx context.Context, rep events.Reply) error {
+		err := a.replies.Campaign(ctx, kv, rep)
 		a.replies.countCampaignErr(err)
 		return err
-	}))
+	})
 }
 
 // countCampaignErr counts a campaign message that did not end in an outcome recorded
