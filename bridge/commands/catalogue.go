@@ -8,8 +8,9 @@ import (
 
 // NoticeVersion is the version of the information notice text. Raise it when the notice
 // changes in substance: groups get the new one posted, and consent records say which one a
-// member was shown.
-const NoticeVersion = 1
+// member was shown. Version 2 says that members who said yes may receive calls to action
+// (campaigns), at most RELAIS_CAMPAIGN_MAX_PER_WEEK a week.
+const NoticeVersion = 2
 
 // Catalogue holds every text the bot sends, in one language. Verbs are positional (%[1]s) so
 // a translation may reorder them; TestCataloguesMatch checks both languages take the same
