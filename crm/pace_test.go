@@ -33,19 +33,22 @@ func locks(t *testing.T, env *eventstest.Env) jetstream.KeyValue {
 	return kv
 }
 
-// TestTwoWorkersShareTheRateLimit: two CRM workers, as two processes would run them (each
-// its own client and throttle, one pace key between them), on the same stream against a
-// nation limited to 20 requests in any second: together they never send more, as the fake
-// counts it over a sliding window.
-func TestTwoWorkersShareTheRateLimit(t *testing.T) {
+// TestTwoWorkersOneWriterAtATime: two CRM workers, as two processes would run them (each its
+// own client and throttle, one pace key between them), on the same stream against a nation
+// limited to 20 requests in any second. One writes while the other stands by (two writers
+// could deliver a member's older change after its newer one), the nation's limit holds, and
+// when the writer stops the other takes over and drains what follows.
+func TestTwoWorkersOneWriterAtATime(t *testing.T) {
 	const limit, window = 20, time.Second
 	env := eventstest.New(t)
 	nb := crmtest.NewNationBuilder(t, "test-token")
 	nb.Rate.Set(limit, window)
 	kv := locks(t, env)
-	var sent [2]*countingTransport
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 2)
+	var (
+		sent    [2]*countingTransport
+		cancels [2]context.CancelFunc
+		done    [2]chan error
+	)
 	for i := range 2 {
 		sent[i] = &countingTransport{}
 		th := crm.NewSharedThrottle(kv, "crm-pace-nationbuilder", limit, window, nil)
@@ -62,12 +65,15 @@ func TestTwoWorkersShareTheRateLimit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		go func() { done <- w.Run(ctx) }()
+		ctx, cancel := context.WithCancel(context.Background())
+		cancels[i], done[i] = cancel, make(chan error, 1)
+		go func() { done[i] <- w.Run(ctx) }()
 	}
 	t.Cleanup(func() {
-		cancel()
-		<-done
-		<-done
+		for i := range 2 {
+			cancels[i]()
+			<-done[i]
+		}
 	})
 	r := &rig{env: env, nb: nb}
 	const members = 30
@@ -81,14 +87,35 @@ func TestTwoWorkersShareTheRateLimit(t *testing.T) {
 	}
 	t.Logf("%d requests in %s (%d and %d by each worker); most in one second: %d of %d; refused: %d",
 		nb.Requests.Total(), time.Since(start).Round(time.Millisecond), sent[0].n.Load(), sent[1].n.Load(), nb.Rate.Max(), limit, nb.Rate.Refused())
-	if sent[0].n.Load() == 0 || sent[1].n.Load() == 0 {
-		t.Fatalf("one worker sent nothing (%d, %d): the test shows no sharing", sent[0].n.Load(), sent[1].n.Load())
+	writer, standby := 0, 1
+	if sent[0].n.Load() == 0 {
+		writer, standby = 1, 0
+	}
+	if sent[writer].n.Load() == 0 || sent[standby].n.Load() != 0 {
+		t.Fatalf("requests by each worker: %d and %d, want one writer and one standing by", sent[0].n.Load(), sent[1].n.Load())
 	}
 	if got := nb.Rate.Max(); got > limit {
 		t.Errorf("the nation saw %d requests in one second, over its limit of %d", got, limit)
 	}
 	if got := nb.Rate.Refused(); got != 0 {
 		t.Errorf("the nation refused %d requests", got)
+	}
+
+	// The writer stops (its lock released): the other takes over.
+	cancels[writer]()
+	if err := <-done[writer]; err != nil {
+		t.Fatalf("the writer stopped with %v", err)
+	}
+	done[writer] <- nil // for the cleanup
+	for i := range 5 {
+		r.publish(t, change(fmt.Sprintf("n%02d", i), 1, []string{"relais-actif"}, false, ""))
+	}
+	r.waitDrained(t, 60*time.Second)
+	if got := len(nb.Signups()); got != members+5 {
+		t.Fatalf("%d signups after the takeover, want %d", got, members+5)
+	}
+	if sent[standby].n.Load() == 0 {
+		t.Error("the standby worker did not take over")
 	}
 }
 

@@ -39,6 +39,9 @@ type WorkerConfig struct {
 	// before it goes back to the stream for later, still without counting as a failure
 	// (default 10 minutes).
 	PaceBudget time.Duration
+	// Instance is this process's identity (RELAIS_INSTANCE): a restart of the process that
+	// wrote to the CRM takes its turn back at once instead of waiting out its lease.
+	Instance   string
 	Log        *slog.Logger
 	Registerer prometheus.Registerer
 }
@@ -136,6 +139,50 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.cons = cons
 	w.mu.Unlock()
 	h := &handler{w: w, stream: stream, kv: kv}
+	locks, err := w.js.KeyValue(ctx, w.names.LocksBucket())
+	if err != nil {
+		return fmt.Errorf("crm worker: locks bucket: %w", err)
+	}
+	// One relais writes to the CRM at a time. With two writers, a member's older change
+	// still waiting for the CRM's pace in one could reach the CRM after the newer one the
+	// other wrote, and the CRM would keep the older state (seen in the cluster test). The
+	// CRM's rate limit is shared by the whole deployment anyway, so a second writer adds
+	// no speed; the other replicas stand by and take over within a lease.
+	lock := events.NewLock(locks, "crm-worker", events.LockConfig{Instance: w.cfg.Instance, Log: w.log})
+	for {
+		err := lock.Acquire(ctx, func() { w.log.Info("another relais writes to the CRM; this one stands by") })
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("crm worker: %w", err)
+		}
+		held, release := context.WithCancel(ctx)
+		lost := make(chan error, 1)
+		go func() {
+			lost <- lock.Keep(held)
+			release()
+		}()
+		err = w.consume(held, cons, h)
+		release()
+		lockErr := <-lost
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		if err := lock.Release(rctx); err != nil {
+			w.log.Debug("crm worker lock release", "err", err.Error())
+		}
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case lockErr == nil && err != nil:
+			return err
+		}
+		w.log.Warn("crm worker lock lost, waiting for it again", "err", fmt.Sprint(lockErr))
+	}
+}
+
+// consume drains the stream with Concurrency slots until ctx is done.
+func (w *Worker) consume(ctx context.Context, cons jetstream.Consumer, h *handler) error {
 	errs := make(chan error, w.cfg.Concurrency)
 	for range w.cfg.Concurrency {
 		// One pull subscription per slot, one message at a time each: a change never waits
@@ -146,7 +193,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	var first error
 	for range w.cfg.Concurrency {
-		if err := <-errs; err != nil && first == nil {
+		if err := <-errs; err != nil && first == nil && ctx.Err() == nil {
 			first = err
 		}
 	}
@@ -588,8 +635,8 @@ func (h *handler) save(ctx context.Context, member string, rec record) error {
 	if err != nil {
 		return fmt.Errorf("crm ref: %w", err)
 	}
-	// The member lock serialises writers in this process; across replicas the newest change
-	// wins by the superseded check, so a plain Put is enough.
+	// The member lock serialises writers in this process, and one process writes at a time
+	// (the crm-worker lock in Run), so a plain Put is enough.
 	if _, err := h.kv.Put(ctx, member, data); err != nil {
 		return fmt.Errorf("crm ref: %w", err)
 	}

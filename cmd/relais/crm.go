@@ -88,7 +88,7 @@ func crmRole(ctx context.Context, rt *runtime) (*crm.Worker, []task, error) {
 		return nil, nil, fatalError{fmt.Errorf("crm %s: %w", rt.cfg.CRM, err)}
 	}
 	rt.addCloser(closeSink)
-	w, err := crm.NewWorker(crm.WorkerConfig{Log: rt.log.With("role", "crm"), Registerer: rt.reg}, rt.js, rt.names, rt.pub, sink)
+	w, err := crm.NewWorker(crm.WorkerConfig{Log: rt.log.With("role", "crm"), Registerer: rt.reg, Instance: rt.instanceID()}, rt.js, rt.names, rt.pub, sink)
 	if err != nil {
 		return nil, nil, err
 	}
