@@ -509,17 +509,38 @@ func clusterStoredEvents(t *testing.T, js jetstream.JetStream, stream string) []
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	// The cluster is down a node: a JetStream API request may find no responder while the
+	// remaining servers settle who places the reader. Such a read is tried again; what it
+	// reads is checked as before.
+	var last error
+	for range 10 {
+		out, err := clusterReadStored(t, ctx, js, stream)
+		if err == nil {
+			return out
+		}
+		last = err
+		t.Logf("reading the stored events: %v; again", err)
+		time.Sleep(2 * time.Second)
+	}
+	t.Fatalf("reading the stored events: %v", last)
+	return nil
+}
+
+// clusterReadStored reads every event of the stream once, in order. An error is the
+// cluster's; a stored event that does not decode, or is there twice, fails the test.
+func clusterReadStored(t *testing.T, ctx context.Context, js jetstream.JetStream, stream string) ([]events.Event, error) {
+	t.Helper()
 	info := clusterStreamInfo(t, ctx, js, stream)
 	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{})
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	out := make([]events.Event, 0, info.State.Msgs)
 	seen := map[string]bool{}
 	for uint64(len(out)) < info.State.Msgs {
 		batch, err := cons.Fetch(500, jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		k := 0
 		for m := range batch.Messages() {
@@ -535,13 +556,13 @@ func clusterStoredEvents(t *testing.T, js jetstream.JetStream, stream string) []
 			out = append(out, e)
 		}
 		if err := batch.Error(); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		if k == 0 {
-			t.Fatalf("read %d of %d stored events, then nothing", len(out), info.State.Msgs)
+			return nil, fmt.Errorf("read %d of %d stored events, then nothing", len(out), info.State.Msgs)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // checkWebhookHolds compares what the webhook CRM holds with the desired contacts: each
