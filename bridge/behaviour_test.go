@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -354,10 +355,10 @@ func TestMigrationAndSearch(t *testing.T) {
 	if found, _ := q.FindGroup(t.Context(), "ecoles"); len(found) != 1 {
 		t.Fatalf("FindGroup ecoles: %v", found)
 	}
-	if found, _ := q.FindMembers(t.Context(), "@USER2"); len(found) != 1 || found[0].Username != "user2" {
+	if found, _ := q.FindMembers(t.Context(), "@USER2", nil); len(found) != 1 || found[0].Username != "user2" {
 		t.Fatalf("FindMembers @USER2: %+v", found)
 	}
-	if found, _ := q.FindMembers(t.Context(), "mémber"); len(found) != 3 {
+	if found, _ := q.FindMembers(t.Context(), "mémber", nil); len(found) != 3 {
 		t.Fatalf("FindMembers mémber: %d found", len(found))
 	}
 	if c := card(t, b, "1"); !slices.Contains(c.Tags, "relais-groupe-equipe-ecoles-nord") || len(c.Groups) != 1 {
@@ -448,4 +449,30 @@ func holding(t *testing.T, r *rig, token string) []string {
 		t.Fatal(err)
 	}
 	return where
+}
+
+// TestFindMembersKeepsBeforeItsBound: a scoped search (an organiser of one group) finds its
+// member among more party-wide matches than a search returns.
+func TestFindMembersKeepsBeforeItsBound(t *testing.T) {
+	b := stateBridge(t, nil)
+	g := newGen()
+	var evs []events.Event
+	for i := range maxFound + 10 {
+		evs = append(evs, g.ev(events.KindMessage, strconv.Itoa(100+i), dayAt(0, i)))
+	}
+	g.group = events.Group{ID: "-2002", Title: "Quartier Nord"}
+	evs = append(evs, g.ev(events.KindMessage, "999", dayAt(0, 0)))
+	apply(t, b, evs...)
+	nord := b.hash.Group(events.Telegram, "-2002")
+	inNord := func(c MemberCard) bool {
+		return slices.ContainsFunc(c.InGroups, func(r GroupRef) bool { return r.Token == nord })
+	}
+	q := b.Query()
+	if all, err := q.FindMembers(t.Context(), "member", nil); err != nil || len(all) != maxFound {
+		t.Fatalf("unscoped search: %d found, %v; want the bound %d", len(all), err, maxFound)
+	}
+	found, err := q.FindMembers(t.Context(), "member", inNord)
+	if err != nil || len(found) != 1 || found[0].Name != "Member 999" {
+		t.Fatalf("scoped search: %+v, %v; want Member 999 alone", found, err)
+	}
 }

@@ -235,8 +235,8 @@ func (q *Query) Member(ctx context.Context, member string) (MemberCard, bool, er
 const maxFound = 50
 
 // FindMembers returns members whose name or username contains s, ignoring case, accents
-// and a leading '@'; at most 50, by name.
-func (q *Query) FindMembers(ctx context.Context, s string) ([]MemberCard, error) {
+// and a leading '@', and whom keep keeps (nil: all); at most 50, by name.
+func (q *Query) FindMembers(ctx context.Context, s string, keep func(MemberCard) bool) ([]MemberCard, error) {
 	want := fold(strings.TrimPrefix(strings.TrimSpace(s), "@"))
 	if want == "" {
 		return nil, nil
@@ -262,6 +262,10 @@ func (q *Query) FindMembers(ctx context.Context, s string) ([]MemberCard, error)
 	cards, err := q.cards(ctx, tokens)
 	if err != nil {
 		return nil, err
+	}
+	if keep != nil {
+		// Before the bound: an organiser's scope may hold few of the party-wide matches.
+		cards = slices.DeleteFunc(cards, func(c MemberCard) bool { return !keep(c) })
 	}
 	slices.SortFunc(cards, func(a, b MemberCard) int {
 		return cmp.Or(strings.Compare(fold(a.Name), fold(b.Name)), strings.Compare(a.Token, b.Token))

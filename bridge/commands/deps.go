@@ -23,7 +23,8 @@ type Query interface {
 	TopActive(ctx context.Context, n int) ([]MemberCard, error)
 	Leaders(ctx context.Context, n int) ([]MemberCard, error)
 	Member(ctx context.Context, member string) (MemberCard, bool, error)
-	FindMembers(ctx context.Context, nameOrUsername string) ([]MemberCard, error)
+	// FindMembers keeps, before its bound, only the members keep keeps (nil: all).
+	FindMembers(ctx context.Context, nameOrUsername string, keep func(MemberCard) bool) ([]MemberCard, error)
 }
 
 // MemberOps are the bridge's writes on one member.

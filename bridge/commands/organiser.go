@@ -198,7 +198,7 @@ func (h *Handler) card(ctx context.Context, ev events.Event, sc scope.Scope) (st
 	if q == "" {
 		return h.cat.CardUsage, nil
 	}
-	found, err := h.query.FindMembers(ctx, q)
+	found, err := h.query.FindMembers(ctx, q, func(c MemberCard) bool { _, ok := sc.Card(c); return ok })
 	if err != nil {
 		return "", fmt.Errorf("find members: %w", err)
 	}

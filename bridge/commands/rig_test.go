@@ -94,11 +94,14 @@ func (f *fakeQuery) Member(_ context.Context, token string) (commands.MemberCard
 	return commands.MemberCard{}, false, nil
 }
 
-func (f *fakeQuery) FindMembers(_ context.Context, q string) ([]commands.MemberCard, error) {
+func (f *fakeQuery) FindMembers(_ context.Context, q string, keep func(commands.MemberCard) bool) ([]commands.MemberCard, error) {
 	f.called(0)
 	q = strings.ToLower(strings.TrimPrefix(q, "@"))
 	var out []commands.MemberCard
 	for _, m := range f.members {
+		if keep != nil && !keep(m) {
+			continue
+		}
 		if strings.Contains(strings.ToLower(m.Name), q) || strings.EqualFold(m.Username, q) {
 			out = append(out, m)
 		}
