@@ -82,7 +82,8 @@ func clusterPorts(t *testing.T, n int, bus bool) []int {
 		if tries > 1000 {
 			t.Fatalf("no free loopback ports")
 		}
-		p := 20000 + rand.IntN(35000)
+		// Below the ephemeral range, bus port included (see freeAddr).
+		p := 10000 + rand.IntN(ephemeralLow()-20001)
 		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
 		if err != nil {
 			continue
