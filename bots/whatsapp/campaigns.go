@@ -83,13 +83,7 @@ func (r *replier) Campaign(ctx context.Context, kv jetstream.KeyValue, rep event
 		return settleUnsent(ctx, kv, slug, member, events.OutcomeFailed)
 	}
 	wait, release := r.reserveCampaign(to)
-	if wait > r.cfg.MaxWait {
-		release()
-		r.record(outcomeThrottled)
-		return events.RetryAfter(errThrottled, wait)
-	}
-	if err := r.sleep(ctx, wait+r.jitter(r.cfg.MinJitter, r.cfg.MaxJitter)); err != nil {
-		release()
+	if err := r.awaitTurn(ctx, wait, release); err != nil {
 		return err
 	}
 	claimed, err := events.ClaimDelivery(ctx, kv, slug, member)

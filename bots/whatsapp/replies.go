@@ -186,13 +186,7 @@ func (r *replier) Handle(ctx context.Context, rep events.Reply) error {
 		return nil
 	}
 	wait, release := r.reserve(to)
-	if wait > r.cfg.MaxWait {
-		release()
-		r.record(outcomeThrottled)
-		return events.RetryAfter(errThrottled, wait)
-	}
-	if err := r.sleep(ctx, wait+r.jitter(r.cfg.MinJitter, r.cfg.MaxJitter)); err != nil {
-		release()
+	if err := r.awaitTurn(ctx, wait, release); err != nil {
 		return err
 	}
 	if err := r.deliver(ctx, to, rep, text); err != nil {
@@ -205,6 +199,21 @@ func (r *replier) Handle(ctx context.Context, rep events.Reply) error {
 		r.mu.Unlock()
 	}
 	r.record(outcomeSent)
+	return nil
+}
+
+// awaitTurn waits out a reserved turn and its jitter. A turn further off than MaxWait, or a
+// wait cut short, gives the turn back; the first goes back to the stream for that long.
+func (r *replier) awaitTurn(ctx context.Context, wait time.Duration, release func()) error {
+	if wait > r.cfg.MaxWait {
+		release()
+		r.record(outcomeThrottled)
+		return events.RetryAfter(errThrottled, wait)
+	}
+	if err := r.sleep(ctx, wait+r.jitter(r.cfg.MinJitter, r.cfg.MaxJitter)); err != nil {
+		release()
+		return err
+	}
 	return nil
 }
 
