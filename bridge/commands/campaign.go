@@ -592,24 +592,34 @@ func (h *Handler) stateName(state string) string {
 	return h.camp.txt.StateSending
 }
 
+// ownCampaign loads the campaign a command names, else the organiser's latest draft, and
+// says whether that organiser wrote it: only who wrote a campaign confirms or cancels it.
+func (h *Handler) ownCampaign(ctx context.Context, ev events.Event, organiser string) (campaign, uint64, bool, error) {
+	slug, err := h.slugOr(ctx, ev, events.DraftKey(organiser))
+	if err != nil {
+		return campaign{}, 0, false, err
+	}
+	cp, rev, found, err := h.camp.load(ctx, slug)
+	if err != nil {
+		return campaign{}, 0, false, err
+	}
+	return cp, rev, found && cp.Organiser == organiser, nil
+}
+
 // confirmCampaign queues a draft's recipients. Each step is idempotent, so a retried
 // confirmation (a crash half-way, a redelivery) queues the rest and nobody twice: the week
 // count remembers the campaign, the queue drops a duplicate message id, and the adapters'
 // delivery claims send each recipient at most once.
 func (h *Handler) confirmCampaign(ctx context.Context, ev events.Event, organiser string) (events.Reply, error) {
 	t := h.camp.txt
-	slug, err := h.slugOr(ctx, ev, events.DraftKey(organiser))
+	cp, rev, ok, err := h.ownCampaign(ctx, ev, organiser)
 	if err != nil {
 		return events.Reply{}, err
 	}
-	cp, rev, found, err := h.camp.load(ctx, slug)
-	if err != nil {
-		return events.Reply{}, err
-	}
-	if !found || cp.Organiser != organiser {
-		// Only who wrote a campaign confirms it.
+	if !ok {
 		return h.private(ev, "send", t.NoDraft), nil
 	}
+	slug := cp.Slug
 	switch cp.State {
 	case stateCancelled, stateQueued:
 		return h.private(ev, "send", fmt.Sprintf(t.AlreadyDone, slug, h.stateName(cp.State))), nil
@@ -689,17 +699,14 @@ func reachLabel(r bridge.Reach) string {
 
 func (h *Handler) cancelCampaign(ctx context.Context, ev events.Event, organiser string) (events.Reply, error) {
 	t := h.camp.txt
-	slug, err := h.slugOr(ctx, ev, events.DraftKey(organiser))
+	cp, rev, ok, err := h.ownCampaign(ctx, ev, organiser)
 	if err != nil {
 		return events.Reply{}, err
 	}
-	cp, rev, found, err := h.camp.load(ctx, slug)
-	if err != nil {
-		return events.Reply{}, err
-	}
-	if !found || cp.Organiser != organiser {
+	if !ok {
 		return h.private(ev, "cancel", t.NoDraft), nil
 	}
+	slug := cp.Slug
 	if cp.State != stateDraft {
 		return h.private(ev, "cancel", fmt.Sprintf(t.AlreadyDone, slug, h.stateName(cp.State))), nil
 	}
