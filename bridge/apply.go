@@ -110,13 +110,23 @@ func messageID(id string) string { return id[strings.LastIndexByte(id, ':')+1:] 
 // must be retried as a whole. Every step is idempotent, so a retry after a partial failure
 // only completes what was missing. publish=false (replay) leaves contact changes for later.
 func (b *Bridge) applyEvents(ctx context.Context, evs []events.Event, pos positions, publish bool) ([]error, error) {
+	errs, states, err := b.applyBatch(ctx, evs, pos)
+	if err != nil || !publish || b.pub == nil {
+		return errs, err
+	}
+	return errs, b.settleAll(ctx, states)
+}
+
+// applyBatch is applyEvents without the contact changes: it returns the state of the members
+// the batch touched, for the caller to settle.
+func (b *Bridge) applyBatch(ctx context.Context, evs []events.Event, pos positions) ([]error, []memberState, error) {
 	if len(pos.seqs) != len(evs) {
-		return nil, fmt.Errorf("apply: %d events, %d sequences", len(evs), len(pos.seqs))
+		return nil, nil, fmt.Errorf("apply: %d events, %d sequences", len(evs), len(pos.seqs))
 	}
 	now := b.cfg.Now()
 	errs := make([]error, len(evs))
 	if err := b.linkAliases(ctx, evs); err != nil {
-		return errs, err
+		return errs, nil, err
 	}
 	var plans []*plan
 	for i, ev := range evs {
@@ -133,13 +143,13 @@ func (b *Bridge) applyEvents(ctx context.Context, evs []events.Event, pos positi
 		plans = append(plans, p)
 	}
 	if len(plans) == 0 {
-		return errs, nil
+		return errs, nil, nil
 	}
 	if err := b.resolve(ctx, plans); err != nil {
-		return errs, err
+		return errs, nil, err
 	}
 	if err := b.suppress(ctx, plans); err != nil {
-		return errs, err
+		return errs, nil, err
 	}
 	for _, p := range plans {
 		if p.skip {
@@ -147,15 +157,7 @@ func (b *Bridge) applyEvents(ctx context.Context, evs []events.Event, pos positi
 		}
 	}
 	states, err := b.write(ctx, plans, pos.floor, dayOf(now))
-	if err != nil {
-		return errs, err
-	}
-	if publish && b.pub != nil {
-		if err := b.settleAll(ctx, states); err != nil {
-			return errs, err
-		}
-	}
-	return errs, nil
+	return errs, states, err
 }
 
 // settleConcurrency bounds the members whose contact state is settled at once.
@@ -164,21 +166,50 @@ const settleConcurrency = 32
 // settleAll settles the contact state of distinct members: it publishes their contact
 // changes concurrently (members are independent, so a batch waits for the slowest member's
 // NATS round trips, not for the sum of everyone's), then confirms every member's settled
-// fingerprint in one Redis pipeline. A member whose version moved meanwhile is settled
-// again, alone, as settleContact does.
+// fingerprint in one Redis pipeline.
+//
+// A member whose version moved meanwhile and for whom this call published is settled again,
+// as settleContact does: that publish may have replaced the newer state's contact. One whose
+// version moved and for whom nothing was published is left to the newer version's writer,
+// which settles after writing (a live batch, the sweep, a resync) or is redelivered.
 func (b *Bridge) settleAll(ctx context.Context, states []memberState) error {
-	if b.rebuilding() {
-		return nil // decided by the full sweep that ends the rebuild, on the whole state
+	forced := map[string]bool{}
+	for range 5 {
+		if b.rebuilding() {
+			return nil // decided by the full sweep that ends the rebuild, on the whole state
+		}
+		moved, err := b.settleRound(ctx, states, forced)
+		if err != nil || len(moved) == 0 {
+			return err
+		}
+		if states, err = b.evaluate(ctx, moved); err != nil {
+			return err
+		}
+		forced = map[string]bool{}
+		for _, m := range moved {
+			forced[m] = true
+		}
 	}
+	return nil
+}
+
+// settleRound publishes the contact changes of the members whose fingerprint is not settled
+// (or who are forced), confirms them, and returns those it published for whose version moved.
+func (b *Bridge) settleRound(ctx context.Context, states []memberState, forced map[string]bool) ([]string, error) {
 	var todo []memberState
 	for _, st := range states {
-		if st.Applied >= 0 && st.FP != st.PubFP {
+		if st.Applied >= 0 && (st.FP != st.PubFP || forced[st.Token]) {
 			todo = append(todo, st)
 		}
 	}
 	if len(todo) == 0 {
-		return nil
+		return nil, nil
 	}
+	tokens := make([]string, len(todo))
+	for i, st := range todo {
+		tokens[i] = st.Token
+	}
+	known, batchRead := b.lastChanges(ctx, tokens)
 	published := make([]bool, len(todo))
 	sem := make(chan struct{}, settleConcurrency)
 	var (
@@ -190,7 +221,12 @@ func (b *Bridge) settleAll(ctx context.Context, states []memberState) error {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			p, err := b.publishContact(ctx, st)
+			var last *lastRead
+			if batchRead {
+				r := known[st.Token] // absent: no change kept
+				last = &r
+			}
+			p, err := b.publishContact(ctx, st, last)
 			published[i] = p
 			if err != nil {
 				mu.Lock()
@@ -201,7 +237,7 @@ func (b *Bridge) settleAll(ctx context.Context, states []memberState) error {
 	}
 	wg.Wait()
 	if first != nil {
-		return first
+		return nil, first
 	}
 	vers := make([]*redis.StringCmd, len(todo))
 	if _, err := b.scripts.pipeline(ctx, b.rdb, func(p redis.Pipeliner) {
@@ -211,22 +247,17 @@ func (b *Bridge) settleAll(ctx context.Context, states []memberState) error {
 			vers[i] = p.HGet(ctx, h, "ver")
 		}
 	}); err != nil && !errors.Is(err, redis.Nil) {
-		return fmt.Errorf("confirm contact: %w", err)
+		return nil, fmt.Errorf("confirm contact: %w", err)
 	}
+	var moved []string
 	for i, st := range todo {
 		ver, err := vers[i].Int64()
-		if errors.Is(err, redis.Nil) || (err == nil && ver == st.Ver) {
+		if errors.Is(err, redis.Nil) || (err == nil && ver == st.Ver) || !published[i] {
 			continue
 		}
-		states, err := b.evaluate(ctx, []string{st.Token})
-		if err != nil {
-			return err
-		}
-		if err := b.settleContact(ctx, states[0], published[i]); err != nil {
-			return err
-		}
+		moved = append(moved, st.Token)
 	}
-	return nil
+	return moved, nil
 }
 
 func (b *Bridge) plan(ev events.Event) *plan {

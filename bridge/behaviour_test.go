@@ -39,11 +39,11 @@ func activeBurst(g *gen, id string, offset int) []events.Event {
 func (r *rig) lastContact(member string) (events.ContactChange, bool) {
 	r.t.Helper()
 	b := r.bridge()
-	c, _, found, err := b.lastChange(context.Background(), member)
+	last, err := b.lastChange(context.Background(), member)
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	return c, found
+	return last.c, last.found
 }
 
 // TestSweepDemotesQuietMember: an active member who goes quiet becomes relais-inactif with no

@@ -138,6 +138,10 @@ func (b *Bridge) Run(ctx context.Context) error {
 
 // consume reads batches until ctx is cancelled (then drains what was delivered, and returns
 // nil) or the iterator fails (returns the error; Run opens a new one).
+//
+// A batch is applied to Redis here, then handed to the settle stage, which publishes its
+// members' contact changes and only then acks its messages: the next batch is applied
+// meanwhile, and batches queued behind a slow settle are settled together, each member once.
 func (b *Bridge) consume(ctx, work context.Context, cons jetstream.Consumer) error {
 	it, err := cons.Messages(jetstream.PullMaxMessages(2*b.cfg.BatchSize),
 		jetstream.WithMessagesErrOnMissingHeartbeat(false))
@@ -147,6 +151,12 @@ func (b *Bridge) consume(ctx, work context.Context, cons jetstream.Consumer) err
 	stop := context.AfterFunc(ctx, it.Drain)
 	defer stop()
 	defer it.Stop()
+	applied := make(chan *appliedBatch, settleQueue)
+	var stage sync.WaitGroup
+	stage.Go(func() { b.settleStage(work, applied) })
+	// Every batch handed over is settled (acked or redelivered) before consume returns.
+	defer stage.Wait()
+	defer close(applied)
 	var floor uint64
 	for {
 		batch, err := b.nextBatch(it)
@@ -155,7 +165,7 @@ func (b *Bridge) consume(ctx, work context.Context, cons jetstream.Consumer) err
 			if info, ierr := cons.Info(work); ierr == nil {
 				floor = max(floor, info.AckFloor.Stream)
 			}
-			b.handleBatch(work, batch, floor)
+			applied <- b.applyMsgs(work, batch, floor)
 		}
 		switch {
 		case err == nil:
@@ -166,6 +176,11 @@ func (b *Bridge) consume(ctx, work context.Context, cons jetstream.Consumer) err
 		}
 	}
 }
+
+// settleQueue is how many applied batches may wait for their contact changes: enough to keep
+// the apply loop busy through a slow settle, few enough that their messages are acked well
+// within AckWait.
+const settleQueue = 4
 
 // nextBatch blocks for one message, then takes what else is already there, up to BatchSize.
 func (b *Bridge) nextBatch(it jetstream.MessagesContext) ([]jetstream.Msg, error) {
@@ -219,17 +234,26 @@ func (b *Bridge) sweepLoop(ctx context.Context) {
 	}
 }
 
-// handleBatch decodes, applies and settles one batch of messages. Every message is settled:
-// acked once Redis and every publish it caused are acknowledged, dead-lettered when it can
-// never apply, redelivered with backoff otherwise.
+// appliedBatch is a batch of messages whose events are in Redis and whose members' contact
+// changes are not published yet: its messages wait for them.
+type appliedBatch struct {
+	start  time.Time
+	msgs   []jetstream.Msg
+	errs   []error       // per message; nil: applied
+	events []int         // index in msgs of the batch's activity events
+	states []memberState // the members the events touched
+}
+
+// applyMsgs decodes a batch, answers its commands and applies its activity events to Redis.
+// finish then settles every message: acked once Redis and every publish it caused are
+// acknowledged, dead-lettered when it can never apply, redelivered with backoff otherwise.
 //
 // floor is the consumer's ack floor, read before the batch (see positions).
-func (b *Bridge) handleBatch(ctx context.Context, msgs []jetstream.Msg, floor uint64) {
-	start := time.Now()
-	errs := make([]error, len(msgs))
+func (b *Bridge) applyMsgs(ctx context.Context, msgs []jetstream.Msg, floor uint64) *appliedBatch {
+	ab := &appliedBatch{start: time.Now(), msgs: msgs, errs: make([]error, len(msgs))}
+	errs := ab.errs
 	var (
 		evs []events.Event
-		at  []int // index in msgs of each event in evs
 		pos = positions{floor: floor}
 	)
 	for i, m := range msgs {
@@ -266,38 +290,99 @@ func (b *Bridge) handleBatch(ctx context.Context, msgs []jetstream.Msg, floor ui
 			seq = orig
 		}
 		evs = append(evs, ev)
-		at = append(at, i)
+		ab.events = append(ab.events, i)
 		pos.seqs = append(pos.seqs, seq)
 	}
 	b.reportGroups(ctx, evs)
-	if len(evs) > 0 {
-		evErrs, err := b.applyEvents(ctx, evs, pos, true)
-		for j, i := range at {
-			errs[i] = evErrs[j]
-			if err != nil {
-				errs[i] = err
-			}
-			if errors.Is(errs[i], errSuppressed) {
-				errs[i] = b.forgetMsg(ctx, msgs[i])
-			}
-		}
+	if len(evs) == 0 {
+		return ab
 	}
-	for i, m := range msgs {
-		if errs[i] == errSettled {
-			continue
-		}
-		out, err := b.settler.Settle(ctx, m, errs[i])
+	evErrs, states, err := b.applyBatch(ctx, evs, pos)
+	ab.states = states
+	for j, i := range ab.events {
+		errs[i] = evErrs[j]
 		if err != nil {
-			b.cfg.Log.Warn("bridge: settle", "err", err.Error())
+			errs[i] = err
 		}
-		switch out {
-		case events.DeadLettered:
-			b.metrics.events.WithLabelValues(outDeadLetter).Inc()
-		case events.Retried:
-			b.metrics.events.WithLabelValues(outRetry).Inc()
+		if errors.Is(errs[i], errSuppressed) {
+			errs[i] = b.forgetMsg(ctx, msgs[i])
 		}
 	}
-	b.metrics.batch.Observe(time.Since(start).Seconds())
+	return ab
+}
+
+// settleStage settles applied batches in order until in is closed. Batches that queued up
+// while one was settled are settled together: a member they all touched is settled once, in
+// its newest state.
+func (b *Bridge) settleStage(ctx context.Context, in <-chan *appliedBatch) {
+	for ab := range in {
+		group := []*appliedBatch{ab}
+	more:
+		for {
+			select {
+			case next, ok := <-in:
+				if !ok {
+					break more
+				}
+				group = append(group, next)
+			default:
+				break more
+			}
+		}
+		b.finish(ctx, group, b.settleAll(ctx, newestStates(group)))
+	}
+}
+
+// newestStates is the newest state of every member the batches touched.
+func newestStates(group []*appliedBatch) []memberState {
+	if len(group) == 1 {
+		return group[0].states
+	}
+	at := map[string]int{}
+	var out []memberState
+	for _, ab := range group {
+		for _, st := range ab.states {
+			i, ok := at[st.Token]
+			switch {
+			case !ok:
+				at[st.Token] = len(out)
+				out = append(out, st)
+			case st.Ver >= out[i].Ver:
+				out[i] = st
+			}
+		}
+	}
+	return out
+}
+
+// finish settles the batches' messages once their contact changes are published: settleErr,
+// the failure to publish them, sends every activity event of the batches back for redelivery.
+func (b *Bridge) finish(ctx context.Context, group []*appliedBatch, settleErr error) {
+	for _, ab := range group {
+		if settleErr != nil {
+			for _, i := range ab.events {
+				if ab.errs[i] == nil {
+					ab.errs[i] = settleErr
+				}
+			}
+		}
+		for i, m := range ab.msgs {
+			if ab.errs[i] == errSettled {
+				continue
+			}
+			out, err := b.settler.Settle(ctx, m, ab.errs[i])
+			if err != nil {
+				b.cfg.Log.Warn("bridge: settle", "err", err.Error())
+			}
+			switch out {
+			case events.DeadLettered:
+				b.metrics.events.WithLabelValues(outDeadLetter).Inc()
+			case events.Retried:
+				b.metrics.events.WithLabelValues(outRetry).Inc()
+			}
+		}
+		b.metrics.batch.Observe(time.Since(ab.start).Seconds())
+	}
 }
 
 // errSettled marks a message settled elsewhere (a command answered in the background).

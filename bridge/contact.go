@@ -31,7 +31,7 @@ func (b *Bridge) settleContact(ctx context.Context, st memberState, force bool) 
 		if st.Applied < 0 || (!force && st.FP == st.PubFP) {
 			return nil
 		}
-		published, err := b.publishContact(ctx, st)
+		published, err := b.publishContact(ctx, st, nil)
 		if err != nil {
 			return err
 		}
@@ -82,16 +82,22 @@ func (b *Bridge) decisions(ctx context.Context, st memberState) ([]ConsentDecisi
 // one kept. It reports whether it published. The publish is conditional on the last change it
 // read still being the last, so a decision made on a stale read never overwrites a newer
 // objection or erasure.
-func (b *Bridge) publishContact(ctx context.Context, st memberState) (bool, error) {
+//
+// known, when not nil, is the member's last change as read a moment before (lastChanges): the
+// first attempt decides on it instead of reading it again.
+func (b *Bridge) publishContact(ctx context.Context, st memberState, known *lastRead) (bool, error) {
 	for attempt := 0; attempt < 5; attempt++ {
 		ds, err := b.decisions(ctx, st)
 		if err != nil || len(ds) == 0 || ds[0].Suppressed {
 			return false, err // an objector's contact is the consent layer's alone
 		}
-		last, seq, found, err := b.lastChange(ctx, st.Token)
-		if err != nil {
+		var r lastRead
+		if attempt == 0 && known != nil {
+			r = *known
+		} else if r, err = b.lastChange(ctx, st.Token); err != nil {
 			return false, err
 		}
+		last, seq, found := r.c, r.seq, r.found
 		if found && overridesConsent(last, ds[0]) {
 			return false, nil
 		}
@@ -201,11 +207,11 @@ func (b *Bridge) publishExpecting(ctx context.Context, c events.ContactChange, l
 	case ack.Duplicate:
 		// Stored already (by another replica, or by this call before a retry): if it is
 		// not the last any more, decide again on what is.
-		last, _, found, err := b.lastChange(ctx, c.Member)
+		r, err := b.lastChange(ctx, c.Member)
 		if err != nil {
 			return err
 		}
-		if !found || last.ID != c.ID {
+		if !r.found || r.c.ID != c.ID {
 			return events.ErrLastChangeMoved
 		}
 		return nil
@@ -214,26 +220,55 @@ func (b *Bridge) publishExpecting(ctx context.Context, c events.ContactChange, l
 	return nil
 }
 
+// lastRead is a member's last contact change as read from RELAIS_CRM: found is false when
+// none is kept (or it cannot be read; seq is then its sequence, for the change replacing it).
+type lastRead struct {
+	c     events.ContactChange
+	seq   uint64
+	found bool
+}
+
 // lastChange returns the contact change kept for a member, with its stream sequence.
-func (b *Bridge) lastChange(ctx context.Context, member string) (events.ContactChange, uint64, bool, error) {
+func (b *Bridge) lastChange(ctx context.Context, member string) (lastRead, error) {
 	s, err := b.crm(ctx)
 	if err != nil {
-		return events.ContactChange{}, 0, false, err
+		return lastRead{}, err
 	}
 	raw, err := s.GetLastMsgForSubject(ctx, b.names.CRMSubject(member))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return events.ContactChange{}, 0, false, nil
+		return lastRead{}, nil
 	}
 	if err != nil {
-		return events.ContactChange{}, 0, false, fmt.Errorf("last contact change: %w", err)
+		return lastRead{}, fmt.Errorf("last contact change: %w", err)
 	}
+	return b.decodeLast(member, raw), nil
+}
+
+func (b *Bridge) decodeLast(member string, raw *jetstream.RawStreamMsg) lastRead {
 	c, err := events.DecodeContactChange(raw.Data)
 	if err != nil {
 		// Not ours to repair: treat the member as absent, the new state replaces it.
 		b.cfg.Log.Warn("bridge: unreadable contact change", "member", member, "err", err.Error())
-		return events.ContactChange{}, raw.Sequence, false, nil
+		return lastRead{seq: raw.Sequence}
 	}
-	return c, raw.Sequence, true, nil
+	return lastRead{c: c, seq: raw.Sequence, found: true}
+}
+
+// lastChanges reads the last contact change of many members in as few requests as the stream
+// allows; ok is false when it must be read member by member (lastChange).
+func (b *Bridge) lastChanges(ctx context.Context, members []string) (map[string]lastRead, bool) {
+	raws, err := b.pub.LastContactChanges(ctx, members)
+	if err != nil {
+		if !errors.Is(err, events.ErrNoBatchRead) {
+			b.cfg.Log.Warn("bridge: batch read of contact changes, reading one by one", "err", err.Error())
+		}
+		return nil, false
+	}
+	out := make(map[string]lastRead, len(raws))
+	for m, raw := range raws {
+		out[m] = b.decodeLast(m, raw)
+	}
+	return out, true
 }
 
 func (b *Bridge) crm(ctx context.Context) (jetstream.Stream, error) {

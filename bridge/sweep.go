@@ -249,10 +249,11 @@ func (b *Bridge) EraseContact(ctx context.Context, member string, inCRM bool, no
 		return nil
 	}
 	for attempt := 0; attempt < 5; attempt++ {
-		last, seq, found, err := b.lastChange(ctx, member)
+		r, err := b.lastChange(ctx, member)
 		if err != nil {
 			return fmt.Errorf("erase contact: %w", err)
 		}
+		last, seq, found := r.c, r.seq, r.found
 		if found && last.Op == events.OpErase {
 			return nil
 		}

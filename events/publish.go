@@ -2,9 +2,12 @@ package events
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -26,6 +29,9 @@ type Publisher struct {
 	js    jetstream.JetStream
 	names Names
 	hash  Hasher
+	// noBatchGet is set once the server answered that it does not know batch gets (before
+	// nats-server 2.11): LastContactChanges stops asking.
+	noBatchGet atomic.Bool
 }
 
 // NewPublisher returns a Publisher for one deployment.
@@ -223,4 +229,103 @@ func (p *Publisher) DeadLetter(ctx context.Context, msg jetstream.Msg, reason st
 
 func isNotFound(err error) bool {
 	return errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrBucketNotFound)
+}
+
+// ErrNoBatchRead says LastContactChanges cannot be answered: the contact changes stream has
+// several replicas, and only its leader's reads are current (see Setup), or the server is
+// older than nats-server 2.11.
+var ErrNoBatchRead = errors.New("contact changes: no batch read (replicated stream, or nats-server before 2.11)")
+
+// lastChangesPerRequest stays under the 1,024 messages a server answers one batch get with.
+const lastChangesPerRequest = 1000
+
+// LastContactChanges reads the last contact change of each member in one direct batch get
+// per thousand members (nats-server ≥ 2.11, ADR-31 "multi_last"), instead of a request each.
+// A member with no change kept is absent from the result. It returns ErrNoBatchRead when the
+// stream may only be read through its leader.
+func (p *Publisher) LastContactChanges(ctx context.Context, members []string) (map[string]*jetstream.RawStreamMsg, error) {
+	s, err := p.js.Stream(ctx, p.names.CRMStream())
+	if err != nil {
+		return nil, fmt.Errorf("last contact changes: %w", err)
+	}
+	if info := s.CachedInfo(); info == nil || !info.Config.AllowDirect || info.Config.Replicas > 1 || p.noBatchGet.Load() {
+		return nil, ErrNoBatchRead
+	}
+	out := make(map[string]*jetstream.RawStreamMsg, len(members))
+	bySubject := make(map[string]string, len(members))
+	for from := 0; from < len(members); from += lastChangesPerRequest {
+		var subjects []string
+		for _, m := range members[from:min(from+lastChangesPerRequest, len(members))] {
+			subj := p.names.CRMSubject(m)
+			bySubject[subj] = m
+			subjects = append(subjects, subj)
+		}
+		err := directMultiLast(ctx, p.js, p.names.CRMStream(), subjects, func(m *jetstream.RawStreamMsg) {
+			if member, ok := bySubject[m.Subject]; ok {
+				out[member] = m
+			}
+		})
+		if errors.Is(err, ErrNoBatchRead) {
+			p.noBatchGet.Store(true)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("last contact changes: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// directMultiLast sends one batch direct get for the last message of each subject and hands
+// every message of the answer to each, until the server's end-of-batch status.
+func directMultiLast(ctx context.Context, js jetstream.JetStream, stream string, subjects []string, each func(*jetstream.RawStreamMsg)) error {
+	req, err := json.Marshal(struct {
+		MultiLast []string `json:"multi_last"`
+	}{subjects})
+	if err != nil {
+		return err
+	}
+	nc := js.Conn()
+	inbox := nc.NewRespInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	prefix := js.Options().APIPrefix
+	switch {
+	case prefix != "":
+	case js.Options().Domain != "":
+		prefix = "$JS." + js.Options().Domain + ".API."
+	default:
+		prefix = jetstream.DefaultAPIPrefix
+	}
+	if err := nc.PublishRequest(strings.TrimSuffix(prefix, ".")+".DIRECT.GET."+stream, inbox, req); err != nil {
+		return err
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+	}
+	for {
+		msg, err := sub.NextMsgWithContext(ctx)
+		if err != nil {
+			return fmt.Errorf("batch get: %w", err)
+		}
+		if len(msg.Data) == 0 && msg.Header.Get("Status") != "" {
+			switch status := msg.Header.Get("Status"); status {
+			case "204", "404": // end of batch; or none of the subjects has a message
+				return nil
+			case "408": // "Empty Request": a server before 2.11 ignores multi_last
+				return ErrNoBatchRead
+			default:
+				return fmt.Errorf("batch get: status %s %s", status, msg.Header.Get("Description"))
+			}
+		}
+		seq, err := strconv.ParseUint(msg.Header.Get(jetstream.SequenceHeader), 10, 64)
+		if err != nil {
+			return fmt.Errorf("batch get: sequence: %w", err)
+		}
+		each(&jetstream.RawStreamMsg{Subject: msg.Header.Get(jetstream.SubjectHeader), Sequence: seq, Header: msg.Header, Data: msg.Data})
+	}
 }

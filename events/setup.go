@@ -64,12 +64,12 @@ func Setup(ctx context.Context, js jetstream.JetStream, n Names, l Limits) error
 		MaxMsgsPerSubject: 1,
 		Duplicates:        2 * time.Minute,
 		Replicas:          replicas,
-		// No direct get: nats.go's GetLastMsgForSubject then asks the stream leader
-		// ($JS.API.STREAM.MSG.GET) instead of any replica ($JS.API.DIRECT.GET), which may
-		// lag. The bridge and the CRM worker decide on the last change they read: a lagging
-		// read makes a conditional publish fail and retry, and a decision to publish nothing
-		// (the change kept already looks right) would rest on a change no longer the last.
-		AllowDirect: false,
+		// Direct get only with one replica, which is the leader: with several, nats.go's
+		// GetLastMsgForSubject would ask any replica ($JS.API.DIRECT.GET), which may lag,
+		// instead of the leader ($JS.API.STREAM.MSG.GET). The bridge and the CRM worker
+		// decide on the last change they read: a lagging read makes a conditional publish
+		// fail and retry, and a decision to publish nothing (the change kept already looks
+		// right) would rest on a change no longer the last. Set per replica count below.
 	}, {
 		Name:        n.DLQStream(),
 		Description: "relais dead letters, reason in the Relais-Reason header",
@@ -103,6 +103,12 @@ func Setup(ctx context.Context, js jetstream.JetStream, n Names, l Limits) error
 	for _, cfg := range streams {
 		err := plan.apply(ctx, js, cfg.Name, func(r int) error {
 			cfg.Replicas = r
+			if cfg.Name == n.CRMStream() {
+				// Direct gets skip the JetStream API queue, and LastContactChanges reads
+				// many members' last changes in one of them (measured with relais bench:
+				// under load a leader get waited ~30 ms in that queue).
+				cfg.AllowDirect = r == 1
+			}
 			_, err := js.CreateOrUpdateStream(ctx, cfg)
 			return err
 		})

@@ -2,6 +2,7 @@ package events_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -229,9 +230,9 @@ func TestSetupReplicasOnASingleServer(t *testing.T) {
 	}
 }
 
-// RELAIS_CRM as an earlier version made it (direct gets allowed) loses direct gets at the
-// next start, so the last contact change is read from the stream leader.
-func TestSetupTurnsOffDirectGetsOnCRM(t *testing.T) {
+// RELAIS_CRM with one replica allows direct gets, whatever an earlier version set (it turned
+// them off everywhere), so the bridge reads many members' last changes in one request.
+func TestSetupAllowsDirectGetsOnSingleReplicaCRM(t *testing.T) {
 	env := eventstest.New(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -240,9 +241,15 @@ func TestSetupTurnsOffDirectGetsOnCRM(t *testing.T) {
 		t.Fatal(err)
 	}
 	old := s.CachedInfo().Config
-	old.AllowDirect = true
+	if old.Replicas > 1 {
+		t.Skip("the test server runs RELAIS_CRM replicated")
+	}
+	old.AllowDirect = false
 	if _, err := env.JS.UpdateStream(ctx, old); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := env.Pub.LastContactChanges(ctx, []string{"m"}); !errors.Is(err, events.ErrNoBatchRead) {
+		t.Fatalf("batch read without direct gets: %v, want ErrNoBatchRead", err)
 	}
 	if err := events.Setup(ctx, env.JS, env.Names, env.Limits); err != nil {
 		t.Fatal(err)
@@ -250,7 +257,7 @@ func TestSetupTurnsOffDirectGetsOnCRM(t *testing.T) {
 	if s, err = env.JS.Stream(ctx, env.Names.CRMStream()); err != nil {
 		t.Fatal(err)
 	}
-	if s.CachedInfo().Config.AllowDirect {
-		t.Fatal("RELAIS_CRM still allows direct gets after Setup")
+	if !s.CachedInfo().Config.AllowDirect {
+		t.Fatal("single-replica RELAIS_CRM does not allow direct gets after Setup")
 	}
 }
