@@ -209,7 +209,7 @@ func (b *Bridge) settleRound(ctx context.Context, states []memberState, forced m
 	for i, st := range todo {
 		tokens[i] = st.Token
 	}
-	known, batchRead := b.lastChanges(ctx, tokens)
+	known := b.lastChanges(ctx, tokens)
 	published := make([]bool, len(todo))
 	sem := make(chan struct{}, settleConcurrency)
 	var (
@@ -222,8 +222,7 @@ func (b *Bridge) settleRound(ctx context.Context, states []memberState, forced m
 		wg.Go(func() {
 			defer func() { <-sem }()
 			var last *lastRead
-			if batchRead {
-				r := known[st.Token] // absent: no change kept
+			if r, ok := known[st.Token]; ok {
 				last = &r
 			}
 			p, err := b.publishContact(ctx, st, last)

@@ -13,6 +13,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/relais-bot/relais/bridge/bridgetest"
 	"github.com/relais-bot/relais/events"
 )
 
@@ -474,5 +475,36 @@ func TestFindMembersKeepsBeforeItsBound(t *testing.T) {
 	found, err := q.FindMembers(t.Context(), "member", inNord)
 	if err != nil || len(found) != 1 || found[0].Name != "Member 999" {
 		t.Fatalf("scoped search: %+v, %v; want Member 999 alone", found, err)
+	}
+}
+
+// TestRebuildStillUpdatesContactsInTheCRM: a rebuild into an empty Redis (the embedded default
+// at every start) still knows who relais put in the CRM, so a member who went quiet meanwhile
+// gets relais-inactif there, although they no longer qualify to be synced.
+func TestRebuildStillUpdatesContactsInTheCRM(t *testing.T) {
+	r := newRig(t)
+	clk := &clock{t: testNow}
+	r.cfg.Now = clk.now
+	g := newGen()
+	burst := activeBurst(g, "1", 0)
+	r.publish(burst)
+	b := r.bridge()
+	if _, err := b.applyEvents(t.Context(), burst, streamPositions(burst), true); err != nil {
+		t.Fatal(err)
+	}
+	tok := b.token("1")
+	if c, ok := r.lastContact(tok); !ok || !slices.Contains(c.Tags, "relais-actif") {
+		t.Fatalf("after the burst: %+v (found %v)", c, ok)
+	}
+
+	r.rdb, r.prefix = bridgetest.Redis(t)
+	r.cfg.KeyPrefix = r.prefix
+	clk.set(testNow.AddDate(0, 0, 40))
+	if err := r.bridge().Replay(t.Context(), time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := r.lastContact(tok)
+	if !slices.Contains(c.Tags, "relais-inactif") || slices.Contains(c.Tags, "relais-actif") || !slices.Contains(c.RemoveTags, "relais-actif") {
+		t.Fatalf("rebuilt 40 days on: tags %v remove %v, want relais-inactif in place of relais-actif", c.Tags, c.RemoveTags)
 	}
 }

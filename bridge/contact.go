@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
@@ -109,6 +110,10 @@ func (b *Bridge) publishContact(ctx context.Context, st memberState, known *last
 		c := b.contact(st, ds[0], last, found)
 		if found && contentHash(c) == contentHash(last) {
 			return false, nil
+		}
+		// Recorded before the contact exists, so the set never misses a member in the CRM.
+		if err := b.rdb.SAdd(ctx, b.keys.crmMembers(), st.Token).Err(); err != nil {
+			return false, fmt.Errorf("publish contact change: %w", err)
 		}
 		err = b.publishExpecting(ctx, c, seq)
 		if errors.Is(err, events.ErrLastChangeMoved) {
@@ -254,21 +259,130 @@ func (b *Bridge) decodeLast(member string, raw *jetstream.RawStreamMsg) lastRead
 	return lastRead{c: c, seq: raw.Sequence, found: true}
 }
 
-// lastChanges reads the last contact change of many members in as few requests as the stream
-// allows; ok is false when it must be read member by member (lastChange).
-func (b *Bridge) lastChanges(ctx context.Context, members []string) (map[string]lastRead, bool) {
-	raws, err := b.pub.LastContactChanges(ctx, members)
+// lastChanges reads the last contact change of many members with as few requests as it can.
+// A member relais never put in the CRM (inCRM) has none, and is not asked about; the others
+// are read in batch gets where the stream allows. Members absent from the result must be read
+// one by one (lastChange).
+func (b *Bridge) lastChanges(ctx context.Context, members []string) map[string]lastRead {
+	out := make(map[string]lastRead, len(members))
+	in, err := b.inCRM(ctx, members)
+	if err != nil {
+		b.cfg.Log.Warn("bridge: members in the CRM, reading one by one", "err", err.Error())
+		return out
+	}
+	var ask []string
+	for _, m := range members {
+		if in[m] {
+			ask = append(ask, m)
+		} else {
+			out[m] = lastRead{}
+		}
+	}
+	if len(ask) == 0 {
+		return out
+	}
+	raws, err := b.pub.LastContactChanges(ctx, ask)
 	if err != nil {
 		if !errors.Is(err, events.ErrNoBatchRead) {
 			b.cfg.Log.Warn("bridge: batch read of contact changes, reading one by one", "err", err.Error())
 		}
-		return nil, false
+		return out
 	}
-	out := make(map[string]lastRead, len(raws))
-	for m, raw := range raws {
-		out[m] = b.decodeLast(m, raw)
+	for _, m := range ask {
+		if raw, ok := raws[m]; ok {
+			out[m] = b.decodeLast(m, raw)
+		} else {
+			out[m] = lastRead{}
+		}
 	}
-	return out, true
+	return out
+}
+
+// crmLoaded marks the set of members in the CRM as filled from RELAIS_CRM in this Redis.
+const crmLoaded = "~loaded"
+
+// inCRM says which members relais may have put in the CRM: the bridge adds a member to the
+// set before it publishes their first contact, and the set starts as every member RELAIS_CRM
+// holds a change for (loaded once per Redis, so also after a rebuild into an empty one).
+// Only the bridge creates contacts (the consent layer only changes or erases existing ones),
+// so a member outside the set has no contact to update, and the bridge need not read their
+// last change to decide it publishes nothing. A wrong "absent" could not go further anyway:
+// a publish is conditional on the last change read, and fails if there is one.
+func (b *Bridge) inCRM(ctx context.Context, members []string) (map[string]bool, error) {
+	for attempt := 0; ; attempt++ {
+		ask := make([]any, 0, len(members)+1)
+		ask = append(ask, crmLoaded)
+		for _, m := range members {
+			ask = append(ask, m)
+		}
+		found, err := b.rdb.SMIsMember(ctx, b.keys.crmMembers(), ask...).Result()
+		if err != nil {
+			return nil, fmt.Errorf("members in the crm: %w", err)
+		}
+		if found[0] {
+			out := make(map[string]bool, len(members))
+			for i, m := range members {
+				out[m] = found[i+1]
+			}
+			return out, nil
+		}
+		if attempt > 0 {
+			return nil, errors.New("members in the crm: set not loaded")
+		}
+		if err := b.loadCRMMembers(ctx); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// loadCRMMembers adds every member RELAIS_CRM holds a change for to the set, then marks it
+// loaded. Replicas loading at once, or publishing meanwhile, only add members. An erased
+// member's last change (the erasure, kept for the CRM) does not bring their token back into
+// Redis: their contact is gone, which is what absence from the set says.
+func (b *Bridge) loadCRMMembers(ctx context.Context) error {
+	g := newGate(b.consent)
+	s, err := b.crm(ctx)
+	if err != nil {
+		return err
+	}
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(b.names.CRMFilter()))
+	if err != nil {
+		return fmt.Errorf("members in the crm: %w", err)
+	}
+	prefix := strings.TrimSuffix(b.names.CRMFilter(), ">")
+	batch := make([]any, 0, 1000)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := b.rdb.SAdd(ctx, b.keys.crmMembers(), batch...).Err()
+		batch = batch[:0]
+		return err
+	}
+	for subj := range info.State.Subjects {
+		m, ok := strings.CutPrefix(subj, prefix)
+		if !ok {
+			continue
+		}
+		d, err := g.decide(ctx, m, "")
+		if err != nil {
+			return fmt.Errorf("members in the crm: %w", err)
+		}
+		if !d.Erased {
+			if batch = append(batch, m); len(batch) == cap(batch) {
+				if err := flush(); err != nil {
+					return fmt.Errorf("members in the crm: %w", err)
+				}
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return fmt.Errorf("members in the crm: %w", err)
+	}
+	if err := b.rdb.SAdd(ctx, b.keys.crmMembers(), crmLoaded).Err(); err != nil {
+		return fmt.Errorf("members in the crm: %w", err)
+	}
+	return nil
 }
 
 func (b *Bridge) crm(ctx context.Context) (jetstream.Stream, error) {

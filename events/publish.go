@@ -120,18 +120,15 @@ func (p *Publisher) ReplaceContactChange(ctx context.Context, m *nats.Msg, lastS
 		if err != nil {
 			return nil, fmt.Errorf("replace contact change: %w", err)
 		}
-		last, err := s.GetLastMsgForSubject(ctx, m.Subject)
-		switch {
-		case errors.Is(err, jetstream.ErrMsgNotFound):
-			return nil, ErrLastChangeMoved // deleted by another writer
-		case err != nil:
-			return nil, fmt.Errorf("replace contact change: %w", err)
-		case last.Sequence != lastSeq:
-			return nil, ErrLastChangeMoved
-		case last.Header.Get(jetstream.MsgIDHeader) == m.Header.Get(jetstream.MsgIDHeader):
-			return &jetstream.PubAck{Stream: p.names.CRMStream(), Sequence: last.Sequence, Duplicate: true}, nil
+		// The stream keeps one message per member, so the change read is still the last as
+		// long as it exists: deleting it is the check. Gone, another writer replaced it.
+		if info := s.CachedInfo(); info != nil && info.Config.DenyDelete {
+			return nil, fmt.Errorf("replace contact change: %w", ErrDeleteDenied)
 		}
-		if err := SecureDeleteSeq(ctx, s, lastSeq); err != nil {
+		if err := s.SecureDeleteMsg(ctx, lastSeq); err != nil {
+			if _, gerr := s.GetMsg(ctx, lastSeq); errors.Is(gerr, jetstream.ErrMsgNotFound) {
+				return nil, ErrLastChangeMoved
+			}
 			return nil, fmt.Errorf("replace contact change: %w", err)
 		}
 	}
