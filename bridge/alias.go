@@ -230,8 +230,8 @@ func (b *Bridge) merge(ctx context.Context, alias, member string) error {
 			p.SAdd(ctx, b.keys.credited(c), member)
 		}
 		for gr := range g.Val() {
-			for gen := range b.authorMapGens() {
-				p.Eval(ctx, remapLua, []string{b.keys.authorMap(gr, gen)}, alias, member)
+			for _, k := range b.authorMaps(gr) {
+				p.Eval(ctx, remapLua, []string{k}, alias, member)
 			}
 		}
 		return nil

@@ -140,50 +140,66 @@ return 1
 // last message day per member, and the message→author map reactions are credited with. The
 // applied sequences work as in memberLua.
 //
+// The author map is bounded by a count: the hash field tn counts the group's applied
+// messages, and each time it reaches a multiple of the map size the current map is renamed
+// over the previous one (an empty current one deletes it), message by message, so where the
+// maps turn over depends only on the messages applied, not on how they were batched; resolve
+// reckons with the same count.
+//
 // KEYS: hash, messages per day, members seen, last message day per member, applied
-// sequences, messages per day and weekday × hour, then the message→author maps the events
-// write to.
-// ARGV: floor, author map ttl, days of counts to keep, then 12 values per event: sequence,
-// kind, day, member, ordering stamp, title, platform, platform message id, migrated-from
-// group token, index of its author map in KEYS (0: none), platform chat id, weekday × hour
-// field. A day's weekday × hour fields are dropped with its day count.
+// sequences, messages per day and weekday × hour, current and previous author maps.
+// ARGV: floor, author map ttl, days of counts to keep, author map size, then 11 values per
+// event: sequence, kind, day, member, ordering stamp, title, platform, platform message id
+// (empty: the message is not mapped), migrated-from group token, platform chat id, weekday ×
+// hour field. A day's weekday × hour fields are dropped with its day count.
 const groupLua = `
-local h = KEYS[1]
-local v = redis.call('HMGET', h, 'xf', 'stamp')
-local floor, f, stamp = tonumber(ARGV[1]), tonumber(v[1]) or 0, v[2]
-local set, days, last, maps, members, hours = {}, {}, {}, {}, {}, {}
+local h, cur, prev = KEYS[1], KEYS[7], KEYS[8]
+local v = redis.call('HMGET', h, 'xf', 'stamp', 'tn')
+local floor, f, stamp, n0 = tonumber(ARGV[1]), tonumber(v[1]) or 0, v[2], tonumber(v[3]) or 0
+local size = tonumber(ARGV[4])
+local set, days, last, entries, members, hours = {}, {}, {}, {}, {}, {}
+local n = n0
 if floor > f then
   redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', floor)
   set.xf, f = floor, floor
 end
-for k = 4, #ARGV, 12 do
+local function chunked(cmd, key, l)
+  for j = 1, #l, 500 do redis.call(cmd, key, unpack(l, j, math.min(j + 499, #l))) end
+end
+local function flush()
+  if #entries == 0 then return end
+  chunked('HSET', cur, entries)
+  redis.call('EXPIRE', cur, ARGV[2])
+  entries = {}
+end
+for k = 5, #ARGV, 11 do
   local A = function(i) return ARGV[k + i] end
   local seq = tonumber(A(0))
   if seq > f and redis.call('ZADD', KEYS[5], 'NX', seq, seq) == 1 then
     if not stamp or A(4) > stamp then stamp = A(4); set.stamp, set.title, set.platform = A(4), A(5), A(6) end
     if A(8) ~= '' then set.from = A(8) end
-    if A(10) ~= '' then set.chat = A(10) end
+    if A(9) ~= '' then set.chat = A(9) end
     local m = A(3)
     if m ~= '' then members[m] = true end
     if A(1) == 'm' then
       local d = tonumber(A(2))
       days[d] = (days[d] or 0) + 1
-      if A(11) ~= '' then hours[A(11)] = (hours[A(11)] or 0) + 1 end
+      if A(10) ~= '' then hours[A(10)] = (hours[A(10)] or 0) + 1 end
       if m ~= '' and (last[m] or -1) < d then last[m] = d end
-      local at = tonumber(A(9))
-      if at > 0 then
-        maps[at] = maps[at] or {}
-        table.insert(maps[at], A(7)); table.insert(maps[at], m)
+      if A(7) ~= '' then table.insert(entries, A(7)); table.insert(entries, m) end
+      n = n + 1
+      if n % size == 0 then
+        flush()
+        if redis.call('EXISTS', cur) == 1 then redis.call('RENAME', cur, prev) else redis.call('DEL', prev) end
       end
     end
   end
 end
+flush()
+if n ~= n0 then set.tn = n end
 local kv = {}
 for k, x in pairs(set) do kv[#kv + 1] = k; kv[#kv + 1] = x end
 if #kv > 0 then redis.call('HSET', h, unpack(kv)) end
-local function chunked(cmd, key, l)
-  for j = 1, #l, 500 do redis.call(cmd, key, unpack(l, j, math.min(j + 499, #l))) end
-end
 local ms = {}
 for m in pairs(members) do ms[#ms + 1] = m end
 chunked('SADD', KEYS[3], ms)
@@ -207,10 +223,6 @@ end
 for m, d in pairs(last) do
   local s = redis.call('ZSCORE', KEYS[4], m)
   if not s or tonumber(s) < d then redis.call('ZADD', KEYS[4], d, m) end
-end
-for at, entries in pairs(maps) do
-  chunked('HSET', KEYS[at], entries)
-  redis.call('EXPIRE', KEYS[at], ARGV[2])
 end
 return 1
 `

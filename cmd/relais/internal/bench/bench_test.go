@@ -168,3 +168,16 @@ func TestBenchParseCounts(t *testing.T) {
 		}
 	}
 }
+
+func TestBenchKeyKind(t *testing.T) {
+	for _, tc := range []struct{ key, want string }{
+		{"m:{abc}:i", "m:i"},
+		{"g:{-100:x}:t:c", "g:t"},
+		{"g:{g1}:h", "g:h"},
+		{"idx:{i}:people", "idx:people"},
+	} {
+		if got := benchKeyKind(tc.key); got != tc.want {
+			t.Errorf("benchKeyKind(%q) = %q, want %q", tc.key, got, tc.want)
+		}
+	}
+}

@@ -166,6 +166,9 @@ func WriteTable(w io.Writer, r Report) error {
 		row(fmt.Sprintf("rebuild of %s events", benchCount(p.Events)), benchRate(p.EventsPerS),
 			fmt.Sprintf("%.1f s; Redis memory of the state %s (message→author maps %s, %d applied-sequence sets)",
 				p.Seconds, mem, benchMiB(p.AuthorMapBytes), p.AppliedKeys))
+		if len(p.KindBytes) > 0 {
+			row("  by kind of key", "", benchKinds(p.KindBytes))
+		}
 	}
 	if n := len(r.Rebuilds); n > 1 && r.Rebuilds[0].RedisBytes > 0 {
 		first, last := r.Rebuilds[0], r.Rebuilds[n-1]

@@ -1,10 +1,16 @@
 package bench
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/relais-bot/relais/bridge"
 )
@@ -21,6 +27,9 @@ type benchRebuildPoint struct {
 	// message of the last one to two windows: what credits a reaction whose author the
 	// platform does not send), from MEMORY USAGE; 0 where Redis does not report it.
 	AuthorMapBytes int64 `json:"author_map_bytes"`
+	// KindBytes splits the state's MEMORY USAGE by kind of key ("m:i": the members'
+	// interactions, "g:t": the author maps, "idx:people"...), to see which grows with events.
+	KindBytes map[string]int64 `json:"state_bytes_by_kind,omitempty"`
 	// AppliedKeys counts the members' and groups' applied-sequence sets left (dedup state).
 	AppliedKeys int `json:"applied_sequence_sets"`
 }
@@ -59,22 +68,17 @@ func benchRebuildScale(ctx context.Context, env *Env, o Options, say func(string
 			p.RedisBytes = after - before
 		}
 		prefix := env.keyPrefix(stage)
-		maps, err := benchScanKeys(ctx, env.rdb, prefix+"g:*:t:*")
-		if err != nil {
+		if p.KindBytes, err = benchKindBytes(ctx, env.rdb, prefix); err != nil {
 			return out, err
 		}
-		for _, k := range maps {
-			if n, err := env.rdb.MemoryUsage(ctx, k).Result(); err == nil {
-				p.AuthorMapBytes += n
-			}
-		}
+		p.AuthorMapBytes = p.KindBytes["g:t"]
 		applied, err := benchScanKeys(ctx, env.rdb, prefix+"*}:x")
 		if err != nil {
 			return out, err
 		}
 		p.AppliedKeys = len(applied)
-		say("   rebuild of %d events: %.1f s, %.0f events/s, Redis +%.1f MiB (author maps %.1f MiB, %d applied-sequence sets)",
-			p.Events, p.Seconds, p.EventsPerS, float64(p.RedisBytes)/(1<<20), float64(p.AuthorMapBytes)/(1<<20), p.AppliedKeys)
+		say("   rebuild of %d events: %.1f s, %.0f events/s, Redis +%.1f MiB (author maps %.1f MiB, %d applied-sequence sets; by kind %s)",
+			p.Events, p.Seconds, p.EventsPerS, float64(p.RedisBytes)/(1<<20), float64(p.AuthorMapBytes)/(1<<20), p.AppliedKeys, benchKinds(p.KindBytes))
 		out = append(out, p)
 		// Free the log and the keys before the next size.
 		if err := env.cleanup(ctx, stage); err != nil {
@@ -82,4 +86,65 @@ func benchRebuildScale(ctx context.Context, env *Env, o Options, say func(string
 		}
 	}
 	return out, nil
+}
+
+// benchKindBytes sums the exact MEMORY USAGE of the keys under prefix by kind: the key's
+// name with the prefix and the member, group or index tag left out, and an author map's
+// generation too ("m:i", "g:t", "idx:people").
+func benchKindBytes(ctx context.Context, rdb redis.UniversalClient, prefix string) (map[string]int64, error) {
+	keys, err := benchScanKeys(ctx, rdb, prefix+"*")
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	for from := 0; from < len(keys); from += 1000 {
+		chunk := keys[from:min(from+1000, len(keys))]
+		cmds := make([]*redis.IntCmd, len(chunk))
+		if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, k := range chunk {
+				cmds[i] = p.MemoryUsage(ctx, k, 0)
+			}
+			return nil
+		}); err != nil && !errors.Is(err, redis.Nil) {
+			if strings.Contains(err.Error(), "unknown command") {
+				return nil, nil // the embedded Redis: no MEMORY
+			}
+			return nil, fmt.Errorf("bench: memory usage: %w", err)
+		}
+		for i, k := range chunk {
+			out[benchKeyKind(strings.TrimPrefix(k, prefix))] += cmds[i].Val()
+		}
+	}
+	return out, nil
+}
+
+// benchKeyKind is the kind of a key named without its prefix: "m:{tok}:i" → "m:i",
+// "g:{tok}:t:12" → "g:t", "idx:{i}:people" → "idx:people".
+func benchKeyKind(k string) string {
+	kind, rest, _ := strings.Cut(k, ":")
+	if i := strings.Index(rest, "}:"); i >= 0 {
+		rest = rest[i+2:]
+	}
+	if kind == "g" {
+		rest, _, _ = strings.Cut(rest, ":")
+	}
+	return kind + ":" + rest
+}
+
+// benchKinds lists the kinds of key by size, largest first, those over 1% of the total.
+func benchKinds(by map[string]int64) string {
+	var total int64
+	kinds := make([]string, 0, len(by))
+	for k, n := range by {
+		total += n
+		kinds = append(kinds, k)
+	}
+	slices.SortFunc(kinds, func(a, b string) int { return cmp.Compare(by[b], by[a]) })
+	var parts []string
+	for _, k := range kinds {
+		if by[k]*100 >= total {
+			parts = append(parts, fmt.Sprintf("%s %.1f", k, float64(by[k])/(1<<20)))
+		}
+	}
+	return strings.Join(parts, ", ") + " MiB"
 }
