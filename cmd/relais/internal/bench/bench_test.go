@@ -181,3 +181,22 @@ func TestBenchKeyKind(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchKindBytes: the embedded Redis reports the memory of each kind of key (it takes
+// no SAMPLES argument).
+func TestBenchKindBytes(t *testing.T) {
+	m := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	defer rdb.Close()
+	ctx := context.Background()
+	rdb.HSet(ctx, "p:g:{a}:t:c", "1", "tok")
+	rdb.HSet(ctx, "p:m:{b}:i", "20000|tok", 1)
+	rdb.HSet(ctx, "q:m:{b}:i", "20000|tok", 1)
+	got, err := benchKindBytes(ctx, rdb, "p:", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got["g:t"] <= 0 || got["m:i"] <= 0 {
+		t.Fatalf("by kind: %v, want g:t and m:i", got)
+	}
+}
