@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -230,8 +229,7 @@ func (b *Bridge) writePlain(ctx context.Context, members []*memberCall, groups [
 
 // memberHashes are a member's hashes as the tag rules read them.
 type memberHashes struct {
-	h, d, g map[string]string
-	i       []string
+	h, d, i, g map[string]string
 }
 
 // plainMember writes one member's fresh events as memberLua would, and returns the applied
@@ -261,7 +259,8 @@ func (b *Bridge) plainMember(ctx context.Context, p redis.Pipeliner, c *memberCa
 	lt := func(a, b int64) bool { return a < b }
 	gt := func(a, b int64) bool { return a > b }
 	cur, _ := strconv.ParseInt(v["cur"], 10, 64)
-	inc, days, ppl := map[string]int64{}, map[string]int64{}, map[string]int64{}
+	inc, days := map[string]int64{}, map[string]int64{}
+	ppl := map[string]map[string]int64{} // day → person → credits
 	grp := map[string]string{}
 	var cred []any
 	var flags strings.Builder
@@ -291,7 +290,11 @@ func (b *Bridge) plainMember(ctx context.Context, p redis.Pipeliner, c *memberCa
 			inc["mentions"] += argInt(c.args[k+11])
 			inc["reactions"] += argInt(c.args[k+12])
 			if inspan {
-				ppl[strconv.FormatInt(eday, 10)+"|"+A(9)]++
+				d := strconv.FormatInt(eday, 10)
+				if ppl[d] == nil {
+					ppl[d] = map[string]int64{}
+				}
+				ppl[d][A(9)]++
 			}
 		} else {
 			if s, ok := get("idstamp"); !ok || stamp > s {
@@ -333,7 +336,7 @@ func (b *Bridge) plainMember(ctx context.Context, p redis.Pipeliner, c *memberCa
 	if n == 0 {
 		return flags.String(), post
 	}
-	post = memberHashes{h: maps.Clone(v), d: maps.Clone(post.d), i: slices.Clone(post.i), g: maps.Clone(grpOld)}
+	post = memberHashes{h: maps.Clone(v), d: maps.Clone(post.d), i: maps.Clone(post.i), g: maps.Clone(grpOld)}
 	for f, x := range set {
 		post.h[f] = argString(x)
 	}
@@ -344,14 +347,15 @@ func (b *Bridge) plainMember(ctx context.Context, p redis.Pipeliner, c *memberCa
 	for f, x := range days {
 		post.d[f] = strconv.FormatInt(asInt(post.d[f])+x, 10)
 	}
-	known := map[string]bool{}
-	for _, f := range post.i {
-		known[f] = true
+	if post.i == nil {
+		post.i = map[string]string{}
 	}
-	for f := range ppl {
-		if !known[f] {
-			post.i = append(post.i, f)
+	for d, add := range ppl {
+		people := unpackPeople(post.i[d])
+		for person, k := range add {
+			people[person] += k
 		}
+		post.i[d] = packPeople(people)
 	}
 	maps.Copy(post.g, grp)
 	if len(set) > 0 {
@@ -363,8 +367,8 @@ func (b *Bridge) plainMember(ctx context.Context, p redis.Pipeliner, c *memberCa
 	for f, x := range days {
 		p.HIncrBy(ctx, mk[1], f, x)
 	}
-	for f, x := range ppl {
-		p.HIncrBy(ctx, mk[2], f, x)
+	for d := range ppl {
+		p.HSet(ctx, mk[2], d, post.i[d])
 	}
 	if len(grp) > 0 {
 		p.HSet(ctx, mk[3], grp)

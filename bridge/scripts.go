@@ -26,7 +26,7 @@ import (
 // values; else: name, first name, last name, username, phone, members credited (comma list).
 // Returns the applied flags, "1" or "0" per event. The caller reads the state after it, in
 // the same pipeline. Reads and writes of the hash are made once per call, not per event.
-const memberLua = `
+const memberLua = peopleLua + `
 local h, dk, ik, gk, xk = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local span, clock, ttl, floor = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 local F = {'cur', 'xf', 'idstamp', 'phstamp', 'first_seen', 'last_seen', 'last_msg', 'left_at', 'platform', 'pid'}
@@ -58,7 +58,10 @@ for k = 5, #ARGV, 15 do
     if A(8) ~= '' and not (set.pid or v.pid) then set.pid = A(8) end
     if kind == 'c' then
       add(inc, 'replies', tonumber(A(10))); add(inc, 'mentions', tonumber(A(11))); add(inc, 'reactions', tonumber(A(12)))
-      if inspan then add(ppl, eday .. '|' .. A(9), 1) end
+      if inspan then
+        ppl[eday] = ppl[eday] or {}
+        add(ppl[eday], A(9), 1)
+      end
     else
       local s = set.idstamp or v.idstamp
       if not s or stamp > s then
@@ -103,7 +106,7 @@ end
 if next(set) then redis.call('HSET', h, unpack(flat(set))) end
 for k, x in pairs(inc) do redis.call('HINCRBY', h, k, x) end
 for k, x in pairs(days) do redis.call('HINCRBY', dk, k, x) end
-for k, x in pairs(ppl) do redis.call('HINCRBY', ik, k, x) end
+for d, t in pairs(ppl) do addPeople(ik, d, t) end
 if next(grp) then redis.call('HSET', gk, unpack(flat(grp))) end
 local cs = {}
 for c in pairs(cred) do cs[#cs + 1] = c end
@@ -258,17 +261,64 @@ if ARGV[7] ~= '' then redis.call('HSET', KEYS[7], m, ARGV[7]) else redis.call('H
 return 1
 `
 
-// forgetLua removes a person from one member's interactions (an erasure).
-//
-// KEYS: interactions per day|person. ARGV: person.
-const forgetLua = `
-local gone = {}
-local suffix = '|' .. ARGV[1]
-for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
-  if string.sub(f, -#suffix) == suffix then gone[#gone+1] = f end
+// peopleLua reads and writes the packed day values of a member's interactions (people.go):
+// "person:count,…" sorted by person, byte by byte as Go sorts (Lua's own comparison follows
+// the server's locale).
+const peopleLua = `
+local function unpackPeople(v)
+  local t = {}
+  if v then
+    for p, n in string.gmatch(v, '([^,:]+):(%d+)') do t[p] = (t[p] or 0) + tonumber(n) end
+  end
+  return t
 end
-for j = 1, #gone, 500 do redis.call('HDEL', KEYS[1], unpack(gone, j, math.min(j + 499, #gone))) end
-return #gone
+local function bytewise(a, b)
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
+end
+local function packPeople(t)
+  local ps = {}
+  for p in pairs(t) do ps[#ps + 1] = p end
+  table.sort(ps, bytewise)
+  for i, p in ipairs(ps) do ps[i] = p .. ':' .. string.format('%d', t[p]) end
+  return table.concat(ps, ',')
+end
+-- writePeople stores a day's people, or drops the day when nobody is left.
+local function writePeople(key, day, t)
+  if next(t) then redis.call('HSET', key, day, packPeople(t)) else redis.call('HDEL', key, day) end
+end
+local function addPeople(key, day, add)
+  local t = unpackPeople(redis.call('HGET', key, day))
+  for p, n in pairs(add) do t[p] = (t[p] or 0) + n end
+  writePeople(key, day, t)
+end
+`
+
+// forgetLua removes a person from one member's interactions (an erasure), in day values and
+// in fields of the format before (day|person).
+//
+// KEYS: interactions. ARGV: person.
+const forgetLua = peopleLua + `
+local gone = 0
+local suffix = '|' .. ARGV[1]
+local kv = redis.call('HGETALL', KEYS[1])
+for j = 1, #kv, 2 do
+  local f = kv[j]
+  if string.find(f, '|', 1, true) then
+    if string.sub(f, -#suffix) == suffix then redis.call('HDEL', KEYS[1], f); gone = gone + 1 end
+  else
+    local t = unpackPeople(kv[j + 1])
+    if t[ARGV[1]] then
+      t[ARGV[1]] = nil
+      writePeople(KEYS[1], f, t)
+      gone = gone + 1
+    end
+  end
+end
+return gone
 `
 
 // unmapLua removes a member from one message→author map (an erasure).

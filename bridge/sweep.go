@@ -170,16 +170,11 @@ func (b *Bridge) forget(ctx context.Context, member string, erase bool) error {
 	if err != nil {
 		return err
 	}
-	interactions, err := b.rdb.HKeys(ctx, b.keys.memberKeys(member)[2]).Result()
+	interactions, err := b.rdb.HGetAll(ctx, b.keys.memberKeys(member)[2]).Result()
 	if err != nil {
 		return err
 	}
-	crediting := map[string]bool{} // members who replied to or mentioned them
-	for _, f := range interactions {
-		if _, person, ok := strings.Cut(f, "|"); ok {
-			crediting[person] = true
-		}
-	}
+	crediting := interactionPeople(interactions) // members who replied to or mentioned them
 	allGroups, err := b.rdb.SMembers(ctx, b.keys.groups()).Result()
 	if err != nil {
 		return err
