@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -134,18 +135,23 @@ func benchKeyKind(k string) string {
 
 // benchKinds lists the kinds of key by size, largest first, those over 1% of the total.
 func benchKinds(by map[string]int64) string {
-	var total int64
-	kinds := make([]string, 0, len(by))
-	for k, n := range by {
-		total += n
-		kinds = append(kinds, k)
-	}
+	kinds := slices.Collect(maps.Keys(by))
 	slices.SortFunc(kinds, func(a, b string) int { return cmp.Compare(by[b], by[a]) })
-	var parts []string
+	total := benchTotal(by)
+	parts := []string{fmt.Sprintf("total %.1f", float64(total)/(1<<20))}
 	for _, k := range kinds {
 		if by[k]*100 >= total {
 			parts = append(parts, fmt.Sprintf("%s %.1f", k, float64(by[k])/(1<<20)))
 		}
 	}
 	return strings.Join(parts, ", ") + " MiB"
+}
+
+// benchTotal is the memory of every kind of key together.
+func benchTotal(by map[string]int64) int64 {
+	var total int64
+	for _, n := range by {
+		total += n
+	}
+	return total
 }
