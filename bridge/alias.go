@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -80,7 +79,7 @@ return tonumber(redis.call('HGET', KEYS[6], 'ver')) or 0
 // KEYS: state hash, messages per day, interactions, groups, credited, marker.
 // ARGV: ttl, then four runs of "count, field, value…" (hash, days, interactions, groups),
 // then "count, member…" (credited).
-const mergeLua = `
+const mergeLua = peopleLua + `
 if not redis.call('SET', KEYS[6], '1', 'NX', 'EX', ARGV[1]) then return 0 end
 local a = 2
 local function take()
@@ -114,7 +113,9 @@ if H.phstamp then
   if not s or H.phstamp > s then redis.call('HSET', h, 'phstamp', H.phstamp, 'phone', H.phone or '') end
 end
 for f, v in pairs(D) do redis.call('HINCRBY', KEYS[2], f, tonumber(v)) end
-for f, v in pairs(I) do redis.call('HINCRBY', KEYS[3], f, tonumber(v)) end
+for f, v in pairs(I) do
+  if string.find(f, '|', 1, true) then redis.call('HINCRBY', KEYS[3], f, tonumber(v)) else addPeople(KEYS[3], f, unpackPeople(v)) end
+end
 for f, v in pairs(G) do
   local old = redis.call('HGET', KEYS[4], f)
   local newer = true
@@ -131,14 +132,23 @@ return 1
 // renameLua moves one person's interactions in a member's hash to another token.
 //
 // KEYS: interactions. ARGV: from token, to token.
-const renameLua = `
+const renameLua = peopleLua + `
 local suffix = '|' .. ARGV[1]
 local kv = redis.call('HGETALL', KEYS[1])
 for j = 1, #kv, 2 do
   local f = kv[j]
-  if string.sub(f, -#suffix) == suffix then
-    redis.call('HINCRBY', KEYS[1], string.sub(f, 1, #f - #suffix) .. '|' .. ARGV[2], tonumber(kv[j + 1]))
-    redis.call('HDEL', KEYS[1], f)
+  if string.find(f, '|', 1, true) then
+    if string.sub(f, -#suffix) == suffix then
+      redis.call('HINCRBY', KEYS[1], string.sub(f, 1, #f - #suffix) .. '|' .. ARGV[2], tonumber(kv[j + 1]))
+      redis.call('HDEL', KEYS[1], f)
+    end
+  else
+    local t = unpackPeople(kv[j + 1])
+    if t[ARGV[1]] then
+      t[ARGV[2]] = (t[ARGV[2]] or 0) + t[ARGV[1]]
+      t[ARGV[1]] = nil
+      writePeople(KEYS[1], f, t)
+    end
   end
 end
 return 1
@@ -211,12 +221,7 @@ func (b *Bridge) merge(ctx context.Context, alias, member string) error {
 		return err
 	}
 	// The people the alias answered, and who answered the alias, now deal with the member.
-	crediting := map[string]bool{}
-	for f := range i.Val() {
-		if _, person, ok := strings.Cut(f, "|"); ok {
-			crediting[person] = true
-		}
-	}
+	crediting := interactionPeople(i.Val())
 	allGroups, err := b.rdb.SMembers(ctx, b.keys.groups()).Result()
 	if err != nil {
 		return fmt.Errorf("merge alias: %w", err)
@@ -230,8 +235,8 @@ func (b *Bridge) merge(ctx context.Context, alias, member string) error {
 			p.SAdd(ctx, b.keys.credited(c), member)
 		}
 		for gr := range g.Val() {
-			for gen := range b.authorMapGens() {
-				p.Eval(ctx, remapLua, []string{b.keys.authorMap(gr, gen)}, alias, member)
+			for _, k := range b.authorMaps(gr) {
+				p.Eval(ctx, remapLua, []string{k}, alias, member)
 			}
 		}
 		return nil

@@ -78,6 +78,9 @@ type Config struct {
 	// plain pipelines instead of Lua scripts and keeps the applied sequences in memory
 	// (plain.go); TestWritePathsAgree holds both paths to the same state.
 	SingleWriter bool
+	// AuthorMapSize is how many of a group's messages each generation of its message→author
+	// map covers (authorMapMessages); tests set it small to see the maps rotate.
+	AuthorMapSize int
 	// Zone is the local time of the weekday × hour counts organisers see (the digest's
 	// zone); nil is UTC. Windows stay whole UTC days.
 	Zone *time.Location
@@ -108,6 +111,7 @@ func (c Config) withDefaults() (Config, error) {
 	setInt(&c.ActiveMinDays, 3)
 	setInt(&c.LeaderMinPeople, 5)
 	setInt(&c.BatchSize, 2000)
+	setInt(&c.AuthorMapSize, authorMapMessages)
 	setDur(&c.Window, 30*day)
 	setDur(&c.NewFor, 14*day)
 	setDur(&c.Hold, c.Window)

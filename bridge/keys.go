@@ -33,11 +33,11 @@ func (k keys) credited(m string) string { return k.member(m) + "o" }
 func (k keys) group(g string) string { return k.prefix + "g:{" + g + "}:" }
 
 // groupKeys are the keys of the group script: hash, day counts, members seen, last message
-// day per member, applied sequences, day and weekday × hour counts; the author maps it
-// writes follow.
+// day per member, applied sequences, day and weekday × hour counts, the current and the
+// previous message→author map.
 func (k keys) groupKeys(g string) []string {
 	b := k.group(g)
-	return []string{b + "h", b + "d", b + "m", b + "a", b + "x", b + "w"}
+	return []string{b + "h", b + "d", b + "m", b + "a", b + "x", b + "w", k.authorMap(g), k.authorMapPrev(g)}
 }
 
 func (k keys) groupHash(g string) string    { return k.group(g) + "h" }
@@ -49,10 +49,21 @@ func (k keys) groupLast(g string) string    { return k.group(g) + "a" }
 // "<day>|<weekday*24+hour>", kept as long as the day counts.
 func (k keys) groupHours(g string) string { return k.group(g) + "w" }
 
-// authorMap maps platform message ids to their author's token for one generation (a window
-// long): a lookup reads the event's generation and the one before, so ids live one to two
-// windows and the map never grows without bound.
-func (k keys) authorMap(g string, gen int) string { return k.group(g) + "t:" + strconv.Itoa(gen) }
+// authorMap maps the platform message ids of a group's latest messages to their author's
+// token: the messages since the group's message count last reached a multiple of
+// Config.AuthorMapSize. Reaching the next multiple renames it over authorMapPrev, so a lookup
+// reading both sees the group's last AuthorMapSize to twice that messages (see groupLua).
+func (k keys) authorMap(g string) string { return k.group(g) + "t:c" }
+
+// authorMapPrev is the author map of the generation before authorMap's.
+func (k keys) authorMapPrev(g string) string { return k.group(g) + "t:p" }
+
+// legacyAuthorMap is an author map of one activity window, as written before the maps were
+// bounded by a count of messages. Erasures and alias merges still clean them until they
+// expire (two windows and a day after the upgrade).
+func (k keys) legacyAuthorMap(g string, gen int) string {
+	return k.group(g) + "t:" + strconv.Itoa(gen)
+}
 
 func (k keys) idx(name string) string { return k.prefix + "idx:{i}:" + name }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -140,6 +139,8 @@ type plainMemberReads struct {
 // plainGroupReads are what writing one group's events depends on.
 type plainGroupReads struct {
 	stamp   *redis.StringCmd
+	count   *redis.StringCmd // messages counted towards the author maps' turnover
+	mapped  *redis.IntCmd    // whether the current author map exists
 	days    *redis.StringSliceCmd
 	lastFor []string // members whose last message day is read, one command each
 	lastCmd []*redis.FloatCmd
@@ -160,7 +161,7 @@ func (b *Bridge) writePlain(ctx context.Context, members []*memberCall, groups [
 	}
 	for n, g := range groups {
 		seen := map[string]bool{}
-		for k := 3; k+groupArgsPerEvent <= len(g.args); k += groupArgsPerEvent {
+		for k := 4; k+groupArgsPerEvent <= len(g.args); k += groupArgsPerEvent {
 			gr[n].seqs = append(gr[n].seqs, uint64(argInt(g.args[k])))
 			if m := argString(g.args[k+3]); m != "" && argString(g.args[k+1]) == "m" && !seen[m] {
 				seen[m] = true
@@ -175,6 +176,8 @@ func (b *Bridge) writePlain(ctx context.Context, members []*memberCall, groups [
 		}
 		for n, g := range groups {
 			gr[n].stamp = p.HGet(ctx, g.keys[0], "stamp")
+			gr[n].count = p.HGet(ctx, g.keys[0], "tn")
+			gr[n].mapped = p.Exists(ctx, g.keys[6])
 			gr[n].days = p.HKeys(ctx, g.keys[1])
 			for _, m := range gr[n].lastFor {
 				gr[n].lastCmd = append(gr[n].lastCmd, p.ZScore(ctx, g.keys[3], m))
@@ -226,8 +229,7 @@ func (b *Bridge) writePlain(ctx context.Context, members []*memberCall, groups [
 
 // memberHashes are a member's hashes as the tag rules read them.
 type memberHashes struct {
-	h, d, g map[string]string
-	i       []string
+	h, d, i, g map[string]string
 }
 
 // plainMember writes one member's fresh events as memberLua would, and returns the applied
@@ -257,7 +259,8 @@ func (b *Bridge) plainMember(ctx context.Context, p redis.Pipeliner, c *memberCa
 	lt := func(a, b int64) bool { return a < b }
 	gt := func(a, b int64) bool { return a > b }
 	cur, _ := strconv.ParseInt(v["cur"], 10, 64)
-	inc, days, ppl := map[string]int64{}, map[string]int64{}, map[string]int64{}
+	inc, days := map[string]int64{}, map[string]int64{}
+	ppl := map[string]map[string]int64{} // day → person → credits
 	grp := map[string]string{}
 	var cred []any
 	var flags strings.Builder
@@ -287,7 +290,11 @@ func (b *Bridge) plainMember(ctx context.Context, p redis.Pipeliner, c *memberCa
 			inc["mentions"] += argInt(c.args[k+11])
 			inc["reactions"] += argInt(c.args[k+12])
 			if inspan {
-				ppl[strconv.FormatInt(eday, 10)+"|"+A(9)]++
+				d := strconv.FormatInt(eday, 10)
+				if ppl[d] == nil {
+					ppl[d] = map[string]int64{}
+				}
+				ppl[d][A(9)]++
 			}
 		} else {
 			if s, ok := get("idstamp"); !ok || stamp > s {
@@ -329,7 +336,7 @@ func (b *Bridge) plainMember(ctx context.Context, p redis.Pipeliner, c *memberCa
 	if n == 0 {
 		return flags.String(), post
 	}
-	post = memberHashes{h: maps.Clone(v), d: maps.Clone(post.d), i: slices.Clone(post.i), g: maps.Clone(grpOld)}
+	post = memberHashes{h: maps.Clone(v), d: maps.Clone(post.d), i: maps.Clone(post.i), g: maps.Clone(grpOld)}
 	for f, x := range set {
 		post.h[f] = argString(x)
 	}
@@ -340,14 +347,15 @@ func (b *Bridge) plainMember(ctx context.Context, p redis.Pipeliner, c *memberCa
 	for f, x := range days {
 		post.d[f] = strconv.FormatInt(asInt(post.d[f])+x, 10)
 	}
-	known := map[string]bool{}
-	for _, f := range post.i {
-		known[f] = true
+	if post.i == nil {
+		post.i = map[string]string{}
 	}
-	for f := range ppl {
-		if !known[f] {
-			post.i = append(post.i, f)
+	for d, add := range ppl {
+		people := unpackPeople(post.i[d])
+		for person, k := range add {
+			people[person] += k
 		}
+		post.i[d] = packPeople(people)
 	}
 	maps.Copy(post.g, grp)
 	if len(set) > 0 {
@@ -359,8 +367,8 @@ func (b *Bridge) plainMember(ctx context.Context, p redis.Pipeliner, c *memberCa
 	for f, x := range days {
 		p.HIncrBy(ctx, mk[1], f, x)
 	}
-	for f, x := range ppl {
-		p.HIncrBy(ctx, mk[2], f, x)
+	for d := range ppl {
+		p.HSet(ctx, mk[2], d, post.i[d])
 	}
 	if len(grp) > 0 {
 		p.HSet(ctx, mk[3], grp)
@@ -378,15 +386,26 @@ func (b *Bridge) plainMember(ctx context.Context, p redis.Pipeliner, c *memberCa
 
 // plainGroup writes one group's fresh events as groupLua would.
 func (b *Bridge) plainGroup(ctx context.Context, p redis.Pipeliner, g *groupCall, r plainGroupReads, fresh []bool) {
-	mapTTL, keep := argInt(g.args[1]), argInt(g.args[2])
+	mapTTL, keep, size := argInt(g.args[1]), argInt(g.args[2]), argInt(g.args[3])
 	stamp, hasStamp := r.stamp.Val(), r.stamp.Err() == nil
 	set := map[string]any{}
 	members := map[string]bool{}
 	days := map[int64]int64{}
 	last := map[string]int64{}
-	maps := map[int][]any{}
 	hours := map[string]int64{}
-	for j, k := 0, 3; k+groupArgsPerEvent <= len(g.args); j, k = j+1, k+groupArgsPerEvent {
+	cur, prev := g.keys[6], g.keys[7]
+	n0, _ := strconv.ParseInt(r.count.Val(), 10, 64)
+	n, mapped := n0, r.mapped.Val() == 1
+	var entries []any
+	flush := func() {
+		if len(entries) == 0 {
+			return
+		}
+		p.HSet(ctx, cur, entries...)
+		p.Expire(ctx, cur, secs(mapTTL))
+		entries, mapped = nil, true
+	}
+	for j, k := 0, 4; k+groupArgsPerEvent <= len(g.args); j, k = j+1, k+groupArgsPerEvent {
 		if !fresh[j] {
 			continue
 		}
@@ -398,8 +417,8 @@ func (b *Bridge) plainGroup(ctx context.Context, p redis.Pipeliner, g *groupCall
 		if A(8) != "" {
 			set["from"] = A(8)
 		}
-		if A(10) != "" {
-			set["chat"] = A(10)
+		if A(9) != "" {
+			set["chat"] = A(9)
 		}
 		m := A(3)
 		if m != "" {
@@ -408,16 +427,29 @@ func (b *Bridge) plainGroup(ctx context.Context, p redis.Pipeliner, g *groupCall
 		if A(1) == "m" {
 			d := argInt(g.args[k+2])
 			days[d]++
-			if A(11) != "" {
-				hours[A(11)]++
+			if A(10) != "" {
+				hours[A(10)]++
 			}
 			if l, ok := last[m]; m != "" && (!ok || l < d) {
 				last[m] = d
 			}
-			if at := int(argInt(g.args[k+9])); at > 0 {
-				maps[at] = append(maps[at], A(7), m)
+			if A(7) != "" {
+				entries = append(entries, A(7), m)
+			}
+			if n++; n%size == 0 {
+				flush()
+				if mapped {
+					p.Rename(ctx, cur, prev)
+				} else {
+					p.Del(ctx, prev)
+				}
+				mapped = false
 			}
 		}
+	}
+	flush()
+	if n != n0 {
+		set["tn"] = n
 	}
 	if len(set) > 0 {
 		p.HSet(ctx, g.keys[0], set)
@@ -474,10 +506,6 @@ func (b *Bridge) plainGroup(ctx context.Context, p redis.Pipeliner, g *groupCall
 		if s, err := r.lastCmd[i].Result(); err != nil || int64(s) < d {
 			p.ZAdd(ctx, g.keys[3], redis.Z{Score: float64(d), Member: m})
 		}
-	}
-	for at, entries := range maps {
-		p.HSet(ctx, g.keys[at-1], entries...)
-		p.Expire(ctx, g.keys[at-1], secs(mapTTL))
 	}
 }
 

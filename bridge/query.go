@@ -324,17 +324,17 @@ func (q *Query) cards(ctx context.Context, tokens []string) ([]MemberCard, error
 			}
 		}
 		people, peopleBefore := map[string]bool{}, map[string]bool{}
-		for f, v := range rs[n].i.Val() {
-			ds, person, ok := strings.Cut(f, "|")
-			d, err := strconv.Atoi(ds)
-			if ok && err == nil && in(d) {
-				people[person] = true
-				c.RepliesReceived += int(asInt(v))
+		eachInteraction(rs[n].i.Val(), func(_ string, d int, ok bool, ps map[string]int64) {
+			for person, k := range ps {
+				if ok && in(d) {
+					people[person] = true
+					c.RepliesReceived += int(k)
+				}
+				if ok && before(d) {
+					peopleBefore[person] = true
+				}
 			}
-			if ok && err == nil && before(d) {
-				peopleBefore[person] = true
-			}
-		}
+		})
 		c.People, c.Before.People = len(people), len(peopleBefore)
 		var groups []groupRef
 		for tok, v := range rs[n].g.Val() {

@@ -26,7 +26,7 @@ import (
 // values; else: name, first name, last name, username, phone, members credited (comma list).
 // Returns the applied flags, "1" or "0" per event. The caller reads the state after it, in
 // the same pipeline. Reads and writes of the hash are made once per call, not per event.
-const memberLua = `
+const memberLua = peopleLua + `
 local h, dk, ik, gk, xk = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local span, clock, ttl, floor = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 local F = {'cur', 'xf', 'idstamp', 'phstamp', 'first_seen', 'last_seen', 'last_msg', 'left_at', 'platform', 'pid'}
@@ -58,7 +58,10 @@ for k = 5, #ARGV, 15 do
     if A(8) ~= '' and not (set.pid or v.pid) then set.pid = A(8) end
     if kind == 'c' then
       add(inc, 'replies', tonumber(A(10))); add(inc, 'mentions', tonumber(A(11))); add(inc, 'reactions', tonumber(A(12)))
-      if inspan then add(ppl, eday .. '|' .. A(9), 1) end
+      if inspan then
+        ppl[eday] = ppl[eday] or {}
+        add(ppl[eday], A(9), 1)
+      end
     else
       local s = set.idstamp or v.idstamp
       if not s or stamp > s then
@@ -103,7 +106,7 @@ end
 if next(set) then redis.call('HSET', h, unpack(flat(set))) end
 for k, x in pairs(inc) do redis.call('HINCRBY', h, k, x) end
 for k, x in pairs(days) do redis.call('HINCRBY', dk, k, x) end
-for k, x in pairs(ppl) do redis.call('HINCRBY', ik, k, x) end
+for d, t in pairs(ppl) do addPeople(ik, d, t) end
 if next(grp) then redis.call('HSET', gk, unpack(flat(grp))) end
 local cs = {}
 for c in pairs(cred) do cs[#cs + 1] = c end
@@ -140,50 +143,66 @@ return 1
 // last message day per member, and the message→author map reactions are credited with. The
 // applied sequences work as in memberLua.
 //
+// The author map is bounded by a count: the hash field tn counts the group's applied
+// messages, and each time it reaches a multiple of the map size the current map is renamed
+// over the previous one (an empty current one deletes it), message by message, so where the
+// maps turn over depends only on the messages applied, not on how they were batched; resolve
+// reckons with the same count.
+//
 // KEYS: hash, messages per day, members seen, last message day per member, applied
-// sequences, messages per day and weekday × hour, then the message→author maps the events
-// write to.
-// ARGV: floor, author map ttl, days of counts to keep, then 12 values per event: sequence,
-// kind, day, member, ordering stamp, title, platform, platform message id, migrated-from
-// group token, index of its author map in KEYS (0: none), platform chat id, weekday × hour
-// field. A day's weekday × hour fields are dropped with its day count.
+// sequences, messages per day and weekday × hour, current and previous author maps.
+// ARGV: floor, author map ttl, days of counts to keep, author map size, then 11 values per
+// event: sequence, kind, day, member, ordering stamp, title, platform, platform message id
+// (empty: the message is not mapped), migrated-from group token, platform chat id, weekday ×
+// hour field. A day's weekday × hour fields are dropped with its day count.
 const groupLua = `
-local h = KEYS[1]
-local v = redis.call('HMGET', h, 'xf', 'stamp')
-local floor, f, stamp = tonumber(ARGV[1]), tonumber(v[1]) or 0, v[2]
-local set, days, last, maps, members, hours = {}, {}, {}, {}, {}, {}
+local h, cur, prev = KEYS[1], KEYS[7], KEYS[8]
+local v = redis.call('HMGET', h, 'xf', 'stamp', 'tn')
+local floor, f, stamp, n0 = tonumber(ARGV[1]), tonumber(v[1]) or 0, v[2], tonumber(v[3]) or 0
+local size = tonumber(ARGV[4])
+local set, days, last, entries, members, hours = {}, {}, {}, {}, {}, {}
+local n = n0
 if floor > f then
   redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', floor)
   set.xf, f = floor, floor
 end
-for k = 4, #ARGV, 12 do
+local function chunked(cmd, key, l)
+  for j = 1, #l, 500 do redis.call(cmd, key, unpack(l, j, math.min(j + 499, #l))) end
+end
+local function flush()
+  if #entries == 0 then return end
+  chunked('HSET', cur, entries)
+  redis.call('EXPIRE', cur, ARGV[2])
+  entries = {}
+end
+for k = 5, #ARGV, 11 do
   local A = function(i) return ARGV[k + i] end
   local seq = tonumber(A(0))
   if seq > f and redis.call('ZADD', KEYS[5], 'NX', seq, seq) == 1 then
     if not stamp or A(4) > stamp then stamp = A(4); set.stamp, set.title, set.platform = A(4), A(5), A(6) end
     if A(8) ~= '' then set.from = A(8) end
-    if A(10) ~= '' then set.chat = A(10) end
+    if A(9) ~= '' then set.chat = A(9) end
     local m = A(3)
     if m ~= '' then members[m] = true end
     if A(1) == 'm' then
       local d = tonumber(A(2))
       days[d] = (days[d] or 0) + 1
-      if A(11) ~= '' then hours[A(11)] = (hours[A(11)] or 0) + 1 end
+      if A(10) ~= '' then hours[A(10)] = (hours[A(10)] or 0) + 1 end
       if m ~= '' and (last[m] or -1) < d then last[m] = d end
-      local at = tonumber(A(9))
-      if at > 0 then
-        maps[at] = maps[at] or {}
-        table.insert(maps[at], A(7)); table.insert(maps[at], m)
+      if A(7) ~= '' then table.insert(entries, A(7)); table.insert(entries, m) end
+      n = n + 1
+      if n % size == 0 then
+        flush()
+        if redis.call('EXISTS', cur) == 1 then redis.call('RENAME', cur, prev) else redis.call('DEL', prev) end
       end
     end
   end
 end
+flush()
+if n ~= n0 then set.tn = n end
 local kv = {}
 for k, x in pairs(set) do kv[#kv + 1] = k; kv[#kv + 1] = x end
 if #kv > 0 then redis.call('HSET', h, unpack(kv)) end
-local function chunked(cmd, key, l)
-  for j = 1, #l, 500 do redis.call(cmd, key, unpack(l, j, math.min(j + 499, #l))) end
-end
 local ms = {}
 for m in pairs(members) do ms[#ms + 1] = m end
 chunked('SADD', KEYS[3], ms)
@@ -207,10 +226,6 @@ end
 for m, d in pairs(last) do
   local s = redis.call('ZSCORE', KEYS[4], m)
   if not s or tonumber(s) < d then redis.call('ZADD', KEYS[4], d, m) end
-end
-for at, entries in pairs(maps) do
-  chunked('HSET', KEYS[at], entries)
-  redis.call('EXPIRE', KEYS[at], ARGV[2])
 end
 return 1
 `
@@ -246,17 +261,64 @@ if ARGV[7] ~= '' then redis.call('HSET', KEYS[7], m, ARGV[7]) else redis.call('H
 return 1
 `
 
-// forgetLua removes a person from one member's interactions (an erasure).
-//
-// KEYS: interactions per day|person. ARGV: person.
-const forgetLua = `
-local gone = {}
-local suffix = '|' .. ARGV[1]
-for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
-  if string.sub(f, -#suffix) == suffix then gone[#gone+1] = f end
+// peopleLua reads and writes the packed day values of a member's interactions (people.go):
+// "person:count,…" sorted by person, byte by byte as Go sorts (Lua's own comparison follows
+// the server's locale).
+const peopleLua = `
+local function unpackPeople(v)
+  local t = {}
+  if v then
+    for p, n in string.gmatch(v, '([^,:]+):(%d+)') do t[p] = (t[p] or 0) + tonumber(n) end
+  end
+  return t
 end
-for j = 1, #gone, 500 do redis.call('HDEL', KEYS[1], unpack(gone, j, math.min(j + 499, #gone))) end
-return #gone
+local function bytewise(a, b)
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
+end
+local function packPeople(t)
+  local ps = {}
+  for p in pairs(t) do ps[#ps + 1] = p end
+  table.sort(ps, bytewise)
+  for i, p in ipairs(ps) do ps[i] = p .. ':' .. string.format('%d', t[p]) end
+  return table.concat(ps, ',')
+end
+-- writePeople stores a day's people, or drops the day when nobody is left.
+local function writePeople(key, day, t)
+  if next(t) then redis.call('HSET', key, day, packPeople(t)) else redis.call('HDEL', key, day) end
+end
+local function addPeople(key, day, add)
+  local t = unpackPeople(redis.call('HGET', key, day))
+  for p, n in pairs(add) do t[p] = (t[p] or 0) + n end
+  writePeople(key, day, t)
+end
+`
+
+// forgetLua removes a person from one member's interactions (an erasure), in day values and
+// in fields of the format before (day|person).
+//
+// KEYS: interactions. ARGV: person.
+const forgetLua = peopleLua + `
+local gone = 0
+local suffix = '|' .. ARGV[1]
+local kv = redis.call('HGETALL', KEYS[1])
+for j = 1, #kv, 2 do
+  local f = kv[j]
+  if string.find(f, '|', 1, true) then
+    if string.sub(f, -#suffix) == suffix then redis.call('HDEL', KEYS[1], f); gone = gone + 1 end
+  else
+    local t = unpackPeople(kv[j + 1])
+    if t[ARGV[1]] then
+      t[ARGV[1]] = nil
+      writePeople(KEYS[1], f, t)
+      gone = gone + 1
+    end
+  end
+end
+return gone
 `
 
 // unmapLua removes a member from one message→author map (an erasure).

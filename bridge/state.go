@@ -67,13 +67,12 @@ type memberState struct {
 
 // stateReads are the reads of a member's keys, pipelined after the member script.
 type stateReads struct {
-	h, d, g *redis.MapStringStringCmd
-	i       *redis.StringSliceCmd
+	h, d, i, g *redis.MapStringStringCmd
 }
 
 func readMember(ctx context.Context, p redis.Pipeliner, k keys, m string) stateReads {
 	mk := k.memberKeys(m)
-	return stateReads{h: p.HGetAll(ctx, mk[0]), d: p.HGetAll(ctx, mk[1]), i: p.HKeys(ctx, mk[2]), g: p.HGetAll(ctx, mk[3])}
+	return stateReads{h: p.HGetAll(ctx, mk[0]), d: p.HGetAll(ctx, mk[1]), i: p.HGetAll(ctx, mk[2]), g: p.HGetAll(ctx, mk[3])}
 }
 
 // readState applies the tag rules to a member's state at the reference day
@@ -88,9 +87,9 @@ func (b *Bridge) readState(token string, r stateReads, clockDay int) (memberStat
 	return b.decideState(token, r.h.Val(), r.d.Val(), r.i.Val(), r.g.Val(), clockDay), nil
 }
 
-// decideState is readState on a member's hashes: state hash, messages per day, interaction
-// fields, groups.
-func (b *Bridge) decideState(token string, h, dd map[string]string, ik []string, gg map[string]string, clockDay int) memberState {
+// decideState is readState on a member's hashes: state hash, messages per day, interactions,
+// groups.
+func (b *Bridge) decideState(token string, h, dd, ih, gg map[string]string, clockDay int) memberState {
 	st := memberState{Token: token, Applied: 1}
 	if len(h) == 0 {
 		st.Applied = -1
@@ -107,12 +106,21 @@ func (b *Bridge) decideState(token string, h, dd map[string]string, ik []string,
 			st.staleDays = append(st.staleDays, f)
 		}
 	}
-	for _, f := range ik {
-		ds, person, _ := strings.Cut(f, "|")
-		if d, err := strconv.Atoi(ds); err == nil && d >= from {
-			a.People[d] = append(a.People[d], person)
-		} else {
+	legacy := false
+	eachInteraction(ih, func(f string, d int, ok bool, people map[string]int64) {
+		if !ok || d < from {
 			st.stalePeople = append(st.stalePeople, f)
+			return
+		}
+		legacy = legacy || strings.Contains(f, "|")
+		for p := range people {
+			a.People[d] = append(a.People[d], p)
+		}
+	})
+	if legacy { // a person may be in a day value and in a field of the format before
+		for d, l := range a.People {
+			slices.Sort(l)
+			a.People[d] = slices.Compact(l)
 		}
 	}
 	a.Joined = asInt(h["joins"]) > 0

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"iter"
 	"strconv"
 	"strings"
 
@@ -171,16 +170,11 @@ func (b *Bridge) forget(ctx context.Context, member string, erase bool) error {
 	if err != nil {
 		return err
 	}
-	interactions, err := b.rdb.HKeys(ctx, b.keys.memberKeys(member)[2]).Result()
+	interactions, err := b.rdb.HGetAll(ctx, b.keys.memberKeys(member)[2]).Result()
 	if err != nil {
 		return err
 	}
-	crediting := map[string]bool{} // members who replied to or mentioned them
-	for _, f := range interactions {
-		if _, person, ok := strings.Cut(f, "|"); ok {
-			crediting[person] = true
-		}
-	}
+	crediting := interactionPeople(interactions) // members who replied to or mentioned them
 	allGroups, err := b.rdb.SMembers(ctx, b.keys.groups()).Result()
 	if err != nil {
 		return err
@@ -193,8 +187,8 @@ func (b *Bridge) forget(ctx context.Context, member string, erase bool) error {
 			p.ZRem(ctx, b.keys.groupLast(g), member)
 		}
 		for _, g := range groups {
-			for gen := range b.authorMapGens() {
-				b.scripts.unmap.EvalSha(ctx, p, []string{b.keys.authorMap(g, gen)}, member)
+			for _, k := range b.authorMaps(g) {
+				b.scripts.unmap.EvalSha(ctx, p, []string{k}, member)
 			}
 		}
 		if erase {
@@ -228,17 +222,16 @@ func (b *Bridge) forget(ctx context.Context, member string, erase bool) error {
 	return nil
 }
 
-// authorMapGens yields every generation a message→author map may still live in: written
-// for events up to a span old, kept two windows after.
-func (b *Bridge) authorMapGens() iter.Seq[int] {
-	return func(yield func(int) bool) {
-		today, w := dayOf(b.cfg.Now()), b.bars.windowDays
-		for gen := (today-w-b.bars.holdDays-b.bars.dormantDays)/w - 1; gen <= today/w+1; gen++ {
-			if !yield(gen) {
-				return
-			}
-		}
+// authorMaps are every message→author map of a group: the current and previous ones, and
+// the per-window ones written before the maps were bounded by a count of messages, for as
+// long as they may live (events up to a span old, kept two windows after).
+func (b *Bridge) authorMaps(g string) []string {
+	out := []string{b.keys.authorMap(g), b.keys.authorMapPrev(g)}
+	today, w := dayOf(b.cfg.Now()), b.bars.windowDays
+	for gen := (today-w-b.bars.holdDays-b.bars.dormantDays)/w - 1; gen <= today/w+1; gen++ {
+		out = append(out, b.keys.legacyAuthorMap(g, gen))
 	}
+	return out
 }
 
 // EraseContact publishes the erase contact change of an erased member, replacing (securely:

@@ -3,7 +3,9 @@ package bridge
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,8 +21,22 @@ import (
 // The same stream, with events out of time order, redelivered batches (the same sequences
 // again, under a lagging floor and above it) and an erasure whose anonymised copies arrive
 // live (carrying their originals' sequences), must leave the same Redis state behind, key
-// by key, and the same answers to every query.
+// by key, and the same answers to every query; also when the author maps turn over many
+// times, within batches too.
 func TestWritePathsAgree(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		mapSize int
+	}{
+		{"default author maps", 0},
+		{"author maps of 25 messages", 25},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testWritePathsAgree(t, tc.mapSize) })
+	}
+}
+
+func testWritePathsAgree(t *testing.T, mapSize int) {
+	t.Helper()
 	evs, _ := streamShape{events: 1200, members: 40, seed: 7, gap: 60}.generate(testNow)
 	// Out of time order: every run of 5 events reversed.
 	for i := 0; i+5 <= len(evs); i += 5 {
@@ -36,7 +52,8 @@ func TestWritePathsAgree(t *testing.T) {
 	)
 	for _, single := range []bool{false, true} {
 		rdb, prefix := bridgetest.Redis(t)
-		cfg := Config{KeyPrefix: prefix, Policy: PolicyNotice, BatchSize: 100, Now: func() time.Time { return testNow }, SingleWriter: single}
+		cfg := Config{KeyPrefix: prefix, Policy: PolicyNotice, BatchSize: 100, Now: func() time.Time { return testNow }, SingleWriter: single,
+			AuthorMapSize: mapSize}
 		b, err := newBridge(cfg, rdb, testHasher(t))
 		if err != nil {
 			t.Fatal(err)
@@ -152,4 +169,150 @@ func rawState(t *testing.T, rdb redis.UniversalClient, prefix string) map[string
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestAuthorMapsIgnoreBatching: whom a reaction credits through the author maps does not
+// depend on how the stream is cut into batches (live takes a few events at a time, a replay
+// thousands) nor on redelivered events mixed in, even when the maps turn over within a
+// batch; and an erasure takes the member out of both maps.
+func TestAuthorMapsIgnoreBatching(t *testing.T) {
+	evs, _ := streamShape{events: 1200, members: 40, seed: 11, gap: 60}.generate(testNow)
+	seqs := make([]uint64, len(evs))
+	for i := range seqs {
+		seqs[i] = uint64(i + 1)
+	}
+	ctx := context.Background()
+	for _, single := range []bool{false, true} {
+		var want map[string]string
+		for _, size := range []int{1, 37, 150, len(evs)} {
+			rdb, prefix := bridgetest.Redis(t)
+			cfg := Config{KeyPrefix: prefix, Policy: PolicyNotice, Now: func() time.Time { return testNow }, SingleWriter: single,
+				AuthorMapSize: 25}
+			b, err := newBridge(cfg, rdb, testHasher(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := b.scripts.load(ctx, rdb); err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < len(evs); i += size {
+				from, to := max(0, i-size), min(i+size, len(evs)) // with the batch before again
+				if _, err := b.applyEvents(ctx, evs[from:to], positions{seqs: seqs[from:to]}, false); err != nil {
+					t.Fatalf("apply %d-%d: %v", from, to, err)
+				}
+			}
+			got := creditState(t, rdb, prefix)
+			if want == nil {
+				want = got
+				if !slices.ContainsFunc(slices.Collect(maps.Keys(got)), func(k string) bool { return strings.HasSuffix(k, "}:t:p") }) {
+					t.Fatal("the author maps never turned over")
+				}
+			}
+			for k, v := range want {
+				if got[k] != v {
+					t.Errorf("single writer %v, batches of %d: key %s:\ngot  %s\nwant %s", single, size, k, got[k], v)
+				}
+			}
+			for k := range got {
+				if _, ok := want[k]; !ok {
+					t.Errorf("single writer %v, batches of %d: key %s only here: %s", single, size, k, got[k])
+				}
+			}
+			if size != len(evs) {
+				continue
+			}
+			tok := b.token("1000")
+			mapped := func() (in []string) {
+				for k, v := range creditState(t, rdb, prefix) {
+					if strings.Contains(k, "}:t:") && strings.Contains(v, tok) {
+						in = append(in, k)
+					}
+				}
+				return in
+			}
+			if len(mapped()) < 2 {
+				t.Fatalf("single writer %v: the busiest member is in author maps %v, want a current and a previous one", single, mapped())
+			}
+			if err := b.Erase(ctx, tok); err != nil {
+				t.Fatal(err)
+			}
+			if in := mapped(); len(in) > 0 {
+				t.Errorf("single writer %v: the erased member is still in author maps %v", single, in)
+			}
+		}
+	}
+}
+
+// creditState is what the author maps decide: the maps and the group's message count, each
+// member's interactions, whom they credited and their reply, mention and reaction counts.
+func creditState(t *testing.T, rdb redis.UniversalClient, prefix string) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	out := map[string]string{}
+	for k, v := range rawState(t, rdb, prefix) {
+		switch {
+		case strings.Contains(k, "}:t:"), strings.HasSuffix(k, "}:i"), strings.HasSuffix(k, "}:o"):
+			out[k] = v
+		case strings.HasPrefix(k, "g:") && strings.HasSuffix(k, "}:h"):
+			out[k+" tn"] = rdb.HGet(ctx, prefix+k, "tn").Val()
+		case strings.HasPrefix(k, "m:") && strings.HasSuffix(k, "}:h"):
+			out[k+" credits"] = fmt.Sprint(rdb.HMGet(ctx, prefix+k, "replies", "mentions", "reactions").Val())
+		}
+	}
+	return out
+}
+
+// TestAuthorMapsReach: a reaction credits the author of one of the group's last
+// AuthorMapSize to twice that messages, counted as they were applied: a redelivered message
+// does not count again, a new one in the same batch as the reaction does.
+func TestAuthorMapsReach(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		again    bool // the batch redelivers the fifth message, else brings a sixth
+		credited bool
+	}{
+		{"a redelivered message does not turn the maps over", true, true},
+		{"a new message turns them over before the reaction", false, false},
+	} {
+		for _, single := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s, single writer %v", tc.name, single), func(t *testing.T) {
+				ctx := context.Background()
+				rdb, prefix := bridgetest.Redis(t)
+				cfg := Config{KeyPrefix: prefix, Policy: PolicyNotice, Now: func() time.Time { return testNow }, SingleWriter: single,
+					AuthorMapSize: 3}
+				b, err := newBridge(cfg, rdb, testHasher(t))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := b.scripts.load(ctx, rdb); err != nil {
+					t.Fatal(err)
+				}
+				g := newGen()
+				var msgs []events.Event
+				for i := range 6 {
+					msgs = append(msgs, g.ev(events.KindMessage, strconv.Itoa(i+1), dayAt(-1, i)))
+				}
+				apply := func(evs ...events.Event) {
+					t.Helper()
+					if _, err := b.applyEvents(ctx, evs, streamPositions(evs), false); err != nil {
+						t.Fatal(err)
+					}
+				}
+				for _, m := range msgs[:5] { // maps: previous 1-3, current 4-5
+					apply(m)
+				}
+				react := g.ev(events.KindReaction, "9", dayAt(-1, 10))
+				react.Target = messageID(msgs[1].ID)
+				first := msgs[5]
+				if tc.again {
+					first = msgs[4]
+				}
+				apply(first, react)
+				got := rdb.HGet(ctx, b.keys.memberKeys(b.token("2"))[0], "reactions").Val() == "1"
+				if got != tc.credited {
+					t.Errorf("author of the second message credited: %v, want %v", got, tc.credited)
+				}
+			})
+		}
+	}
 }

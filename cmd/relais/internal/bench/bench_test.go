@@ -168,3 +168,35 @@ func TestBenchParseCounts(t *testing.T) {
 		}
 	}
 }
+
+func TestBenchKeyKind(t *testing.T) {
+	for _, tc := range []struct{ key, want string }{
+		{"m:{abc}:i", "m:i"},
+		{"g:{-100:x}:t:c", "g:t"},
+		{"g:{g1}:h", "g:h"},
+		{"idx:{i}:people", "idx:people"},
+	} {
+		if got := benchKeyKind(tc.key); got != tc.want {
+			t.Errorf("benchKeyKind(%q) = %q, want %q", tc.key, got, tc.want)
+		}
+	}
+}
+
+// TestBenchKindBytes: the embedded Redis reports the memory of each kind of key (it takes
+// no SAMPLES argument).
+func TestBenchKindBytes(t *testing.T) {
+	m := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	defer rdb.Close()
+	ctx := context.Background()
+	rdb.HSet(ctx, "p:g:{a}:t:c", "1", "tok")
+	rdb.HSet(ctx, "p:m:{b}:i", "20000|tok", 1)
+	rdb.HSet(ctx, "q:m:{b}:i", "20000|tok", 1)
+	got, err := benchKindBytes(ctx, rdb, "p:", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got["g:t"] <= 0 || got["m:i"] <= 0 {
+		t.Fatalf("by kind: %v, want g:t and m:i", got)
+	}
+}
