@@ -197,7 +197,9 @@ func (b *Bridge) settleAll(ctx context.Context, states []memberState) error {
 			forced[m] = true
 		}
 	}
-	return nil
+	// Still moving: the batch is redelivered rather than acked on a contact maybe older
+	// than the state.
+	return fmt.Errorf("settle contacts: %d members still moving", len(forced))
 }
 
 // settleRound publishes the contact changes of the members whose fingerprint is not settled
@@ -212,12 +214,9 @@ func (b *Bridge) settleRound(ctx context.Context, states []memberState, forced m
 	if len(todo) == 0 {
 		return nil, nil
 	}
-	tokens := make([]string, len(todo))
-	for i, st := range todo {
-		tokens[i] = st.Token
-	}
-	known := b.lastChanges(ctx, tokens)
+	known := b.lastChanges(ctx, todo)
 	published := make([]bool, len(todo))
+	none := make([]bool, len(todo))
 	sem := make(chan struct{}, settleConcurrency)
 	var (
 		wg    sync.WaitGroup
@@ -232,8 +231,8 @@ func (b *Bridge) settleRound(ctx context.Context, states []memberState, forced m
 			if r, ok := known[st.Token]; ok {
 				last = &r
 			}
-			p, err := b.publishContact(ctx, st, last)
-			published[i] = p
+			p, n, err := b.publishContact(ctx, st, last)
+			published[i], none[i] = p, n
 			if err != nil {
 				mu.Lock()
 				first = cmp.Or(first, err)
@@ -249,7 +248,11 @@ func (b *Bridge) settleRound(ctx context.Context, states []memberState, forced m
 	if _, err := b.scripts.pipeline(ctx, b.rdb, func(p redis.Pipeliner) {
 		for i, st := range todo {
 			h := b.keys.memberKeys(st.Token)[0]
-			b.scripts.confirm.EvalSha(ctx, p, []string{h}, st.FP, st.Ver)
+			mark := ""
+			if none[i] {
+				mark = crmNone
+			}
+			b.scripts.confirm.EvalSha(ctx, p, []string{h}, st.FP, st.Ver, mark)
 			vers[i] = p.HGet(ctx, h, "ver")
 		}
 	}); err != nil && !errors.Is(err, redis.Nil) {

@@ -508,3 +508,68 @@ func TestRebuildStillUpdatesContactsInTheCRM(t *testing.T) {
 		t.Fatalf("rebuilt 40 days on: tags %v remove %v, want relais-inactif in place of relais-actif", c.Tags, c.RemoveTags)
 	}
 }
+
+// TestEraseWhileSettlingLeavesNothing: an erasure that lands while a member's contact change is
+// being decided (the settle runs behind the Redis writes) neither brings their state back
+// into Redis nor puts them in the CRM.
+func TestEraseWhileSettlingLeavesNothing(t *testing.T) {
+	r := newRig(t)
+	b := r.bridge()
+	burst := activeBurst(newGen(), "1", 0)
+	if _, err := b.applyEvents(t.Context(), burst, streamPositions(burst), false); err != nil {
+		t.Fatal(err)
+	}
+	tok := b.token("1")
+	states, err := b.evaluate(t.Context(), []string{tok})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if states[0].Applied < 0 || states[0].Bits&bitActive == 0 {
+		t.Fatalf("before the erasure: %+v, want an active member", states[0])
+	}
+	if err := b.Erase(t.Context(), tok); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.settleAll(t.Context(), states); err != nil {
+		t.Fatal(err)
+	}
+	if c, found := r.lastContact(tok); found {
+		t.Errorf("erased member put in the CRM: %+v", c)
+	}
+	if leaks := redisMentions(t, r.rdb, r.prefix, tok); len(leaks) > 0 {
+		t.Errorf("Redis holds the erased member's token in %v", leaks)
+	}
+}
+
+// redisMentions lists the keys under prefix whose name or content holds s.
+func redisMentions(t *testing.T, rdb redis.UniversalClient, prefix, s string) []string {
+	t.Helper()
+	ctx := context.Background()
+	var out []string
+	iter := rdb.Scan(ctx, 0, globEscape(prefix)+"*", 500).Iterator()
+	for iter.Next(ctx) {
+		k := iter.Val()
+		var content []string
+		switch typ := rdb.Type(ctx, k).Val(); typ {
+		case "hash":
+			for f, v := range rdb.HGetAll(ctx, k).Val() {
+				content = append(content, f, v)
+			}
+		case "set":
+			content = rdb.SMembers(ctx, k).Val()
+		case "zset":
+			content = rdb.ZRange(ctx, k, 0, -1).Val()
+		case "string":
+			content = []string{rdb.Get(ctx, k).Val()}
+		case "list":
+			content = rdb.LRange(ctx, k, 0, -1).Val()
+		}
+		if strings.Contains(k, s) || slices.ContainsFunc(content, func(c string) bool { return strings.Contains(c, s) }) {
+			out = append(out, k)
+		}
+	}
+	if err := iter.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}

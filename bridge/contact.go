@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
@@ -32,13 +31,13 @@ func (b *Bridge) settleContact(ctx context.Context, st memberState, force bool) 
 		if st.Applied < 0 || (!force && st.FP == st.PubFP) {
 			return nil
 		}
-		published, err := b.publishContact(ctx, st, nil)
+		published, _, err := b.publishContact(ctx, st, nil)
 		if err != nil {
 			return err
 		}
 		b.cfg.Log.Debug("contact settled", "member", st.Token, "published", published, "forced", force)
 		h := b.keys.memberKeys(st.Token)[0]
-		if err := b.scripts.confirm.Run(ctx, b.rdb, []string{h}, st.FP, st.Ver).Err(); err != nil {
+		if err := b.scripts.confirm.Run(ctx, b.rdb, []string{h}, st.FP, st.Ver, "").Err(); err != nil {
 			return fmt.Errorf("confirm contact: %w", err)
 		}
 		ver, err := b.rdb.HGet(ctx, h, "ver").Int64()
@@ -86,42 +85,48 @@ func (b *Bridge) decisions(ctx context.Context, st memberState) ([]ConsentDecisi
 //
 // known, when not nil, is the member's last change as read a moment before (lastChanges): the
 // first attempt decides on it instead of reading it again.
-func (b *Bridge) publishContact(ctx context.Context, st memberState, known *lastRead) (bool, error) {
+func (b *Bridge) publishContact(ctx context.Context, st memberState, known *lastRead) (published, none bool, err error) {
 	for attempt := 0; attempt < 5; attempt++ {
 		ds, err := b.decisions(ctx, st)
 		if err != nil || len(ds) == 0 || ds[0].Suppressed {
-			return false, err // an objector's contact is the consent layer's alone
+			return false, false, err // an objector's contact is the consent layer's alone
 		}
 		var r lastRead
 		if attempt == 0 && known != nil {
 			r = *known
 		} else if r, err = b.lastChange(ctx, st.Token); err != nil {
-			return false, err
+			return false, false, err
 		}
 		last, seq, found := r.c, r.seq, r.found
+		none = !found && seq == 0
 		if found && overridesConsent(last, ds[0]) {
-			return false, nil
+			return false, none, nil
 		}
 		qualifies := maySync(ds, st.Bits)
 		if !qualifies && (!found || last.Op == events.OpErase) {
-			return false, nil // minimisation: never in the CRM, and no reason to be
+			return false, none, nil // minimisation: never in the CRM, and no reason to be
 		}
 		// A member already in the CRM who no longer qualifies still gets their tags updated.
 		c := b.contact(st, ds[0], last, found)
 		if found && contentHash(c) == contentHash(last) {
-			return false, nil
+			return false, false, nil
 		}
-		// Recorded before the contact exists, so the set never misses a member in the CRM.
-		if err := b.rdb.SAdd(ctx, b.keys.crmMembers(), st.Token).Err(); err != nil {
-			return false, fmt.Errorf("publish contact change: %w", err)
+		// Marked before the contact exists, so the mark never misses a member in the CRM;
+		// and only while their state exists: an erasure in between leaves nothing behind.
+		kept, err := b.scripts.markCRM.Run(ctx, b.rdb, b.keys.memberKeys(st.Token)[:1]).Int()
+		if err != nil {
+			return false, false, fmt.Errorf("publish contact change: %w", err)
+		}
+		if kept == 0 {
+			return false, false, nil // erased or objected meanwhile: theirs is the consent layer's
 		}
 		err = b.publishExpecting(ctx, c, seq)
 		if errors.Is(err, events.ErrLastChangeMoved) {
 			continue
 		}
-		return err == nil, err
+		return err == nil, false, err
 	}
-	return false, fmt.Errorf("publish contact change: %w", events.ErrLastChangeMoved)
+	return false, false, fmt.Errorf("publish contact change: %w", events.ErrLastChangeMoved)
 }
 
 // overridesConsent says whether the last change kept (an objection or an erasure written by
@@ -244,6 +249,7 @@ func (b *Bridge) lastChange(ctx context.Context, member string) (lastRead, error
 		return lastRead{}, nil
 	}
 	if err != nil {
+		b.dropCRM()
 		return lastRead{}, fmt.Errorf("last contact change: %w", err)
 	}
 	return b.decodeLast(member, raw), nil
@@ -260,30 +266,31 @@ func (b *Bridge) decodeLast(member string, raw *jetstream.RawStreamMsg) lastRead
 }
 
 // lastChanges reads the last contact change of many members with as few requests as it can.
-// A member relais never put in the CRM (inCRM) has none, and is not asked about; the others
-// are read in batch gets where the stream allows. Members absent from the result must be read
-// one by one (lastChange).
-func (b *Bridge) lastChanges(ctx context.Context, members []string) map[string]lastRead {
-	out := make(map[string]lastRead, len(members))
-	in, err := b.inCRM(ctx, members)
-	if err != nil {
-		b.cfg.Log.Warn("bridge: members in the CRM, reading one by one", "err", err.Error())
-		return out
-	}
+// A member whose state says relais read that they have none and never put them in the CRM
+// since (the "crm" field, see markCRMLua) is not asked about; the others are read in batch
+// gets where the stream allows. Members absent from the result must be read one by one
+// (lastChange).
+func (b *Bridge) lastChanges(ctx context.Context, states []memberState) map[string]lastRead {
+	out := make(map[string]lastRead, len(states))
 	var ask []string
-	for _, m := range members {
-		if in[m] {
-			ask = append(ask, m)
+	for _, st := range states {
+		if st.CRM == crmNone {
+			out[st.Token] = lastRead{}
 		} else {
-			out[m] = lastRead{}
+			ask = append(ask, st.Token)
 		}
 	}
 	if len(ask) == 0 {
 		return out
 	}
-	raws, err := b.pub.LastContactChanges(ctx, ask)
+	s, err := b.crm(ctx)
+	if err != nil {
+		return out
+	}
+	raws, err := b.pub.LastContactChanges(ctx, s, ask)
 	if err != nil {
 		if !errors.Is(err, events.ErrNoBatchRead) {
+			b.dropCRM()
 			b.cfg.Log.Warn("bridge: batch read of contact changes, reading one by one", "err", err.Error())
 		}
 		return out
@@ -298,91 +305,16 @@ func (b *Bridge) lastChanges(ctx context.Context, members []string) map[string]l
 	return out
 }
 
-// crmLoaded marks the set of members in the CRM as filled from RELAIS_CRM in this Redis.
-const crmLoaded = "~loaded"
+// crmNone is the "crm" field of a member relais read has no contact change kept, and has not
+// put in the CRM since.
+const crmNone = "0"
 
-// inCRM says which members relais may have put in the CRM: the bridge adds a member to the
-// set before it publishes their first contact, and the set starts as every member RELAIS_CRM
-// holds a change for (loaded once per Redis, so also after a rebuild into an empty one).
-// Only the bridge creates contacts (the consent layer only changes or erases existing ones),
-// so a member outside the set has no contact to update, and the bridge need not read their
-// last change to decide it publishes nothing. A wrong "absent" could not go further anyway:
-// a publish is conditional on the last change read, and fails if there is one.
-func (b *Bridge) inCRM(ctx context.Context, members []string) (map[string]bool, error) {
-	for attempt := 0; ; attempt++ {
-		ask := make([]any, 0, len(members)+1)
-		ask = append(ask, crmLoaded)
-		for _, m := range members {
-			ask = append(ask, m)
-		}
-		found, err := b.rdb.SMIsMember(ctx, b.keys.crmMembers(), ask...).Result()
-		if err != nil {
-			return nil, fmt.Errorf("members in the crm: %w", err)
-		}
-		if found[0] {
-			out := make(map[string]bool, len(members))
-			for i, m := range members {
-				out[m] = found[i+1]
-			}
-			return out, nil
-		}
-		if attempt > 0 {
-			return nil, errors.New("members in the crm: set not loaded")
-		}
-		if err := b.loadCRMMembers(ctx); err != nil {
-			return nil, err
-		}
-	}
-}
-
-// loadCRMMembers adds every member RELAIS_CRM holds a change for to the set, then marks it
-// loaded. Replicas loading at once, or publishing meanwhile, only add members. An erased
-// member's last change (the erasure, kept for the CRM) does not bring their token back into
-// Redis: their contact is gone, which is what absence from the set says.
-func (b *Bridge) loadCRMMembers(ctx context.Context) error {
-	g := newGate(b.consent)
-	s, err := b.crm(ctx)
-	if err != nil {
-		return err
-	}
-	info, err := s.Info(ctx, jetstream.WithSubjectFilter(b.names.CRMFilter()))
-	if err != nil {
-		return fmt.Errorf("members in the crm: %w", err)
-	}
-	prefix := strings.TrimSuffix(b.names.CRMFilter(), ">")
-	batch := make([]any, 0, 1000)
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		err := b.rdb.SAdd(ctx, b.keys.crmMembers(), batch...).Err()
-		batch = batch[:0]
-		return err
-	}
-	for subj := range info.State.Subjects {
-		m, ok := strings.CutPrefix(subj, prefix)
-		if !ok {
-			continue
-		}
-		d, err := g.decide(ctx, m, "")
-		if err != nil {
-			return fmt.Errorf("members in the crm: %w", err)
-		}
-		if !d.Erased {
-			if batch = append(batch, m); len(batch) == cap(batch) {
-				if err := flush(); err != nil {
-					return fmt.Errorf("members in the crm: %w", err)
-				}
-			}
-		}
-	}
-	if err := flush(); err != nil {
-		return fmt.Errorf("members in the crm: %w", err)
-	}
-	if err := b.rdb.SAdd(ctx, b.keys.crmMembers(), crmLoaded).Err(); err != nil {
-		return fmt.Errorf("members in the crm: %w", err)
-	}
-	return nil
+// dropCRM forgets the cached stream: its configuration may have changed (a replica count
+// changed turns direct gets on or off, and a cached "on" would ask nobody).
+func (b *Bridge) dropCRM() {
+	b.crmOnce.Lock()
+	b.crmStream = nil
+	b.crmOnce.Unlock()
 }
 
 func (b *Bridge) crm(ctx context.Context) (jetstream.Stream, error) {

@@ -72,9 +72,6 @@ func (k keys) indexKeys() []string {
 	return []string{k.idx("ver"), k.idx("due"), k.idx("msgs"), k.idx("people"), k.idx("uname"), k.idx("unameof"), k.idx("names")}
 }
 
-// crmMembers is the set of members relais may have put in the CRM (see inCRM).
-func (k keys) crmMembers() string { return k.idx("crm") }
-
 func (k keys) groups() string     { return k.idx("groups") }
 func (k keys) groupAlias() string { return k.idx("galias") }
 func (k keys) due() string        { return k.idx("due") }

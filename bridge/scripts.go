@@ -335,18 +335,33 @@ return #gone
 // confirmLua records that the contact decision for a member's state fingerprint is settled,
 // unless a newer version was settled already.
 //
-// KEYS: state hash. ARGV: fingerprint, version.
+// KEYS: state hash. ARGV: fingerprint, version, "0" when relais read the member has no
+// contact change kept and published none (see markCRMLua), else "".
 const confirmLua = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if ARGV[3] ~= '' then redis.call('HSETNX', KEYS[1], 'crm', ARGV[3]) end
 local v = tonumber(ARGV[2])
 if v < (tonumber(redis.call('HGET', KEYS[1], 'pubver')) or -1) then return 0 end
 redis.call('HSET', KEYS[1], 'pubfp', ARGV[1], 'pubver', v)
 return 1
 `
 
+// markCRMLua records, before a member's contact change is published, that relais may have put
+// them in the CRM ("crm" = "1"), so that lastChanges keeps reading their last change. It
+// writes only into an existing state: a member erased meanwhile is not brought back, and the
+// caller publishes nothing. A "0" (confirmLua) never overwrites a "1".
+//
+// KEYS: state hash.
+const markCRMLua = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'crm', '1')
+return 1
+`
+
 // scripts are the bridge's Lua scripts, loaded once and called by hash in pipelines.
 type scripts struct {
 	member, store, group, index, confirm *redis.Script
+	markCRM                              *redis.Script
 	forget, unmap                        *redis.Script
 }
 
@@ -357,13 +372,14 @@ func newScripts() scripts {
 		group:   redis.NewScript(groupLua),
 		index:   redis.NewScript(indexLua),
 		confirm: redis.NewScript(confirmLua),
+		markCRM: redis.NewScript(markCRMLua),
 		forget:  redis.NewScript(forgetLua),
 		unmap:   redis.NewScript(unmapLua),
 	}
 }
 
 func (s scripts) load(ctx context.Context, rdb redis.UniversalClient) error {
-	for _, sc := range []*redis.Script{s.member, s.store, s.group, s.index, s.confirm, s.forget, s.unmap} {
+	for _, sc := range []*redis.Script{s.member, s.store, s.group, s.index, s.confirm, s.markCRM, s.forget, s.unmap} {
 		if err := sc.Load(ctx, rdb).Err(); err != nil {
 			return fmt.Errorf("load script: %w", err)
 		}

@@ -48,6 +48,7 @@ type memberState struct {
 	Msgs, Days, People  int // in the window ending on day Cur
 	Cur                 int // reference day of the evaluation
 	FP, PubFP           string
+	CRM                 string // "1": relais may have put them in the CRM; "0": it read it has not; "": unknown
 	Settled             bool
 	Platform            events.Platform
 	PID, Name, First    string
@@ -138,6 +139,7 @@ func (b *Bridge) decideState(token string, h, dd, ih, gg map[string]string, cloc
 		st.bumps = true
 	}
 	st.PubFP = h["pubfp"]
+	st.CRM = h["crm"]
 	st.Platform = events.Platform(h["platform"])
 	st.PID, st.Name, st.First, st.Last, st.Username, st.Phone = h["pid"], h["name"], h["first"], h["last"], h["username"], h["phone"]
 	st.FirstSeen, st.LastSeen, st.LastMsg = msTime(h["first_seen"]), msTime(h["last_seen"]), msTime(h["last_msg"])

@@ -192,7 +192,6 @@ func (b *Bridge) forget(ctx context.Context, member string, erase bool) error {
 			}
 		}
 		if erase {
-			p.SRem(ctx, b.keys.crmMembers(), member)
 			for _, c := range credited {
 				b.scripts.forget.EvalSha(ctx, p, []string{b.keys.memberKeys(c)[2]}, member)
 			}

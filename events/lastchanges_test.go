@@ -52,13 +52,17 @@ func testLastContactChanges(t *testing.T, env *eventstest.Env) {
 			want[m] = publish(m, "Second", publish(m, "Premier", 0))
 		}
 	}
-	got, err := env.Pub.LastContactChanges(ctx, members)
+	s, err := env.JS.Stream(ctx, env.Names.CRMStream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := env.Pub.LastContactChanges(ctx, s, members)
 	if errors.Is(err, events.ErrNoBatchRead) {
 		// The bridge then reads member by member: only a server without batch gets may say so.
 		if v := env.Conn.ConnectedServerVersion(); serverAtLeast(t, v, 2, 11) {
 			t.Fatalf("nats-server %s refused a batch get: %v", v, err)
 		}
-		if _, err := env.Pub.LastContactChanges(ctx, members); !errors.Is(err, events.ErrNoBatchRead) {
+		if _, err := env.Pub.LastContactChanges(ctx, s, members); !errors.Is(err, events.ErrNoBatchRead) {
 			t.Fatalf("second batch read on an old server: %v, want ErrNoBatchRead at once", err)
 		}
 		return

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,9 +27,12 @@ const (
 // Publisher writes the contract's messages to JetStream and waits for the stream's ack, so a
 // caller that got nil knows the message is stored.
 type Publisher struct {
-	js    jetstream.JetStream
-	names Names
-	hash  Hasher
+	js        jetstream.JetStream
+	names     Names
+	hash      Hasher
+	crmMu     sync.Mutex
+	crmStream jetstream.Stream // looked up once: each lookup is a JetStream API request
+
 	// noBatchGet is set once the server answered that it does not know batch gets (before
 	// nats-server 2.11): LastContactChanges stops asking.
 	noBatchGet atomic.Bool
@@ -116,7 +120,7 @@ var ErrLastChangeMoved = errors.New("last contact change moved")
 // member has no change left, so a writer that stored a newer change in between wins.
 func (p *Publisher) ReplaceContactChange(ctx context.Context, m *nats.Msg, lastSeq uint64) (*jetstream.PubAck, error) {
 	if lastSeq > 0 {
-		s, err := p.js.Stream(ctx, p.names.CRMStream())
+		s, err := p.crm(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("replace contact change: %w", err)
 		}
@@ -129,6 +133,7 @@ func (p *Publisher) ReplaceContactChange(ctx context.Context, m *nats.Msg, lastS
 			if _, gerr := s.GetMsg(ctx, lastSeq); errors.Is(gerr, jetstream.ErrMsgNotFound) {
 				return nil, ErrLastChangeMoved
 			}
+			p.dropCRM() // its configuration may have changed
 			return nil, fmt.Errorf("replace contact change: %w", err)
 		}
 	}
@@ -240,11 +245,10 @@ const lastChangesPerRequest = 1000
 // per thousand members (nats-server ≥ 2.11, ADR-31 "multi_last"), instead of a request each.
 // A member with no change kept is absent from the result. It returns ErrNoBatchRead when the
 // stream may only be read through its leader.
-func (p *Publisher) LastContactChanges(ctx context.Context, members []string) (map[string]*jetstream.RawStreamMsg, error) {
-	s, err := p.js.Stream(ctx, p.names.CRMStream())
-	if err != nil {
-		return nil, fmt.Errorf("last contact changes: %w", err)
-	}
+//
+// s is the contact changes stream as the caller holds it: looking it up is a JetStream API
+// request, the queue batch gets avoid.
+func (p *Publisher) LastContactChanges(ctx context.Context, s jetstream.Stream, members []string) (map[string]*jetstream.RawStreamMsg, error) {
 	if info := s.CachedInfo(); info == nil || !info.Config.AllowDirect || info.Config.Replicas > 1 || p.noBatchGet.Load() {
 		return nil, ErrNoBatchRead
 	}
@@ -325,4 +329,25 @@ func directMultiLast(ctx context.Context, js jetstream.JetStream, stream string,
 		}
 		each(&jetstream.RawStreamMsg{Subject: msg.Header.Get(jetstream.SubjectHeader), Sequence: seq, Header: msg.Header, Data: msg.Data})
 	}
+}
+
+// crm is the contact changes stream, looked up once.
+func (p *Publisher) crm(ctx context.Context) (jetstream.Stream, error) {
+	p.crmMu.Lock()
+	defer p.crmMu.Unlock()
+	if p.crmStream != nil {
+		return p.crmStream, nil
+	}
+	s, err := p.js.Stream(ctx, p.names.CRMStream())
+	if err != nil {
+		return nil, err
+	}
+	p.crmStream = s
+	return s, nil
+}
+
+func (p *Publisher) dropCRM() {
+	p.crmMu.Lock()
+	p.crmStream = nil
+	p.crmMu.Unlock()
 }

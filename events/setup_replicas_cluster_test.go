@@ -248,7 +248,10 @@ func TestSetupAllowsDirectGetsOnSingleReplicaCRM(t *testing.T) {
 	if _, err := env.JS.UpdateStream(ctx, old); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := env.Pub.LastContactChanges(ctx, []string{"m"}); !errors.Is(err, events.ErrNoBatchRead) {
+	if s, err = env.JS.Stream(ctx, env.Names.CRMStream()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Pub.LastContactChanges(ctx, s, []string{"m"}); !errors.Is(err, events.ErrNoBatchRead) {
 		t.Fatalf("batch read without direct gets: %v, want ErrNoBatchRead", err)
 	}
 	if err := events.Setup(ctx, env.JS, env.Names, env.Limits); err != nil {
