@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/relais-bot/relais/bridge/bridgetest"
@@ -572,4 +573,68 @@ func redisMentions(t *testing.T, rdb redis.UniversalClient, prefix, s string) []
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestEventsWaitForTheirContactChanges: an event is acked only once the contact change it
+// causes is stored. While RELAIS_CRM cannot take it, the batch is applied to Redis but its
+// events stay unacked and come back; once RELAIS_CRM is there again they are settled and the
+// contact change is stored.
+func TestEventsWaitForTheirContactChanges(t *testing.T) {
+	r := newRig(t)
+	ctx := t.Context()
+	burst := activeBurst(newGen(), "1", 0)
+	r.publish(burst)
+	if err := r.env.JS.DeleteStream(ctx, r.env.Names.CRMStream()); err != nil {
+		t.Fatal(err)
+	}
+	b := r.bridge()
+	tok := b.token("1")
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- b.Run(runCtx) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+	consumer := func() *jetstream.ConsumerInfo {
+		t.Helper()
+		cons, err := r.env.JS.Consumer(ctx, r.env.Names.EventsStream(), r.env.Names.BridgeConsumer())
+		if err != nil {
+			return nil
+		}
+		info, err := cons.Info(ctx)
+		if err != nil {
+			return nil
+		}
+		return info
+	}
+	waitFor(t, "the burst applied to Redis", func() bool {
+		_, found, err := b.Query().Member(ctx, tok)
+		return err == nil && found
+	})
+	waitFor(t, "the burst sent back for redelivery", func() bool {
+		info := consumer()
+		return info != nil && info.NumRedelivered > 0
+	})
+	s, err := r.env.JS.Stream(ctx, r.env.Names.EventsStream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := s.CachedInfo().State.LastSeq
+	if info := consumer(); info == nil || info.AckFloor.Stream >= last {
+		t.Fatalf("events acked while their contact change could not be stored: %+v", info)
+	}
+
+	if err := events.Setup(ctx, r.env.JS, r.env.Names, r.env.Limits); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "every event acked", func() bool {
+		info := consumer()
+		return info != nil && info.AckFloor.Stream >= last && info.NumAckPending == 0
+	})
+	if c, found := r.lastContact(tok); !found || !slices.Contains(c.Tags, "relais-actif") {
+		t.Fatalf("after RELAIS_CRM came back: %+v (found %v), want relais-actif", c, found)
+	}
 }
