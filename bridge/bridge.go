@@ -34,9 +34,6 @@ type Bridge struct {
 	metrics  *metrics
 	settler  events.Settler
 
-	crmOnce   sync.Mutex
-	crmStream jetstream.Stream
-
 	groups groupsSeen
 
 	rebuild rebuild

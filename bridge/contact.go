@@ -240,7 +240,7 @@ type lastRead struct {
 
 // lastChange returns the contact change kept for a member, with its stream sequence.
 func (b *Bridge) lastChange(ctx context.Context, member string) (lastRead, error) {
-	s, err := b.crm(ctx)
+	s, err := b.pub.CRMStream(ctx)
 	if err != nil {
 		return lastRead{}, err
 	}
@@ -249,7 +249,7 @@ func (b *Bridge) lastChange(ctx context.Context, member string) (lastRead, error
 		return lastRead{}, nil
 	}
 	if err != nil {
-		b.dropCRM()
+		b.pub.DropCRMStream()
 		return lastRead{}, fmt.Errorf("last contact change: %w", err)
 	}
 	return b.decodeLast(member, raw), nil
@@ -283,14 +283,14 @@ func (b *Bridge) lastChanges(ctx context.Context, states []memberState) map[stri
 	if len(ask) == 0 {
 		return out
 	}
-	s, err := b.crm(ctx)
+	s, err := b.pub.CRMStream(ctx)
 	if err != nil {
 		return out
 	}
 	raws, err := b.pub.LastContactChanges(ctx, s, ask)
 	if err != nil {
 		if !errors.Is(err, events.ErrNoBatchRead) {
-			b.dropCRM()
+			b.pub.DropCRMStream()
 			b.cfg.Log.Warn("bridge: batch read of contact changes, reading one by one", "err", err.Error())
 		}
 		return out
@@ -308,28 +308,6 @@ func (b *Bridge) lastChanges(ctx context.Context, states []memberState) map[stri
 // crmNone is the "crm" field of a member relais read has no contact change kept, and has not
 // put in the CRM since.
 const crmNone = "0"
-
-// dropCRM forgets the cached stream: its configuration may have changed (a replica count
-// changed turns direct gets on or off, and a cached "on" would ask nobody).
-func (b *Bridge) dropCRM() {
-	b.crmOnce.Lock()
-	b.crmStream = nil
-	b.crmOnce.Unlock()
-}
-
-func (b *Bridge) crm(ctx context.Context) (jetstream.Stream, error) {
-	b.crmOnce.Lock()
-	defer b.crmOnce.Unlock()
-	if b.crmStream != nil {
-		return b.crmStream, nil
-	}
-	s, err := b.js.Stream(ctx, b.names.CRMStream())
-	if err != nil {
-		return nil, fmt.Errorf("crm stream: %w", err)
-	}
-	b.crmStream = s
-	return s, nil
-}
 
 // Resync re-evaluates one member now and publishes their desired contact state if it differs
 // from the one kept, whatever changed: the consent layer calls it after /oui or /stop.

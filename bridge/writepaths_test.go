@@ -51,17 +51,8 @@ func testWritePathsAgree(t *testing.T, mapSize int) {
 		states []state
 	)
 	for _, single := range []bool{false, true} {
-		rdb, prefix := bridgetest.Redis(t)
-		cfg := Config{KeyPrefix: prefix, Policy: PolicyNotice, BatchSize: 100, Now: func() time.Time { return testNow }, SingleWriter: single,
-			AuthorMapSize: mapSize}
-		b, err := newBridge(cfg, rdb, testHasher(t))
-		if err != nil {
-			t.Fatal(err)
-		}
+		b, rdb, prefix := writePathBridge(t, single, mapSize, 100)
 		ctx := context.Background()
-		if err := b.scripts.load(ctx, rdb); err != nil {
-			t.Fatal(err)
-		}
 		feed := func(from, to int, floor uint64) {
 			t.Helper()
 			if _, err := b.applyEvents(ctx, evs[from:to], positions{seqs: seqs[from:to], floor: floor}, false); err != nil {
@@ -113,7 +104,7 @@ func testWritePathsAgree(t *testing.T, mapSize int) {
 			t.Fatal(err)
 		}
 		raws = append(raws, rawState(t, rdb, prefix))
-		states = append(states, (&rig{t: t, rdb: rdb, prefix: prefix, cfg: cfg}).state())
+		states = append(states, (&rig{t: t, rdb: rdb, prefix: prefix, cfg: b.Config()}).state())
 	}
 	if len(raws[0]) < 100 {
 		t.Fatalf("suspiciously little state: %d keys", len(raws[0]))
@@ -185,16 +176,7 @@ func TestAuthorMapsIgnoreBatching(t *testing.T) {
 	for _, single := range []bool{false, true} {
 		var want map[string]string
 		for _, size := range []int{1, 37, 150, len(evs)} {
-			rdb, prefix := bridgetest.Redis(t)
-			cfg := Config{KeyPrefix: prefix, Policy: PolicyNotice, Now: func() time.Time { return testNow }, SingleWriter: single,
-				AuthorMapSize: 25}
-			b, err := newBridge(cfg, rdb, testHasher(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := b.scripts.load(ctx, rdb); err != nil {
-				t.Fatal(err)
-			}
+			b, rdb, prefix := writePathBridge(t, single, 25, 0)
 			for i := 0; i < len(evs); i += size {
 				from, to := max(0, i-size), min(i+size, len(evs)) // with the batch before again
 				if _, err := b.applyEvents(ctx, evs[from:to], positions{seqs: seqs[from:to]}, false); err != nil {
@@ -277,16 +259,7 @@ func TestAuthorMapsReach(t *testing.T) {
 		for _, single := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s, single writer %v", tc.name, single), func(t *testing.T) {
 				ctx := context.Background()
-				rdb, prefix := bridgetest.Redis(t)
-				cfg := Config{KeyPrefix: prefix, Policy: PolicyNotice, Now: func() time.Time { return testNow }, SingleWriter: single,
-					AuthorMapSize: 3}
-				b, err := newBridge(cfg, rdb, testHasher(t))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := b.scripts.load(ctx, rdb); err != nil {
-					t.Fatal(err)
-				}
+				b, rdb, _ := writePathBridge(t, single, 3, 0)
 				g := newGen()
 				var msgs []events.Event
 				for i := range 6 {
@@ -315,4 +288,21 @@ func TestAuthorMapsReach(t *testing.T) {
 			})
 		}
 	}
+}
+
+// writePathBridge is the Redis half of a bridge on a fresh prefix, on the Lua write path or
+// the single writer's plain one, its scripts loaded.
+func writePathBridge(t *testing.T, single bool, authorMapSize, batchSize int) (*Bridge, redis.UniversalClient, string) {
+	t.Helper()
+	rdb, prefix := bridgetest.Redis(t)
+	cfg := Config{KeyPrefix: prefix, Policy: PolicyNotice, BatchSize: batchSize, Now: func() time.Time { return testNow },
+		SingleWriter: single, AuthorMapSize: authorMapSize}
+	b, err := newBridge(cfg, rdb, testHasher(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.scripts.load(context.Background(), rdb); err != nil {
+		t.Fatal(err)
+	}
+	return b, rdb, prefix
 }

@@ -120,7 +120,7 @@ var ErrLastChangeMoved = errors.New("last contact change moved")
 // member has no change left, so a writer that stored a newer change in between wins.
 func (p *Publisher) ReplaceContactChange(ctx context.Context, m *nats.Msg, lastSeq uint64) (*jetstream.PubAck, error) {
 	if lastSeq > 0 {
-		s, err := p.crm(ctx)
+		s, err := p.CRMStream(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("replace contact change: %w", err)
 		}
@@ -133,7 +133,7 @@ func (p *Publisher) ReplaceContactChange(ctx context.Context, m *nats.Msg, lastS
 			if _, gerr := s.GetMsg(ctx, lastSeq); errors.Is(gerr, jetstream.ErrMsgNotFound) {
 				return nil, ErrLastChangeMoved
 			}
-			p.dropCRM() // its configuration may have changed
+			p.DropCRMStream() // its configuration may have changed
 			return nil, fmt.Errorf("replace contact change: %w", err)
 		}
 	}
@@ -331,8 +331,10 @@ func directMultiLast(ctx context.Context, js jetstream.JetStream, stream string,
 	}
 }
 
-// crm is the contact changes stream, looked up once.
-func (p *Publisher) crm(ctx context.Context) (jetstream.Stream, error) {
+// CRMStream is the contact changes stream, looked up once: each lookup is a JetStream API
+// request. DropCRMStream forgets it after a failed read, since its configuration may have
+// changed (a new replica count turns direct gets on or off, and a cached "on" asks nobody).
+func (p *Publisher) CRMStream(ctx context.Context) (jetstream.Stream, error) {
 	p.crmMu.Lock()
 	defer p.crmMu.Unlock()
 	if p.crmStream != nil {
@@ -340,13 +342,13 @@ func (p *Publisher) crm(ctx context.Context) (jetstream.Stream, error) {
 	}
 	s, err := p.js.Stream(ctx, p.names.CRMStream())
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("crm stream: %w", err)
 	}
 	p.crmStream = s
 	return s, nil
 }
 
-func (p *Publisher) dropCRM() {
+func (p *Publisher) DropCRMStream() {
 	p.crmMu.Lock()
 	p.crmStream = nil
 	p.crmMu.Unlock()
