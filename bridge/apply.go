@@ -580,6 +580,7 @@ type groupCall struct {
 func (b *Bridge) write(ctx context.Context, plans []*plan, floor uint64, clockDay int) ([]memberState, error) {
 	ttl := int64(b.cfg.DedupTTL / time.Second)
 	mapTTL := int64((2*b.cfg.Window + day) / time.Second)
+	mapDays := int((2*b.cfg.Window + day) / day)
 	keep := b.bars.windowDays + b.bars.holdDays + b.bars.dormantDays
 	header := []any{keep, clockDay, ttl, floor}
 	var (
@@ -632,7 +633,9 @@ func (b *Bridge) write(ctx context.Context, plans []*plan, floor uint64, clockDa
 				ev.Sender.Username, ev.Sender.Phone, strings.Join(credited, ","))
 			c.sender = append(c.sender, i)
 			groupMember = p.sender
-			if ev.Kind == events.KindMessage {
+			// A message older than the maps live is not mapped: a rebuild would otherwise keep
+			// who wrote it for another two windows, past the retention period.
+			if ev.Kind == events.KindMessage && p.day > clockDay-mapDays {
 				msgID = messageID(ev.ID)
 			}
 		} else {

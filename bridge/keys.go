@@ -53,6 +53,8 @@ func (k keys) groupHours(g string) string { return k.group(g) + "w" }
 // token: the messages since the group's message count last reached a multiple of
 // Config.AuthorMapSize. Reaching the next multiple renames it over authorMapPrev, so a lookup
 // reading both sees the group's last AuthorMapSize to twice that messages (see groupLua).
+// A map expires two windows and a day after it was started, whatever is written to it later,
+// so in a quiet group no message id stays mapped past the retention period.
 func (k keys) authorMap(g string) string { return k.group(g) + "t:c" }
 
 // authorMapPrev is the author map of the generation before authorMap's.

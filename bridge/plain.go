@@ -402,7 +402,9 @@ func (b *Bridge) plainGroup(ctx context.Context, p redis.Pipeliner, g *groupCall
 			return
 		}
 		p.HSet(ctx, cur, entries...)
-		p.Expire(ctx, cur, secs(mapTTL))
+		if !mapped {
+			p.Expire(ctx, cur, secs(mapTTL))
+		}
 		entries, mapped = nil, true
 	}
 	for j, k := 0, 4; k+groupArgsPerEvent <= len(g.args); j, k = j+1, k+groupArgsPerEvent {

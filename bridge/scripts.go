@@ -171,8 +171,9 @@ local function chunked(cmd, key, l)
 end
 local function flush()
   if #entries == 0 then return end
+  local new = redis.call('EXISTS', cur) == 0
   chunked('HSET', cur, entries)
-  redis.call('EXPIRE', cur, ARGV[2])
+  if new then redis.call('EXPIRE', cur, ARGV[2]) end
   entries = {}
 end
 for k = 5, #ARGV, 11 do

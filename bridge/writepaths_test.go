@@ -306,3 +306,45 @@ func writePathBridge(t *testing.T, single bool, authorMapSize, batchSize int) (*
 	}
 	return b, rdb, prefix
 }
+
+// TestAuthorMapsKeepNothingPastRetention: on both write paths, a message→author map expires
+// two windows and a day after it was started however much is written to it later (a quiet
+// group never fills it), and a message older than that is not mapped at all (a rebuild
+// replays such messages).
+func TestAuthorMapsKeepNothingPastRetention(t *testing.T) {
+	for _, single := range []bool{false, true} {
+		t.Run(fmt.Sprintf("single writer %v", single), func(t *testing.T) {
+			ctx := context.Background()
+			b, rdb, _ := writePathBridge(t, single, 2000, 0)
+			g := newGen()
+			apply := func(evs ...events.Event) {
+				t.Helper()
+				if _, err := b.applyEvents(ctx, evs, streamPositions(evs), false); err != nil {
+					t.Fatal(err)
+				}
+			}
+			old := g.ev(events.KindMessage, "1", dayAt(-70, 0))
+			apply(old)
+			cur := b.keys.authorMap(b.hash.Group(events.Telegram, old.Group.ID))
+			if n := rdb.HLen(ctx, cur).Val(); n != 0 {
+				t.Fatalf("a 70-day-old message mapped: %d entries", n)
+			}
+			apply(g.ev(events.KindMessage, "1", dayAt(0, 1)))
+			if n := rdb.HLen(ctx, cur).Val(); n != 1 {
+				t.Fatalf("today's message: %d entries, want 1", n)
+			}
+			// The map as if started long ago: a later message must not give it a new life.
+			const left = 1000 * time.Second
+			if err := rdb.Expire(ctx, cur, left).Err(); err != nil {
+				t.Fatal(err)
+			}
+			apply(g.ev(events.KindMessage, "2", dayAt(0, 2)))
+			if n := rdb.HLen(ctx, cur).Val(); n != 2 {
+				t.Fatalf("second message: %d entries, want 2", n)
+			}
+			if ttl := rdb.TTL(ctx, cur).Val(); ttl <= 0 || ttl > left {
+				t.Fatalf("map expires in %s after a new message, want at most the %s it had", ttl, left)
+			}
+		})
+	}
+}
