@@ -116,7 +116,7 @@ func (b *Bridge) applyEvents(ctx context.Context, evs []events.Event, pos positi
 	if err != nil || !publish || b.pub == nil {
 		return errs, err
 	}
-	return errs, b.settleAll(ctx, states)
+	return errs, b.settleAll(ctx, states, false)
 }
 
 // applyBatch is applyEvents without the contact changes: it returns the state of the members
@@ -179,8 +179,21 @@ const settleConcurrency = 32
 // as settleContact does: that publish may have replaced the newer state's contact. One whose
 // version moved and for whom nothing was published is left to the newer version's writer,
 // which settles after writing (a live batch, the sweep, a resync) or is redelivered.
-func (b *Bridge) settleAll(ctx context.Context, states []memberState) error {
+//
+// all compares every member's contact with the desired one, settled fingerprint or not: the
+// full sweep (at start and daily) so heals a contact a crashed replica left behind a newer
+// state it had already confirmed.
+func (b *Bridge) settleAll(ctx context.Context, states []memberState, all bool) error {
+	// One settle at a time in a process: the settle stage and the sweep deciding the same
+	// member at once is the race a crash can leave a stale contact behind (see above).
+	b.settleMu.Lock()
+	defer b.settleMu.Unlock()
 	forced := map[string]bool{}
+	if all {
+		for _, st := range states {
+			forced[st.Token] = true
+		}
+	}
 	for range 5 {
 		if b.rebuilding() {
 			return nil // decided by the full sweep that ends the rebuild, on the whole state

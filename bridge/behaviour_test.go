@@ -533,7 +533,7 @@ func TestEraseWhileSettlingLeavesNothing(t *testing.T) {
 	if err := b.Erase(t.Context(), tok); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.settleAll(t.Context(), states); err != nil {
+	if err := b.settleAll(t.Context(), states, false); err != nil {
 		t.Fatal(err)
 	}
 	if c, found := r.lastContact(tok); found {

@@ -36,6 +36,8 @@ type Bridge struct {
 
 	groups groupsSeen
 
+	settleMu sync.Mutex // see settleAll
+
 	rebuild rebuild
 	dedup   memoryDedup // the applied sequences of a single writer (plain.go)
 
@@ -374,7 +376,7 @@ func (b *Bridge) settleStage(ctx context.Context, in <-chan *appliedBatch, acked
 				break more
 			}
 		}
-		b.finish(ctx, group, b.settleAll(ctx, newestStates(group)))
+		b.finish(ctx, group, b.settleAll(ctx, newestStates(group), false))
 		acked()
 	}
 }

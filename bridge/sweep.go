@@ -34,7 +34,7 @@ func (b *Bridge) sweep(ctx context.Context, all bool) error {
 		for len(due) > 0 {
 			page := due[:min(n, len(due))]
 			due = due[len(page):]
-			if err := b.reevaluate(ctx, page); err != nil {
+			if err := b.reevaluate(ctx, page, false); err != nil {
 				return err
 			}
 		}
@@ -54,7 +54,7 @@ func (b *Bridge) sweep(ctx context.Context, all bool) error {
 				members = append(members, fields[i])
 			}
 		}
-		if err := b.reevaluate(ctx, members); err != nil {
+		if err := b.reevaluate(ctx, members, true); err != nil {
 			return err
 		}
 		if cursor = next; cursor == 0 {
@@ -63,7 +63,7 @@ func (b *Bridge) sweep(ctx context.Context, all bool) error {
 	}
 }
 
-func (b *Bridge) reevaluate(ctx context.Context, members []string) error {
+func (b *Bridge) reevaluate(ctx context.Context, members []string, all bool) error {
 	if len(members) == 0 {
 		return nil
 	}
@@ -89,7 +89,7 @@ func (b *Bridge) reevaluate(ctx context.Context, members []string) error {
 	if b.pub == nil {
 		return nil
 	}
-	if err := b.settleAll(ctx, known); err != nil {
+	if err := b.settleAll(ctx, known, all); err != nil {
 		return fmt.Errorf("sweep: %w", err)
 	}
 	return nil
@@ -212,7 +212,7 @@ func (b *Bridge) forget(ctx context.Context, member string, erase bool) error {
 		if err := b.deleteMatching(ctx, globEscape(b.keys.member(member))+"*"); err != nil {
 			return err
 		}
-		return b.reevaluate(ctx, credited)
+		return b.reevaluate(ctx, credited, false)
 	}
 	// An objector keeps only the list of whom they credited (tokens, no data about them).
 	if err := b.rdb.Unlink(ctx, append(keys, b.keys.applied(member))...).Err(); err != nil {
