@@ -317,6 +317,25 @@ func TestRunReplicatesOnACluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	one := strings.Split(cluster.URL(), ",")[0]
+	// relais guesses the replicas from the servers the one it connects to advertises: wait
+	// until that server advertises the whole cluster (its routes and their gossip settle a
+	// moment after the servers are up; seen in CI as "2 replicas, want 3").
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		probe, err := nats.Connect(one)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := events.ClusterReplicas(probe)
+		probe.Close()
+		if n == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s advertises a cluster of %d servers, want 3", one, n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	tests := []struct {
 		name string
 		env  []string
