@@ -592,8 +592,12 @@ type groupCall struct {
 // state of those members, sorted by token.
 func (b *Bridge) write(ctx context.Context, plans []*plan, floor uint64, clockDay int) ([]memberState, error) {
 	ttl := int64(b.cfg.DedupTTL / time.Second)
-	mapTTL := int64((2*b.cfg.Window + day) / time.Second)
-	mapDays := int((2*b.cfg.Window + day) / day)
+	mapLife := 2*b.cfg.Window + day
+	if b.cfg.Retention > 0 {
+		mapLife = min(mapLife, b.cfg.Retention)
+	}
+	mapTTL := int64(mapLife / time.Second)
+	mapDays := int(mapLife / day)
 	keep := b.bars.windowDays + b.bars.holdDays + b.bars.dormantDays
 	header := []any{keep, clockDay, ttl, floor}
 	var (

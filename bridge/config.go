@@ -81,6 +81,9 @@ type Config struct {
 	// AuthorMapSize is how many of a group's messages each generation of its message→author
 	// map covers (authorMapMessages); tests set it small to see the maps rotate.
 	AuthorMapSize int
+	// Retention is how long the event log keeps events (RELAIS_RETENTION_DAYS); 0: no bound.
+	// The message→author maps, derived from the log, never outlive it.
+	Retention time.Duration
 	// Zone is the local time of the weekday × hour counts organisers see (the digest's
 	// zone); nil is UTC. Windows stay whole UTC days.
 	Zone *time.Location

@@ -348,3 +348,36 @@ func TestAuthorMapsKeepNothingPastRetention(t *testing.T) {
 		})
 	}
 }
+
+// TestAuthorMapsNeverOutliveTheLog: with a retention shorter than two windows, a message
+// older than the retention is not mapped and a map expires within it, on both write paths.
+func TestAuthorMapsNeverOutliveTheLog(t *testing.T) {
+	for _, single := range []bool{false, true} {
+		t.Run(fmt.Sprintf("single writer %v", single), func(t *testing.T) {
+			ctx := context.Background()
+			rdb, prefix := bridgetest.Redis(t)
+			const retention = 30 * 24 * time.Hour
+			b, err := newBridge(Config{KeyPrefix: prefix, Policy: PolicyNotice, Now: func() time.Time { return testNow },
+				SingleWriter: single, Retention: retention}, rdb, testHasher(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := b.scripts.load(ctx, rdb); err != nil {
+				t.Fatal(err)
+			}
+			g := newGen()
+			for _, ev := range []events.Event{g.ev(events.KindMessage, "1", dayAt(-40, 0)), g.ev(events.KindMessage, "1", dayAt(0, 1))} {
+				if _, err := b.applyEvents(ctx, []events.Event{ev}, streamPositions([]events.Event{ev}), false); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cur := b.keys.authorMap(b.hash.Group(events.Telegram, g.group.ID))
+			if n := rdb.HLen(ctx, cur).Val(); n != 1 {
+				t.Fatalf("%d messages mapped, want only today's (the other is older than the retention)", n)
+			}
+			if ttl := rdb.TTL(ctx, cur).Val(); ttl <= 0 || ttl > retention {
+				t.Fatalf("map expires in %s, want within the %s retention", ttl, retention)
+			}
+		})
+	}
+}

@@ -20,7 +20,7 @@ func bridgeConfig(rt *runtime) bridge.Config {
 	return bridge.Config{
 		KeyPrefix:         namespaceKeyPrefix(c.Namespace),
 		ActiveMinMessages: c.ActiveMinMessages, ActiveMinDays: c.ActiveMinDays, LeaderMinPeople: c.LeaderMinPeople,
-		Window: c.Window(), TagPrefix: c.TagPrefix, Policy: c.SyncPolicy,
+		Window: c.Window(), TagPrefix: c.TagPrefix, Policy: c.SyncPolicy, Retention: c.Retention(),
 		Log: rt.log.With("role", "bridge"), Registerer: rt.reg, Zone: digestZone(c.DigestAt),
 		// The embedded Redis has one bridge and starts empty: plain pipelines, no Lua.
 		SingleWriter: rt.embeddedRedis,
