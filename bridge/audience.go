@@ -3,7 +3,6 @@ package bridge
 import (
 	"context"
 	"fmt"
-	"slices"
 
 	"github.com/redis/go-redis/v9"
 
@@ -47,21 +46,10 @@ func (q *Query) Audience(ctx context.Context, groups []string, want AudienceTags
 			}
 		}
 	}
-	seen := map[string]bool{}
-	var members []string
-	for _, g := range tokens {
-		ms, err := q.rdb.SMembers(ctx, q.keys.groupMembers(g)).Result()
-		if err != nil {
-			return nil, fmt.Errorf("audience: %w", err)
-		}
-		for _, m := range ms {
-			if !seen[m] {
-				seen[m] = true
-				members = append(members, m)
-			}
-		}
+	members, err := q.membersOf(ctx, tokens)
+	if err != nil {
+		return nil, fmt.Errorf("audience: %w", err)
 	}
-	slices.Sort(members)
 	hs := make([]*redis.SliceCmd, len(members))
 	_, err = q.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, m := range members {

@@ -363,12 +363,21 @@ func (q *Query) GroupMembers(ctx context.Context, group string) ([]string, error
 	if err != nil {
 		return nil, err
 	}
+	out, err := q.membersOf(ctx, tokens)
+	if err != nil {
+		return nil, fmt.Errorf("query group members: %w", err)
+	}
+	return out, nil
+}
+
+// membersOf is the sorted union of the members seen in the groups (tokens).
+func (q *Query) membersOf(ctx context.Context, groups []string) ([]string, error) {
 	seen := map[string]bool{}
 	var out []string
-	for _, t := range tokens {
-		ms, err := q.rdb.SMembers(ctx, q.keys.groupMembers(t)).Result()
+	for _, g := range groups {
+		ms, err := q.rdb.SMembers(ctx, q.keys.groupMembers(g)).Result()
 		if err != nil {
-			return nil, fmt.Errorf("query group members: %w", err)
+			return nil, err
 		}
 		for _, m := range ms {
 			if !seen[m] {
