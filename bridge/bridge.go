@@ -194,11 +194,9 @@ func (f *ackFloor) refresh(ctx context.Context) {
 	if err != nil {
 		return // the floor stays where it was: lower than it could be, still a floor
 	}
-	for {
-		old := f.seq.Load()
-		if info.AckFloor.Stream <= old || f.seq.CompareAndSwap(old, info.AckFloor.Stream) {
-			return
-		}
+	// Only consume (once, before run starts) and run write it: no compare-and-swap needed.
+	if s := info.AckFloor.Stream; s > f.seq.Load() {
+		f.seq.Store(s)
 	}
 }
 
