@@ -215,17 +215,43 @@ func (b *Bridge) settleAll(ctx context.Context, states []memberState, all bool) 
 	return fmt.Errorf("settle contacts: %d members still moving", len(forced))
 }
 
-// settleRound publishes the contact changes of the members whose fingerprint is not settled
-// (or who are forced), confirms them, and returns those it published for whose version moved.
-func (b *Bridge) settleRound(ctx context.Context, states []memberState, forced map[string]bool) ([]string, error) {
+// unsettled keeps the candidates whose fingerprint is still not settled when read now. A
+// live batch's states were read while the batch before it was settling, so the settled
+// fingerprint they carry is often older than the one that settle confirmed: without this
+// read, a member active in every batch would be decided again at every batch. Forced members
+// are kept without a read.
+func (b *Bridge) unsettled(ctx context.Context, candidates []memberState, forced map[string]bool) ([]memberState, error) {
+	fps := make([]*redis.StringCmd, len(candidates))
+	if _, err := b.scripts.pipeline(ctx, b.rdb, func(p redis.Pipeliner) {
+		for i, st := range candidates {
+			if !forced[st.Token] {
+				fps[i] = p.HGet(ctx, b.keys.memberKeys(st.Token)[0], "pubfp")
+			}
+		}
+	}); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("settled fingerprints: %w", err)
+	}
 	var todo []memberState
-	for _, st := range states {
-		if st.Applied >= 0 && (st.FP != st.PubFP || forced[st.Token]) {
+	for i, st := range candidates {
+		if fps[i] == nil || fps[i].Val() != st.FP {
 			todo = append(todo, st)
 		}
 	}
-	if len(todo) == 0 {
-		return nil, nil
+	return todo, nil
+}
+
+// settleRound publishes the contact changes of the members whose fingerprint is not settled
+// (or who are forced), confirms them, and returns those it published for whose version moved.
+func (b *Bridge) settleRound(ctx context.Context, states []memberState, forced map[string]bool) ([]string, error) {
+	var candidates []memberState
+	for _, st := range states {
+		if st.Applied >= 0 && (st.FP != st.PubFP || forced[st.Token]) {
+			candidates = append(candidates, st)
+		}
+	}
+	todo, err := b.unsettled(ctx, candidates, forced)
+	if err != nil || len(todo) == 0 {
+		return nil, err
 	}
 	known := b.lastChanges(ctx, todo)
 	published := make([]bool, len(todo))

@@ -10,6 +10,7 @@ import (
 type metrics struct {
 	events   *prometheus.CounterVec // by outcome
 	contacts *prometheus.CounterVec // by op
+	acked    prometheus.Counter
 	batch    prometheus.Histogram
 }
 
@@ -33,6 +34,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: "relais", Subsystem: "bridge", Name: "contact_changes_total",
 			Help: "Contact changes published to RELAIS_CRM, by op.",
 		}, []string{"op"}),
+		acked: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "relais", Subsystem: "bridge", Name: "acked_total",
+			Help: "Events acked: applied, and the contact changes they caused published. Behind events_total{outcome=\"applied\"} while contact changes wait.",
+		}),
 		batch: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: "relais", Subsystem: "bridge", Name: "batch_seconds",
 			Help:    "Time to apply one batch of events, publishes included.",
@@ -44,6 +49,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	m.events = register(reg, m.events)
 	m.contacts = register(reg, m.contacts)
+	m.acked = register(reg, m.acked)
 	m.batch = register(reg, m.batch)
 	return m
 }

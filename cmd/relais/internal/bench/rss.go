@@ -95,7 +95,7 @@ func measureRSS(ctx context.Context, env *Env, o Options, say func(string, ...an
 		if err := benchPublish(childCtx, env.js, pub, w.Events[done:n]); err != nil {
 			return nil, err
 		}
-		if err := benchWaitDrained(childCtx, env.js, names.EventsStream(), names.BridgeConsumer()); err != nil {
+		if err := benchWaitDrained(childCtx, env.js, names.EventsStream(), names.BridgeConsumer(), nil); err != nil {
 			return nil, err
 		}
 		p := rssPoint{Events: n, EventsPerS: benchPerSecond(n-done, time.Since(start))}
