@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"context"
 	"slices"
 	"testing"
 )
@@ -38,5 +39,36 @@ func TestNewestStates(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestUnsettledReadsFingerprintsNow: a state read while the batch before it was settling
+// carries the settled fingerprint from before that settle. unsettled re-reads it: a member
+// whose fingerprint was settled meanwhile is not decided again, one still unsettled is, and
+// a forced one (the full sweep) always is.
+func TestUnsettledReadsFingerprintsNow(t *testing.T) {
+	ctx := context.Background()
+	b := stateBridge(t, nil)
+	settled := func(tok, fp string) {
+		t.Helper()
+		if err := b.rdb.HSet(ctx, b.keys.memberKeys(tok)[0], "pubfp", fp).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	settled("meanwhile", "fp2")
+	settled("behind", "fp1")
+	settled("forced", "fp2")
+	stale := func(tok string) memberState { return memberState{Token: tok, FP: "fp2", PubFP: "fp1"} }
+	got, err := b.unsettled(ctx, []memberState{stale("meanwhile"), stale("behind"), stale("forced"), stale("unknown")},
+		map[string]bool{"forced": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var toks []string
+	for _, st := range got {
+		toks = append(toks, st.Token)
+	}
+	if want := []string{"behind", "forced", "unknown"}; !slices.Equal(toks, want) {
+		t.Errorf("decided again: %v, want %v", toks, want)
 	}
 }
