@@ -186,9 +186,9 @@ func (b *Bridge) consume(ctx, work context.Context, cons jetstream.Consumer) err
 // and every second, as it was, those counts took most of the server's CPU from what the
 // bridge asks of JetStream. So the floor is read in the background, only after messages were
 // acked (an idle replica asks nothing), and after a read that took d, not again before
-// floorPace × d (within a second and a minute): the reads take at most about 1/floorPace of the server.
-// The floor only grows, so a value some seconds old is still a floor; it only keeps a few
-// more applied sequences in Redis until the next read.
+// floorPace × d (within a second and a minute): the reads take at most about 1/floorPace of
+// the server. The floor only grows, so a value some seconds old is still a floor; it only
+// keeps a few more applied sequences in Redis until the next read.
 type ackFloor struct {
 	cons jetstream.Consumer
 	seq  atomic.Uint64

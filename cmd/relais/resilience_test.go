@@ -347,9 +347,9 @@ func TestRunReplicatesOnACluster(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			// The advertised servers can still change after the wait above (CI under load saw
-			// "2 replicas, want 3" again; the routes' gossip is the likely cause). A guess too low only costs
-			// redundancy, as the README says; the test wants relais to have learnt the whole
-			// cluster from one address at least once in three fresh starts.
+			// "2 replicas, want 3" again; the routes' gossip is the likely cause). A guess too
+			// low only costs redundancy, as the README says; the test wants relais to have
+			// learnt the whole cluster from one address at least once in three fresh starts.
 			var problems []string
 			var p *process
 			for range 3 {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/relais-bot/relais/bridge"
 	"github.com/relais-bot/relais/bridge/consent"
@@ -144,21 +145,27 @@ func benchEndToEnd(ctx context.Context, env *Env, o Options, w eventsim.Workload
 
 // benchBatches reads how many batches the bridge applied and their total time.
 func benchBatches(reg *prometheus.Registry) (n int, seconds float64, err error) {
+	ms, err := benchMetrics(reg, "relais_bridge_batch_seconds")
+	for _, m := range ms {
+		h := m.GetHistogram()
+		n += int(h.GetSampleCount())
+		seconds += h.GetSampleSum()
+	}
+	return n, seconds, err
+}
+
+// benchMetrics returns the metrics of the family name gathered from reg.
+func benchMetrics(reg *prometheus.Registry, name string) ([]*dto.Metric, error) {
 	families, err := reg.Gather()
 	if err != nil {
-		return 0, 0, fmt.Errorf("bench: metrics: %w", err)
+		return nil, fmt.Errorf("bench: metrics: %w", err)
 	}
 	for _, f := range families {
-		if f.GetName() != "relais_bridge_batch_seconds" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			h := m.GetHistogram()
-			n += int(h.GetSampleCount())
-			seconds += h.GetSampleSum()
+		if f.GetName() == name {
+			return f.GetMetric(), nil
 		}
 	}
-	return n, seconds, nil
+	return nil, nil
 }
 
 // benchPublish publishes evs as adapters do (Nats-Msg-Id set) without waiting for each ack,
@@ -271,18 +278,13 @@ func benchAcked(reg *prometheus.Registry, n int) func() bool {
 	return func() bool { return benchAckedCount(reg) >= base+n }
 }
 
+// benchAckedCount is 0 when the metrics cannot be read: benchWaitDrained then asks the server
+// at its slower pace.
 func benchAckedCount(reg *prometheus.Registry) int {
-	families, err := reg.Gather()
-	if err != nil {
-		return 0
-	}
+	ms, _ := benchMetrics(reg, "relais_bridge_acked_total")
 	n := 0
-	for _, f := range families {
-		if f.GetName() == "relais_bridge_acked_total" {
-			for _, m := range f.GetMetric() {
-				n += int(m.GetCounter().GetValue())
-			}
-		}
+	for _, m := range ms {
+		n += int(m.GetCounter().GetValue())
 	}
 	return n
 }
