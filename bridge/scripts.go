@@ -32,60 +32,83 @@ local span, clock, ttl, floor = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], t
 local F = {'cur', 'xf', 'idstamp', 'phstamp', 'first_seen', 'last_seen', 'last_msg', 'left_at', 'platform', 'pid'}
 local v, o = {}, redis.call('HMGET', h, unpack(F))
 for i, f in ipairs(F) do v[f] = o[i] end
-local set, inc, days, ppl, grp, cred = {}, {}, {}, {}, {}, {}
+local set, inc, days, ppl, grp, gtitle, cred = {}, {}, {}, {}, {}, {}, {}
 local f = math.max(tonumber(v.xf) or 0, floor)
 if floor > (tonumber(v.xf) or 0) then
   redis.call('ZREMRANGEBYSCORE', xk, '-inf', floor)
   set.xf = floor
 end
 local cur = tonumber(v.cur) or 0
-local function keep(fd, x, newer)
-  local old = tonumber(set[fd] or v[fd])
-  if not old or newer(x, old) then set[fd] = x end
-end
 local function add(t, k, n) t[k] = (t[k] or 0) + n end
-local flags, n = {}, 0
+-- The dedup check in two calls, not one per event: which new sequences the set already
+-- holds, then the new ones added.
+local flags, new, fresh, seen = {}, {}, {}, {}
 for k = 5, #ARGV, 15 do
-  local seq, kind, eday, ts, stamp = tonumber(ARGV[k]), ARGV[k + 1], tonumber(ARGV[k + 2]), tonumber(ARGV[k + 3]), ARGV[k + 4]
-  local A = function(i) return ARGV[k + i] end
-  if seq <= f or redis.call('ZADD', xk, 'NX', seq, seq) == 0 then
+  local seq = tonumber(ARGV[k])
+  if seq > f and not seen[seq] then seen[seq] = true; new[#new + 1] = seq end
+end
+for j = 1, #new, 500 do
+  local got = redis.call('ZMSCORE', xk, unpack(new, j, math.min(j + 499, #new)))
+  local put = {}
+  for i = 1, #got do
+    if not got[i] then
+      local q = new[j + i - 1]
+      fresh[q] = true; put[#put + 1] = q; put[#put + 1] = q
+    end
+  end
+  if #put > 0 then redis.call('ZADD', xk, unpack(put)) end
+end
+local n = 0
+local first_seen, last_seen, last_msg, left_at = tonumber(v.first_seen), tonumber(v.last_seen), tonumber(v.last_msg), tonumber(v.left_at)
+local idstamp, phstamp, platform, pid = v.idstamp, v.phstamp, v.platform, v.pid
+for k = 5, #ARGV, 15 do
+  local seq = tonumber(ARGV[k])
+  if not fresh[seq] then
     flags[#flags + 1] = '0'
   else
+    fresh[seq] = nil -- a sequence twice in one call applies once
     flags[#flags + 1] = '1'; n = n + 1
+    local kind, eday, ts, stamp = ARGV[k + 1], tonumber(ARGV[k + 2]), tonumber(ARGV[k + 3]), ARGV[k + 4]
     local inspan = eday > math.max(cur, eday, clock) - span
     if eday > cur then cur = eday; set.cur = eday end
-    if A(7) ~= '' and not (set.platform or v.platform) then set.platform = A(7) end
-    if A(8) ~= '' and not (set.pid or v.pid) then set.pid = A(8) end
+    if ARGV[k + 7] ~= '' and not platform then platform = ARGV[k + 7]; set.platform = platform end
+    if ARGV[k + 8] ~= '' and not pid then pid = ARGV[k + 8]; set.pid = pid end
     if kind == 'c' then
-      add(inc, 'replies', tonumber(A(10))); add(inc, 'mentions', tonumber(A(11))); add(inc, 'reactions', tonumber(A(12)))
+      add(inc, 'replies', tonumber(ARGV[k + 10])); add(inc, 'mentions', tonumber(ARGV[k + 11])); add(inc, 'reactions', tonumber(ARGV[k + 12]))
       if inspan then
-        ppl[eday] = ppl[eday] or {}
-        add(ppl[eday], A(9), 1)
+        local t = ppl[eday]
+        if not t then t = {}; ppl[eday] = t end
+        add(t, ARGV[k + 9], 1)
       end
     else
-      local s = set.idstamp or v.idstamp
-      if not s or stamp > s then
-        set.idstamp, set.name, set.first, set.last, set.username = stamp, A(9), A(10), A(11), A(12)
+      if not idstamp or stamp > idstamp then
+        idstamp = stamp
+        set.idstamp, set.name, set.first, set.last, set.username = stamp, ARGV[k + 9], ARGV[k + 10], ARGV[k + 11], ARGV[k + 12]
       end
-      s = set.phstamp or v.phstamp
-      if A(13) ~= '' and (not s or stamp > s) then set.phstamp, set.phone = stamp, A(13) end
-      keep('first_seen', ts, function(a, b) return a < b end)
-      keep('last_seen', ts, function(a, b) return a > b end)
+      if ARGV[k + 13] ~= '' and (not phstamp or stamp > phstamp) then phstamp = stamp; set.phstamp, set.phone = stamp, ARGV[k + 13] end
+      if not first_seen or ts < first_seen then first_seen = ts; set.first_seen = ts end
+      if not last_seen or ts > last_seen then last_seen = ts; set.last_seen = ts end
       if kind == 'm' then
-        keep('last_msg', ts, function(a, b) return a > b end)
+        if not last_msg or ts > last_msg then last_msg = ts; set.last_msg = ts end
         if inspan then add(days, eday, 1) end
       elseif kind == 'j' then
         add(inc, 'joins', 1)
       elseif kind == 'l' then
         add(inc, 'leaves', 1)
-        keep('left_at', ts, function(a, b) return a > b end)
+        if not left_at or ts > left_at then left_at = ts; set.left_at = ts end
       end
-      for c in string.gmatch(A(14), '[^,]+') do cred[c] = true end
+      if ARGV[k + 14] ~= '' then
+        for c in string.gmatch(ARGV[k + 14], '[^,]+') do cred[c] = true end
+      end
     end
-    local g = A(5)
+    local g = ARGV[k + 5]
     if g ~= '' then
-      local old = grp[g] or redis.call('HGET', gk, g)
-      if not old or stamp > string.sub(old, 1, string.find(old, '\0', 1, true) - 1) then grp[g] = stamp .. '\0' .. A(6) end
+      local old = grp[g]
+      if old == nil then
+        local o = redis.call('HGET', gk, g)
+        old = o and string.sub(o, 1, string.find(o, '\0', 1, true) - 1)
+      end
+      if not old or stamp > old then grp[g] = stamp; gtitle[g] = ARGV[k + 6] else grp[g] = old end
     end
   end
 end
@@ -107,7 +130,11 @@ if next(set) then redis.call('HSET', h, unpack(flat(set))) end
 for k, x in pairs(inc) do redis.call('HINCRBY', h, k, x) end
 for k, x in pairs(days) do redis.call('HINCRBY', dk, k, x) end
 for d, t in pairs(ppl) do addPeople(ik, d, t) end
-if next(grp) then redis.call('HSET', gk, unpack(flat(grp))) end
+if next(gtitle) then
+  local kv = {}
+  for g, t in pairs(gtitle) do kv[#kv + 1] = g; kv[#kv + 1] = grp[g] .. '\0' .. t end
+  redis.call('HSET', gk, unpack(kv))
+end
 local cs = {}
 for c in pairs(cred) do cs[#cs + 1] = c end
 if #cs > 0 then chunked('SADD', KEYS[6], cs); redis.call('EXPIRE', KEYS[6], ttl) end
@@ -176,21 +203,40 @@ local function flush()
   if new then redis.call('EXPIRE', cur, ARGV[2]) end
   entries = {}
 end
+-- The dedup check as in memberLua: two calls, not one per event.
+local new, fresh, seen = {}, {}, {}
 for k = 5, #ARGV, 11 do
-  local A = function(i) return ARGV[k + i] end
-  local seq = tonumber(A(0))
-  if seq > f and redis.call('ZADD', KEYS[5], 'NX', seq, seq) == 1 then
-    if not stamp or A(4) > stamp then stamp = A(4); set.stamp, set.title, set.platform = A(4), A(5), A(6) end
-    if A(8) ~= '' then set.from = A(8) end
-    if A(9) ~= '' then set.chat = A(9) end
-    local m = A(3)
+  local seq = tonumber(ARGV[k])
+  if seq > f and not seen[seq] then seen[seq] = true; new[#new + 1] = seq end
+end
+for j = 1, #new, 500 do
+  local got = redis.call('ZMSCORE', KEYS[5], unpack(new, j, math.min(j + 499, #new)))
+  local put = {}
+  for i = 1, #got do
+    if not got[i] then
+      local q = new[j + i - 1]
+      fresh[q] = true; put[#put + 1] = q; put[#put + 1] = q
+    end
+  end
+  if #put > 0 then redis.call('ZADD', KEYS[5], unpack(put)) end
+end
+for k = 5, #ARGV, 11 do
+  local seq = tonumber(ARGV[k])
+  if fresh[seq] then
+    fresh[seq] = nil
+    local st = ARGV[k + 4]
+    if not stamp or st > stamp then stamp = st; set.stamp, set.title, set.platform = st, ARGV[k + 5], ARGV[k + 6] end
+    if ARGV[k + 8] ~= '' then set.from = ARGV[k + 8] end
+    if ARGV[k + 9] ~= '' then set.chat = ARGV[k + 9] end
+    local m = ARGV[k + 3]
     if m ~= '' then members[m] = true end
-    if A(1) == 'm' then
-      local d = tonumber(A(2))
+    if ARGV[k + 1] == 'm' then
+      local d = tonumber(ARGV[k + 2])
       days[d] = (days[d] or 0) + 1
-      if A(10) ~= '' then hours[A(10)] = (hours[A(10)] or 0) + 1 end
+      local hf = ARGV[k + 10]
+      if hf ~= '' then hours[hf] = (hours[hf] or 0) + 1 end
       if m ~= '' and (last[m] or -1) < d then last[m] = d end
-      if A(7) ~= '' then table.insert(entries, A(7)); table.insert(entries, m) end
+      if ARGV[k + 7] ~= '' then entries[#entries + 1] = ARGV[k + 7]; entries[#entries + 1] = m end
       n = n + 1
       if n % size == 0 then
         flush()

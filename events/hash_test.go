@@ -1,9 +1,51 @@
 package events
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"regexp"
+	"strings"
+	"sync"
 	"testing"
 )
+
+// TestHasherTokensUnchanged pins tokens to their definition, HMAC-SHA256 of the parts joined
+// by NUL, truncated and base32-encoded: tokens are Redis keys, NATS subjects and CRM external
+// ids, so a faster Hasher that changed one would orphan a deployment's data. Concurrent calls
+// share the pooled HMACs and must not mix their inputs.
+func TestHasherTokensUnchanged(t *testing.T) {
+	secret := []byte("0123456789abcdef0123")
+	h, err := NewHasher(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := func(parts ...string) string {
+		m := hmac.New(sha256.New, secret)
+		m.Write([]byte(strings.Join(parts, "\x00")))
+		return tokenEncoding.EncodeToString(m.Sum(nil)[:tokenBytes])
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				id := strings.Repeat("x", i%70) + string(rune('a'+g))
+				if got, w := h.Member(WhatsApp, id), want("member", "whatsapp", id); got != w {
+					t.Errorf("Member(%q) = %s, want %s", id, got, w)
+					return
+				}
+				if got, w := h.Group(Telegram, id), want("group", "telegram", id); got != w {
+					t.Errorf("Group(%q) = %s, want %s", id, got, w)
+					return
+				}
+				if got, w := h.Event(id), want("event", id); got != w {
+					t.Errorf("Event(%q) = %s, want %s", id, got, w)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
 
 func TestHasherTokens(t *testing.T) {
 	h, err := NewHasher([]byte("0123456789abcdef0123"))

@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"runtime/pprof"
 
 	"github.com/redis/go-redis/v9"
 
@@ -33,6 +35,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	rebuildEvents := fs.String("rebuild-events", "", "log sizes to rebuild from scratch, measuring speed and Redis memory (e.g. 100k,1m): long")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of the table")
 	envFile := fs.String("env-file", ".env", "file of NAME=value settings read after the environment (for NATS_URL and REDIS_URL)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof reads it)")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
 	}
@@ -74,6 +77,17 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer env.Close()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("bench: cpu profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("bench: cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	rep, err := bench.Run(ctx, env, o, stderr)
 	if err != nil {
 		return err
