@@ -720,18 +720,7 @@ func (b *Bridge) write(ctx context.Context, plans []*plan, floor uint64, clockDa
 			return nil, err
 		}
 	} else {
-		var reads []stateReads
-		if applied, reads, err = b.writeLua(ctx, members, groups, extra); err != nil {
-			return nil, err
-		}
-		for n, c := range members {
-			st, err := b.readState(c.token, reads[n], clockDay)
-			if err != nil {
-				return nil, err
-			}
-			states = append(states, st)
-		}
-		if err := b.store(ctx, states, plans); err != nil {
+		if applied, states, err = b.writeLuaChunks(ctx, members, groups, extra, plans, clockDay); err != nil {
 			return nil, err
 		}
 	}
@@ -844,9 +833,71 @@ func (b *Bridge) evaluate(ctx context.Context, members []string) ([]memberState,
 	return out, nil
 }
 
-// writeLua runs the member and group scripts of a batch in one pipeline, each member's
-// state read right after its script; it returns the scripts' applied flags and the reads.
-func (b *Bridge) writeLua(ctx context.Context, members []*memberCall, groups []*groupCall, extra []func(redis.Pipeliner)) ([]string, []stateReads, error) {
+// writeChunk is how many members' scripts one pipeline of writeLuaChunks carries.
+const writeChunk = 128
+
+// writeLuaChunks writes a batch with the scripts: the members in chunks of writeChunk, each in
+// its own pipeline (its members' scripts, then the tag decisions stored), the groups and the
+// plain writes in another, all at once. Members and groups are independent, and Redis runs
+// one pipeline while the bridge encodes the next and decides the tags of the one before: in
+// one pipeline, relais bench found the batch loop waiting on one or the other in turn. It
+// returns the scripts' applied flags and the members' states, in the order of members.
+func (b *Bridge) writeLuaChunks(ctx context.Context, members []*memberCall, groups []*groupCall, extra []func(redis.Pipeliner), plans []*plan, clockDay int) ([]string, []memberState, error) {
+	applied := make([]string, len(members))
+	states := make([]memberState, len(members))
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	fail := func(err error) {
+		mu.Lock()
+		first = cmp.Or(first, err)
+		mu.Unlock()
+	}
+	wg.Go(func() {
+		if _, err := b.scripts.pipeline(ctx, b.rdb, func(pipe redis.Pipeliner) {
+			for _, g := range groups {
+				b.scripts.group.EvalSha(ctx, pipe, g.keys, g.args...)
+			}
+			for _, f := range extra {
+				f(pipe)
+			}
+			b.groupIndexWrites(ctx, pipe, plans)
+		}); err != nil {
+			fail(err)
+		}
+	})
+	for lo := 0; lo < len(members); lo += writeChunk {
+		hi := min(lo+writeChunk, len(members))
+		wg.Go(func() {
+			flags, reads, err := b.writeLua(ctx, members[lo:hi])
+			if err != nil {
+				fail(err)
+				return
+			}
+			for n, c := range members[lo:hi] {
+				if states[lo+n], err = b.readState(c.token, reads[n], clockDay); err != nil {
+					fail(err)
+					return
+				}
+				applied[lo+n] = flags[n]
+			}
+			if err := b.store(ctx, states[lo:hi], nil); err != nil {
+				fail(err)
+			}
+		})
+	}
+	wg.Wait()
+	if first != nil {
+		return nil, nil, first
+	}
+	return applied, states, nil
+}
+
+// writeLua runs the member scripts of some members in one pipeline, each member's state read
+// right after its script; it returns the scripts' applied flags and the reads.
+func (b *Bridge) writeLua(ctx context.Context, members []*memberCall) ([]string, []stateReads, error) {
 	var (
 		flags []*redis.Cmd
 		reads []stateReads
@@ -856,12 +907,6 @@ func (b *Bridge) writeLua(ctx context.Context, members []*memberCall, groups []*
 		for _, c := range members {
 			flags = append(flags, b.scripts.member.EvalSha(ctx, pipe, b.keys.memberScriptKeys(c.token), c.args...))
 			reads = append(reads, readMember(ctx, pipe, b.keys, c.token))
-		}
-		for _, g := range groups {
-			b.scripts.group.EvalSha(ctx, pipe, g.keys, g.args...)
-		}
-		for _, f := range extra {
-			f(pipe)
 		}
 	})
 	if err != nil {

@@ -161,6 +161,7 @@ func Run(ctx context.Context, env *Env, o Options, progress io.Writer) (rep Repo
 	rep.RatioPlain = benchRatio(rep.Bridge, rep.RefPlain)
 	rep.RatioRebuildPlain = benchRatio(rep.Rebuild, rep.RefPlain)
 	rep.RatioRaw = benchRatio(rep.Bridge, rep.RawJetStream)
+	rep.RawToLua = benchRatio(rep.RawJetStream, rep.RefLua)
 
 	if len(o.RebuildEvents) > 0 {
 		say("rebuild from scratch at %v events", o.RebuildEvents)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -68,7 +69,7 @@ func TestBenchTinyWorkload(t *testing.T) {
 	positive := []string{
 		"raw_jetstream_events_per_s", "reference_lua_events_per_s", "reference_plain_events_per_s", "bridge_events_per_s",
 		"rebuild_events_per_s", "bridge_to_reference_lua", "bridge_to_reference_plain", "rebuild_to_reference_plain",
-		"bridge_to_raw_jetstream", "bridge_seconds", "crm_drained_seconds",
+		"bridge_to_raw_jetstream", "raw_jetstream_to_reference_lua", "bridge_seconds", "crm_drained_seconds",
 		"contact_changes", "members_changed", "changes_per_member", "crm_calls", "crm_calls_per_change",
 		"latency.samples", "latency.p50_ms", "latency.p99_ms", "latency.max_ms",
 		"leaders.planted", "leaders.found", "leaders.true_positives", "leaders.precision", "leaders.recall",
@@ -94,6 +95,9 @@ func TestBenchTinyWorkload(t *testing.T) {
 		t.Error("JSON has rss although --rss was off")
 	}
 
+	if want := rep.RawJetStream / rep.RefLua; math.Abs(rep.RawToLua-want) > 1e-9 {
+		t.Errorf("ceiling = %v, want raw JetStream ÷ reference Lua = %v", rep.RawToLua, want)
+	}
 	if rep.Leaders.Precision < 0.9 || rep.Leaders.Recall < 0.9 {
 		t.Errorf("leaders: precision %.3f recall %.3f (%+v), want both ≥ 0.9 on planted leaders", rep.Leaders.Precision, rep.Leaders.Recall, rep.Leaders)
 	}
@@ -124,7 +128,7 @@ func TestBenchTinyWorkload(t *testing.T) {
 	if err := WriteTable(&table, rep); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"raw JetStream", "reference: Lua", "reference: plain writes", "bridge end to end", "÷ reference Lua", "rebuild after a restart", "÷ raw JetStream",
+	for _, want := range []string{"raw JetStream", "reference: Lua", "reference: plain writes", "bridge end to end", "÷ reference Lua", "rebuild after a restart", "÷ raw JetStream", "ceiling ÷ reference Lua",
 		"CRM calls per change", "latency p50", "latency p99", "leader precision", "leader recall", "bridge RSS", "GOMAXPROCS"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
