@@ -270,10 +270,10 @@ if newday then
     redis.call('HDEL', KEYS[6], unpack(hs))
   end
 end
-for m, d in pairs(last) do
-  local s = redis.call('ZSCORE', KEYS[4], m)
-  if not s or tonumber(s) < d then redis.call('ZADD', KEYS[4], d, m) end
-end
+-- GT keeps a member's later day: one call for the group's members, not two per member.
+local lm = {}
+for m, d in pairs(last) do lm[#lm + 1] = d; lm[#lm + 1] = m end
+for j = 1, #lm, 500 do redis.call('ZADD', KEYS[4], 'GT', unpack(lm, j, math.min(j + 499, #lm))) end
 return 1
 `
 
