@@ -759,6 +759,7 @@ func (b *Bridge) store(ctx context.Context, states []memberState, plans []*plan)
 		return b.storePlain(ctx, states, plans)
 	}
 	_, err := b.scripts.pipeline(ctx, b.rdb, func(pipe redis.Pipeliner) {
+		var index []any
 		for _, st := range states {
 			if st.Applied < 0 {
 				continue
@@ -775,8 +776,10 @@ func (b *Bridge) store(ctx context.Context, states []memberState, plans []*plan)
 			if st.Settled {
 				due = -1
 			}
-			b.scripts.index.EvalSha(ctx, pipe, b.keys.indexKeys(), st.Token, st.Ver, due, st.Msgs, st.People,
-				strings.ToLower(st.Username), searchText(st))
+			index = append(index, st.Token, st.Ver, due, st.Msgs, st.People, strings.ToLower(st.Username), searchText(st))
+		}
+		if len(index) > 0 {
+			b.scripts.index.EvalSha(ctx, pipe, b.keys.indexKeys(), index...)
 		}
 		b.groupIndexWrites(ctx, pipe, plans)
 	})

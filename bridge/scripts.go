@@ -277,35 +277,42 @@ for j = 1, #lm, 500 do redis.call('ZADD', KEYS[4], 'GT', unpack(lm, j, math.min(
 return 1
 `
 
-// indexLua writes a member's entries in the global indexes (sweep schedule, rankings, username
-// and name search), unless a newer version of that member already wrote them: replicas may
-// finish out of order, and an older state must not overwrite a newer one.
+// indexLua writes members' entries in the global indexes (sweep schedule, rankings, username
+// and name search), unless a newer version of a member already wrote them: replicas may
+// finish out of order, and an older state must not overwrite a newer one. The indexes share
+// one cluster slot, so one call writes a whole pipeline's members: a call per member cost
+// Redis more to start than its writes (INFO commandstats).
 //
 // KEYS: versions, due days, messages ranking, people ranking, username→member,
-// member→username, member→search text. ARGV: member, version, due day (-1: nothing changes
-// with time alone), window messages, window people, username (lowercase), search text.
+// member→username, member→search text. ARGV: 7 values per member: member, version, due day
+// (-1: nothing changes with time alone), window messages, window people, username
+// (lowercase), search text. Returns how many members it wrote.
 const indexLua = `
-local m = ARGV[1]
-local v = tonumber(ARGV[2])
-if v < (tonumber(redis.call('HGET', KEYS[1], m)) or -1) then return 0 end
-redis.call('HSET', KEYS[1], m, v)
-if tonumber(ARGV[3]) < 0 then redis.call('ZREM', KEYS[2], m) else redis.call('ZADD', KEYS[2], ARGV[3], m) end
-local function rank(k, s)
+local function rank(k, s, m)
   if tonumber(s) > 0 then redis.call('ZADD', k, s, m) else redis.call('ZREM', k, m) end
 end
-rank(KEYS[3], ARGV[4])
-rank(KEYS[4], ARGV[5])
-local old = redis.call('HGET', KEYS[6], m)
-local new = ARGV[6]
-if old and old ~= new and redis.call('HGET', KEYS[5], old) == m then redis.call('HDEL', KEYS[5], old) end
-if new ~= '' then
-  redis.call('HSET', KEYS[5], new, m)
-  redis.call('HSET', KEYS[6], m, new)
-elseif old then
-  redis.call('HDEL', KEYS[6], m)
+local n = 0
+for j = 1, #ARGV, 7 do
+  local m, v = ARGV[j], tonumber(ARGV[j + 1])
+  if v >= (tonumber(redis.call('HGET', KEYS[1], m)) or -1) then
+    n = n + 1
+    redis.call('HSET', KEYS[1], m, v)
+    if tonumber(ARGV[j + 2]) < 0 then redis.call('ZREM', KEYS[2], m) else redis.call('ZADD', KEYS[2], ARGV[j + 2], m) end
+    rank(KEYS[3], ARGV[j + 3], m)
+    rank(KEYS[4], ARGV[j + 4], m)
+    local old = redis.call('HGET', KEYS[6], m)
+    local new = ARGV[j + 5]
+    if old and old ~= new and redis.call('HGET', KEYS[5], old) == m then redis.call('HDEL', KEYS[5], old) end
+    if new ~= '' then
+      redis.call('HSET', KEYS[5], new, m)
+      redis.call('HSET', KEYS[6], m, new)
+    elseif old then
+      redis.call('HDEL', KEYS[6], m)
+    end
+    if ARGV[j + 6] ~= '' then redis.call('HSET', KEYS[7], m, ARGV[j + 6]) else redis.call('HDEL', KEYS[7], m) end
+  end
 end
-if ARGV[7] ~= '' then redis.call('HSET', KEYS[7], m, ARGV[7]) else redis.call('HDEL', KEYS[7], m) end
-return 1
+return n
 `
 
 // peopleLua reads and writes the packed day values of a member's interactions (people.go):
