@@ -26,7 +26,7 @@ import (
 // values; else: name, first name, last name, username, phone, members credited (comma list).
 // Returns the applied flags, "1" or "0" per event. The caller reads the state after it, in
 // the same pipeline. Reads and writes of the hash are made once per call, not per event.
-const memberLua = peopleLua + `
+const memberLua = peopleLua + dedupLua + `
 local h, dk, ik, gk, xk = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local span, clock, ttl, floor = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 local F = {'cur', 'xf', 'idstamp', 'phstamp', 'first_seen', 'last_seen', 'last_msg', 'left_at', 'platform', 'pid'}
@@ -40,24 +40,7 @@ if floor > (tonumber(v.xf) or 0) then
 end
 local cur = tonumber(v.cur) or 0
 local function add(t, k, n) t[k] = (t[k] or 0) + n end
--- The dedup check in two calls, not one per event: which new sequences the set already
--- holds, then the new ones added.
-local flags, new, fresh, seen = {}, {}, {}, {}
-for k = 5, #ARGV, 15 do
-  local seq = tonumber(ARGV[k])
-  if seq > f and not seen[seq] then seen[seq] = true; new[#new + 1] = seq end
-end
-for j = 1, #new, 500 do
-  local got = redis.call('ZMSCORE', xk, unpack(new, j, math.min(j + 499, #new)))
-  local put = {}
-  for i = 1, #got do
-    if not got[i] then
-      local q = new[j + i - 1]
-      fresh[q] = true; put[#put + 1] = q; put[#put + 1] = q
-    end
-  end
-  if #put > 0 then redis.call('ZADD', xk, unpack(put)) end
-end
+local flags, fresh = {}, claim(xk, 5, 15, f)
 local n = 0
 local first_seen, last_seen, last_msg, left_at = tonumber(v.first_seen), tonumber(v.last_seen), tonumber(v.last_msg), tonumber(v.left_at)
 local idstamp, phstamp, platform, pid = v.idstamp, v.phstamp, v.platform, v.pid
@@ -182,7 +165,7 @@ return 1
 // event: sequence, kind, day, member, ordering stamp, title, platform, platform message id
 // (empty: the message is not mapped), migrated-from group token, platform chat id, weekday ×
 // hour field. A day's weekday × hour fields are dropped with its day count.
-const groupLua = `
+const groupLua = dedupLua + `
 local h, cur, prev = KEYS[1], KEYS[7], KEYS[8]
 local v = redis.call('HMGET', h, 'xf', 'stamp', 'tn')
 local floor, f, stamp, n0 = tonumber(ARGV[1]), tonumber(v[1]) or 0, v[2], tonumber(v[3]) or 0
@@ -203,23 +186,7 @@ local function flush()
   if new then redis.call('EXPIRE', cur, ARGV[2]) end
   entries = {}
 end
--- The dedup check as in memberLua: two calls, not one per event.
-local new, fresh, seen = {}, {}, {}
-for k = 5, #ARGV, 11 do
-  local seq = tonumber(ARGV[k])
-  if seq > f and not seen[seq] then seen[seq] = true; new[#new + 1] = seq end
-end
-for j = 1, #new, 500 do
-  local got = redis.call('ZMSCORE', KEYS[5], unpack(new, j, math.min(j + 499, #new)))
-  local put = {}
-  for i = 1, #got do
-    if not got[i] then
-      local q = new[j + i - 1]
-      fresh[q] = true; put[#put + 1] = q; put[#put + 1] = q
-    end
-  end
-  if #put > 0 then redis.call('ZADD', KEYS[5], unpack(put)) end
-end
+local fresh = claim(KEYS[5], 5, 11, f)
 for k = 5, #ARGV, 11 do
   local seq = tonumber(ARGV[k])
   if fresh[seq] then
@@ -313,6 +280,32 @@ for j = 1, #ARGV, 7 do
   end
 end
 return n
+`
+
+// dedupLua is the dedup check memberLua and groupLua share, in two calls rather than one per
+// event: which of the call's sequences above the floor the applied set already holds, then
+// the new ones added to it. claim returns the sequences to apply: each once, even when the
+// call carries one twice. The events' sequences are every stride-th ARGV from first.
+const dedupLua = `
+local function claim(key, first, stride, floor)
+  local new, fresh, seen = {}, {}, {}
+  for k = first, #ARGV, stride do
+    local seq = tonumber(ARGV[k])
+    if seq > floor and not seen[seq] then seen[seq] = true; new[#new + 1] = seq end
+  end
+  for j = 1, #new, 500 do
+    local got = redis.call('ZMSCORE', key, unpack(new, j, math.min(j + 499, #new)))
+    local put = {}
+    for i = 1, #got do
+      if not got[i] then
+        local q = new[j + i - 1]
+        fresh[q] = true; put[#put + 1] = q; put[#put + 1] = q
+      end
+    end
+    if #put > 0 then redis.call('ZADD', key, unpack(put)) end
+  end
+  return fresh
+end
 `
 
 // peopleLua reads and writes the packed day values of a member's interactions (people.go):
