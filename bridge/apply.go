@@ -752,6 +752,10 @@ func bit(v bool) int {
 	return 0
 }
 
+// indexChunk bounds the members of one indexLua call: a sweep stores thousands at once, and
+// one call holds Redis for every other client while it runs.
+const indexChunk = 256
+
 // store records the members' tags (storeLua) and writes their index entries
 // (version-guarded) and the groups' (idempotent), in one pipeline.
 func (b *Bridge) store(ctx context.Context, states []memberState, plans []*plan) error {
@@ -778,8 +782,8 @@ func (b *Bridge) store(ctx context.Context, states []memberState, plans []*plan)
 			}
 			index = append(index, st.Token, st.Ver, due, st.Msgs, st.People, strings.ToLower(st.Username), searchText(st))
 		}
-		if len(index) > 0 {
-			b.scripts.index.EvalSha(ctx, pipe, b.keys.indexKeys(), index...)
+		for j := 0; j < len(index); j += indexChunk * 7 {
+			b.scripts.index.EvalSha(ctx, pipe, b.keys.indexKeys(), index[j:min(j+indexChunk*7, len(index))]...)
 		}
 		b.groupIndexWrites(ctx, pipe, plans)
 	})
@@ -836,15 +840,21 @@ func (b *Bridge) evaluate(ctx context.Context, members []string) ([]memberState,
 	return out, nil
 }
 
-// writeChunk is how many members' scripts one pipeline of writeLuaChunks carries.
-const writeChunk = 128
+// writeChunk is how many members' scripts one pipeline of writeLuaChunks carries, and
+// writePipelines how many of those run at once: a replay batch may touch thousands of
+// members, and the settle stage, the sweep and the queries share the connection pool.
+const (
+	writeChunk     = 128
+	writePipelines = 4
+)
 
 // writeLuaChunks writes a batch with the scripts: the members in chunks of writeChunk, each in
 // its own pipeline (its members' scripts, then the tag decisions stored), the groups and the
-// plain writes in another, all at once. Members and groups are independent, and Redis runs
-// one pipeline while the bridge encodes the next and decides the tags of the one before: in
-// one pipeline, relais bench found the batch loop waiting on one or the other in turn. It
-// returns the scripts' applied flags and the members' states, in the order of members.
+// plain writes in another, writePipelines at once. Members and groups are independent, and
+// Redis runs one pipeline while the bridge encodes the next and decides the tags of the one
+// before: in one pipeline, relais bench found the batch loop waiting on one or the other in
+// turn. It returns the scripts' applied flags and the members' states, in the order of
+// members.
 func (b *Bridge) writeLuaChunks(ctx context.Context, members []*memberCall, groups []*groupCall, extra []func(redis.Pipeliner), plans []*plan, clockDay int) ([]string, []memberState, error) {
 	applied := make([]string, len(members))
 	states := make([]memberState, len(members))
@@ -871,9 +881,19 @@ func (b *Bridge) writeLuaChunks(ctx context.Context, members []*memberCall, grou
 			fail(err)
 		}
 	})
+	sem := make(chan struct{}, writePipelines)
 	for lo := 0; lo < len(members); lo += writeChunk {
 		hi := min(lo+writeChunk, len(members))
+		sem <- struct{}{}
+		mu.Lock()
+		failed := first != nil
+		mu.Unlock()
+		if failed {
+			<-sem
+			break // the batch is retried whole
+		}
 		wg.Go(func() {
+			defer func() { <-sem }()
 			flags, reads, err := b.writeLua(ctx, members[lo:hi])
 			if err != nil {
 				fail(err)

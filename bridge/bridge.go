@@ -113,13 +113,8 @@ func (b *Bridge) Run(ctx context.Context) error {
 	if err := b.scripts.load(ctx, b.rdb); err != nil {
 		return fmt.Errorf("bridge: %w", err)
 	}
-	cc := events.DurableConfig(b.names.BridgeConsumer(), b.names.EventsFilter())
-	// The server delivers no more than MaxAckPending unacked events, and the bridge holds a
-	// batch being applied, settleQueue batches waiting for their contact changes, one settling
-	// and two batches of buffer: with less, the batch loop starves under a backlog (relais
-	// bench saw batches of a few hundred events behind the 10,000 default).
-	cc.MaxAckPending = max(cc.MaxAckPending, (settleQueue+4)*b.cfg.BatchSize)
-	cons, err := b.js.CreateOrUpdateConsumer(ctx, b.names.EventsStream(), cc)
+	cons, err := b.js.CreateOrUpdateConsumer(ctx, b.names.EventsStream(),
+		events.DurableConfig(b.names.BridgeConsumer(), b.names.EventsFilter()))
 	if err != nil {
 		return fmt.Errorf("bridge: consumer: %w", err)
 	}

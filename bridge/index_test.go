@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"fmt"
 	"testing"
 )
 
@@ -40,5 +41,26 @@ func TestIndexKeepsEachMembersNewestVersion(t *testing.T) {
 	check("older first", "bbbb", "2", 7, "bob")
 	if got := b.rdb.HGet(ctx, b.keys.usernames(), "eve").Val(); got != "" {
 		t.Errorf("an older state's username was indexed: eve → %q", got)
+	}
+}
+
+// TestIndexWritesEveryMemberOfALongStore stores more members at once than one index call
+// takes (a sweep stores thousands): every one of them must be indexed.
+func TestIndexWritesEveryMemberOfALongStore(t *testing.T) {
+	b := stateBridge(t, nil)
+	ctx := context.Background()
+	n := 2*indexChunk + 3
+	var states []memberState
+	for i := range n {
+		states = append(states, memberState{Token: fmt.Sprintf("m%04d", i), Applied: 1, Ver: 1, Cur: 100, Msgs: i + 1, People: 1})
+	}
+	if err := b.store(ctx, states, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.rdb.HLen(ctx, b.keys.version()).Val(); got != int64(n) {
+		t.Errorf("%d members indexed, want %d", got, n)
+	}
+	if got := b.rdb.ZCard(ctx, b.keys.rankMsgs()).Val(); got != int64(n) {
+		t.Errorf("%d members ranked, want %d", got, n)
 	}
 }
