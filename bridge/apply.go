@@ -753,8 +753,12 @@ func bit(v bool) int {
 }
 
 // indexChunk bounds the members of one indexLua call: a sweep stores thousands at once, and
-// one call holds Redis for every other client while it runs.
-const indexChunk = 256
+// one call holds Redis for every other client while it runs. indexArgsPerMember are the
+// values per member of indexLua.
+const (
+	indexChunk         = 256
+	indexArgsPerMember = 7
+)
 
 // store records the members' tags (storeLua) and writes their index entries
 // (version-guarded) and the groups' (idempotent), in one pipeline.
@@ -782,8 +786,8 @@ func (b *Bridge) store(ctx context.Context, states []memberState, plans []*plan)
 			}
 			index = append(index, st.Token, st.Ver, due, st.Msgs, st.People, strings.ToLower(st.Username), searchText(st))
 		}
-		for j := 0; j < len(index); j += indexChunk * 7 {
-			b.scripts.index.EvalSha(ctx, pipe, b.keys.indexKeys(), index[j:min(j+indexChunk*7, len(index))]...)
+		for j, step := 0, indexChunk*indexArgsPerMember; j < len(index); j += step {
+			b.scripts.index.EvalSha(ctx, pipe, b.keys.indexKeys(), index[j:min(j+step, len(index))]...)
 		}
 		b.groupIndexWrites(ctx, pipe, plans)
 	})
