@@ -26,7 +26,7 @@ const maxCampaignAttempts = 8
 // cut short by a crash stays "sending" and is not sent again (at most once).
 func (a *Adapter) ServeCampaigns(ctx context.Context) error {
 	n := a.publisher.Names()
-	kv, err := a.js.KeyValue(ctx, n.CampaignsBucket())
+	dl, err := events.OpenDeliveries(ctx, a.js, n)
 	if err != nil {
 		return fmt.Errorf("telegram campaigns: %w", err)
 	}
@@ -40,14 +40,15 @@ func (a *Adapter) ServeCampaigns(ctx context.Context) error {
 		return fmt.Errorf("telegram campaigns: %w", err)
 	}
 	settler := events.Settler{Pub: a.publisher, Log: a.log, BaseDelay: time.Second, MaxDelay: time.Minute}
-	h := func(ctx context.Context, msg jetstream.Msg) error { return a.out.campaign(ctx, kv, msg) }
+	h := func(ctx context.Context, msg jetstream.Msg) error { return a.out.campaign(ctx, dl, msg) }
 	// A small buffer: messages wait in the stream, not in this process, while a flood limit
 	// is waited out.
 	return events.Consume(ctx, cons, settler, events.ErasingHandler(stream, a.publisher, a.log, h), jetstream.PullMaxMessages(4))
 }
 
-// campaign sends one recipient's campaign message, at most once.
-func (s *sender) campaign(ctx context.Context, kv jetstream.KeyValue, msg jetstream.Msg) error {
+// campaign sends one recipient's campaign message, at most once, and only if the member
+// may still be contacted at the moment of sending.
+func (s *sender) campaign(ctx context.Context, dl *events.Deliveries, msg jetstream.Msg) error {
 	r, err := events.DecodeReply(msg.Data())
 	if err != nil {
 		return err
@@ -66,16 +67,37 @@ func (s *sender) campaign(ctx context.Context, kv jetstream.KeyValue, msg jetstr
 		return err
 	}
 	slug, member := r.Campaign.Slug, r.Campaign.Member
-	claimed, err := events.ClaimDelivery(ctx, kv, slug, member)
+	claim, err := dl.Claim(ctx, slug, member)
 	if err != nil {
 		return err
 	}
-	if !claimed {
+	if claim.Withheld {
+		s.a.log.Info("telegram campaign message withheld: the member may no longer be contacted", "campaign", slug, "member", member)
+		s.a.countCampaign("withheld")
+		return nil
+	}
+	if !claim.OK {
 		s.a.log.Debug("telegram campaign message already claimed: not sent again", "campaign", slug, "member", member)
 		s.a.countCampaign("skipped")
 		return nil
 	}
-	serr := s.send(ctx, chat, r)
+	// The gate is asked once more after the last wait, right before the request leaves.
+	gate := func(ctx context.Context) error {
+		ok, err := dl.Confirm(ctx, &claim)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errWithheld
+		}
+		return nil
+	}
+	serr := s.sendGated(ctx, chat, r, gate)
+	if errors.Is(serr, errWithheld) {
+		s.a.log.Info("telegram campaign message withheld at the moment of sending", "campaign", slug, "member", member)
+		s.a.countCampaign("withheld")
+		return nil
+	}
 	outcome, retry := campaignOutcome(serr)
 	if retry {
 		if md, err := msg.Metadata(); err == nil && md.NumDelivered >= maxCampaignAttempts && !isFlood(serr) {
@@ -92,13 +114,19 @@ func (s *sender) campaign(ctx context.Context, kv jetstream.KeyValue, msg jetstr
 		// Cut short by a shutdown while the request was out: it may have arrived.
 		return serr
 	}
-	if err := events.SettleDelivery(ctx, kv, slug, member, outcome); err != nil {
+	stands, err := dl.Settle(ctx, claim, outcome)
+	if err != nil {
 		return err
 	}
 	s.a.countCampaign(outcome)
+	if !stands {
+		// The member objected or asked for erasure meanwhile: nothing more is written
+		// about them, and a retry would only find their marker.
+		return nil
+	}
 	switch outcome {
 	case events.OutcomeBlocked:
-		if _, err := kv.Put(ctx, events.ReachKey(member), []byte(events.ReachBlocked)); err != nil {
+		if err := dl.MarkBlocked(ctx, member); err != nil {
 			return fmt.Errorf("telegram campaigns: %w", err)
 		}
 		s.a.log.Info("telegram campaign recipient blocked the bot", "campaign", slug, "member", member)
@@ -110,6 +138,9 @@ func (s *sender) campaign(ctx context.Context, kv jetstream.KeyValue, msg jetstr
 	}
 	return nil
 }
+
+// errWithheld: the gate said no at the moment of sending.
+var errWithheld = errors.New("campaign message withheld: the member may no longer be contacted")
 
 // campaignOutcome sorts a send's result: the outcome to record, and whether the message
 // may be sent again because Telegram said it was not sent. An empty outcome means nothing
@@ -148,7 +179,7 @@ func isFlood(err error) bool {
 func campaignCounter(reg prometheus.Registerer) *prometheus.CounterVec {
 	c := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "relais_telegram_campaign_messages_total",
-		Help: "Campaign messages handled, by outcome (sent, blocked, failed, retry, skipped).",
+		Help: "Campaign messages handled, by outcome (sent, blocked, failed, retry, skipped, withheld).",
 	}, []string{"outcome"})
 	if reg == nil {
 		return c

@@ -147,6 +147,12 @@ func (s *sender) handle(ctx context.Context, msg jetstream.Msg) error {
 
 // send sends one message to chat, following a group's migration to a supergroup.
 func (s *sender) send(ctx context.Context, chat int64, r events.Reply) error {
+	return s.sendGated(ctx, chat, r, nil)
+}
+
+// sendGated is send with a gate asked after every wait, right before each request: its
+// error stops the send.
+func (s *sender) sendGated(ctx context.Context, chat int64, r events.Reply, gate func(context.Context) error) error {
 	chat = s.a.mapper.Migrated(chat)
 	for range 2 { // a chat migrates once; the second try goes to the new id
 		if d := s.reserve(chat); d > 0 {
@@ -154,6 +160,11 @@ func (s *sender) send(ctx context.Context, chat int64, r events.Reply) error {
 		}
 		if err := s.global.Wait(ctx); err != nil {
 			return err
+		}
+		if gate != nil {
+			if err := gate(ctx); err != nil {
+				return err
+			}
 		}
 		err := s.a.sendMessage(ctx, chat, r)
 		var api *tgbotapi.Error

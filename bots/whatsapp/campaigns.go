@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"go.mau.fi/whatsmeow/types"
 
 	"github.com/relais-bot/relais/events"
@@ -21,14 +20,14 @@ var errCampaignsHalted = errors.New("whatsapp: campaigns halted after a sign of 
 // in the campaigns bucket just before the send), and not at all for Throttle.CampaignHalt
 // after WhatsApp rate-limits or timelocks the number.
 func (a *Adapter) ServeCampaigns(ctx context.Context) error {
-	kv, err := a.js.KeyValue(ctx, a.names.CampaignsBucket())
+	dl, err := events.OpenDeliveries(ctx, a.js, a.names)
 	if err != nil {
-		return fmt.Errorf("whatsapp: campaigns bucket: %w", err)
+		return fmt.Errorf("whatsapp: %w", err)
 	}
 	cfg := events.DurableConfig(a.names.CampaignConsumer(events.WhatsApp), a.names.CampaignFilter(events.WhatsApp))
 	settler := events.Settler{Pub: a.pub, Log: a.log, BaseDelay: 20 * time.Second, MaxDelay: 10 * time.Minute}
 	return a.serveOneByOne(ctx, "campaigns", a.names.CampaignsStream(), cfg, settler, func(ctx context.Context, rep events.Reply) error {
-		err := a.replies.Campaign(ctx, kv, rep)
+		err := a.replies.Campaign(ctx, dl, rep)
 		a.replies.countCampaignErr(err)
 		return err
 	})
@@ -54,9 +53,10 @@ func (r *replier) recordCampaign(outcome string) {
 	}
 }
 
-// Campaign sends one recipient's campaign message, at most once. Its error follows
-// events.Settler, like Handle's.
-func (r *replier) Campaign(ctx context.Context, kv jetstream.KeyValue, rep events.Reply) error {
+// Campaign sends one recipient's campaign message, at most once, and only if the member may
+// still be contacted at the moment of sending. Its error follows events.Settler, like
+// Handle's.
+func (r *replier) Campaign(ctx context.Context, dl *events.Deliveries, rep events.Reply) error {
 	if rep.Platform != events.WhatsApp || rep.Campaign == nil {
 		return events.Permanent(errors.New("not a whatsapp campaign message"))
 	}
@@ -80,22 +80,38 @@ func (r *replier) Campaign(ctx context.Context, kv jetstream.KeyValue, rep event
 		// forget them. Never write first: recorded as failed, not retried.
 		r.refuse(outcomeRefusedUnknown, "whatsapp: campaign message refused: recipient never wrote first")
 		r.recordCampaign(events.OutcomeFailed)
-		return settleUnsent(ctx, kv, slug, member, events.OutcomeFailed)
+		_, err := dl.SettleUnclaimed(ctx, slug, member, events.OutcomeFailed)
+		return err
 	}
 	wait, release := r.reserveCampaign(to)
 	if err := r.awaitTurn(ctx, wait, release); err != nil {
 		return err
 	}
-	claimed, err := events.ClaimDelivery(ctx, kv, slug, member)
+	claim, err := dl.Claim(ctx, slug, member)
 	if err != nil {
 		release()
 		return err
 	}
-	if !claimed {
+	if claim.Withheld {
+		release()
+		r.log.Info("whatsapp campaign message withheld: the member may no longer be contacted", "campaign", slug, "member", member)
+		r.recordCampaign("withheld")
+		return nil
+	}
+	if !claim.OK {
 		release()
 		r.log.Debug("whatsapp campaign message already claimed: not sent again", "campaign", slug, "member", member)
 		r.recordCampaign("skipped")
 		return nil
+	}
+	// The gate is asked once more right before the request leaves.
+	if ok, err := dl.Confirm(ctx, &claim); err != nil || !ok {
+		release()
+		if err == nil {
+			r.log.Info("whatsapp campaign message withheld at the moment of sending", "campaign", slug, "member", member)
+			r.recordCampaign("withheld")
+		}
+		return err
 	}
 	if err := r.send.SendText(ctx, to, replyMessageID(rep.ID), rep.Text); err != nil {
 		r.record(outcomeFailed)
@@ -106,13 +122,13 @@ func (r *replier) Campaign(ctx context.Context, kv jetstream.KeyValue, rep event
 			// Rate-limited or timelocked: the number is at risk. Stop every campaign.
 			r.halt()
 			r.log.Warn("whatsapp: campaigns halted: WhatsApp rate-limits this number", "for", r.cfg.CampaignHalt)
-			if err := events.SettleDelivery(ctx, kv, slug, member, events.OutcomeRetry); err != nil {
+			if stands, err := dl.Settle(ctx, claim, events.OutcomeRetry); err != nil || !stands {
 				return err
 			}
 			return events.RetryAfter(errCampaignsHalted, r.cfg.CampaignHalt)
 		case retry:
 			// Not connected: the message did not leave.
-			if err := events.SettleDelivery(ctx, kv, slug, member, events.OutcomeRetry); err != nil {
+			if stands, err := dl.Settle(ctx, claim, events.OutcomeRetry); err != nil || !stands {
 				return err
 			}
 			return cerr
@@ -120,20 +136,13 @@ func (r *replier) Campaign(ctx context.Context, kv jetstream.KeyValue, rep event
 		// Anything else may or may not have reached WhatsApp: at most once, not retried.
 		r.log.Warn("whatsapp campaign message failed", "campaign", slug, "member", member, "err", err.Error())
 		r.recordCampaign(events.OutcomeFailed)
-		return events.SettleDelivery(ctx, kv, slug, member, events.OutcomeFailed)
+		_, err := dl.Settle(ctx, claim, events.OutcomeFailed)
+		return err
 	}
 	r.record(outcomeSent)
 	r.recordCampaign(events.OutcomeSent)
-	return events.SettleDelivery(ctx, kv, slug, member, events.OutcomeSent)
-}
-
-// settleUnsent records the outcome of a recipient never sent to, unless someone claimed
-// them meanwhile.
-func settleUnsent(ctx context.Context, kv jetstream.KeyValue, slug, member, outcome string) error {
-	if _, err := kv.Create(ctx, events.DeliveryKey(slug, member), []byte(outcome)); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
-		return fmt.Errorf("whatsapp campaign: %w", err)
-	}
-	return nil
+	_, err = dl.Settle(ctx, claim, events.OutcomeSent)
+	return err
 }
 
 // reserveCampaign takes a turn from the campaign limiter as well as the chat's and the

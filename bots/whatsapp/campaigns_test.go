@@ -43,10 +43,11 @@ func campaignReply(slug string, i int, to types.JID) events.Reply {
 func TestCampaignPacing(t *testing.T) {
 	env := eventstest.New(t)
 	ctx := context.Background()
-	kv, err := env.JS.KeyValue(ctx, env.Names.CampaignsBucket())
+	dl, err := events.OpenDeliveries(ctx, env.JS, env.Names)
 	if err != nil {
 		t.Fatal(err)
 	}
+	kv := dl.KV()
 	known := knownSet{}
 	var members []types.JID
 	for i := range 7 {
@@ -59,7 +60,7 @@ func TestCampaignPacing(t *testing.T) {
 	r.send = send
 
 	for i := range 5 {
-		if err := r.Campaign(ctx, kv, campaignReply("tract", i, members[i])); err != nil {
+		if err := r.Campaign(ctx, dl, campaignReply("tract", i, members[i])); err != nil {
 			t.Fatalf("member %d: %v", i, err)
 		}
 	}
@@ -83,11 +84,11 @@ func TestCampaignPacing(t *testing.T) {
 		}
 	}
 	// Redelivered (a crash before the ack): not sent again.
-	if err := r.Campaign(ctx, kv, campaignReply("tract", 0, members[0])); err != nil {
+	if err := r.Campaign(ctx, dl, campaignReply("tract", 0, members[0])); err != nil {
 		t.Fatal(err)
 	}
 	// Never wrote first: refused, recorded as failed.
-	if err := r.Campaign(ctx, kv, campaignReply("tract", 5, members[5])); err != nil {
+	if err := r.Campaign(ctx, dl, campaignReply("tract", 5, members[5])); err != nil {
 		t.Fatal(err)
 	}
 	if len(fs.texts()) != 5 || outcomes[outcomeRefusedUnknown] != 1 {
@@ -99,20 +100,20 @@ func TestCampaignPacing(t *testing.T) {
 
 	// A rate limit: campaigns stop.
 	fs.err = fmt.Errorf("send: %w", whatsmeow.ErrIQRateOverLimit)
-	err = r.Campaign(ctx, kv, campaignReply("tract", 6, members[6]))
+	err = r.Campaign(ctx, dl, campaignReply("tract", 6, members[6]))
 	if d, ok := events.RetryDelay(err); !ok || !errors.Is(err, errCampaignsHalted) || d < time.Hour {
 		t.Fatalf("after a rate limit: %v", err)
 	}
 	fs.err = nil
 	before := len(fs.texts())
-	if err := r.Campaign(ctx, kv, campaignReply("tract", 6, members[6])); !errors.Is(err, errCampaignsHalted) {
+	if err := r.Campaign(ctx, dl, campaignReply("tract", 6, members[6])); !errors.Is(err, errCampaignsHalted) {
 		t.Fatalf("during the halt: %v", err)
 	}
 	if len(fs.texts()) != before {
 		t.Fatal("sent during the halt")
 	}
 	clock.advance(DefaultThrottle().CampaignHalt)
-	if err := r.Campaign(ctx, kv, campaignReply("tract", 6, members[6])); err != nil {
+	if err := r.Campaign(ctx, dl, campaignReply("tract", 6, members[6])); err != nil {
 		t.Fatalf("after the halt: %v", err)
 	}
 	got := fs.texts()
@@ -128,5 +129,118 @@ func TestCampaignPacing(t *testing.T) {
 		if err != nil || string(e.Value()) != want {
 			t.Errorf("member%d: %v, want %s", i, err, want)
 		}
+	}
+}
+
+// TestCampaignAsksTheGateAtTheMomentOfSending: a member who objects, asks for erasure or
+// says "Ne plus me solliciter" after their messages were queued gets none of them, whichever
+// campaign they belong to: neither one held by the pacing when the marker is written, nor
+// one put back by a halt, nor one not yet pulled. Nothing is recorded about an objector or
+// an erased member afterwards.
+func TestCampaignAsksTheGateAtTheMomentOfSending(t *testing.T) {
+	for _, reason := range []string{events.DoNotContactStop, events.DoNotContactErased, events.DoNotContactNoMore} {
+		t.Run(reason, func(t *testing.T) {
+			env := eventstest.New(t)
+			ctx := context.Background()
+			dl, err := events.OpenDeliveries(ctx, env.JS, env.Names)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kv := dl.KV()
+			alice := types.NewJID("33610000001", types.DefaultUserServer)
+			bob := types.NewJID("33610000002", types.DefaultUserServer)
+			r, fs, clock, _ := testReplier(DefaultThrottle(), knownSet{alice: true, bob: true})
+			withheld := 0
+			r.countCampaign = func(o string) {
+				if o == "withheld" {
+					withheld++
+				}
+			}
+			// Bob's first message goes: the pacing now holds the next one for its turn.
+			if err := r.Campaign(ctx, dl, campaignReply("tract", 2, bob)); err != nil {
+				t.Fatal(err)
+			}
+			// Alice's message of one campaign is held by the pacing; she objects during
+			// the wait (the marker is written while the adapter sleeps).
+			aliceMsg := campaignReply("tract", 1, alice)
+			aliceMsg.Campaign.Member = "alice"
+			r.sleep = func(ctx context.Context, d time.Duration) error {
+				if err := events.MarkDoNotContact(ctx, kv, "alice", reason); err != nil {
+					return err
+				}
+				return clock.Sleep(ctx, d)
+			}
+			if err := r.Campaign(ctx, dl, aliceMsg); err != nil {
+				t.Fatal(err)
+			}
+			r.sleep = clock.Sleep
+			// Her message of another campaign, pulled later.
+			other := campaignReply("reunion", 1, alice)
+			other.Campaign.Member = "alice"
+			clock.advance(time.Minute)
+			if err := r.Campaign(ctx, dl, other); err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range fs.texts() {
+				if m.to == alice {
+					t.Fatalf("alice got a campaign message after %s", reason)
+				}
+			}
+			if withheld != 2 {
+				t.Errorf("withheld %d messages, want 2", withheld)
+			}
+			for _, slug := range []string{"tract", "reunion"} {
+				if _, err := kv.Get(ctx, events.DeliveryKey(slug, "alice")); err == nil {
+					t.Errorf("a delivery record of %s names alice after %s", slug, reason)
+				}
+			}
+			// Bob, never marked, still gets the next campaign.
+			if err := r.Campaign(ctx, dl, campaignReply("reunion", 2, bob)); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(fs.texts()); n != 2 {
+				t.Fatalf("sent %d messages, want bob's two", n)
+			}
+		})
+	}
+}
+
+// TestCampaignHeldByAHaltIsWithheldAfterStop: WhatsApp rate-limits the number while a
+// member's message is out; the member objects during the six-hour halt; when campaigns
+// resume the message is not sent and no record of it is left.
+func TestCampaignHeldByAHaltIsWithheldAfterStop(t *testing.T) {
+	env := eventstest.New(t)
+	ctx := context.Background()
+	dl, err := events.OpenDeliveries(ctx, env.JS, env.Names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv := dl.KV()
+	alice := types.NewJID("33610000001", types.DefaultUserServer)
+	r, fs, clock, _ := testReplier(DefaultThrottle(), knownSet{alice: true})
+	fs.err = fmt.Errorf("send: %w", whatsmeow.ErrIQRateOverLimit)
+	if err := r.Campaign(ctx, dl, campaignReply("tract", 1, alice)); !errors.Is(err, errCampaignsHalted) {
+		t.Fatalf("after a rate limit: %v", err)
+	}
+	fs.err = nil
+	if e, err := kv.Get(ctx, events.DeliveryKey("tract", "member1")); err != nil || string(e.Value()) != events.OutcomeRetry {
+		t.Fatalf("held message: %v", err)
+	}
+	// The bridge's /stop: the marker first, then the member's records go.
+	if err := events.MarkDoNotContact(ctx, kv, "member1", events.DoNotContactStop); err != nil {
+		t.Fatal(err)
+	}
+	if err := events.SecureDeleteKey(ctx, env.JS, env.Names.CampaignsBucket(), events.DeliveryKey("tract", "member1")); err != nil {
+		t.Fatal(err)
+	}
+	clock.advance(DefaultThrottle().CampaignHalt)
+	if err := r.Campaign(ctx, dl, campaignReply("tract", 1, alice)); err != nil {
+		t.Fatalf("after the halt: %v", err)
+	}
+	if n := len(fs.texts()); n != 0 {
+		t.Fatalf("sent %d messages to a member who objected", n)
+	}
+	if _, err := kv.Get(ctx, events.DeliveryKey("tract", "member1")); err == nil {
+		t.Fatal("a delivery record names the objector again")
 	}
 }

@@ -919,6 +919,16 @@ func (h *Handler) recordAnswer(ctx context.Context, member, slug, ans string) er
 			rec.Relayed = rec.Relayed[len(rec.Relayed)-maxRelayed:]
 		}
 	case answerNoMore:
+		// The marker first: this member's messages of other campaigns, queued or already
+		// pulled by an adapter, are withheld.
+		if err := h.markDoNotContact(ctx, []string{member}, events.DoNotContactNoMore); err != nil {
+			return err
+		}
+		for _, tok := range h.campaignTokens([]string{member}) {
+			if err := h.purgeQueued(ctx, tok); err != nil {
+				return err
+			}
+		}
 		if rec.NoCampaigns {
 			return nil
 		}
@@ -959,24 +969,8 @@ func (h *Handler) forgetCampaigns(ctx context.Context, member string) error {
 	if h.camp == nil {
 		return nil
 	}
-	if s, err := h.js.Stream(ctx, h.names.CampaignsStream()); err == nil {
-		// Securely: a queued message holds the member's chat id and the text sent to them.
-		for _, p := range []events.Platform{events.Telegram, events.WhatsApp} {
-			for range 100 { // a member has one message per campaign queued at most
-				m, err := s.GetLastMsgForSubject(ctx, h.names.CampaignSubject(p, member))
-				if errors.Is(err, jetstream.ErrMsgNotFound) {
-					break
-				}
-				if err != nil {
-					return fmt.Errorf("campaigns: queued message: %w", err)
-				}
-				if err := events.SecureDeleteSeq(ctx, s, m.Sequence); err != nil {
-					return fmt.Errorf("campaigns: queued message: %w", err)
-				}
-			}
-		}
-	} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
-		return fmt.Errorf("campaigns: %w", err)
+	if err := h.purgeQueued(ctx, member); err != nil {
+		return err
 	}
 	keys := events.MemberCampaignKeys(member)
 	for _, filter := range []string{"a.*." + member, "d.*." + member} {

@@ -330,6 +330,11 @@ func (h *Handler) recordYes(ctx context.Context, member string, ev events.Event,
 	if err := h.consent.Set(ctx, member, rec); err != nil {
 		return err
 	}
+	if !rec.NoCampaigns {
+		if err := h.clearDoNotContact(ctx, member); err != nil {
+			return err
+		}
+	}
 	if err := h.members.Resync(ctx, member); err != nil {
 		return fmt.Errorf("resync: %w", err)
 	}
@@ -364,7 +369,11 @@ func (h *Handler) sharedPhone(ctx context.Context, ev events.Event) error {
 // nothing more from the member and never publishes their contact again; an objector's
 // contact is this package's alone.
 func (h *Handler) stop(ctx context.Context, ev events.Event, member string) error {
-	for _, tok := range h.tokens(ev, member) {
+	tokens := h.tokens(ev, member)
+	if err := h.markDoNotContact(ctx, tokens, events.DoNotContactStop); err != nil {
+		return err
+	}
+	for _, tok := range tokens {
 		prev, found, err := h.consent.Get(ctx, tok)
 		if err != nil {
 			return err
@@ -441,6 +450,9 @@ func (h *Handler) publishStop(ctx context.Context, member string) error {
 // idempotent, and rights commands are never rate limited.
 func (h *Handler) forget(ctx context.Context, ev events.Event, member string) error {
 	tokens := h.tokens(ev, member)
+	if err := h.markDoNotContact(ctx, tokens, events.DoNotContactErased); err != nil {
+		return err
+	}
 	recs := make([]consent.Record, len(tokens))
 	for i, tok := range tokens {
 		prev, found, err := h.consent.Get(ctx, tok)
@@ -468,31 +480,41 @@ func (h *Handler) forget(ctx context.Context, ev events.Event, member string) er
 	if err != nil {
 		return fmt.Errorf("forget: %w", err)
 	}
+	// Queued campaign messages go first: the event log's scan below takes seconds to minutes.
+	for _, tok := range h.campaignTokens(tokens) {
+		if err := h.forgetCampaigns(ctx, tok); err != nil {
+			return fmt.Errorf("forget: %w", err)
+		}
+	}
 	inCRM := false
 	for i, tok := range tokens {
 		id, err := h.members.Identity(ctx, tok)
 		if err != nil {
 			return fmt.Errorf("forget: %w", err)
 		}
+		pid, err := h.erasedPlatformID(ctx, ev, i, tok, id.PlatformID)
+		if err != nil {
+			return fmt.Errorf("forget: %w", err)
+		}
 		who := events.ErasedMember{
-			Token: tok, Platform: ev.Platform, PlatformID: ev.Sender.ID, Pseudonym: pseudonym,
+			Token: tok, Platform: ev.Platform, PlatformID: pid, Pseudonym: pseudonym,
 			Names:     compactStrings(append(id.Names, ev.Sender.Name, ev.Sender.FirstName, ev.Sender.LastName)),
 			Usernames: compactStrings([]string{id.Username, ev.Sender.Username}),
 		}
-		if i > 0 {
-			who.PlatformID = ev.Sender.Alias
-		}
-		report, err := events.EraseMember(ctx, h.js, h.pub, who)
-		if err != nil {
+		if pid != "" {
+			report, err := events.EraseMember(ctx, h.js, h.pub, who)
+			if err != nil {
+				return fmt.Errorf("forget: %w", err)
+			}
+			h.log.Info("member erased from the log and the state", "member", tok, "own_events", report.OwnEvents, "rewritten", report.Rewritten, "replies", report.Replies, "dead_letters", report.DeadLetters)
+		} else if err := events.EraseToken(ctx, h.js, h.names, tok); err != nil {
+			// No event of this linked id is left and no state names it: what is left of it
+			// is what its token selects.
 			return fmt.Errorf("forget: %w", err)
 		}
 		if err := h.members.Erase(ctx, tok); err != nil {
 			return fmt.Errorf("forget: %w", err)
 		}
-		if err := h.forgetCampaigns(ctx, tok); err != nil {
-			return fmt.Errorf("forget: %w", err)
-		}
-		h.log.Info("member erased from the log and the state", "member", tok, "own_events", report.OwnEvents, "rewritten", report.Rewritten, "replies", report.Replies, "dead_letters", report.DeadLetters)
 		inCRM = inCRM || recs[i].InCRM
 	}
 	notify := &events.Notify{Platform: ev.Platform, Chat: ev.Sender.ID, Done: h.cat.Forgotten, Failed: h.cat.ForgetFailed}
