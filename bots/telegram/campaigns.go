@@ -95,6 +95,7 @@ func (s *sender) campaign(ctx context.Context, kv jetstream.KeyValue, msg jetstr
 	if err := events.SettleDelivery(ctx, kv, slug, member, outcome); err != nil {
 		return err
 	}
+	events.CountSettled(ctx, kv, s.a.log, slug, outcome)
 	s.a.countCampaign(outcome)
 	switch outcome {
 	case events.OutcomeBlocked:

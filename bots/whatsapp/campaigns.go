@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -80,7 +81,7 @@ func (r *replier) Campaign(ctx context.Context, kv jetstream.KeyValue, rep event
 		// forget them. Never write first: recorded as failed, not retried.
 		r.refuse(outcomeRefusedUnknown, "whatsapp: campaign message refused: recipient never wrote first")
 		r.recordCampaign(events.OutcomeFailed)
-		return settleUnsent(ctx, kv, slug, member, events.OutcomeFailed)
+		return settleUnsent(ctx, kv, r.log, slug, member, events.OutcomeFailed)
 	}
 	wait, release := r.reserveCampaign(to)
 	if err := r.awaitTurn(ctx, wait, release); err != nil {
@@ -120,19 +121,32 @@ func (r *replier) Campaign(ctx context.Context, kv jetstream.KeyValue, rep event
 		// Anything else may or may not have reached WhatsApp: at most once, not retried.
 		r.log.Warn("whatsapp campaign message failed", "campaign", slug, "member", member, "err", err.Error())
 		r.recordCampaign(events.OutcomeFailed)
-		return events.SettleDelivery(ctx, kv, slug, member, events.OutcomeFailed)
+		if err := events.SettleDelivery(ctx, kv, slug, member, events.OutcomeFailed); err != nil {
+			return err
+		}
+		events.CountSettled(ctx, kv, r.log, slug, events.OutcomeFailed)
+		return nil
 	}
 	r.record(outcomeSent)
 	r.recordCampaign(events.OutcomeSent)
-	return events.SettleDelivery(ctx, kv, slug, member, events.OutcomeSent)
+	if err := events.SettleDelivery(ctx, kv, slug, member, events.OutcomeSent); err != nil {
+		return err
+	}
+	events.CountSettled(ctx, kv, r.log, slug, events.OutcomeSent)
+	return nil
 }
 
 // settleUnsent records the outcome of a recipient never sent to, unless someone claimed
 // them meanwhile.
-func settleUnsent(ctx context.Context, kv jetstream.KeyValue, slug, member, outcome string) error {
-	if _, err := kv.Create(ctx, events.DeliveryKey(slug, member), []byte(outcome)); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+func settleUnsent(ctx context.Context, kv jetstream.KeyValue, log *slog.Logger, slug, member, outcome string) error {
+	_, err := kv.Create(ctx, events.DeliveryKey(slug, member), []byte(outcome))
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return nil // whoever claimed them settles and counts them
+	}
+	if err != nil {
 		return fmt.Errorf("whatsapp campaign: %w", err)
 	}
+	events.CountSettled(ctx, kv, log, slug, outcome)
 	return nil
 }
 
