@@ -70,6 +70,9 @@ func TestCampaignLoopOverTheBridge(t *testing.T) {
 	if err := events.SettleDelivery(ctx, kv, slug, member, events.OutcomeSent); err != nil {
 		t.Fatal(err)
 	}
+	if err := events.CountDelivery(ctx, kv, slug, events.OutcomeSent); err != nil {
+		t.Fatal(err)
+	}
 	s.publish(s.privateCommand(alice, "jerelaie", slug))
 	tag := "relais-campagne-" + slug
 	s.eventually(func() bool {
@@ -114,6 +117,41 @@ func TestCampaignLoopOverTheBridge(t *testing.T) {
 			t.Errorf("%s after /stop: %v", k, err)
 		}
 	}
+	// What the campaign counted stays: she was sent it, and nothing is left in the queue.
+	if detail := s.organiserAnswer("campagne", slug); !strings.Contains(detail, "Envoyés : 1 · en file : 0 ·") {
+		t.Errorf("/campagne after the recipient's /stop:\n%s", detail)
+	}
+	// The next preview counts her among the leaders asked for, as objected.
+	if preview := s.organiserAnswer("mobiliser", "leaders\nRéunion vendredi"); !strings.Contains(preview, "opposés (non contactés) : 1") ||
+		!strings.Contains(preview, "joignables maintenant : 0") {
+		t.Errorf("the preview after a leader's /stop:\n%s", preview)
+	}
+}
+
+// organiserAnswer publishes the campaign organiser's private command and returns the answer.
+func (s *stack) organiserAnswer(name string, args ...string) string {
+	s.t.Helper()
+	before := 0
+	for _, r := range s.replies() {
+		if r.Chat == campaignOrganiser.ID {
+			before++
+		}
+	}
+	s.publish(s.privateCommand(campaignOrganiser, name, args...))
+	var got string
+	s.eventually(func() bool {
+		n := 0
+		for _, r := range s.replies() {
+			if r.Chat == campaignOrganiser.ID {
+				if n++; n > before {
+					got = r.Text
+					return true
+				}
+			}
+		}
+		return false
+	})
+	return got
 }
 
 // draft is the organiser's latest campaign slug.
