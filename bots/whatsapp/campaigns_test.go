@@ -47,6 +47,9 @@ func TestCampaignPacing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := events.StartCounts(ctx, kv, "tract"); err != nil {
+		t.Fatal(err)
+	}
 	known := knownSet{}
 	var members []types.JID
 	for i := range 7 {
@@ -128,5 +131,10 @@ func TestCampaignPacing(t *testing.T) {
 		if err != nil || string(e.Value()) != want {
 			t.Errorf("member%d: %v, want %s", i, err, want)
 		}
+	}
+	// The report's counters: each final outcome once; the redelivery and the recipient
+	// released during the halt count nothing more.
+	if c, _, err := events.ReadCounts(ctx, kv, "tract"); err != nil || c != (events.CampaignCounts{Sent: 6, Failed: 1}) {
+		t.Errorf("counts %+v (%v), want 6 sent and 1 failed", c, err)
 	}
 }

@@ -15,7 +15,9 @@ import (
 // erasure: queued messages, reachability, week count, answers and delivery records. A
 // recipient whose message had no final outcome yet (still queued, released for a retry, or
 // claimed by an adapter that died) is counted withdrawn first, in the campaign's anonymous
-// counters, so its report still adds up once their records are gone.
+// counters, so its report still adds up once their records are gone. (A recipient an
+// adapter is sending to at this very moment is counted withdrawn, then sent: the report then
+// shows one queued too few, never a queue that does not drain.)
 func (h *Handler) forgetCampaigns(ctx context.Context, member string) error {
 	if h.camp == nil {
 		return nil
