@@ -18,12 +18,14 @@ import (
 // they objected or asked for erasure meanwhile.
 const CountWithdrawn = "withdrawn"
 
-// CampaignCounts are one campaign's anonymous delivery figures.
+// CampaignCounts are one campaign's anonymous figures: final delivery outcomes, and the
+// members' answers by choice (the bridge moves a changed answer from one to the other).
 type CampaignCounts struct {
-	Sent      int `json:"sent"`
-	Failed    int `json:"failed"`
-	Blocked   int `json:"blocked"`
-	Withdrawn int `json:"withdrawn"`
+	Sent      int            `json:"sent"`
+	Failed    int            `json:"failed"`
+	Blocked   int            `json:"blocked"`
+	Withdrawn int            `json:"withdrawn"`
+	Answers   map[string]int `json:"answers,omitempty"`
 }
 
 // Settled is how many recipients of the queue have an outcome that is final.
@@ -86,13 +88,37 @@ func CountDelivery(ctx context.Context, kv jetstream.KeyValue, slug, outcome str
 	default:
 		return nil
 	}
+	return UpdateCounts(ctx, kv, slug, add)
+}
+
+// CountAnswer moves one member's answer to a campaign from prev ("" for none) to next.
+func CountAnswer(ctx context.Context, kv jetstream.KeyValue, slug, prev, next string) error {
+	if prev == next {
+		return nil
+	}
+	return UpdateCounts(ctx, kv, slug, func(c *CampaignCounts) {
+		if c.Answers == nil {
+			c.Answers = map[string]int{}
+		}
+		if prev != "" && c.Answers[prev] > 0 {
+			c.Answers[prev]--
+		}
+		c.Answers[next]++
+	})
+}
+
+// UpdateCounts applies change to a campaign's counters, compare-and-swap, unless it has none.
+func UpdateCounts(ctx context.Context, kv jetstream.KeyValue, slug string, change func(*CampaignCounts)) error {
 	for range maxCountAttempts {
 		c, rev, found, err := readCounts(ctx, kv, slug)
 		if err != nil || !found {
 			return err
 		}
-		add(&c)
-		raw, _ := json.Marshal(c)
+		change(&c)
+		raw, err := json.Marshal(c)
+		if err != nil {
+			return fmt.Errorf("campaign counts: %w", err)
+		}
 		_, err = kv.Update(ctx, CountsKey(slug), raw, rev)
 		if err == nil {
 			return nil

@@ -2,6 +2,7 @@ package events_test
 
 import (
 	"context"
+	"reflect"
 	"sync"
 	"testing"
 
@@ -60,7 +61,7 @@ func TestCountDelivery(t *testing.T) {
 				}
 			}
 			got, found, err := events.ReadCounts(ctx, kv, slug)
-			if err != nil || found != tt.found || got != tt.want {
+			if err != nil || found != tt.found || !reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("counts %+v (found %v, %v), want %+v (found %v)", got, found, err, tt.want, tt.found)
 			}
 		})
@@ -92,5 +93,23 @@ func TestCountDeliveryConcurrent(t *testing.T) {
 	}
 	if got, _, _ := events.ReadCounts(ctx, kv, "busy"); got.Sent != 16 {
 		t.Fatalf("sent %d, want 16", got.Sent)
+	}
+}
+
+// An answer changed counts once, under its new choice; the same answer again changes nothing.
+func TestCountAnswer(t *testing.T) {
+	kv := campaignsBucket(t)
+	ctx := context.Background()
+	if err := events.StartCounts(ctx, kv, "answers"); err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range [][2]string{{"", "relay"}, {"", "not_now"}, {"not_now", "relay"}, {"relay", "relay"}} {
+		if err := events.CountAnswer(ctx, kv, "answers", step[0], step[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, _, err := events.ReadCounts(ctx, kv, "answers")
+	if want := map[string]int{"relay": 2, "not_now": 0}; err != nil || !reflect.DeepEqual(got.Answers, want) {
+		t.Fatalf("answers %v (%v), want %v", got.Answers, err, want)
 	}
 }

@@ -57,6 +57,10 @@ func (h *Handler) answer(ctx context.Context, ev events.Event, member string, cm
 			return fmt.Errorf("campaigns: answer: %w", err)
 		}
 		h.camp.metrics.answers.WithLabelValues(ans).Inc()
+		// Counted apart from the answer record, which the member's /stop or /oubli deletes.
+		if err := events.CountAnswer(ctx, h.camp.kv, slug, prev, ans); err != nil {
+			h.log.Warn("campaign answer not counted", "campaign", slug, "err", err)
+		}
 	}
 	if err := h.recordAnswer(ctx, main, slug, ans); err != nil {
 		return err

@@ -117,9 +117,16 @@ func TestCampaignLoopOverTheBridge(t *testing.T) {
 			t.Errorf("%s after /stop: %v", k, err)
 		}
 	}
-	// What the campaign counted stays: she was sent it, and nothing is left in the queue.
-	if detail := s.organiserAnswer("campagne", slug); !strings.Contains(detail, "Envoyés : 1 · en file : 0 ·") {
-		t.Errorf("/campagne after the recipient's /stop:\n%s", detail)
+	// What the campaign counted stays: she was sent it, nothing is left in the queue, and
+	// her last answer counts; she is no longer named.
+	detail := s.organiserAnswer("campagne", slug)
+	for _, want := range []string{"Envoyés : 1 · en file : 0 ·", "Réponses : 0 relaient · 0 pas cette fois · 1 ne plus solliciter"} {
+		if !strings.Contains(detail, want) {
+			t.Errorf("/campagne after the recipient's /stop lacks %q:\n%s", want, detail)
+		}
+	}
+	if strings.Contains(detail, alice.Name) {
+		t.Errorf("/campagne names the objector:\n%s", detail)
 	}
 	// The next preview counts her among the leaders asked for, as objected.
 	if preview := s.organiserAnswer("mobiliser", "leaders\nRéunion vendredi"); !strings.Contains(preview, "opposés (non contactés) : 1") ||

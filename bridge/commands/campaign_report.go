@@ -18,12 +18,13 @@ type campaignReport struct {
 	relayers                                              []string // member tokens
 }
 
-// report reads a campaign's figures. Outcomes come from the campaign's anonymous counters
-// (events.CampaignCounts), which an objection or an erasure leaves alone; the delivery
+// report reads a campaign's figures. Outcomes and answers come from the campaign's anonymous
+// counters (events.CampaignCounts), which an objection or an erasure leaves alone; the
 // records, which they delete, only say who is being sent to right now, or was when an
-// adapter died (interrupted: may or may not have arrived, never sent again). What is still
-// queued is what was queued less all of those. A campaign confirmed before counters existed
-// has none, and is read from its records as before.
+// adapter died (interrupted: may or may not have arrived, never sent again), and who relays
+// (named while they are still there). What is still queued is what was queued less all of
+// those. A campaign confirmed before counters existed has none, and is read from its records
+// as before.
 func (h *Handler) report(ctx context.Context, cp campaign) (campaignReport, error) {
 	var r campaignReport
 	ds, err := h.camp.scan(ctx, events.DeliveryFilter(cp.Slug))
@@ -66,6 +67,9 @@ func (h *Handler) report(ctx context.Context, cp campaign) (campaignReport, erro
 		case answerNoMore:
 			r.noMore++
 		}
+	}
+	if counted {
+		r.relay, r.notNow, r.noMore = counts.Answers[answerRelay], counts.Answers[answerNotNow], counts.Answers[answerNoMore]
 	}
 	slices.Sort(r.relayers)
 	return r, nil
