@@ -2,7 +2,9 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/redis/go-redis/v9"
 
@@ -17,12 +19,17 @@ type ContactLedger interface {
 	// Reachable: the platform lets relais write to them privately (they opened a private
 	// chat with the bot, or wrote to it privately, and did not block it since).
 	Reachable(ctx context.Context, member string) (bool, error)
-	// ThisWeek is how many campaigns the member was sent this week.
+	// ThisWeek is how many campaigns were queued to the member in the last 7 days.
 	ThisWeek(ctx context.Context, member string) (int, error)
+	// Objectors is how many members with the wanted tags objected while in one of groups
+	// (tokens): an objection deletes the member's state, so they are counted where the
+	// campaign store kept them, anonymously.
+	Objectors(ctx context.Context, groups []string, want AudienceTags) (int, error)
 }
 
 // Candidate is one member of a campaign's audience, sorted by the consent gate.
 type Candidate struct {
+	// Token is empty for an objector counted anonymously (see ContactLedger.Objectors).
 	Token      string
 	Platform   events.Platform
 	PlatformID string // the private chat to write to
@@ -86,7 +93,38 @@ func (q *Query) Audience(ctx context.Context, groups []string, want AudienceTags
 		c.Reach = contactClass(d, reachable && c.PlatformID != "" && c.Platform.Valid(), week, perWeek)
 		out = append(out, c)
 	}
+	objectors, err := ledger.Objectors(ctx, tokens, want)
+	if err != nil {
+		return nil, fmt.Errorf("audience: %w", err)
+	}
+	for range objectors {
+		out = append(out, Candidate{Reach: ReachObjected})
+	}
 	return out, nil
+}
+
+// Seat is where a member stands for campaigns: the groups they were seen in and the
+// campaign tags they carry.
+type Seat struct {
+	Groups []string
+	Tags   AudienceTags
+}
+
+// Seat reads a member's seat whatever their consent: an objection counts it, without the
+// member, before their state is deleted.
+func (q *Query) Seat(ctx context.Context, member string) (Seat, error) {
+	k := q.keys.memberKeys(member)
+	tags, err := q.rdb.HGet(ctx, k[0], "tags").Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return Seat{}, fmt.Errorf("seat: %w", err)
+	}
+	groups, err := q.rdb.HKeys(ctx, k[3]).Result()
+	if err != nil {
+		return Seat{}, fmt.Errorf("seat: %w", err)
+	}
+	slices.Sort(groups)
+	bits := tagBits(asInt(tags))
+	return Seat{Groups: groups, Tags: AudienceTags{Leaders: bits&bitLeader != 0, Actives: bits&bitActive != 0}}, nil
 }
 
 // GroupTokens lists every group's token (a migrated group once, under its new token).

@@ -97,7 +97,7 @@ func (g *gate) decide(ctx context.Context, member, group string) (ConsentDecisio
 }
 
 // mayContact says whether a campaign may be sent to a member who has had thisWeek campaigns
-// in the current week: only a member who said yes, did not object nor ask for erasure, did
+// in the last 7 days: only a member who said yes, did not object nor ask for erasure, did
 // not opt out of campaigns, and is under the weekly cap (perWeek; below 1 allows nothing).
 // Reachability is the platform's matter, not consent: see contactClass.
 func mayContact(d ConsentDecision, thisWeek, perWeek int) bool {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -73,15 +74,17 @@ type Deliveries struct {
 	js     jetstream.JetStream
 	kv     jetstream.KeyValue
 	bucket string
+	log    *slog.Logger
 }
 
-// OpenDeliveries opens the campaigns bucket for an adapter.
-func OpenDeliveries(ctx context.Context, js jetstream.JetStream, n Names) (*Deliveries, error) {
+// OpenDeliveries opens the campaigns bucket for an adapter; log (nil: none) hears of a
+// campaign count that could not be written.
+func OpenDeliveries(ctx context.Context, js jetstream.JetStream, n Names, log *slog.Logger) (*Deliveries, error) {
 	kv, err := js.KeyValue(ctx, n.CampaignsBucket())
 	if err != nil {
 		return nil, fmt.Errorf("campaigns bucket: %w", err)
 	}
-	return &Deliveries{js: js, kv: kv, bucket: n.CampaignsBucket()}, nil
+	return &Deliveries{js: js, kv: kv, bucket: n.CampaignsBucket(), log: log}, nil
 }
 
 // KV is the campaigns bucket.
@@ -152,10 +155,11 @@ func (d *Deliveries) Confirm(ctx context.Context, c *Claim) (bool, error) {
 	return false, d.withdraw(ctx, DeliveryKey(c.Slug, c.Member))
 }
 
-// Settle records a claimed recipient's outcome. It writes only over the claim itself: if
-// the bridge deleted the member's delivery records meanwhile (an objection, an erasure),
-// nothing is written, and a record written just before the bridge's marker is withdrawn.
-// It says whether the record stands.
+// Settle records a claimed recipient's outcome, and counts it in the campaign's anonymous
+// counters when it is final. It writes only over the claim itself: if the bridge deleted
+// the member's delivery records meanwhile (an objection, an erasure: the bridge then
+// counted the recipient withdrawn), nothing is written or counted, and a record written
+// just before the bridge's marker is withdrawn. It says whether the record stands.
 func (d *Deliveries) Settle(ctx context.Context, c Claim, outcome string) (bool, error) {
 	if c.rev == 0 {
 		return false, errors.New("settle delivery: not claimed")
@@ -167,7 +171,7 @@ func (d *Deliveries) Settle(ctx context.Context, c Claim, outcome string) (bool,
 		}
 		return false, fmt.Errorf("settle delivery: %w", err)
 	}
-	return d.standsAfter(ctx, c.Member, key)
+	return d.countIfStands(ctx, c.Slug, c.Member, key, outcome)
 }
 
 // SettleUnclaimed records the outcome of a recipient never sent to, unless someone claimed
@@ -183,7 +187,17 @@ func (d *Deliveries) SettleUnclaimed(ctx context.Context, slug, member, outcome 
 		}
 		return false, fmt.Errorf("settle delivery: %w", err)
 	}
-	return d.standsAfter(ctx, member, key)
+	return d.countIfStands(ctx, slug, member, key, outcome)
+}
+
+// countIfStands counts a recorded outcome unless the record was withdrawn.
+func (d *Deliveries) countIfStands(ctx context.Context, slug, member, key, outcome string) (bool, error) {
+	stands, err := d.standsAfter(ctx, member, key)
+	if err != nil || !stands {
+		return stands, err
+	}
+	CountSettled(ctx, d.kv, d.log, slug, outcome)
+	return true, nil
 }
 
 // MarkBlocked records that the member blocked the bot, unless their records are being

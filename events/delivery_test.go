@@ -18,7 +18,7 @@ import (
 func TestDeliveriesAskTheMarkerAtEveryStep(t *testing.T) {
 	env := eventstest.New(t)
 	ctx := context.Background()
-	dl, err := events.OpenDeliveries(ctx, env.JS, env.Names)
+	dl, err := events.OpenDeliveries(ctx, env.JS, env.Names, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func TestDeliveriesAskTheMarkerAtEveryStep(t *testing.T) {
 func TestMarkBlockedSkipsForgottenMembers(t *testing.T) {
 	env := eventstest.New(t)
 	ctx := context.Background()
-	dl, err := events.OpenDeliveries(ctx, env.JS, env.Names)
+	dl, err := events.OpenDeliveries(ctx, env.JS, env.Names, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

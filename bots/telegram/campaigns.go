@@ -26,7 +26,7 @@ const maxCampaignAttempts = 8
 // cut short by a crash stays "sending" and is not sent again (at most once).
 func (a *Adapter) ServeCampaigns(ctx context.Context) error {
 	n := a.publisher.Names()
-	dl, err := events.OpenDeliveries(ctx, a.js, n)
+	dl, err := events.OpenDeliveries(ctx, a.js, n, a.log)
 	if err != nil {
 		return fmt.Errorf("telegram campaigns: %w", err)
 	}

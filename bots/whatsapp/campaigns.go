@@ -20,7 +20,7 @@ var errCampaignsHalted = errors.New("whatsapp: campaigns halted after a sign of 
 // in the campaigns bucket just before the send), and not at all for Throttle.CampaignHalt
 // after WhatsApp rate-limits or timelocks the number.
 func (a *Adapter) ServeCampaigns(ctx context.Context) error {
-	dl, err := events.OpenDeliveries(ctx, a.js, a.names)
+	dl, err := events.OpenDeliveries(ctx, a.js, a.names, a.log)
 	if err != nil {
 		return fmt.Errorf("whatsapp: %w", err)
 	}

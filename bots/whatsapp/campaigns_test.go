@@ -43,11 +43,14 @@ func campaignReply(slug string, i int, to types.JID) events.Reply {
 func TestCampaignPacing(t *testing.T) {
 	env := eventstest.New(t)
 	ctx := context.Background()
-	dl, err := events.OpenDeliveries(ctx, env.JS, env.Names)
+	dl, err := events.OpenDeliveries(ctx, env.JS, env.Names, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	kv := dl.KV()
+	if err := events.StartCounts(ctx, kv, "tract"); err != nil {
+		t.Fatal(err)
+	}
 	known := knownSet{}
 	var members []types.JID
 	for i := range 7 {
@@ -130,6 +133,11 @@ func TestCampaignPacing(t *testing.T) {
 			t.Errorf("member%d: %v, want %s", i, err, want)
 		}
 	}
+	// The report's counters: each final outcome once; the redelivery and the recipient
+	// released during the halt count nothing more.
+	if c, _, err := events.ReadCounts(ctx, kv, "tract"); err != nil || c.Sent != 6 || c.Failed != 1 || c.Blocked+c.Withdrawn != 0 {
+		t.Errorf("counts %+v (%v), want 6 sent and 1 failed", c, err)
+	}
 }
 
 // TestCampaignAsksTheGateAtTheMomentOfSending: a member who objects, asks for erasure or
@@ -142,7 +150,7 @@ func TestCampaignAsksTheGateAtTheMomentOfSending(t *testing.T) {
 		t.Run(reason, func(t *testing.T) {
 			env := eventstest.New(t)
 			ctx := context.Background()
-			dl, err := events.OpenDeliveries(ctx, env.JS, env.Names)
+			dl, err := events.OpenDeliveries(ctx, env.JS, env.Names, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -211,7 +219,7 @@ func TestCampaignAsksTheGateAtTheMomentOfSending(t *testing.T) {
 func TestCampaignHeldByAHaltIsWithheldAfterStop(t *testing.T) {
 	env := eventstest.New(t)
 	ctx := context.Background()
-	dl, err := events.OpenDeliveries(ctx, env.JS, env.Names)
+	dl, err := events.OpenDeliveries(ctx, env.JS, env.Names, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

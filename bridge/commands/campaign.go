@@ -2,22 +2,17 @@ package commands
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/relais-bot/relais/bridge"
-	"github.com/relais-bot/relais/bridge/consent"
-	"github.com/relais-bot/relais/bridge/scope"
 	"github.com/relais-bot/relais/events"
 )
 
@@ -25,6 +20,8 @@ import (
 type AudienceQuery interface {
 	Audience(ctx context.Context, groups []string, want bridge.AudienceTags, ledger bridge.ContactLedger, perWeek int) ([]bridge.Candidate, error)
 	GroupTokens(ctx context.Context) ([]string, error)
+	// Seat is where a member stands, whatever their consent: an objection is counted there.
+	Seat(ctx context.Context, member string) (bridge.Seat, error)
 }
 
 // CampaignConfig turns campaigns on.
@@ -121,49 +118,10 @@ type campaign struct {
 	State         string          `json:"state"`
 	Created       time.Time       `json:"created"`
 	Confirmed     time.Time       `json:"confirmed,omitzero"`
-	Queued        int             `json:"queued"`
-}
-
-// --- the ledger the gate reads ---------------------------------------------------------------
-
-type weekRecord struct {
-	Week  string   `json:"week"`
-	Slugs []string `json:"slugs"`
-}
-
-func weekOf(t time.Time) string {
-	y, w := t.UTC().ISOWeek()
-	return fmt.Sprintf("%d-W%02d", y, w)
-}
-
-// ledger implements bridge.ContactLedger over the campaigns bucket.
-type ledger struct {
-	h   *Handler
-	now time.Time
-}
-
-func (l ledger) Reachable(ctx context.Context, member string) (bool, error) {
-	for _, tok := range l.h.allTokens(member) {
-		v, _, err := l.h.camp.get(ctx, events.ReachKey(tok))
-		if err != nil {
-			return false, err
-		}
-		if v == events.ReachOpen {
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
-func (l ledger) ThisWeek(ctx context.Context, member string) (int, error) {
-	w, _, err := l.h.camp.week(ctx, l.h.consent.Canonical(member))
-	if err != nil {
-		return 0, err
-	}
-	if w.Week != weekOf(l.now) {
-		return 0, nil
-	}
-	return len(w.Slugs), nil
+	// ConfirmedBy is the event that confirmed it: only that event, redelivered, queues the
+	// rest; any other press is told it is confirmed already.
+	ConfirmedBy string `json:"confirmed_by,omitempty"`
+	Queued      int    `json:"queued"`
 }
 
 // allTokens is a member's token and their aliases'.
@@ -190,52 +148,6 @@ func (c *campaigns) get(ctx context.Context, key string) (string, uint64, error)
 		return "", 0, fmt.Errorf("campaigns: %w", err)
 	}
 	return string(e.Value()), e.Revision(), nil
-}
-
-func (c *campaigns) week(ctx context.Context, member string) (weekRecord, uint64, error) {
-	v, rev, err := c.get(ctx, events.WeekKey(member))
-	if err != nil || v == "" {
-		return weekRecord{}, rev, err
-	}
-	var w weekRecord
-	if err := json.Unmarshal([]byte(v), &w); err != nil {
-		return weekRecord{}, rev, nil // unreadable: replaced by the next write
-	}
-	return w, rev, nil
-}
-
-// countWeek adds a campaign to a member's week, unless the cap is reached. It is idempotent:
-// a campaign already counted is counted once (a retried confirmation). ok false: capped.
-func (c *campaigns) countWeek(ctx context.Context, member, slug string, now time.Time) (bool, error) {
-	for range 10 {
-		w, rev, err := c.week(ctx, member)
-		if err != nil {
-			return false, err
-		}
-		if w.Week != weekOf(now) {
-			w = weekRecord{Week: weekOf(now)}
-		}
-		if slices.Contains(w.Slugs, slug) {
-			return true, nil
-		}
-		if len(w.Slugs) >= c.cfg.MaxPerWeek {
-			return false, nil
-		}
-		w.Slugs = append(w.Slugs, slug)
-		raw, _ := json.Marshal(w)
-		if rev == 0 {
-			_, err = c.kv.Create(ctx, events.WeekKey(member), raw)
-		} else {
-			_, err = c.kv.Update(ctx, events.WeekKey(member), raw, rev)
-		}
-		if err == nil {
-			return true, nil
-		}
-		if !errors.Is(err, jetstream.ErrKeyExists) && !events.IsWrongLastSequence(err) {
-			return false, fmt.Errorf("campaigns: week: %w", err)
-		}
-	}
-	return false, errors.New("campaigns: week: too much contention")
 }
 
 func (c *campaigns) load(ctx context.Context, slug string) (campaign, uint64, bool, error) {
@@ -336,38 +248,6 @@ func parseMobilise(arg string) (audienceSpec, string) {
 		return audienceSpec{leaders: true}, strings.TrimSpace(arg)
 	}
 	return spec, strings.TrimSpace(rest)
-}
-
-// campaignSlug derives a campaign's slug from the command's event (a redelivered /mobiliser
-// finds its draft) and the first words of the text, so organisers can tell campaigns apart.
-func campaignSlug(eventID, text string) string {
-	sum := sha256.Sum256([]byte(eventID))
-	var words []string
-	for _, w := range strings.FieldsFunc(strings.ToLower(foldASCII(text)), func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9')
-	}) {
-		if len(w) >= 3 {
-			words = append(words, w[:min(len(w), 12)])
-		}
-		if len(words) == 2 {
-			break
-		}
-	}
-	words = append(words, hex.EncodeToString(sum[:2]))
-	return strings.Join(words, "-")
-}
-
-// foldASCII drops accents of the Latin letters French uses; other letters are dropped.
-func foldASCII(s string) string {
-	r := strings.NewReplacer("à", "a", "â", "a", "ä", "a", "ç", "c", "é", "e", "è", "e", "ê", "e", "ë", "e",
-		"î", "i", "ï", "i", "ô", "o", "ö", "o", "ù", "u", "û", "u", "ü", "u", "ÿ", "y", "œ", "oe", "æ", "ae",
-		"À", "a", "Â", "a", "Ç", "c", "É", "e", "È", "e", "Ê", "e", "Î", "i", "Ô", "o", "Ù", "u", "Û", "u")
-	return strings.Map(func(c rune) rune {
-		if c > unicode.MaxASCII {
-			return ' '
-		}
-		return c
-	}, r.Replace(s))
 }
 
 func (h *Handler) audienceName(cp campaign) string {
@@ -474,11 +354,11 @@ func (h *Handler) mobilise(ctx context.Context, ev events.Event, organiser strin
 	if text == "" {
 		return h.private(ev, "mobilise-usage", t.Usage), nil
 	}
-	slug := campaignSlug(ev.ID, text)
-	cp, rev, found, err := h.camp.load(ctx, slug)
+	cp, rev, found, err := h.draftSlot(ctx, ev, organiser, text)
 	if err != nil {
 		return events.Reply{}, err
 	}
+	slug := cp.Slug
 	if !found {
 		cp = campaign{Slug: slug, Text: text, Platform: ev.Platform, Organiser: organiser, OrganiserChat: ev.Sender.ID,
 			Leaders: spec.leaders, Actives: spec.actives, State: stateDraft, Created: h.cfg.Now().UTC()}
@@ -590,445 +470,4 @@ func (h *Handler) stateName(state string) string {
 		return h.camp.txt.StateCancelled
 	}
 	return h.camp.txt.StateSending
-}
-
-// ownCampaign loads the campaign a command names, else the organiser's latest draft, and
-// says whether that organiser wrote it: only who wrote a campaign confirms or cancels it.
-func (h *Handler) ownCampaign(ctx context.Context, ev events.Event, organiser string) (campaign, uint64, bool, error) {
-	slug, err := h.slugOr(ctx, ev, events.DraftKey(organiser))
-	if err != nil {
-		return campaign{}, 0, false, err
-	}
-	cp, rev, found, err := h.camp.load(ctx, slug)
-	if err != nil {
-		return campaign{}, 0, false, err
-	}
-	return cp, rev, found && cp.Organiser == organiser, nil
-}
-
-// confirmCampaign queues a draft's recipients. Each step is idempotent, so a retried
-// confirmation (a crash half-way, a redelivery) queues the rest and nobody twice: the week
-// count remembers the campaign, the queue drops a duplicate message id, and the adapters'
-// delivery claims send each recipient at most once.
-func (h *Handler) confirmCampaign(ctx context.Context, ev events.Event, organiser string) (events.Reply, error) {
-	t := h.camp.txt
-	cp, rev, ok, err := h.ownCampaign(ctx, ev, organiser)
-	if err != nil {
-		return events.Reply{}, err
-	}
-	if !ok {
-		return h.private(ev, "send", t.NoDraft), nil
-	}
-	slug := cp.Slug
-	switch cp.State {
-	case stateCancelled, stateQueued:
-		return h.private(ev, "send", fmt.Sprintf(t.AlreadyDone, slug, h.stateName(cp.State))), nil
-	case stateDraft:
-		cp.State, cp.Confirmed = stateConfirmed, h.cfg.Now().UTC()
-		if err := h.camp.save(ctx, cp, rev); err != nil {
-			return events.Reply{}, err // a concurrent confirmation: the retry finds it confirmed
-		}
-		h.camp.metrics.campaigns.WithLabelValues(stateConfirmed).Inc()
-	}
-	cands, err := h.audience(ctx, ev, cp)
-	if err != nil {
-		return events.Reply{}, err
-	}
-	queued := 0
-	for _, c := range cands {
-		if c.Reach != bridge.ReachNow {
-			h.camp.metrics.recipients.WithLabelValues(reachLabel(c.Reach)).Inc()
-			continue
-		}
-		member := h.consent.Canonical(c.Token)
-		ok, err := h.camp.countWeek(ctx, member, slug, cp.Confirmed)
-		if err != nil {
-			return events.Reply{}, err
-		}
-		if !ok {
-			h.camp.metrics.recipients.WithLabelValues(reachLabel(bridge.ReachCapped)).Inc()
-			continue
-		}
-		r := events.Reply{V: events.Version, Platform: c.Platform, Chat: c.PlatformID, Private: true,
-			Text: h.memberText(cp, c.Platform), Buttons: h.memberButtons(cp, c.Platform),
-			Campaign: &events.CampaignTarget{Slug: slug, Member: member}}
-		if _, err := h.camp.kv.Put(ctx, events.LastCampaignKey(member), []byte(slug)); err != nil {
-			return events.Reply{}, fmt.Errorf("campaigns: %w", err)
-		}
-		if err := h.pub.QueueCampaign(ctx, r); err != nil {
-			return events.Reply{}, err
-		}
-		queued++
-		h.camp.metrics.recipients.WithLabelValues(reachLabel(bridge.ReachNow)).Inc()
-	}
-	for range 5 {
-		cur, rev, _, err := h.camp.load(ctx, slug)
-		if err != nil {
-			return events.Reply{}, err
-		}
-		if cur.State == stateQueued {
-			break
-		}
-		cur.State, cur.Queued = stateQueued, queued
-		if err = h.camp.save(ctx, cur, rev); err == nil {
-			break
-		}
-	}
-	h.log.Info("campaign queued", "campaign", slug, "recipients", queued)
-	if queued == 0 {
-		return h.private(ev, "send", fmt.Sprintf(t.NothingToSend, slug)), nil
-	}
-	return h.private(ev, "send", fmt.Sprintf(t.Queued, slug, queued)), nil
-}
-
-func reachLabel(r bridge.Reach) string {
-	switch r {
-	case bridge.ReachNow:
-		return "queued"
-	case bridge.ReachUnreachable:
-		return "unreachable"
-	case bridge.ReachNotConsented:
-		return "not_consented"
-	case bridge.ReachObjected:
-		return "objected"
-	case bridge.ReachOptedOut:
-		return "opted_out"
-	}
-	return "capped"
-}
-
-func (h *Handler) cancelCampaign(ctx context.Context, ev events.Event, organiser string) (events.Reply, error) {
-	t := h.camp.txt
-	cp, rev, ok, err := h.ownCampaign(ctx, ev, organiser)
-	if err != nil {
-		return events.Reply{}, err
-	}
-	if !ok {
-		return h.private(ev, "cancel", t.NoDraft), nil
-	}
-	slug := cp.Slug
-	if cp.State != stateDraft {
-		return h.private(ev, "cancel", fmt.Sprintf(t.AlreadyDone, slug, h.stateName(cp.State))), nil
-	}
-	cp.State = stateCancelled
-	if err := h.camp.save(ctx, cp, rev); err != nil {
-		return events.Reply{}, err
-	}
-	h.camp.metrics.campaigns.WithLabelValues(stateCancelled).Inc()
-	return h.private(ev, "cancel", fmt.Sprintf(t.Cancelled, slug)), nil
-}
-
-// --- reports ---------------------------------------------------------------------------------
-
-type campaignReport struct {
-	sent, queued, failed, blocked, interrupted int
-	relay, notNow, noMore                      int
-	relayers                                   []string // member tokens
-}
-
-func (h *Handler) report(ctx context.Context, cp campaign) (campaignReport, error) {
-	var r campaignReport
-	ds, err := h.camp.scan(ctx, events.DeliveryFilter(cp.Slug))
-	if err != nil {
-		return r, err
-	}
-	for _, v := range ds {
-		switch v {
-		case events.OutcomeSent:
-			r.sent++
-		case events.OutcomeFailed:
-			r.failed++
-		case events.OutcomeBlocked:
-			r.blocked++
-		case events.OutcomeSending:
-			r.interrupted++ // may or may not have arrived: never sent again
-		}
-	}
-	r.queued = max(0, cp.Queued-len(ds))
-	as, err := h.camp.scan(ctx, events.AnswerFilter(cp.Slug))
-	if err != nil {
-		return r, err
-	}
-	for k, v := range as {
-		switch v {
-		case answerRelay:
-			r.relay++
-			r.relayers = append(r.relayers, k[strings.LastIndexByte(k, '.')+1:])
-		case answerNotNow:
-			r.notNow++
-		case answerNoMore:
-			r.noMore++
-		}
-	}
-	slices.Sort(r.relayers)
-	return r, nil
-}
-
-func (h *Handler) listCampaigns(ctx context.Context, organiser string) (string, error) {
-	t := h.camp.txt
-	all, err := h.camp.scan(ctx, "c.*")
-	if err != nil {
-		return "", err
-	}
-	var cps []campaign
-	for _, v := range all {
-		var cp campaign
-		if json.Unmarshal([]byte(v), &cp) == nil && cp.Organiser == organiser {
-			cps = append(cps, cp)
-		}
-	}
-	if len(cps) == 0 {
-		return t.NoneYet, nil
-	}
-	slices.SortFunc(cps, func(a, b campaign) int { return b.Created.Compare(a.Created) })
-	var b strings.Builder
-	b.WriteString(t.ListTitle)
-	for i, cp := range cps {
-		if i == maxGroupsListed {
-			break
-		}
-		r, err := h.report(ctx, cp)
-		if err != nil {
-			return "", err
-		}
-		b.WriteString("\n" + fmt.Sprintf(t.ListLine, cp.Slug, h.cat.date(cp.Created), h.stateName(cp.State),
-			r.sent, r.failed, r.blocked, r.relay, r.notNow, r.noMore))
-	}
-	return b.String(), nil
-}
-
-// campaignDetail is one campaign's report. It names only the members who answered "Je
-// relaie": they chose to act for it; nobody else is named. Only the organiser who wrote the
-// campaign, or an administrator, sees it: to anyone else it does not exist.
-func (h *Handler) campaignDetail(ctx context.Context, ev events.Event, organiser string) (string, error) {
-	t := h.camp.txt
-	slug := ""
-	if len(ev.Command.Args) > 0 {
-		slug = ev.Command.Args[0]
-	}
-	cp, _, found, err := h.camp.load(ctx, slug)
-	if err != nil {
-		return "", err
-	}
-	if !found || (cp.Organiser != organiser && !h.cfg.Admins.Contains(ev.Platform, ev.Sender)) {
-		return fmt.Sprintf(t.NoSuchCampaign, slug), nil
-	}
-	r, err := h.report(ctx, cp)
-	if err != nil {
-		return "", err
-	}
-	text := fmt.Sprintf(t.Detail, cp.Slug, h.cat.date(cp.Created), h.stateName(cp.State), h.audienceName(cp), cp.Text,
-		r.sent, r.queued, r.failed, r.blocked, r.interrupted, r.relay, r.notNow, r.noMore)
-	if len(r.relayers) > 0 {
-		var names []string
-		for _, tok := range r.relayers {
-			card, ok, err := h.query.Member(ctx, tok)
-			if err != nil {
-				return "", fmt.Errorf("member: %w", err)
-			}
-			if ok && card.Name != "" {
-				names = append(names, card.Name)
-			}
-		}
-		if len(names) > 0 {
-			text += "\n\n" + t.DetailRelayers + "\n• " + strings.Join(names, "\n• ")
-		}
-	}
-	return text, nil
-}
-
-// --- members' answers ------------------------------------------------------------------------
-
-const (
-	answerRelay  = "relay"
-	answerNotNow = "not_now"
-	answerNoMore = "no_more"
-)
-
-// answer records a member's answer to a campaign they received.
-func (h *Handler) answer(ctx context.Context, ev events.Event, member string, cmd command) error {
-	if h.camp == nil {
-		return h.send(ctx, h.private(ev, "campaign", h.camp0().Disabled))
-	}
-	t := h.camp.txt
-	main := h.consent.Canonical(member)
-	slug, err := h.slugOr(ctx, ev, events.LastCampaignKey(main))
-	if err != nil {
-		return err
-	}
-	received := false
-	if slug != "" {
-		v, _, err := h.camp.get(ctx, events.DeliveryKey(slug, main))
-		if err != nil {
-			return err
-		}
-		received = v != ""
-	}
-	if !received {
-		return h.send(ctx, h.private(ev, "answer", t.NoCampaign))
-	}
-	var (
-		ans, thanks string
-	)
-	switch cmd {
-	case cmdRelay:
-		ans, thanks = answerRelay, t.ThanksRelay
-	case cmdNotNow:
-		ans, thanks = answerNotNow, t.ThanksNotNow
-	default:
-		ans, thanks = answerNoMore, t.ThanksNoMore
-	}
-	prev, _, err := h.camp.get(ctx, events.AnswerKey(slug, main))
-	if err != nil {
-		return err
-	}
-	if prev != ans {
-		if _, err := h.camp.kv.Put(ctx, events.AnswerKey(slug, main), []byte(ans)); err != nil {
-			return fmt.Errorf("campaigns: answer: %w", err)
-		}
-		h.camp.metrics.answers.WithLabelValues(ans).Inc()
-	}
-	if err := h.recordAnswer(ctx, main, slug, ans); err != nil {
-		return err
-	}
-	h.log.Info("campaign answered", "campaign", slug, "answer", ans)
-	return h.send(ctx, h.private(ev, "answer-"+ans, thanks))
-}
-
-// recordAnswer keeps what the consent record must know: "Je relaie" (a campaign tag on the
-// contact) and "Ne plus me solliciter" (no more campaigns). Only a member who said yes has
-// a record to keep them in.
-func (h *Handler) recordAnswer(ctx context.Context, member, slug, ans string) error {
-	if ans == answerNotNow {
-		return nil
-	}
-	rec, found, err := h.consent.Get(ctx, member)
-	if err != nil {
-		return err
-	}
-	if !found || rec.Status != consent.StatusYes {
-		return nil
-	}
-	switch ans {
-	case answerRelay:
-		if slices.Contains(rec.Relayed, slug) {
-			return h.members.Resync(ctx, member)
-		}
-		rec.Relayed = append(rec.Relayed, slug)
-		if len(rec.Relayed) > maxRelayed {
-			rec.Relayed = rec.Relayed[len(rec.Relayed)-maxRelayed:]
-		}
-	case answerNoMore:
-		// The marker first: this member's messages of other campaigns, queued or already
-		// pulled by an adapter, are withheld.
-		if err := h.markDoNotContact(ctx, []string{member}, events.DoNotContactNoMore); err != nil {
-			return err
-		}
-		for _, tok := range h.campaignTokens([]string{member}) {
-			if err := h.purgeQueued(ctx, tok); err != nil {
-				return err
-			}
-		}
-		if rec.NoCampaigns {
-			return nil
-		}
-		rec.NoCampaigns = true
-	}
-	if err := h.consent.Set(ctx, member, rec); err != nil {
-		return err
-	}
-	if err := h.members.Resync(ctx, member); err != nil {
-		return fmt.Errorf("resync: %w", err)
-	}
-	return nil
-}
-
-// maxRelayed bounds the campaign tags one contact carries.
-const maxRelayed = 50
-
-// noteReachable records that a member wrote to the bot privately: the platform now lets
-// relais write to them (Telegram: they opened the chat; WhatsApp: they wrote first).
-func (h *Handler) noteReachable(ctx context.Context, ev events.Event, member string) error {
-	if h.camp == nil || ev.Group != nil {
-		return nil
-	}
-	key := events.ReachKey(h.consent.Canonical(member))
-	v, _, err := h.camp.get(ctx, key)
-	if err != nil || v == events.ReachOpen {
-		return err
-	}
-	if _, err := h.camp.kv.Put(ctx, key, []byte(events.ReachOpen)); err != nil {
-		return fmt.Errorf("campaigns: reach: %w", err)
-	}
-	return nil
-}
-
-// forgetCampaigns deletes what campaigns hold about a member who objected or asked for
-// erasure: queued messages, reachability, week count, answers and delivery records.
-func (h *Handler) forgetCampaigns(ctx context.Context, member string) error {
-	if h.camp == nil {
-		return nil
-	}
-	if err := h.purgeQueued(ctx, member); err != nil {
-		return err
-	}
-	keys := events.MemberCampaignKeys(member)
-	for _, filter := range []string{"a.*." + member, "d.*." + member} {
-		found, err := h.camp.scan(ctx, filter)
-		if err != nil {
-			return err
-		}
-		for k := range found {
-			keys = append(keys, k)
-		}
-	}
-	for _, k := range keys {
-		if err := events.SecureDeleteKey(ctx, h.js, h.names.CampaignsBucket(), k); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-			return fmt.Errorf("campaigns: forget: %w", err)
-		}
-	}
-	return nil
-}
-
-// campaignDigest is the digest's campaign section for a scope: the campaigns confirmed in the
-// week before now whose groups are all in the scope (a campaign to every group only for an
-// administrator), with counts and no names.
-func (h *Handler) campaignDigest(ctx context.Context, sc scope.Scope, now time.Time) (string, error) {
-	if h.camp == nil {
-		return "", nil
-	}
-	t := h.camp.txt
-	all, err := h.camp.scan(ctx, "c.*")
-	if err != nil {
-		return "", err
-	}
-	var cps []campaign
-	for _, v := range all {
-		var cp campaign
-		if json.Unmarshal([]byte(v), &cp) != nil || cp.Confirmed.IsZero() || now.Sub(cp.Confirmed) > 7*24*time.Hour || cp.Confirmed.After(now) {
-			continue
-		}
-		in := sc.All()
-		if len(cp.Groups) > 0 {
-			in = !slices.ContainsFunc(cp.Groups, func(g string) bool { return !sc.Has(g) })
-		}
-		if in {
-			cps = append(cps, cp)
-		}
-	}
-	if len(cps) == 0 {
-		return "", nil
-	}
-	slices.SortFunc(cps, func(a, b campaign) int { return a.Confirmed.Compare(b.Confirmed) })
-	var b strings.Builder
-	b.WriteString(t.DigestTitle)
-	for _, cp := range cps {
-		r, err := h.report(ctx, cp)
-		if err != nil {
-			return "", err
-		}
-		b.WriteString("\n" + fmt.Sprintf(t.ListLine, cp.Slug, h.cat.date(cp.Created), h.stateName(cp.State),
-			r.sent, r.failed, r.blocked, r.relay, r.notNow, r.noMore))
-	}
-	return b.String(), nil
 }

@@ -56,7 +56,7 @@ func TestCampaignLoopOverTheBridge(t *testing.T) {
 		t.Fatalf("campaign message %+v", q[0])
 	}
 	// What the adapter does: claim, send, settle.
-	dl, err := events.OpenDeliveries(ctx, s.env.JS, s.env.Names)
+	dl, err := events.OpenDeliveries(ctx, s.env.JS, s.env.Names, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,6 +129,48 @@ func TestCampaignLoopOverTheBridge(t *testing.T) {
 			t.Errorf("%s after /stop: %v", k, err)
 		}
 	}
+	// What the campaign counted stays: she was sent it, nothing is left in the queue, and
+	// her last answer counts; she is no longer named.
+	detail := s.organiserAnswer("campagne", slug)
+	for _, want := range []string{"Envoyés : 1 · en file : 0 ·", "Réponses : 0 relaient · 0 pas cette fois · 1 ne plus solliciter"} {
+		if !strings.Contains(detail, want) {
+			t.Errorf("/campagne after the recipient's /stop lacks %q:\n%s", want, detail)
+		}
+	}
+	if strings.Contains(detail, alice.Name) {
+		t.Errorf("/campagne names the objector:\n%s", detail)
+	}
+	// The next preview counts her among the leaders asked for, as objected.
+	if preview := s.organiserAnswer("mobiliser", "leaders\nRéunion vendredi"); !strings.Contains(preview, "opposés (non contactés) : 1") ||
+		!strings.Contains(preview, "joignables maintenant : 0") {
+		t.Errorf("the preview after a leader's /stop:\n%s", preview)
+	}
+}
+
+// organiserAnswer publishes the campaign organiser's private command and returns the answer.
+func (s *stack) organiserAnswer(name string, args ...string) string {
+	s.t.Helper()
+	before := 0
+	for _, r := range s.replies() {
+		if r.Chat == campaignOrganiser.ID {
+			before++
+		}
+	}
+	s.publish(s.privateCommand(campaignOrganiser, name, args...))
+	var got string
+	s.eventually(func() bool {
+		n := 0
+		for _, r := range s.replies() {
+			if r.Chat == campaignOrganiser.ID {
+				if n++; n > before {
+					got = r.Text
+					return true
+				}
+			}
+		}
+		return false
+	})
+	return got
 }
 
 // draft is the organiser's latest campaign slug.

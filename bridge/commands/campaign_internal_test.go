@@ -65,6 +65,10 @@ func TestCampaignSlug(t *testing.T) {
 	if !strings.HasPrefix(a, "samedi-tractage-") || !events.ValidSlug(a) {
 		t.Errorf("slug %q", a)
 	}
+	// At least 64 bits tell campaigns that start alike apart: 16 hex digits.
+	if suffix := a[strings.LastIndexByte(a, '-')+1:]; len(suffix) < 16 {
+		t.Errorf("slug %q carries %d bits, want at least 64", a, 4*len(suffix))
+	}
 	if b := campaignSlug("telegram:dm:1:5", "Samedi : tractage au marché !"); b != a {
 		t.Errorf("a redelivered /mobiliser gets another slug: %q then %q", a, b)
 	}

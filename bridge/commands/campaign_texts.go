@@ -8,12 +8,14 @@ type CampaignTexts struct {
 	// Usage explains /mobiliser; Disabled says campaigns are not available here.
 	Usage, Disabled string
 	// Preview: %[1]s audience, %[2]s slug, %[3]s the message as members see it, then the counts.
-	Preview                                              string
-	CountNow, CountUnreachable, CountNotConsented        string
-	CountObjected, CountOptedOut, CountCapped            string
-	ConfirmHint, ConfirmWords                            string
-	ButtonSend, ButtonCancel                             string
-	Queued, NothingToSend, Cancelled, AlreadyDone        string
+	Preview                                       string
+	CountNow, CountUnreachable, CountNotConsented string
+	CountObjected, CountOptedOut, CountCapped     string
+	ConfirmHint, ConfirmWords                     string
+	ButtonSend, ButtonCancel                      string
+	Queued, NothingToSend, Cancelled, AlreadyDone string
+	// AlreadyConfirmed answers a press of Envoyer on a campaign another press confirmed.
+	AlreadyConfirmed                                     string
 	NoDraft, NoCampaign, NoSuchCampaign, NoGroupMatch    string
 	AudienceLeaders, AudienceActives, AudienceBoth       string
 	AllGroups                                            string
@@ -45,7 +47,7 @@ func frenchCampaigns() CampaignTexts {
 		CountNotConsented: "🚫 n'ont pas dit /oui (non contactés) : %d",
 		CountObjected:     "⛔ opposés (non contactés) : %d",
 		CountOptedOut:     "🔕 ne veulent plus être sollicités : %d",
-		CountCapped:       "⏸️ déjà sollicités %d fois cette semaine : %d",
+		CountCapped:       "⏸️ déjà sollicités %d fois ces 7 derniers jours : %d",
 		ConfirmHint:       "Rien n'est envoyé sans votre confirmation.",
 		ConfirmWords:      "Répondez ENVOYER pour confirmer, ou ANNULER.",
 		ButtonSend:        "✅ Envoyer",
@@ -54,6 +56,7 @@ func frenchCampaigns() CampaignTexts {
 		NothingToSend:     "Personne n'est joignable pour la campagne %s : rien n'est envoyé.",
 		Cancelled:         "Campagne %s annulée : rien n'a été envoyé.",
 		AlreadyDone:       "La campagne %s est déjà %s.",
+		AlreadyConfirmed:  "La campagne %[1]s est déjà confirmée : personne ne la reçoit deux fois. /campagne %[1]s pour suivre.",
 		NoDraft:           "Aucune campagne en attente de confirmation.",
 		NoCampaign:        "Je ne trouve pas de campagne à laquelle répondre.",
 		NoSuchCampaign:    "Je ne connais pas la campagne %s.",
@@ -66,7 +69,7 @@ func frenchCampaigns() CampaignTexts {
 		DigestTitle:       "📣 Campagnes de la semaine :",
 		ListLine:          "• %s (%s, %s) : %d envoyés, %d échecs, %d bloqués ; réponses : %d relaient, %d pas cette fois, %d ne plus solliciter",
 		Detail: "📣 Campagne %[1]s (%[2]s, %[3]s)\nPublic : %[4]s\n\n%[5]s\n\n" +
-			"Envoyés : %[6]d · en file : %[7]d · échecs : %[8]d · bloqués : %[9]d · interrompus : %[10]d\n" +
+			"Envoyés : %[6]d · en file : %[7]d · échecs : %[8]d · bloqués : %[9]d · interrompus : %[10]d · retirés avant l'envoi : %[14]d\n" +
 			"Réponses : %[11]d relaient · %[12]d pas cette fois · %[13]d ne plus solliciter",
 		DetailRelayers: "Relaient :",
 		NoneYet:        "Aucune campagne pour l'instant.",
@@ -100,7 +103,7 @@ func englishCampaigns() CampaignTexts {
 		CountNotConsented: "🚫 never said /consent (not contacted): %d",
 		CountObjected:     "⛔ objected (not contacted): %d",
 		CountOptedOut:     "🔕 asked not to be called on again: %d",
-		CountCapped:       "⏸️ already called on %d times this week: %d",
+		CountCapped:       "⏸️ already called on %d times in the last 7 days: %d",
 		ConfirmHint:       "Nothing is sent without your confirmation.",
 		ConfirmWords:      "Reply SEND to confirm, or CANCEL.",
 		ButtonSend:        "✅ Send",
@@ -109,6 +112,7 @@ func englishCampaigns() CampaignTexts {
 		NothingToSend:     "Nobody is reachable for campaign %s: nothing is sent.",
 		Cancelled:         "Campaign %s cancelled: nothing was sent.",
 		AlreadyDone:       "Campaign %s is already %s.",
+		AlreadyConfirmed:  "Campaign %[1]s is already confirmed: nobody gets it twice. /campaign %[1]s to follow it.",
 		NoDraft:           "No campaign is waiting for confirmation.",
 		NoCampaign:        "I cannot find a campaign to answer.",
 		NoSuchCampaign:    "I do not know campaign %s.",
@@ -121,7 +125,7 @@ func englishCampaigns() CampaignTexts {
 		DigestTitle:       "📣 This week's campaigns:",
 		ListLine:          "• %s (%s, %s): %d sent, %d failed, %d blocked; answers: %d relay, %d not this time, %d no more calls",
 		Detail: "📣 Campaign %[1]s (%[2]s, %[3]s)\nAudience: %[4]s\n\n%[5]s\n\n" +
-			"Sent: %[6]d · queued: %[7]d · failed: %[8]d · blocked: %[9]d · interrupted: %[10]d\n" +
+			"Sent: %[6]d · queued: %[7]d · failed: %[8]d · blocked: %[9]d · interrupted: %[10]d · withdrawn before sending: %[14]d\n" +
 			"Answers: %[11]d relay · %[12]d not this time · %[13]d no more calls",
 		DetailRelayers: "Relaying:",
 		NoneYet:        "No campaign yet.",

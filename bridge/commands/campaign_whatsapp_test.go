@@ -17,14 +17,22 @@ type fakeAudience struct {
 	cands  []bridge.Candidate
 	groups []string
 	asked  [][]string
+	// during, when set, runs once inside the next Audience call: what happens meanwhile.
+	during func()
 }
 
 func (f *fakeAudience) Audience(_ context.Context, groups []string, _ bridge.AudienceTags, _ bridge.ContactLedger, _ int) ([]bridge.Candidate, error) {
 	f.asked = append(f.asked, groups)
+	if d := f.during; d != nil {
+		f.during = nil
+		d()
+	}
 	return f.cands, nil
 }
 
 func (f *fakeAudience) GroupTokens(context.Context) ([]string, error) { return f.groups, nil }
+
+func (f *fakeAudience) Seat(context.Context, string) (bridge.Seat, error) { return bridge.Seat{}, nil }
 
 // On WhatsApp, where there are no buttons: the preview asks for ENVOYER or ANNULER, the
 // bare word confirms the organiser's latest campaign, and the member's message lists the

@@ -53,16 +53,19 @@ func (h *Handler) campaignTokens(tokens []string) []string {
 	return out
 }
 
-// purgeQueued securely deletes a member's queued campaign messages: each holds their chat
-// id and the text sent to them.
-func (h *Handler) purgeQueued(ctx context.Context, member string) error {
+// purgeQueued securely deletes a member's queued campaign messages (each holds their chat
+// id and the text sent to them) and returns the campaigns of those that had no final
+// outcome yet among outcomes (the member's delivery records, by campaign): recipients the
+// reports must count withdrawn.
+func (h *Handler) purgeQueued(ctx context.Context, member string, outcomes map[string]string) ([]string, error) {
 	s, err := h.js.Stream(ctx, h.names.CampaignsStream())
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return fmt.Errorf("campaigns: %w", err)
+		return nil, fmt.Errorf("campaigns: %w", err)
 	}
+	var withdrawn []string
 	for _, p := range []events.Platform{events.Telegram, events.WhatsApp} {
 		for range 100 { // a member has one message per campaign queued at most
 			m, err := s.GetLastMsgForSubject(ctx, h.names.CampaignSubject(p, member))
@@ -70,14 +73,20 @@ func (h *Handler) purgeQueued(ctx context.Context, member string) error {
 				break
 			}
 			if err != nil {
-				return fmt.Errorf("campaigns: queued message: %w", err)
+				return nil, fmt.Errorf("campaigns: queued message: %w", err)
+			}
+			if r, err := events.DecodeReply(m.Data); err == nil && r.Campaign != nil {
+				switch outcomes[r.Campaign.Slug] {
+				case "", events.OutcomeRetry, events.OutcomeSending:
+					withdrawn = append(withdrawn, r.Campaign.Slug)
+				}
 			}
 			if err := events.SecureDeleteSeq(ctx, s, m.Sequence); err != nil {
-				return fmt.Errorf("campaigns: queued message: %w", err)
+				return nil, fmt.Errorf("campaigns: queued message: %w", err)
 			}
 		}
 	}
-	return nil
+	return withdrawn, nil
 }
 
 // erasedPlatformID is the platform id to erase a token of the sender by. The first token is

@@ -386,6 +386,7 @@ func (h *Handler) stop(ctx context.Context, ev events.Event, member string) erro
 			if err := h.consent.Set(ctx, tok, rec); err != nil {
 				return err
 			}
+			h.countObjection(ctx, tok)
 		}
 		if err := h.members.Object(ctx, tok); err != nil {
 			return fmt.Errorf("stop: %w", err)

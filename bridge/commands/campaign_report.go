@@ -1,0 +1,192 @@
+package commands
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/relais-bot/relais/bridge/scope"
+	"github.com/relais-bot/relais/events"
+)
+
+type campaignReport struct {
+	sent, queued, failed, blocked, interrupted, withdrawn int
+	relay, notNow, noMore                                 int
+	relayers                                              []string // member tokens
+}
+
+// report reads a campaign's figures. Outcomes and answers come from the campaign's anonymous
+// counters (events.CampaignCounts), which an objection or an erasure leaves alone; the
+// records, which they delete, only say who is being sent to right now, or was when an
+// adapter died (interrupted: may or may not have arrived, never sent again), and who relays
+// (named while they are still there). What is still queued is what was queued less all of
+// those. A campaign confirmed before counters existed has none, and is read from its records
+// as before.
+func (h *Handler) report(ctx context.Context, cp campaign) (campaignReport, error) {
+	var r campaignReport
+	ds, err := h.camp.scan(ctx, events.DeliveryFilter(cp.Slug))
+	if err != nil {
+		return r, err
+	}
+	counts, counted, err := events.ReadCounts(ctx, h.camp.kv, cp.Slug)
+	if err != nil {
+		return r, err
+	}
+	for _, v := range ds {
+		switch v {
+		case events.OutcomeSent:
+			r.sent++
+		case events.OutcomeFailed:
+			r.failed++
+		case events.OutcomeBlocked:
+			r.blocked++
+		case events.OutcomeSending:
+			r.interrupted++
+		}
+	}
+	if counted {
+		r.sent, r.failed, r.blocked, r.withdrawn = counts.Sent, counts.Failed, counts.Blocked, counts.Withdrawn
+		r.queued = max(0, cp.Queued-counts.Settled()-r.interrupted)
+	} else {
+		r.queued = max(0, cp.Queued-len(ds))
+	}
+	as, err := h.camp.scan(ctx, events.AnswerFilter(cp.Slug))
+	if err != nil {
+		return r, err
+	}
+	for k, v := range as {
+		switch v {
+		case answerRelay:
+			r.relay++
+			r.relayers = append(r.relayers, k[strings.LastIndexByte(k, '.')+1:])
+		case answerNotNow:
+			r.notNow++
+		case answerNoMore:
+			r.noMore++
+		}
+	}
+	if counted {
+		r.relay, r.notNow, r.noMore = counts.Answers[answerRelay], counts.Answers[answerNotNow], counts.Answers[answerNoMore]
+	}
+	slices.Sort(r.relayers)
+	return r, nil
+}
+
+func (h *Handler) listCampaigns(ctx context.Context, organiser string) (string, error) {
+	t := h.camp.txt
+	all, err := h.camp.scan(ctx, "c.*")
+	if err != nil {
+		return "", err
+	}
+	var cps []campaign
+	for _, v := range all {
+		var cp campaign
+		if json.Unmarshal([]byte(v), &cp) == nil && cp.Organiser == organiser {
+			cps = append(cps, cp)
+		}
+	}
+	if len(cps) == 0 {
+		return t.NoneYet, nil
+	}
+	slices.SortFunc(cps, func(a, b campaign) int { return b.Created.Compare(a.Created) })
+	var b strings.Builder
+	b.WriteString(t.ListTitle)
+	for i, cp := range cps {
+		if i == maxGroupsListed {
+			break
+		}
+		r, err := h.report(ctx, cp)
+		if err != nil {
+			return "", err
+		}
+		b.WriteString("\n" + fmt.Sprintf(t.ListLine, cp.Slug, h.cat.date(cp.Created), h.stateName(cp.State),
+			r.sent, r.failed, r.blocked, r.relay, r.notNow, r.noMore))
+	}
+	return b.String(), nil
+}
+
+// campaignDetail is one campaign's report. It names only the members who answered "Je
+// relaie": they chose to act for it; nobody else is named. Only the organiser who wrote the
+// campaign, or an administrator, sees it: to anyone else it does not exist.
+func (h *Handler) campaignDetail(ctx context.Context, ev events.Event, organiser string) (string, error) {
+	t := h.camp.txt
+	slug := ""
+	if len(ev.Command.Args) > 0 {
+		slug = ev.Command.Args[0]
+	}
+	cp, _, found, err := h.camp.load(ctx, slug)
+	if err != nil {
+		return "", err
+	}
+	if !found || (cp.Organiser != organiser && !h.cfg.Admins.Contains(ev.Platform, ev.Sender)) {
+		return fmt.Sprintf(t.NoSuchCampaign, slug), nil
+	}
+	r, err := h.report(ctx, cp)
+	if err != nil {
+		return "", err
+	}
+	text := fmt.Sprintf(t.Detail, cp.Slug, h.cat.date(cp.Created), h.stateName(cp.State), h.audienceName(cp), cp.Text,
+		r.sent, r.queued, r.failed, r.blocked, r.interrupted, r.relay, r.notNow, r.noMore, r.withdrawn)
+	if len(r.relayers) > 0 {
+		var names []string
+		for _, tok := range r.relayers {
+			card, ok, err := h.query.Member(ctx, tok)
+			if err != nil {
+				return "", fmt.Errorf("member: %w", err)
+			}
+			if ok && card.Name != "" {
+				names = append(names, card.Name)
+			}
+		}
+		if len(names) > 0 {
+			text += "\n\n" + t.DetailRelayers + "\n• " + strings.Join(names, "\n• ")
+		}
+	}
+	return text, nil
+}
+
+// campaignDigest is the digest's campaign section for a scope: the campaigns confirmed in the
+// week before now whose groups are all in the scope (a campaign to every group only for an
+// administrator), with counts and no names.
+func (h *Handler) campaignDigest(ctx context.Context, sc scope.Scope, now time.Time) (string, error) {
+	if h.camp == nil {
+		return "", nil
+	}
+	t := h.camp.txt
+	all, err := h.camp.scan(ctx, "c.*")
+	if err != nil {
+		return "", err
+	}
+	var cps []campaign
+	for _, v := range all {
+		var cp campaign
+		if json.Unmarshal([]byte(v), &cp) != nil || cp.Confirmed.IsZero() || now.Sub(cp.Confirmed) > 7*24*time.Hour || cp.Confirmed.After(now) {
+			continue
+		}
+		in := sc.All()
+		if len(cp.Groups) > 0 {
+			in = !slices.ContainsFunc(cp.Groups, func(g string) bool { return !sc.Has(g) })
+		}
+		if in {
+			cps = append(cps, cp)
+		}
+	}
+	if len(cps) == 0 {
+		return "", nil
+	}
+	slices.SortFunc(cps, func(a, b campaign) int { return a.Confirmed.Compare(b.Confirmed) })
+	var b strings.Builder
+	b.WriteString(t.DigestTitle)
+	for _, cp := range cps {
+		r, err := h.report(ctx, cp)
+		if err != nil {
+			return "", err
+		}
+		b.WriteString("\n" + fmt.Sprintf(t.ListLine, cp.Slug, h.cat.date(cp.Created), h.stateName(cp.State),
+			r.sent, r.failed, r.blocked, r.relay, r.notNow, r.noMore))
+	}
+	return b.String(), nil
+}
