@@ -92,8 +92,8 @@ func (m *digestMemory) nextRetry() time.Time {
 // yet, by this replica or another. It returns how many this call sent.
 func (h *Handler) DigestTick(ctx context.Context, kv jetstream.KeyValue, s Schedule, now time.Time) (int, error) {
 	slot, due := s.Due(now)
-	if !due {
-		return 0, nil
+	if !due || h.rebuilding() {
+		return 0, nil // a state being rebuilt would give an empty or partial digest, sent for good
 	}
 	week := ISOWeek(slot)
 	weekEnd := time.Date(slot.Year(), slot.Month(), slot.Day()-(int(slot.Weekday())+6)%7+7, 0, 0, 0, 0, slot.Location())
@@ -272,6 +272,9 @@ func (h *Handler) RunDigests(ctx context.Context, kv jetstream.KeyValue, s Sched
 			h.log.Warn("weekly digest", "err", err.Error())
 		}
 		wait := time.Minute
+		if h.rebuilding() {
+			wait = 5 * time.Second // sent as soon as the state is whole again
+		}
 		if next := h.digests.nextRetry(); !next.IsZero() {
 			wait = min(wait, max(time.Second, next.Sub(h.cfg.Now())))
 		}
@@ -281,4 +284,13 @@ func (h *Handler) RunDigests(ctx context.Context, kv jetstream.KeyValue, s Sched
 		case <-time.After(wait):
 		}
 	}
+}
+
+// rebuilding says whether the bridge's state is being rebuilt from the event log.
+func (h *Handler) rebuilding() bool {
+	if h.cfg.Rebuilding == nil {
+		return false
+	}
+	active, _ := h.cfg.Rebuilding()
+	return active
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -226,6 +227,26 @@ func refuseReplies(t *testing.T, r *rig) (restore func()) {
 		if _, err := r.env.JS.UpdateStream(ctx, orig); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestWeeklyDigestWaitsForTheRebuild: a relais restarted with an empty Redis sends nothing
+// while its state is rebuilt from the event log (the digest would be empty, or partial, and
+// recorded sent), then sends the whole digest once.
+func TestWeeklyDigestWaitsForTheRebuild(t *testing.T) {
+	var rebuilding atomic.Bool
+	rebuilding.Store(true)
+	d := newDigestRig(t)
+	ctx := context.Background()
+	h := d.replica(withScopes(d.checker), func(c *commands.Config, _ *rigDeps) {
+		c.Rebuilding = func() (bool, int) { return rebuilding.Load(), 40 }
+	})
+	if n := d.tick(ctx, h, time.Hour); n != 0 || d.sentRecorded() {
+		t.Fatalf("while rebuilding: %d digests, recorded sent %v", n, d.sentRecorded())
+	}
+	rebuilding.Store(false)
+	if n := d.tick(ctx, h, time.Hour+time.Minute) + d.tick(ctx, h, 2*time.Hour); n != 1 || !d.sentRecorded() {
+		t.Errorf("once rebuilt: %d digests, recorded sent %v; want 1, true", n, d.sentRecorded())
 	}
 }
 
