@@ -151,6 +151,31 @@ func TestWeeklyDigestWaitsForTheScope(t *testing.T) {
 	}
 }
 
+// TestWeeklyDigestSaysWhatIsMissingAfterWaiting: a group the platform never answers for does
+// not cost the organiser the week's digest: after six hours of retries it goes out, once,
+// naming the group it could not check.
+func TestWeeklyDigestSaysWhatIsMissingAfterWaiting(t *testing.T) {
+	d := newDigestRig(t)
+	ctx := context.Background()
+	d.tick(ctx, d.h, -2*time.Hour)
+	d.digests()
+	d.setFail(tgGroup.ID, true)
+	sent := 0
+	for at := time.Hour; at <= 8*time.Hour; at += time.Minute {
+		sent += d.tick(ctx, d.h, at)
+		if at < 7*time.Hour && sent > 0 {
+			t.Fatalf("sent at %v, before six hours of retries", at)
+		}
+	}
+	got := d.digests()
+	if sent != 1 || len(got) != 1 || !d.sentRecorded() {
+		t.Fatalf("%d sent, %d digests, recorded %v; want 1, 1, true", sent, len(got), d.sentRecorded())
+	}
+	if !strings.Contains(got[0].Text, "n'a pas pu me dire si vous êtes membre de : "+tgGroup.Title) {
+		t.Errorf("the digest does not say which group is missing:\n%s", got[0].Text)
+	}
+}
+
 // TestWeeklyDigestNotLostByACrash: a replica dies between claiming the digest and
 // publishing it (its context ends while it asks the platform): the digest is not recorded
 // sent, the other replica leaves the claim alone while it is live, takes it over once stale
