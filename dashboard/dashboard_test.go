@@ -49,6 +49,8 @@ func (fakeSource) Scope(_ context.Context, who scope.Who) (scope.Scope, error) {
 		return scope.Everything(), nil
 	case who.ID == "a":
 		return scope.Only("gA"), nil
+	case who.ID == "partial": // in A; the platform did not say about B
+		return scope.Only("gA").Unchecked(bridge.GroupRef{Token: "gB", Title: groupB.Title}), nil
 	}
 	return scope.Only(), nil
 }

@@ -51,6 +51,7 @@ type view struct {
 	SignedIn   bool
 	Role       string
 	ScopeText  string
+	Unchecked  string // the groups the scope could not check, said on every page built on it
 	Message    string
 	Token      string
 	Groups     []groupRow
@@ -129,8 +130,11 @@ func (s *Server) signedIn(r *http.Request, who scope.Who, sc scope.Scope) view {
 	switch {
 	case sc.All():
 		v.ScopeText = t.ScopeAll
-	case sc.Empty():
+	case sc.Empty() && sc.Complete():
 		v.ScopeText = t.ScopeNone
+	}
+	if !sc.Complete() {
+		v.Unchecked = fmt.Sprintf(t.Unchecked, strings.Join(sc.MissingTitles(), ", "))
 	}
 	return v
 }
@@ -171,6 +175,12 @@ func (s *Server) groupPage(w http.ResponseWriter, r *http.Request, who scope.Who
 		return
 	}
 	token := r.PathValue("group")
+	if sc.Misses(token) {
+		// Not "not found": the platform did not say, and the organiser should try again.
+		t := s.texts(r)
+		s.page(w, r, http.StatusServiceUnavailable, "message", fmt.Sprintf(t.Unchecked, strings.Join(sc.MissingTitles(), ", ")))
+		return
+	}
 	i := slices.IndexFunc(d.Groups, func(g commands.DigestGroup) bool { return g.Token == token })
 	if sc.Empty() || !sc.Has(token) || i < 0 {
 		s.page(w, r, http.StatusNotFound, "message", s.texts(r).NotFound)

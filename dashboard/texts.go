@@ -8,6 +8,7 @@ type texts struct {
 	Login, LoginHelp, LinkInvalid, NeedLink, SessionExpired string
 	LoggedOut, Logout, Unavailable, NotFound                string
 	Admin, Organiser, ScopeAll, ScopeSome, ScopeNone        string
+	Unchecked                                               string // %s: group titles
 	Groups, Group, Members, Active7, Active30, ThisWeek     string
 	LastWeek, Trend, Growing, Fading, Steady                string
 	Leaders, LeadersWhy, Actives, ActivesWhy, Nobody        string
@@ -31,6 +32,7 @@ var textsFR = texts{
 	Admin:       "administrateur", Organiser: "organisateur",
 	ScopeAll: "Tous les groupes", ScopeSome: "Vos groupes (ceux dont vous êtes membre)",
 	ScopeNone: "D'après la plateforme, vous n'êtes membre d'aucun des groupes que suit relais.",
+	Unchecked: "⚠️ La plateforme n'a pas pu confirmer votre présence dans : %s. Ces groupes manquent sur cette page ; rechargez-la dans quelques minutes.",
 	Groups:    "Groupes", Group: "Groupe", Members: "Membres vus", Active7: "Actifs 7 j", Active30: "Actifs 30 j",
 	ThisWeek: "Cette semaine", LastWeek: "Semaine précédente", Trend: "Tendance",
 	Growing: "↗ en hausse", Fading: "↘ en baisse", Steady: "→ stable",
@@ -59,6 +61,7 @@ var textsEN = texts{
 	Admin:       "administrator", Organiser: "organiser",
 	ScopeAll: "Every group", ScopeSome: "Your groups (those you are a member of)",
 	ScopeNone: "As far as the platform says, you are a member of none of the groups relais follows.",
+	Unchecked: "⚠️ The platform could not confirm you are in: %s. Those groups are missing from this page; reload it in a few minutes.",
 	Groups:    "Groups", Group: "Group", Members: "Members seen", Active7: "Active 7 d", Active30: "Active 30 d",
 	ThisWeek: "This week", LastWeek: "Last week", Trend: "Trend",
 	Growing: "↗ growing", Fading: "↘ fading", Steady: "→ steady",

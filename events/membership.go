@@ -26,9 +26,13 @@ type MembershipQuestion struct {
 }
 
 // MembershipAnswer is the adapter's answer; Error is set when the platform could not say.
+// NotInGroup is the platform's own answer that the bot (or the WhatsApp account) is not in
+// the group: nobody is a member of it as far as relais can know, which is an answer, not a
+// failure.
 type MembershipAnswer struct {
-	Member bool   `json:"member"`
-	Error  string `json:"error,omitempty"`
+	Member     bool   `json:"member"`
+	NotInGroup bool   `json:"not_in_group,omitempty"`
+	Error      string `json:"error,omitempty"`
 }
 
 // membershipParallel bounds the questions an adapter answers at once.
@@ -62,6 +66,12 @@ type MembershipFunc func(ctx context.Context, group, user string) (bool, error)
 // does not hold the session): it stays silent, and the replica that holds it answers.
 var ErrNotHere = errors.New("membership: not this replica")
 
+// ErrNotInGroup is what a MembershipFunc and MembershipClient.IsMember return when the
+// platform says the bot (or the WhatsApp account) is not in the group: Telegram's 403 after
+// the bot was removed, WhatsApp's "not participating" or "no such group". A scope counts
+// that group as not the organiser's; any other error leaves the group unchecked.
+var ErrNotInGroup = errors.New("membership: the bot is not in this group")
+
 // ServeMembership answers membership questions for a platform until ctx ends. With a queue
 // group, one replica answers each question (any replica can ask the platform, as with a
 // bot token); without one every replica hears it and only the one whose check does not
@@ -84,7 +94,10 @@ func ServeMembership(ctx context.Context, nc *nats.Conn, names Names, p Platform
 		if errors.Is(err, ErrNotHere) {
 			return
 		}
-		if err != nil {
+		switch {
+		case errors.Is(err, ErrNotInGroup):
+			a = MembershipAnswer{NotInGroup: true}
+		case err != nil:
 			a = MembershipAnswer{Error: err.Error()}
 		}
 		b, _ := json.Marshal(a)
@@ -114,7 +127,8 @@ type MembershipClient struct {
 }
 
 // IsMember asks the adapter of platform p whether user is a member of group. No adapter
-// answering is an error: the caller decides (scopes fail closed).
+// answering is an error: the caller decides (scopes fail closed and say so). The platform
+// saying the bot is not in the group is ErrNotInGroup, wrapped.
 func (c MembershipClient) IsMember(ctx context.Context, p Platform, group, user string) (bool, error) {
 	if !p.Valid() {
 		return false, fmt.Errorf("membership: unknown platform %q", p)
@@ -136,6 +150,9 @@ func (c MembershipClient) IsMember(ctx context.Context, p Platform, group, user 
 	var a MembershipAnswer
 	if err := json.Unmarshal(m.Data, &a); err != nil {
 		return false, fmt.Errorf("membership: answer: %w", err)
+	}
+	if a.NotInGroup {
+		return false, fmt.Errorf("membership: %s: %w", p, ErrNotInGroup)
 	}
 	if a.Error != "" {
 		return false, fmt.Errorf("membership: %s: %s", p, a.Error)

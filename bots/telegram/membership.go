@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strconv"
+	"strings"
 
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
 
@@ -12,7 +14,9 @@ import (
 )
 
 // IsMember asks Telegram (getChatMember) whether user is in group: creator, administrator,
-// member, or restricted but still a member. Left and kicked are not.
+// member, or restricted but still a member. Left and kicked are not. A chat the bot was
+// removed from (403) or that Telegram does not know to it (400 "chat not found") is
+// events.ErrNotInGroup; a 429, a 5xx or a timeout is another error: Telegram did not say.
 func (a *Adapter) IsMember(ctx context.Context, group, user string) (bool, error) {
 	chat, err := strconv.ParseInt(group, 10, 64)
 	if err != nil {
@@ -27,8 +31,11 @@ func (a *Adapter) IsMember(ctx context.Context, group, user string) (bool, error
 	params.AddNonZero64("user_id", uid)
 	raw, err := a.request(ctx, "getChatMember", params)
 	if err != nil {
-		if apiCode(err) == 400 {
-			return false, nil // chat or user unknown to Telegram: not a member
+		switch code := apiCode(err); {
+		case code == http.StatusForbidden || (code == http.StatusBadRequest && strings.Contains(err.Error(), "chat not found")):
+			return false, fmt.Errorf("telegram: membership: %w (%w)", events.ErrNotInGroup, err)
+		case code == http.StatusBadRequest:
+			return false, nil // user unknown to Telegram: not a member
 		}
 		return false, fmt.Errorf("telegram: membership: %w", err)
 	}

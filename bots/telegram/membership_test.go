@@ -3,7 +3,9 @@ package telegram
 import (
 	"bytes"
 	"context"
+	"errors"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,6 +50,50 @@ func TestMembershipOverNATS(t *testing.T) {
 	}
 	if _, err := client.IsMember(ctx, events.WhatsApp, "1@g.us", "11"); err == nil {
 		t.Error("a platform nobody serves answered")
+	}
+}
+
+// TestMembershipNotInGroupIsAnAnswer: over NATS, a chat the bot was removed from (403) or
+// that Telegram does not know (400 "chat not found") comes back as events.ErrNotInGroup, an
+// answer; a 500 or a 429 comes back as another error: Telegram did not say.
+func TestMembershipNotInGroupIsAnAnswer(t *testing.T) {
+	h := newHarness(t)
+	run(t, h.adapter().ServeMembership)
+	organiser := tgtest.User{ID: 11, FirstName: "Paule"}
+	tests := []struct {
+		name      string
+		fail      *tgtest.APIError
+		wantNotIn bool
+		wantErr   bool
+	}{
+		{"answers", nil, false, false},
+		{"bot kicked (403)", &tgtest.APIError{Code: 403, Description: "Forbidden: bot was kicked from the supergroup chat"}, true, true},
+		{"chat not found (400)", &tgtest.APIError{Code: 400, Description: "Bad Request: chat not found"}, true, true},
+		{"server error (500)", &tgtest.APIError{Code: 500, Description: "Internal Server Error"}, false, true},
+		{"rate limited (429)", &tgtest.APIError{Code: 429, Description: "Too Many Requests: retry after 5", RetryAfter: 5}, false, true},
+	}
+	client := events.MembershipClient{NC: h.env.Conn, Names: h.env.Names, Timeout: 5 * time.Second}
+	ctx := context.Background()
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			group := tgtest.Supergroup(int64(-1002000-i), "Groupe")
+			h.fake.SetMember(group, organiser, "member")
+			if tt.fail != nil {
+				h.fake.FailMembership(group, *tt.fail)
+			}
+			chat := strconv.FormatInt(group.ID, 10)
+			var (
+				member bool
+				err    error
+			)
+			waitFor(t, "membership served", func() bool {
+				member, err = client.IsMember(ctx, events.Telegram, chat, "11")
+				return err == nil || !strings.Contains(err.Error(), "no responders")
+			})
+			if (err != nil) != tt.wantErr || errors.Is(err, events.ErrNotInGroup) != tt.wantNotIn || member != !tt.wantErr {
+				t.Errorf("member %v, err %v; want error %v, not in group %v", member, err, tt.wantErr, tt.wantNotIn)
+			}
+		})
 	}
 }
 

@@ -2,14 +2,18 @@ package whatsapp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"time"
 
+	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/types"
 	waevents "go.mau.fi/whatsmeow/types/events"
 	"golang.org/x/time/rate"
+
+	"github.com/relais-bot/relais/events"
 )
 
 // GroupFetcher asks WhatsApp for a group's metadata (*whatsmeow.Client satisfies it).
@@ -144,6 +148,8 @@ func isParticipant(info *types.GroupInfo, user string) bool {
 
 // groupMember asks WhatsApp for a group's participants and looks user up among them. The
 // bridge caches answers, so this is asked at most every few minutes per group and organiser.
+// A group the account left or that no longer exists is events.ErrNotInGroup: WhatsApp said
+// so; any other failure (a timeout, a disconnection) is WhatsApp not saying.
 func groupMember(ctx context.Context, fetch GroupFetcher, group, user string) (bool, error) {
 	jid, err := types.ParseJID(group)
 	if err != nil || jid.Server != types.GroupServer {
@@ -152,6 +158,9 @@ func groupMember(ctx context.Context, fetch GroupFetcher, group, user string) (b
 	ctx, cancel := context.WithTimeout(ctx, groupFetchTimeout)
 	defer cancel()
 	info, err := fetch.GetGroupInfo(ctx, jid)
+	if errors.Is(err, whatsmeow.ErrNotInGroup) || errors.Is(err, whatsmeow.ErrGroupNotFound) {
+		return false, fmt.Errorf("whatsapp: membership: %w (%w)", events.ErrNotInGroup, err)
+	}
 	if err != nil {
 		return false, fmt.Errorf("whatsapp: membership: %w", err)
 	}

@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
 
+	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/types"
+
+	"github.com/relais-bot/relais/events"
 )
 
 type fakeGroups struct {
@@ -29,20 +33,24 @@ func TestGroupMember(t *testing.T) {
 		name, group, user string
 		fetch             GroupFetcher
 		want, wantErr     bool
+		wantNotInGroup    bool
 	}{
-		{"by phone, given as +E.164", "1203@g.us", "+33611111111", fakeGroups{info: info}, true, false},
-		{"by LID", "1203@g.us", "111@lid", fakeGroups{info: info}, true, false},
-		{"by phone JID with a device", "1203@g.us", "33622222222:3@s.whatsapp.net", fakeGroups{info: info}, true, false},
-		{"not a participant", "1203@g.us", "+33699999999", fakeGroups{info: info}, false, false},
-		{"empty user", "1203@g.us", "", fakeGroups{info: info}, false, false},
-		{"not a group id", "33611111111@s.whatsapp.net", "+33611111111", fakeGroups{info: info}, false, true},
-		{"WhatsApp fails", "1203@g.us", "+33611111111", fakeGroups{err: errors.New("timeout")}, false, true},
+		{"by phone, given as +E.164", "1203@g.us", "+33611111111", fakeGroups{info: info}, true, false, false},
+		{"by LID", "1203@g.us", "111@lid", fakeGroups{info: info}, true, false, false},
+		{"by phone JID with a device", "1203@g.us", "33622222222:3@s.whatsapp.net", fakeGroups{info: info}, true, false, false},
+		{"not a participant", "1203@g.us", "+33699999999", fakeGroups{info: info}, false, false, false},
+		{"empty user", "1203@g.us", "", fakeGroups{info: info}, false, false, false},
+		{"not a group id", "33611111111@s.whatsapp.net", "+33611111111", fakeGroups{info: info}, false, true, false},
+		{"WhatsApp fails", "1203@g.us", "+33611111111", fakeGroups{err: errors.New("timeout")}, false, true, false},
+		{"WhatsApp times out", "1203@g.us", "+33611111111", fakeGroups{err: context.DeadlineExceeded}, false, true, false},
+		{"the account left the group (403)", "1203@g.us", "+33611111111", fakeGroups{err: fmt.Errorf("%w: forbidden", whatsmeow.ErrNotInGroup)}, false, true, true},
+		{"the group no longer exists (404)", "1203@g.us", "+33611111111", fakeGroups{err: fmt.Errorf("%w: item-not-found", whatsmeow.ErrGroupNotFound)}, false, true, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := groupMember(context.Background(), tt.fetch, tt.group, tt.user)
-			if got != tt.want || (err != nil) != tt.wantErr {
-				t.Errorf("groupMember = %v, %v; want %v, error %v", got, err, tt.want, tt.wantErr)
+			if got != tt.want || (err != nil) != tt.wantErr || errors.Is(err, events.ErrNotInGroup) != tt.wantNotInGroup {
+				t.Errorf("groupMember = %v, %v; want %v, error %v, not in group %v", got, err, tt.want, tt.wantErr, tt.wantNotInGroup)
 			}
 		})
 	}

@@ -288,22 +288,6 @@ func (h *Handler) memberButtons(cp campaign, p events.Platform) []events.Button 
 	}
 }
 
-// allowedGroups are the groups an organiser may address: those of their scope.
-func (h *Handler) allowedGroups(ctx context.Context, ev events.Event) ([]string, error) {
-	if h.camp.cfg.AllowedGroups != nil {
-		return h.camp.cfg.AllowedGroups(ctx, ev.Platform, ev.Sender.ID)
-	}
-	all, err := h.camp.cfg.Audience.GroupTokens(ctx)
-	if err != nil {
-		return nil, err
-	}
-	sc, err := h.Scope(ctx, h.Who(ev.Platform, ev.Sender))
-	if err != nil {
-		return nil, err
-	}
-	return slices.DeleteFunc(all, func(g string) bool { return !sc.Has(g) }), nil
-}
-
 // campaignCommand answers the organiser side of campaigns, privately.
 func (h *Handler) campaignCommand(ctx context.Context, ev events.Event, cmd command) error {
 	if h.camp == nil {
@@ -354,6 +338,10 @@ func (h *Handler) mobilise(ctx context.Context, ev events.Event, organiser strin
 	if text == "" {
 		return h.private(ev, "mobilise-usage", t.Usage), nil
 	}
+	allowed, sc, err := h.allowedGroups(ctx, ev)
+	if err != nil {
+		return events.Reply{}, err
+	}
 	cp, rev, found, err := h.draftSlot(ctx, ev, organiser, text)
 	if err != nil {
 		return events.Reply{}, err
@@ -362,12 +350,6 @@ func (h *Handler) mobilise(ctx context.Context, ev events.Event, organiser strin
 	if !found {
 		cp = campaign{Slug: slug, Text: text, Platform: ev.Platform, Organiser: organiser, OrganiserChat: ev.Sender.ID,
 			Leaders: spec.leaders, Actives: spec.actives, State: stateDraft, Created: h.cfg.Now().UTC()}
-		var allowed []string
-		if len(spec.groups) > 0 {
-			if allowed, err = h.allowedGroups(ctx, ev); err != nil {
-				return events.Reply{}, fmt.Errorf("allowed groups: %w", err)
-			}
-		}
 		for _, name := range spec.groups {
 			gs, err := h.query.FindGroup(ctx, name)
 			if err != nil {
@@ -376,7 +358,7 @@ func (h *Handler) mobilise(ctx context.Context, ev events.Event, organiser strin
 			// A group out of the organiser's scope is not found: its title is not theirs to learn.
 			gs = slices.DeleteFunc(gs, func(g GroupStats) bool { return !slices.Contains(allowed, g.Token) })
 			if len(gs) == 0 {
-				return h.private(ev, "mobilise-nogroup", fmt.Sprintf(t.NoGroupMatch, name)), nil
+				return h.private(ev, "mobilise-nogroup", h.withMissing(sc, fmt.Sprintf(t.NoGroupMatch, name))), nil
 			}
 			for _, g := range gs {
 				if !slices.Contains(cp.Groups, g.Token) {
@@ -386,7 +368,7 @@ func (h *Handler) mobilise(ctx context.Context, ev events.Event, organiser strin
 			}
 		}
 	}
-	cands, err := h.audience(ctx, ev, cp)
+	cands, err := h.audience(ctx, cp, allowed)
 	if err != nil {
 		return events.Reply{}, err
 	}
@@ -415,6 +397,9 @@ func (h *Handler) mobilise(ctx context.Context, ev events.Event, organiser strin
 	if n := counts[bridge.ReachCapped]; n > 0 {
 		b.WriteString("\n" + fmt.Sprintf(t.CountCapped, h.camp.cfg.MaxPerWeek, n))
 	}
+	if audienceIncomplete(cp, sc) {
+		b.WriteString("\n\n" + fmt.Sprintf(t.PreviewIncomplete, listTitles(sc.MissingTitles())))
+	}
 	b.WriteString("\n\n" + t.ConfirmHint)
 	if ev.Platform != events.Telegram {
 		b.WriteString("\n" + t.ConfirmWords)
@@ -427,11 +412,7 @@ func (h *Handler) mobilise(ctx context.Context, ev events.Event, organiser strin
 }
 
 // audience finds a campaign's candidates among the groups the organiser may address.
-func (h *Handler) audience(ctx context.Context, ev events.Event, cp campaign) ([]bridge.Candidate, error) {
-	allowed, err := h.allowedGroups(ctx, ev)
-	if err != nil {
-		return nil, fmt.Errorf("allowed groups: %w", err)
-	}
+func (h *Handler) audience(ctx context.Context, cp campaign, allowed []string) ([]bridge.Candidate, error) {
 	groups := allowed
 	if len(cp.Groups) > 0 {
 		groups = nil

@@ -36,7 +36,18 @@ func (h *Handler) confirmCampaign(ctx context.Context, ev events.Event, organise
 		if cp.State == stateQueued {
 			return h.queuedReply(ev, slug, cp.Queued), nil // queued, but the answer was lost
 		}
-	case stateDraft:
+	}
+	// Checked before anything changes: a refused confirmation leaves the draft as it was,
+	// and a confirmed campaign's redelivery queues nobody from a partial audience.
+	allowed, sc, err := h.allowedGroups(ctx, ev)
+	if err != nil {
+		return events.Reply{}, err
+	}
+	if audienceIncomplete(cp, sc) {
+		h.log.Warn("campaign not confirmed: scope incomplete", "campaign", slug, "unchecked", len(sc.Missing()))
+		return h.private(ev, "send", fmt.Sprintf(t.Incomplete, slug, listTitles(sc.MissingTitles()))), nil
+	}
+	if cp.State == stateDraft {
 		cp.State, cp.Confirmed, cp.ConfirmedBy = stateConfirmed, h.cfg.Now().UTC(), ev.ID
 		if err := h.camp.save(ctx, cp, rev); err != nil {
 			return events.Reply{}, err // a concurrent confirmation: the retry finds it confirmed
@@ -47,7 +58,7 @@ func (h *Handler) confirmCampaign(ctx context.Context, ev events.Event, organise
 	if err := events.StartCounts(ctx, h.camp.kv, slug); err != nil {
 		return events.Reply{}, err
 	}
-	queued, err := h.queueRecipients(ctx, ev, cp)
+	queued, err := h.queueRecipients(ctx, cp, allowed)
 	if err != nil {
 		return events.Reply{}, err
 	}
@@ -77,8 +88,8 @@ func (h *Handler) queuedReply(ev events.Event, slug string, queued int) events.R
 
 // queueRecipients queues the campaign to every member of its audience the gate and the
 // weekly cap let through, and says how many that is.
-func (h *Handler) queueRecipients(ctx context.Context, ev events.Event, cp campaign) (int, error) {
-	cands, err := h.audience(ctx, ev, cp)
+func (h *Handler) queueRecipients(ctx context.Context, cp campaign, allowed []string) (int, error) {
+	cands, err := h.audience(ctx, cp, allowed)
 	if err != nil {
 		return 0, err
 	}

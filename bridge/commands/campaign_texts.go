@@ -8,15 +8,18 @@ type CampaignTexts struct {
 	// Usage explains /mobiliser; Disabled says campaigns are not available here.
 	Usage, Disabled string
 	// Preview: %[1]s audience, %[2]s slug, %[3]s the message as members see it, then the counts.
-	Preview                                       string
-	CountNow, CountUnreachable, CountNotConsented string
-	CountObjected, CountOptedOut, CountCapped     string
-	ConfirmHint, ConfirmWords                     string
-	ButtonSend, ButtonCancel                      string
-	Queued, NothingToSend, Cancelled, AlreadyDone string
+	Preview                                           string
+	CountNow, CountUnreachable, CountNotConsented     string
+	CountObjected, CountOptedOut, CountCapped         string
+	ConfirmHint, ConfirmWords                         string
+	ButtonSend, ButtonCancel                          string
+	Queued, NothingToSend, Cancelled, AlreadyDone     string
+	NoDraft, NoCampaign, NoSuchCampaign, NoGroupMatch string
 	// AlreadyConfirmed answers a press of Envoyer on a campaign another press confirmed.
-	AlreadyConfirmed                                     string
-	NoDraft, NoCampaign, NoSuchCampaign, NoGroupMatch    string
+	AlreadyConfirmed string
+	// Incomplete refuses a confirmation on a partial audience: %[1]s slug, %[2]s the groups
+	// the platform could not answer about. PreviewIncomplete warns under a preview (%[1]s).
+	Incomplete, PreviewIncomplete                        string
 	AudienceLeaders, AudienceActives, AudienceBoth       string
 	AllGroups                                            string
 	ListTitle, ListLine, Detail, DetailRelayers, NoneYet string
@@ -61,13 +64,17 @@ func frenchCampaigns() CampaignTexts {
 		NoCampaign:        "Je ne trouve pas de campagne à laquelle répondre.",
 		NoSuchCampaign:    "Je ne connais pas la campagne %s.",
 		NoGroupMatch:      "Aucun groupe ne correspond à « %s ».",
-		AudienceLeaders:   "les relais (leaders)",
-		AudienceActives:   "les membres actifs",
-		AudienceBoth:      "les relais et les membres actifs",
-		AllGroups:         "tous les groupes",
-		ListTitle:         "📣 Vos campagnes :",
-		DigestTitle:       "📣 Campagnes de la semaine :",
-		ListLine:          "• %s (%s, %s) : %d envoyés, %d échecs, %d bloqués ; réponses : %d relaient, %d pas cette fois, %d ne plus solliciter",
+		Incomplete: "⚠️ La plateforme n'a pas pu me dire si vous êtes membre de : %[2]s. L'audience de la campagne %[1]s serait incomplète : " +
+			"rien n'est envoyé. Réessayez dans quelques minutes.",
+		PreviewIncomplete: "⚠️ La plateforme n'a pas pu me dire si vous êtes membre de : %[1]s. Ces groupes ne sont pas comptés ; " +
+			"la campagne ne pourra être envoyée qu'une fois tous vos groupes vérifiés.",
+		AudienceLeaders: "les relais (leaders)",
+		AudienceActives: "les membres actifs",
+		AudienceBoth:    "les relais et les membres actifs",
+		AllGroups:       "tous les groupes",
+		ListTitle:       "📣 Vos campagnes :",
+		DigestTitle:     "📣 Campagnes de la semaine :",
+		ListLine:        "• %s (%s, %s) : %d envoyés, %d échecs, %d bloqués ; réponses : %d relaient, %d pas cette fois, %d ne plus solliciter",
 		Detail: "📣 Campagne %[1]s (%[2]s, %[3]s)\nPublic : %[4]s\n\n%[5]s\n\n" +
 			"Envoyés : %[6]d · en file : %[7]d · échecs : %[8]d · bloqués : %[9]d · interrompus : %[10]d · retirés avant l'envoi : %[14]d\n" +
 			"Réponses : %[11]d relaient · %[12]d pas cette fois · %[13]d ne plus solliciter",
@@ -117,13 +124,17 @@ func englishCampaigns() CampaignTexts {
 		NoCampaign:        "I cannot find a campaign to answer.",
 		NoSuchCampaign:    "I do not know campaign %s.",
 		NoGroupMatch:      "No group matches \"%s\".",
-		AudienceLeaders:   "the relays (leaders)",
-		AudienceActives:   "the active members",
-		AudienceBoth:      "the relays and the active members",
-		AllGroups:         "every group",
-		ListTitle:         "📣 Your campaigns:",
-		DigestTitle:       "📣 This week's campaigns:",
-		ListLine:          "• %s (%s, %s): %d sent, %d failed, %d blocked; answers: %d relay, %d not this time, %d no more calls",
+		Incomplete: "⚠️ The platform could not tell me whether you are a member of: %[2]s. Campaign %[1]s's audience would be incomplete: " +
+			"nothing is sent. Try again in a few minutes.",
+		PreviewIncomplete: "⚠️ The platform could not tell me whether you are a member of: %[1]s. Those groups are not counted; " +
+			"the campaign can be sent only once all your groups are checked.",
+		AudienceLeaders: "the relays (leaders)",
+		AudienceActives: "the active members",
+		AudienceBoth:    "the relays and the active members",
+		AllGroups:       "every group",
+		ListTitle:       "📣 Your campaigns:",
+		DigestTitle:     "📣 This week's campaigns:",
+		ListLine:        "• %s (%s, %s): %d sent, %d failed, %d blocked; answers: %d relay, %d not this time, %d no more calls",
 		Detail: "📣 Campaign %[1]s (%[2]s, %[3]s)\nAudience: %[4]s\n\n%[5]s\n\n" +
 			"Sent: %[6]d · queued: %[7]d · failed: %[8]d · blocked: %[9]d · interrupted: %[10]d · withdrawn before sending: %[14]d\n" +
 			"Answers: %[11]d relay · %[12]d not this time · %[13]d no more calls",

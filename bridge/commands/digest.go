@@ -3,19 +3,14 @@ package commands
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/relais-bot/relais/bridge"
 	"github.com/relais-bot/relais/bridge/scope"
-	"github.com/relais-bot/relais/events"
 )
 
 // MemberSource is what the digest and the dashboard read beyond Query: everyone seen in a
@@ -43,6 +38,8 @@ type Digest struct {
 	// Sync is the CRM sync state; nil when this process does not report it.
 	Sync   *SyncInfo
 	Extras []string
+	// Missing are the titles of the groups the scope could not check: the digest says so.
+	Missing []string
 }
 
 // DigestGroup is one group's week against the week before.
@@ -81,7 +78,7 @@ func ISOWeek(t time.Time) string {
 
 // BuildDigest gathers the week ending now for a scope.
 func (h *Handler) BuildDigest(ctx context.Context, sc scope.Scope, now time.Time) (Digest, error) {
-	d := Digest{Week: ISOWeek(now)}
+	d := Digest{Week: ISOWeek(now), Missing: sc.MissingTitles()}
 	groups, err := h.query.Groups(ctx)
 	if err != nil {
 		return d, fmt.Errorf("digest: %w", err)
@@ -192,6 +189,9 @@ const maxDigestNames = 10
 func (h *Handler) DigestText(d Digest) string {
 	var b strings.Builder
 	b.WriteString(fmt.Sprintf(h.org.DigestTitle, d.Week))
+	if len(d.Missing) > 0 {
+		b.WriteString("\n\n" + h.missingNote(d.Missing))
+	}
 	if len(d.Groups) > 0 {
 		b.WriteString("\n\n" + h.org.DigestGroupsTitle)
 		for i, g := range d.Groups {
@@ -314,91 +314,4 @@ func (s Schedule) Due(now time.Time) (slot time.Time, due bool) {
 	off := (int(s.Weekday) + 6) % 7
 	slot = time.Date(monday.Year(), monday.Month(), monday.Day()+off, s.Hour, s.Minute, 0, 0, s.Zone)
 	return slot, !now.Before(slot)
-}
-
-// DigestTick sends the week's digest to every organiser whose digest is due and was not
-// sent yet, by this replica or another: a create-once key per organiser and ISO week in
-// kv decides who sends. It returns how many this call sent.
-func (h *Handler) DigestTick(ctx context.Context, kv jetstream.KeyValue, s Schedule, now time.Time) (int, error) {
-	slot, due := s.Due(now)
-	if !due {
-		return 0, nil
-	}
-	week := ISOWeek(slot)
-	if prev, _ := h.digestWeek.Swap(week).(string); prev != week {
-		h.digested.Clear() // last week's keys: never asked about again
-	}
-	sent := 0
-	var first error
-	for _, o := range h.organiserList() {
-		sum := sha256.Sum256([]byte(string(o.platform) + ":" + o.id))
-		who := hex.EncodeToString(sum[:12])
-		key := "sent." + who + "." + strings.ReplaceAll(week, "-", "")
-		if _, done := h.digested.Load(key); done {
-			continue
-		}
-		if _, err := kv.Create(ctx, key, []byte(now.UTC().Format(time.RFC3339))); err != nil {
-			if errors.Is(err, jetstream.ErrKeyExists) {
-				h.digested.Store(key, true)
-				continue // sent already, here or by another replica
-			}
-			first = cmp.Or(first, fmt.Errorf("digest: claim: %w", err))
-			continue
-		}
-		did, err := h.sendDigest(ctx, o, who, week, now)
-		if err != nil {
-			// Let the next tick, here or elsewhere, try again.
-			if derr := kv.Delete(ctx, key); derr != nil {
-				h.log.Warn("digest claim not released", "err", derr.Error())
-			}
-			first = cmp.Or(first, err)
-			continue
-		}
-		h.digested.Store(key, true)
-		if did {
-			sent++
-		}
-	}
-	if sent > 0 {
-		h.log.Info("weekly digests sent", "week", week, "count", sent)
-	}
-	return sent, first
-}
-
-// sendDigest sends one organiser their digest; sent is false when their scope is empty.
-func (h *Handler) sendDigest(ctx context.Context, o organiserEntry, who, week string, now time.Time) (sent bool, err error) {
-	sc, err := h.Scope(ctx, scope.Who{Platform: o.platform, ID: o.scopeID, Phone: o.phone, Admin: o.admin})
-	if err != nil {
-		return false, err
-	}
-	if sc.Empty() {
-		return false, nil // nothing of theirs to report
-	}
-	d, err := h.BuildDigest(ctx, sc, now)
-	if err != nil {
-		return false, err
-	}
-	r := events.Reply{V: events.Version, ID: "digest-" + who + "-" + week, Platform: o.platform,
-		Chat: o.chat, Private: true, Text: h.DigestText(d)}
-	return true, h.send(ctx, r)
-}
-
-// RunDigests checks every minute whether the weekly digest is due, until ctx ends.
-func (h *Handler) RunDigests(ctx context.Context, kv jetstream.KeyValue, s Schedule) error {
-	if s.Off {
-		<-ctx.Done()
-		return nil
-	}
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
-	for {
-		if _, err := h.DigestTick(ctx, kv, s, h.cfg.Now()); err != nil && ctx.Err() == nil {
-			h.log.Warn("weekly digest", "err", err.Error())
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
 }

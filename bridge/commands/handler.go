@@ -17,8 +17,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -80,11 +78,8 @@ type Handler struct {
 	consent *consent.Store
 	limit   *limiter
 	log     *slog.Logger
-	camp    *campaigns // nil until EnableCampaigns
-	// digested remembers the digest keys this process saw claimed, so a tick does not ask
-	// NATS again about each organiser every minute of the week.
-	digested   sync.Map
-	digestWeek atomic.Value // the ISO week digested is about
+	camp    *campaigns   // nil until EnableCampaigns
+	digests digestMemory // what this process knows of the week's digests (digest_weekly.go)
 }
 
 // maxLimitedMembers bounds the rate limiter's memory.

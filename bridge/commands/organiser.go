@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -33,7 +34,7 @@ func (h *Handler) organiserCommand(ctx context.Context, ev events.Event, cmd com
 		return err
 	}
 	if sc.Empty() && cmd != cmdSync {
-		return h.sendPrivately(ctx, ev, h.private(ev, "answer", h.org.NoScope))
+		return h.sendPrivately(ctx, ev, h.private(ev, "answer", cmp.Or(h.missingNote(sc.MissingTitles()), h.org.NoScope)))
 	}
 	var shown []GroupStats // the groups /stats answered about, for its chart
 	switch cmd {
@@ -57,7 +58,12 @@ func (h *Handler) organiserCommand(ctx context.Context, ev events.Event, cmd com
 	if err != nil {
 		return err
 	}
-	if err := h.sendPrivately(ctx, ev, h.private(ev, "answer", clip(text))); err != nil {
+	if cmd == cmdSync || cmd == cmdDigest {
+		text = clip(text) // the CRM is no scope's; a digest says what it misses itself
+	} else {
+		text = h.withMissing(sc, text)
+	}
+	if err := h.sendPrivately(ctx, ev, h.private(ev, "answer", text)); err != nil {
 		return err
 	}
 	if len(shown) > 0 {
@@ -67,12 +73,15 @@ func (h *Handler) organiserCommand(ctx context.Context, ev events.Event, cmd com
 }
 
 // clip keeps an answer within one message.
-func clip(s string) string {
+func clip(s string) string { return clipTo(s, maxAnswerRunes) }
+
+// clipTo keeps s within n runes.
+func clipTo(s string, n int) string {
 	r := []rune(s)
-	if len(r) <= maxAnswerRunes {
+	if len(r) <= n {
 		return s
 	}
-	return string(r[:maxAnswerRunes-1]) + "…"
+	return string(r[:max(n-1, 0)]) + "…"
 }
 
 // stats: with an argument, the groups whose title matches; without, in a group that group,

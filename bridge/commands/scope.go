@@ -89,3 +89,29 @@ func (h *Handler) organiserList() []organiserEntry {
 
 // NoScopeText is the answer to an organiser who is in none of the groups.
 func (h *Handler) NoScopeText() string { return h.org.NoScope }
+
+// missingNote says which groups could not be checked (their titles), "" when none.
+func (h *Handler) missingNote(titles []string) string {
+	if len(titles) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(h.org.Unchecked, listTitles(titles))
+}
+
+// listTitles joins titles, within one message.
+func listTitles(titles []string) string {
+	if len(titles) > maxGroupsListed {
+		titles = append(titles[:maxGroupsListed:maxGroupsListed], fmt.Sprintf("… (+%d)", len(titles)-maxGroupsListed))
+	}
+	return strings.Join(titles, ", ")
+}
+
+// withMissing puts what sc could not check above an answer built on it, both within one
+// message: the organiser must not read a partial answer as the whole.
+func (h *Handler) withMissing(sc scope.Scope, text string) string {
+	note := h.missingNote(sc.MissingTitles())
+	if note == "" {
+		return clip(text)
+	}
+	return note + "\n\n" + clipTo(text, maxAnswerRunes-len([]rune(note))-2)
+}

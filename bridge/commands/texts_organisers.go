@@ -6,6 +6,9 @@ type orgTexts struct {
 	HelpExtra string // appended to Catalogue.HelpOrganiser
 	// NoScope answers an organiser who is a member of no group relais follows.
 	NoScope string
+	// Unchecked heads an answer, digest or page built on an incomplete scope: %[1]s the
+	// titles of the groups the platform could not answer about.
+	Unchecked string
 
 	DashboardLink string // %[1]s link, %[2]d minutes it stays valid
 	// DashboardOff answers /tableau when this relais serves no dashboard.
@@ -34,6 +37,8 @@ func orgTextsFor(lang string) orgTexts {
 			HelpExtra: "\n/bilan : the weekly digest, now\n/tableau : a link to the dashboard",
 			NoScope: "You are a member of none of the groups relais follows, as far as the platform says: " +
 				"nothing to show you.",
+			Unchecked: "⚠️ The platform could not tell me whether you are a member of: %[1]s. " +
+				"Those groups are not counted here; try again in a few minutes.",
 			DashboardLink: "Your dashboard: %[1]s\nThe link works once, within %[2]d minutes. Do not share it.",
 			DashboardOff:  "The dashboard is not enabled on this relais.",
 
@@ -58,6 +63,8 @@ func orgTextsFor(lang string) orgTexts {
 		HelpExtra: "\n/bilan : le bilan de la semaine, tout de suite\n/tableau : un lien vers le tableau de bord",
 		NoScope: "D'après la plateforme, vous n'êtes membre d'aucun des groupes que suit relais : " +
 			"rien à vous montrer.",
+		Unchecked: "⚠️ La plateforme n'a pas pu me dire si vous êtes membre de : %[1]s. " +
+			"Ces groupes ne sont pas comptés ici ; réessayez dans quelques minutes.",
 		DashboardLink: "Votre tableau de bord : %[1]s\nLe lien ne sert qu'une fois, dans les %[2]d minutes. Ne le partagez pas.",
 		DashboardOff:  "Le tableau de bord n'est pas activé sur ce relais.",
 

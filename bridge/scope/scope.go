@@ -6,13 +6,14 @@
 package scope
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/relais-bot/relais/bridge"
@@ -36,10 +37,13 @@ type Who struct {
 	Admin bool
 }
 
-// Scope is a set of group tokens, or every group. The zero Scope holds nothing.
+// Scope is a set of group tokens, or every group. The zero Scope holds nothing. A scope
+// also knows the groups the platform could not answer about: they are left out (fail
+// closed), and whoever shows the scope says so instead of presenting it as complete.
 type Scope struct {
-	all    bool
-	groups map[string]bool
+	all       bool
+	groups    map[string]bool
+	unchecked []bridge.GroupRef
 }
 
 // Everything is an administrator's scope.
@@ -52,6 +56,42 @@ func Only(tokens ...string) Scope {
 		s.groups[t] = true
 	}
 	return s
+}
+
+// Unchecked returns s with these groups marked as not checked (the platform did not say
+// whether the organiser is a member), sorted by title.
+func (s Scope) Unchecked(gs ...bridge.GroupRef) Scope {
+	s.unchecked = slices.Clone(s.unchecked)
+	for _, g := range gs {
+		if !slices.ContainsFunc(s.unchecked, func(u bridge.GroupRef) bool { return u.Token == g.Token }) {
+			s.unchecked = append(s.unchecked, g)
+		}
+	}
+	slices.SortFunc(s.unchecked, func(a, b bridge.GroupRef) int {
+		return cmp.Or(strings.Compare(a.Title, b.Title), strings.Compare(a.Token, b.Token))
+	})
+	return s
+}
+
+// Complete reports whether every group was checked: nothing of the organiser's may be missing.
+func (s Scope) Complete() bool { return len(s.unchecked) == 0 }
+
+// Missing returns the groups that could not be checked, by title.
+func (s Scope) Missing() []bridge.GroupRef { return slices.Clone(s.unchecked) }
+
+// MissingTitles returns the titles of the groups that could not be checked, as relais knows
+// them.
+func (s Scope) MissingTitles() []string {
+	var out []string
+	for _, g := range s.unchecked {
+		out = append(out, cmp.Or(g.Title, g.Token)) // an untitled group still counts as missing
+	}
+	return out
+}
+
+// Misses reports whether a group could not be checked.
+func (s Scope) Misses(token string) bool {
+	return slices.ContainsFunc(s.unchecked, func(g bridge.GroupRef) bool { return g.Token == token })
 }
 
 // All reports whether the scope is every group.
@@ -137,6 +177,10 @@ func Rule(who Who, groups []bridge.GroupStats, member map[string]bool) Scope {
 // askParallel bounds the membership questions one scope asks at once.
 const askParallel = 4
 
+// DefaultAskTimeout bounds one membership question: a platform that does not answer in time
+// leaves that group unchecked, and the organiser waits for it no longer.
+const DefaultAskTimeout = 6 * time.Second
+
 // DefaultTTL is how long a membership answer is kept: someone removed from a group loses
 // its data within that time.
 const DefaultTTL = 5 * time.Minute
@@ -148,6 +192,7 @@ const maxCached = 50_000
 type Resolver struct {
 	checker Checker
 	ttl     time.Duration
+	timeout time.Duration
 	now     func() time.Time
 	log     *slog.Logger
 
@@ -177,11 +222,22 @@ func NewResolver(checker Checker, ttl time.Duration, now func() time.Time, log *
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Resolver{checker: checker, ttl: ttl, now: now, log: log, cache: map[cacheKey]cached{}}
+	return &Resolver{checker: checker, ttl: ttl, timeout: DefaultAskTimeout, now: now, log: log, cache: map[cacheKey]cached{}}
 }
 
-// Scope returns who's scope among groups. A platform that cannot answer for a group leaves
-// that group out (fail closed); it is asked again on the next call.
+// WithAskTimeout sets how long one membership question may take (d <= 0: the default).
+func (r *Resolver) WithAskTimeout(d time.Duration) *Resolver {
+	if d <= 0 {
+		d = DefaultAskTimeout
+	}
+	r.timeout = d
+	return r
+}
+
+// Scope returns who's scope among groups. Every group of who's platform is asked about (a
+// few at a time, each within the ask timeout): the platform saying the bot is not in a group
+// (events.ErrNotInGroup) means not a member; any other failure leaves that group out of the
+// scope and marks it unchecked, to be asked again on the next call.
 func (r *Resolver) Scope(ctx context.Context, who Who, groups []bridge.GroupStats) Scope {
 	if who.Admin {
 		return Everything()
@@ -190,14 +246,12 @@ func (r *Resolver) Scope(ctx context.Context, who Who, groups []bridge.GroupStat
 	if r == nil || r.checker == nil || who.ID == "" {
 		return Rule(who, groups, member)
 	}
-	// Groups are asked about a few at a time. Once the platform fails, the rest are read
-	// from the cache only: asking a platform that is down about every group would only make
-	// the organiser wait.
 	var (
-		mu     sync.Mutex
-		failed atomic.Bool
-		wg     sync.WaitGroup
-		slots  = make(chan struct{}, askParallel)
+		mu        sync.Mutex
+		unchecked []bridge.GroupRef
+		firstErr  error
+		wg        sync.WaitGroup
+		slots     = make(chan struct{}, askParallel)
 	)
 	for _, g := range groups {
 		if g.Platform != who.Platform || g.Chat == "" {
@@ -206,26 +260,25 @@ func (r *Resolver) Scope(ctx context.Context, who Who, groups []bridge.GroupStat
 		slots <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-slots }()
-			ok, err := r.isMember(ctx, who.Platform, g.Chat, who.ID, failed.Load())
+			ok, err := r.isMember(ctx, who.Platform, g.Chat, who.ID)
+			mu.Lock()
+			defer mu.Unlock()
 			if err != nil {
-				if !failed.Swap(true) {
-					r.log.Warn("membership not known: groups left out of the scope", "group", g.Token, "err", err.Error())
-				}
+				unchecked = append(unchecked, bridge.GroupRef{Token: g.Token, Title: g.Title})
+				firstErr = cmp.Or(firstErr, err)
 				return
 			}
-			mu.Lock()
 			member[g.Token] = ok
-			mu.Unlock()
 		})
 	}
 	wg.Wait()
-	return Rule(who, groups, member)
+	if len(unchecked) > 0 {
+		r.log.Warn("membership not known: scope incomplete", "unchecked", len(unchecked), "err", firstErr.Error())
+	}
+	return Rule(who, groups, member).Unchecked(unchecked...)
 }
 
-// errNotAsked is a membership not in the cache, not asked because the platform failed.
-var errNotAsked = errors.New("scope: platform failed earlier in this scope")
-
-func (r *Resolver) isMember(ctx context.Context, p events.Platform, group, user string, cachedOnly bool) (bool, error) {
+func (r *Resolver) isMember(ctx context.Context, p events.Platform, group, user string) (bool, error) {
 	k := cacheKey{p, group, user}
 	now := r.now()
 	r.mu.Lock()
@@ -234,12 +287,14 @@ func (r *Resolver) isMember(ctx context.Context, p events.Platform, group, user 
 	if ok && now.Before(c.until) {
 		return c.member, nil
 	}
-	if cachedOnly {
-		return false, errNotAsked
-	}
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
 	member, err := r.checker.IsMember(ctx, p, group, user)
-	if err != nil {
-		return false, err
+	switch {
+	case errors.Is(err, events.ErrNotInGroup):
+		member = false // the platform's answer: cached like any other
+	case err != nil:
+		return false, fmt.Errorf("scope: membership: %w", err)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

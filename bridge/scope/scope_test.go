@@ -3,6 +3,7 @@ package scope_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -116,16 +117,108 @@ func TestResolverCachesThenAsksAgain(t *testing.T) {
 	}
 }
 
+// chatChecker answers per group chat id: an error, a wait until the question times out, or
+// whether the organiser is a member.
+type chatChecker struct {
+	mu     sync.Mutex
+	member map[string]bool
+	err    map[string]error
+	hang   map[string]bool
+	asked  map[string]int
+}
+
+func (c *chatChecker) IsMember(ctx context.Context, _ events.Platform, group, _ string) (bool, error) {
+	c.mu.Lock()
+	c.asked[group]++
+	member, err, hang := c.member[group], c.err[group], c.hang[group]
+	c.mu.Unlock()
+	if hang {
+		<-ctx.Done()
+		return false, ctx.Err()
+	}
+	return member, err
+}
+
+// nineGroups are an organiser's nine Telegram groups, G1 to G9 (chats -1 to -9).
+func nineGroups() []bridge.GroupStats {
+	var gs []bridge.GroupStats
+	for i := 1; i <= 9; i++ {
+		gs = append(gs, bridge.GroupStats{Token: fmt.Sprintf("g%d", i), Chat: fmt.Sprintf("-%d", i), Title: fmt.Sprintf("G%d", i), Platform: events.Telegram})
+	}
+	return gs
+}
+
+// TestResolverAsksEveryGroup: one group in three whose check fails (a 500, a timeout) leaves
+// the scope incomplete, naming exactly those groups, while every other group is still asked
+// and counted; "the bot is not in this group" is an answer (not a member), not a failure.
+func TestResolverAsksEveryGroup(t *testing.T) {
+	down := errors.New("telegram: membership: getChatMember: Internal Server Error (500)")
+	notIn := fmt.Errorf("telegram: membership: %w", events.ErrNotInGroup)
+	tests := []struct {
+		name        string
+		err         map[string]error
+		hang        map[string]bool
+		wantScope   []string
+		wantMissing []string
+	}{
+		{"every group answers", nil, nil, []string{"g1", "g2", "g3", "g4", "g5", "g6", "g7", "g8", "g9"}, nil},
+		{"one in three answers 500", map[string]error{"-1": down, "-4": down, "-7": down}, nil,
+			[]string{"g2", "g3", "g5", "g6", "g8", "g9"}, []string{"G1", "G4", "G7"}},
+		{"one in three times out", nil, map[string]bool{"-1": true, "-4": true, "-7": true},
+			[]string{"g2", "g3", "g5", "g6", "g8", "g9"}, []string{"G1", "G4", "G7"}},
+		{"the bot is not in one in three", map[string]error{"-1": notIn, "-4": notIn, "-7": notIn}, nil,
+			[]string{"g2", "g3", "g5", "g6", "g8", "g9"}, nil},
+		{"every group fails", map[string]error{"-1": down, "-2": down, "-3": down, "-4": down, "-5": down, "-6": down, "-7": down, "-8": down, "-9": down}, nil,
+			nil, []string{"G1", "G2", "G3", "G4", "G5", "G6", "G7", "G8", "G9"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			gs := nineGroups()
+			c := &chatChecker{member: map[string]bool{}, err: tt.err, hang: tt.hang, asked: map[string]int{}}
+			for _, g := range gs {
+				c.member[g.Chat] = true
+			}
+			r := scope.NewResolver(c, time.Minute, nil, nil).WithAskTimeout(50 * time.Millisecond)
+			who := scope.Who{Platform: events.Telegram, ID: "7"}
+			s := r.Scope(context.Background(), who, gs)
+			var got []string
+			for _, g := range s.Groups(gs) {
+				got = append(got, g.Token)
+			}
+			if !slices.Equal(got, tt.wantScope) {
+				t.Errorf("scope %v, want %v", got, tt.wantScope)
+			}
+			if !slices.Equal(s.MissingTitles(), tt.wantMissing) || s.Complete() != (len(tt.wantMissing) == 0) {
+				t.Errorf("missing %v (complete %v), want %v", s.MissingTitles(), s.Complete(), tt.wantMissing)
+			}
+			for _, g := range gs {
+				if c.asked[g.Chat] != 1 {
+					t.Errorf("group %s asked %d times, want once", g.Title, c.asked[g.Chat])
+				}
+			}
+			// Answers are cached, failures are not: the next scope asks only the failed groups.
+			r.Scope(context.Background(), who, gs)
+			for _, g := range gs {
+				want := 1
+				if slices.Contains(tt.wantMissing, g.Title) {
+					want = 2
+				}
+				if c.asked[g.Chat] != want {
+					t.Errorf("after a second scope, group %s asked %d times, want %d", g.Title, c.asked[g.Chat], want)
+				}
+			}
+		})
+	}
+}
+
 func TestResolverFailsClosed(t *testing.T) {
 	c := &countingChecker{member: map[string]bool{"-1001": true}, err: errors.New("telegram down")}
 	r := scope.NewResolver(c, time.Minute, nil, nil)
-	if s := r.Scope(context.Background(), scope.Who{Platform: events.Telegram, ID: "7"}, groups); !s.Empty() {
-		t.Errorf("a platform error gave scope %v", tokens(s))
+	s := r.Scope(context.Background(), scope.Who{Platform: events.Telegram, ID: "7"}, groups)
+	if !s.Empty() || s.Complete() || !slices.Equal(s.MissingTitles(), []string{"A", "B"}) {
+		t.Errorf("a platform error gave scope %v, missing %v", tokens(s), s.MissingTitles())
 	}
-	if c.asked > 4 {
-		t.Errorf("a failing platform was asked %d times in one scope, want at most the questions in flight (4)", c.asked)
-	}
-	if s := scope.NewResolver(nil, 0, nil, nil).Scope(context.Background(), scope.Who{Platform: events.Telegram, ID: "7"}, groups); !s.Empty() {
+	if s := scope.NewResolver(nil, 0, nil, nil).Scope(context.Background(), scope.Who{Platform: events.Telegram, ID: "7"}, groups); !s.Empty() || !s.Complete() {
 		t.Errorf("no checker gave scope %v", tokens(s))
 	}
 }

@@ -28,6 +28,25 @@ func (s *Server) SetMember(chat Chat, user User, status string) {
 	s.members[[2]int64{chat.ID, user.ID}] = memberState{user: user, status: status}
 }
 
+// FailMembership makes every getChatMember about chat answer e until HealMembership: an
+// outage (InternalError, TooManyRequests) or the bot removed from the group
+// (Forbidden("bot was kicked from the supergroup chat")).
+func (s *Server) FailMembership(chat Chat, e APIError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.memberFail == nil {
+		s.memberFail = map[int64]APIError{}
+	}
+	s.memberFail[chat.ID] = e
+}
+
+// HealMembership ends FailMembership for chat.
+func (s *Server) HealMembership(chat Chat) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.memberFail, chat.ID)
+}
+
 // Photos returns the pictures sent so far.
 func (s *Server) Photos() []Photo {
 	s.mu.Lock()
@@ -78,6 +97,10 @@ func (s *Server) getChatMember(w http.ResponseWriter, form map[string]string) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if e, ok := s.memberFail[chatID]; ok {
+		writeError(w, e)
+		return
+	}
 	if to, ok := s.migrated[chatID]; ok {
 		writeError(w, APIError{Code: 400, Description: "Bad Request: group chat was upgraded to a supergroup chat", MigrateTo: to})
 		return

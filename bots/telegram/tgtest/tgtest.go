@@ -199,8 +199,9 @@ type Server struct {
 	answered      []string // callback query ids answered
 	// members is each (chat, user)'s status as getChatMember reports it, learnt from what the
 	// fake queued (a message, a join, a leave, a chat_member update) or set by SetMember.
-	members map[[2]int64]memberState
-	photos  []Photo
+	members    map[[2]int64]memberState
+	memberFail map[int64]APIError // getChatMember's error per chat, until healed (members.go)
+	photos     []Photo
 }
 
 // Option configures a Server.
