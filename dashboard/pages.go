@@ -46,6 +46,8 @@ type syncView struct {
 // view is what every page template reads.
 type view struct {
 	T          texts
+	Root       string // the dashboard's public path, "/relais/tableau/": every link starts there
+	Script     template.JS
 	Lang       string // "?lang=xx" or ""
 	Switch     string // the link to the page in the other language
 	SignedIn   bool
@@ -69,10 +71,11 @@ type view struct {
 }
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, extra map[string]any) {
-	v := view{T: s.texts(r), Lang: langQuery(r)}
-	if tok, ok := extra["Token"].(string); ok {
+	v := view{T: s.texts(r), Lang: langQuery(r), Script: template.JS(loginJS)}
+	if tok, ok := extra["Token"].(string); ok && tok != "" {
 		v.Token = tok
-		// Switching language on the login page keeps the link's token.
+		// Switching language on the login page keeps the link's token (loginJS keeps a
+		// fragment's).
 		v.Switch = "?" + url.Values{"t": {tok}, "lang": {v.T.Other}}.Encode()
 	}
 	s.write(w, status, name, v)
@@ -83,6 +86,7 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request, status int, name, 
 }
 
 func (s *Server) write(w http.ResponseWriter, status int, name string, v view) {
+	v.Root = s.root
 	if v.Switch == "" {
 		v.Switch = "?lang=" + v.T.Other
 	}
