@@ -396,20 +396,7 @@ func (q *Query) groupTokens(ctx context.Context, group string) ([]string, error)
 	if err != nil {
 		return nil, fmt.Errorf("query group: %w", err)
 	}
-	for range 8 {
-		next, ok := alias[group]
-		if !ok {
-			break
-		}
-		group = next
-	}
-	out := []string{group}
-	for old, cur := range alias {
-		if cur == group {
-			out = append(out, old)
-		}
-	}
-	return out, nil
+	return aliasesOf(group, alias), nil
 }
 
 // GroupDays returns a group's messages per day over the last n days, oldest first, today

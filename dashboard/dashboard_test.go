@@ -8,6 +8,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -63,8 +64,10 @@ func (fakeSource) BuildDigest(_ context.Context, sc scope.Scope, now time.Time) 
 	return d, nil
 }
 
-func (fakeSource) ScopedMembers(_ context.Context, sc scope.Scope) ([]bridge.MemberCard, error) {
-	return sc.Cards([]bridge.MemberCard{cardA, cardB}), nil
+func (fakeSource) Top(_ context.Context, sc scope.Scope, r bridge.Ranking, n int, keep func(bridge.MemberCard) bool) ([]bridge.MemberCard, error) {
+	cards := slices.DeleteFunc(sc.Cards([]bridge.MemberCard{cardA, cardB}), func(c bridge.MemberCard) bool { return !keep(c) })
+	slices.SortFunc(cards, func(a, b bridge.MemberCard) int { return r.Of(b) - r.Of(a) })
+	return cards[:min(n, len(cards))], nil
 }
 
 type fakeSeries struct{}

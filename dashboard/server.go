@@ -42,7 +42,8 @@ type Source interface {
 	Recheck(who scope.Who) (scope.Who, bool)
 	Scope(ctx context.Context, who scope.Who) (scope.Scope, error)
 	BuildDigest(ctx context.Context, sc scope.Scope, now time.Time) (commands.Digest, error)
-	ScopedMembers(ctx context.Context, sc scope.Scope) ([]bridge.MemberCard, error)
+	// Top is the scope's first n members keep keeps, by the ranking's figure.
+	Top(ctx context.Context, sc scope.Scope, r bridge.Ranking, n int, keep func(bridge.MemberCard) bool) ([]bridge.MemberCard, error)
 }
 
 // Series are a group's counts: *bridge.Query has them.
