@@ -20,6 +20,7 @@ type RankSource interface {
 	RankedAtLeast(ctx context.Context, r bridge.Ranking, least int) ([]string, error)
 	PostedWithin(ctx context.Context, days int) ([]string, error)
 	SeenIn(ctx context.Context, groups, members []string) ([]bool, error)
+	Activities(ctx context.Context, members []string) ([]bridge.Activity, error)
 }
 
 // byName is the order of member lists: by displayed name, then token.
@@ -128,9 +129,11 @@ func (h *Handler) seenCards(ctx context.Context, rs RankSource, sc scope.Scope, 
 }
 
 // digestMembers returns, by name, the cards of the scope's members who may be in a digest's
-// lists: who rose to a bar must be over it now, so in its ranking at least at the bar; who
-// fell from the active bar met it in the window that ended a week ago, so posted within the
-// window and a week. Everyone else, the bulk of the members seen, is not read.
+// lists. Who crossed the active bar, up or down, met it now or in the window that ended a
+// week ago, so posted within the window and a week: of those, only the ones whose day
+// buckets say they crossed it are read whole. Who rose to the leader bar is over it now, so
+// in its ranking at least at the bar. Everyone else, the bulk of the members seen, is not
+// read at all.
 func (h *Handler) digestMembers(ctx context.Context, ms MemberSource, sc scope.Scope, groups []GroupStats) ([]MemberCard, error) {
 	rs, ok := ms.(RankSource)
 	if !ok {
@@ -141,22 +144,26 @@ func (h *Handler) digestMembers(ctx context.Context, ms MemberSource, sc scope.S
 	if err != nil {
 		return nil, fmt.Errorf("members: %w", err)
 	}
-	leaders, err := rs.RankedAtLeast(ctx, bridge.ByPeople, max(1, bars.LeaderMinPeople))
-	if err != nil {
-		return nil, fmt.Errorf("members: %w", err)
-	}
 	actives, err := rs.RankedAtLeast(ctx, bridge.ByMessages, max(1, bars.ActiveMinMessages))
 	if err != nil {
 		return nil, fmt.Errorf("members: %w", err)
 	}
-	seen := map[string]bool{}
-	var tokens []string
-	for _, t := range slices.Concat(posted, leaders, actives) {
-		if !seen[t] {
-			seen[t] = true
-			tokens = append(tokens, t)
+	leaders, err := rs.RankedAtLeast(ctx, bridge.ByPeople, max(1, bars.LeaderMinPeople))
+	if err != nil {
+		return nil, fmt.Errorf("members: %w", err)
+	}
+	posted = unique(slices.Concat(posted, actives))
+	acts, err := rs.Activities(ctx, posted)
+	if err != nil {
+		return nil, fmt.Errorf("members: %w", err)
+	}
+	var crossed []string
+	for i, a := range acts {
+		if metActive(bars, a.Messages, a.ActiveDays) != metActive(bars, a.BeforeMessages, a.BeforeActiveDays) {
+			crossed = append(crossed, posted[i])
 		}
 	}
+	tokens := unique(slices.Concat(crossed, leaders))
 	gs := make([]string, len(groups))
 	for i, g := range groups {
 		gs[i] = g.Token
@@ -167,4 +174,16 @@ func (h *Handler) digestMembers(ctx context.Context, ms MemberSource, sc scope.S
 	}
 	slices.SortFunc(cards, byName)
 	return cards, nil
+}
+
+// unique keeps the first of each token, in order.
+func unique(tokens []string) []string {
+	seen := make(map[string]bool, len(tokens))
+	return slices.DeleteFunc(tokens, func(t string) bool {
+		if seen[t] {
+			return true
+		}
+		seen[t] = true
+		return false
+	})
 }
