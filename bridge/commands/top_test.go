@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"os"
 	"reflect"
 	"slices"
 	"strconv"
@@ -395,6 +396,10 @@ func BenchmarkAdminPage(b *testing.B) {
 		b.ReportMetric(float64(s.cards.Load())/float64(max(n, 1)), "cards/op")
 	}
 	b.Run("everyone", func(b *testing.B) {
+		if os.Getenv("REDIS_URL") == "" {
+			// Measured: its pipeline of 200,000 HGETALLs outlasts the client's write timeout.
+			b.Skip("reading every member of 50,000 times out on the embedded miniredis: set REDIS_URL")
+		}
 		run(b, func() error {
 			if _, err := all.BuildDigest(ctx, scope.Everything(), topNow); err != nil {
 				return err
