@@ -9,9 +9,11 @@
 // browsers never send: the login page's script posts it, so no access log holds it.
 //
 // Everything is served under RELAIS_PUBLIC_URL's path: with https://example.org/relais/, the
-// pages are /relais/tableau/… on RELAIS_HTTP_ADDR, the reverse proxy forwarding the full path. Every page applies the organiser's scope,
-// asked again at each request (the platform's answer is cached a few minutes), and reads
-// members through the consent gate: objectors and erased members never appear.
+// pages are /relais/tableau/… on RELAIS_HTTP_ADDR, the reverse proxy forwarding the full path.
+//
+// Every page applies the organiser's scope, asked again at each request (the platform's
+// answer is cached a few minutes), and reads members through the consent gate: objectors and
+// erased members never appear.
 package dashboard
 
 import (
@@ -238,9 +240,9 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // sameOrigin says whether a form was posted from RELAIS_PUBLIC_URL's origin: its Origin, or
-// without one its Referer. Neither is refused: every browser sends Origin with a POST, so
-// only a page elsewhere (login CSRF: logging the victim in as the attacker) or a script
-// posts without it.
+// without one its Referer. A request with neither is refused: every browser sends Origin
+// with a POST, so what comes without is no browser's, and a page elsewhere (login CSRF:
+// logging the victim in as the attacker) is refused by its Origin.
 func (s *Server) sameOrigin(r *http.Request) bool {
 	from := r.Header.Get("Origin")
 	if from == "" {
