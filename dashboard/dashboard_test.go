@@ -3,10 +3,12 @@ package dashboard_test
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -64,8 +66,10 @@ func (fakeSource) BuildDigest(_ context.Context, sc scope.Scope, now time.Time) 
 	return d, nil
 }
 
-func (fakeSource) ScopedMembers(_ context.Context, sc scope.Scope) ([]bridge.MemberCard, error) {
-	return sc.Cards([]bridge.MemberCard{cardA, cardB}), nil
+func (fakeSource) Top(_ context.Context, sc scope.Scope, r bridge.Ranking, n int, keep func(bridge.MemberCard) bool) ([]bridge.MemberCard, error) {
+	cards := slices.DeleteFunc(sc.Cards([]bridge.MemberCard{cardA, cardB}), func(c bridge.MemberCard) bool { return !keep(c) })
+	slices.SortFunc(cards, func(a, b bridge.MemberCard) int { return r.Of(b) - r.Of(a) })
+	return cards[:min(n, len(cards))], nil
 }
 
 type fakeSeries struct{}
@@ -93,10 +97,12 @@ func (c *clock) add(d time.Duration) {
 }
 
 type rig struct {
-	t     testing.TB
-	srv   *dashboard.Server
-	http  *httptest.Server
-	clock *clock
+	t      testing.TB
+	srv    *dashboard.Server
+	http   *httptest.Server
+	clock  *clock
+	origin string // RELAIS_PUBLIC_URL's origin: what a browser's POSTs carry as Origin
+	logs   *strings.Builder
 }
 
 func newRig(t testing.TB, public string) *rig {
@@ -111,14 +117,47 @@ func newRig(t testing.TB, public string) *rig {
 	if public == "" {
 		public = hs.URL
 	}
-	srv, err := dashboard.New(dashboard.Config{PublicURL: public, Lang: "fr", SessionTTL: time.Hour, Now: c.now}, kv)
+	logs := &strings.Builder{}
+	log := slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv, err := dashboard.New(dashboard.Config{PublicURL: public, Lang: "fr", SessionTTL: time.Hour, Now: c.now, Log: log}, kv)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv.Attach(fakeSource{}, fakeSeries{})
-	hs.Config.Handler = srv.Handler()
+	// Mounted as relais run mounts it: at its root, nothing else served.
+	mux := http.NewServeMux()
+	mux.Handle(srv.Root(), srv.Handler())
+	hs.Config.Handler = mux
 	t.Cleanup(hs.Close)
-	return &rig{t: t, srv: srv, http: hs, clock: c}
+	pu, err := url.Parse(public)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &rig{t: t, srv: srv, http: hs, clock: c, origin: pu.Scheme + "://" + pu.Host, logs: logs}
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+// tokenOf is a link's token: after '#', or in ?t= for links sent before fragments.
+func tokenOf(t testing.TB, link string) string {
+	t.Helper()
+	u, err := url.Parse(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Fragment != "" {
+		return u.Fragment
+	}
+	return u.Query().Get("t")
 }
 
 func (r *rig) client() *http.Client {
@@ -142,11 +181,12 @@ func (r *rig) login(c *http.Client, link string) (*http.Response, string) {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	get := r.do(c, http.MethodGet, r.http.URL+u.Path+"?"+u.RawQuery, nil)
+	// What a browser sends of the link: never the fragment.
+	get := r.do(c, http.MethodGet, r.http.URL+u.RequestURI(), nil)
 	if get.code != http.StatusOK || !strings.Contains(get.body, `id="login"`) {
 		r.t.Fatalf("login page %d:\n%s", get.code, get.body)
 	}
-	res := r.do(c, http.MethodPost, r.http.URL+u.Path, url.Values{"t": {u.Query().Get("t")}})
+	res := r.do(c, http.MethodPost, r.http.URL+u.Path, url.Values{"t": {tokenOf(r.t, link)}})
 	return res.resp, res.body
 }
 
@@ -168,6 +208,9 @@ func (r *rig) do(c *http.Client, method, u string, form url.Values) result {
 	}
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if method == http.MethodPost {
+		req.Header.Set("Origin", r.origin)
 	}
 	resp, err := c.Do(req)
 	if err != nil {
@@ -209,8 +252,9 @@ func TestSessionCookieAndHeaders(t *testing.T) {
 		link := r.link(scope.Who{Platform: events.Telegram, ID: "a"})
 		u, _ := url.Parse(link)
 		client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-		req, _ := http.NewRequest(http.MethodPost, r.http.URL+u.Path, strings.NewReader(url.Values{"t": {u.Query().Get("t")}}.Encode()))
+		req, _ := http.NewRequest(http.MethodPost, r.http.URL+u.Path, strings.NewReader(url.Values{"t": {tokenOf(t, link)}}.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", r.origin)
 		if tt.forwarded != "" {
 			req.Header.Set("X-Forwarded-Proto", tt.forwarded)
 		}
@@ -232,7 +276,7 @@ func TestSessionCookieAndHeaders(t *testing.T) {
 			t.Errorf("public %q, forwarded %q: cookie %+v", tt.public, tt.forwarded, ck)
 		}
 		csp := res.resp.Header.Get("Content-Security-Policy")
-		if !strings.Contains(csp, "default-src 'none'") || strings.Contains(csp, "http") || res.resp.Header.Get("Referrer-Policy") != "no-referrer" {
+		if !strings.Contains(csp, "default-src 'none'") || strings.Contains(csp, "http") || res.resp.Header.Get("Referrer-Policy") != "strict-origin" {
 			t.Errorf("headers %v", res.resp.Header)
 		}
 		if !strings.HasPrefix(link, tt.public) && tt.public != "" {
@@ -304,10 +348,10 @@ func TestScopeByURL(t *testing.T) {
 
 func TestLanguages(t *testing.T) {
 	r := newRig(t, "")
-	l := r.link(scope.Who{Platform: events.Telegram, ID: "a"})
-	u, _ := url.Parse(l)
-	page := r.do(r.client(), http.MethodGet, r.http.URL+u.Path+"?"+u.RawQuery, nil)
-	if want := `href="?lang=en&amp;t=` + u.Query().Get("t") + `"`; !strings.Contains(page.body, want) {
+	// A link sent before fragments: its ?t= page keeps the token across the language switch.
+	tok := tokenOf(t, r.link(scope.Who{Platform: events.Telegram, ID: "a"}))
+	page := r.do(r.client(), http.MethodGet, r.http.URL+"/tableau/entree?t="+tok, nil)
+	if want := `href="?lang=en&amp;t=` + tok + `"`; !strings.Contains(page.body, want) {
 		t.Errorf("login page's language link loses the token: want %s in\n%s", want, page.body)
 	}
 	c := r.client()
@@ -358,7 +402,13 @@ func FuzzLoginToken(f *testing.F) {
 	r := newRig(f, "")
 	r.link(scope.Who{Platform: events.Telegram, ID: "a"}) // a real link exists, unknown to the fuzzer
 	f.Fuzz(func(t *testing.T, tok string) {
-		resp, err := http.PostForm(r.http.URL+"/tableau/entree", url.Values{"t": {tok}})
+		req, err := http.NewRequest(http.MethodPost, r.http.URL+"/tableau/entree", strings.NewReader(url.Values{"t": {tok}}.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", r.origin)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

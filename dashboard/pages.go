@@ -1,7 +1,6 @@
 package dashboard
 
 import (
-	"cmp"
 	_ "embed"
 	"fmt"
 	"html/template"
@@ -46,6 +45,8 @@ type syncView struct {
 // view is what every page template reads.
 type view struct {
 	T          texts
+	Root       string // the dashboard's public path, "/relais/tableau/": every link starts there
+	Script     template.JS
 	Lang       string // "?lang=xx" or ""
 	Switch     string // the link to the page in the other language
 	SignedIn   bool
@@ -70,10 +71,11 @@ type view struct {
 }
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, extra map[string]any) {
-	v := view{T: s.texts(r), Lang: langQuery(r)}
-	if tok, ok := extra["Token"].(string); ok {
+	v := view{T: s.texts(r), Lang: langQuery(r), Script: template.JS(loginJS)}
+	if tok, ok := extra["Token"].(string); ok && tok != "" {
 		v.Token = tok
-		// Switching language on the login page keeps the link's token.
+		// Switching language on the login page keeps the link's token (loginJS keeps a
+		// fragment's).
 		v.Switch = "?" + url.Values{"t": {tok}, "lang": {v.T.Other}}.Encode()
 	}
 	s.write(w, status, name, v)
@@ -84,6 +86,7 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request, status int, name, 
 }
 
 func (s *Server) write(w http.ResponseWriter, status int, name string, v view) {
+	v.Root = s.root
 	if v.Switch == "" {
 		v.Switch = "?lang=" + v.T.Other
 	}
@@ -154,12 +157,10 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request, who scope.Who)
 	for _, g := range d.Groups {
 		v.Groups = append(v.Groups, s.groupRow(t, g))
 	}
-	cards, err := src.src.ScopedMembers(r.Context(), sc)
-	if err != nil {
+	if v.Leaders, v.Actives, err = s.leadersAndActives(r, t, src.src, sc); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	v.Leaders, v.Actives = s.leadersAndActives(t, cards)
 	v.NewActive, v.NewLeaders, v.Inactive = s.people(t, d.NewActive, false), s.people(t, d.NewLeaders, true), s.people(t, d.Inactive, false)
 	v.Sync = s.syncView(t, d.Sync)
 	v.Extras = d.Extras
@@ -208,12 +209,10 @@ func (s *Server) groupPage(w http.ResponseWriter, r *http.Request, who scope.Who
 		return
 	}
 	v.Heatmap = heatmap(hours, t.Days, t.Weekdays, t.Messages)
-	cards, err := src.src.ScopedMembers(r.Context(), scope.Only(token))
-	if err != nil {
+	if v.Leaders, v.Actives, err = s.leadersAndActives(r, t, src.src, scope.Only(token)); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	v.Leaders, v.Actives = s.leadersAndActives(t, cards)
 	s.write(w, http.StatusOK, "group", v)
 }
 
@@ -233,21 +232,20 @@ func (s *Server) groupRow(t texts, g commands.DigestGroup) groupRow {
 }
 
 // leadersAndActives lists who carries the tags, with why: people who answered a leader,
-// messages and days of an active member.
-func (s *Server) leadersAndActives(t texts, cards []bridge.MemberCard) (leaders, actives []personRow) {
-	has := func(c bridge.MemberCard, tag string) bool { return slices.Contains(c.Tags, s.cfg.TagPrefix+tag) }
-	var ls, as []bridge.MemberCard
-	for _, c := range cards {
-		if has(c, bridge.TagLeader) {
-			ls = append(ls, c)
-		}
-		if has(c, bridge.TagActive) {
-			as = append(as, c)
-		}
+// messages and days of an active member. Only the listed members' cards are read.
+func (s *Server) leadersAndActives(r *http.Request, t texts, src Source, sc scope.Scope) (leaders, actives []personRow, err error) {
+	has := func(tag string) func(bridge.MemberCard) bool {
+		return func(c bridge.MemberCard) bool { return slices.Contains(c.Tags, s.cfg.TagPrefix+tag) }
 	}
-	slices.SortStableFunc(ls, func(a, b bridge.MemberCard) int { return cmp.Compare(b.People, a.People) })
-	slices.SortStableFunc(as, func(a, b bridge.MemberCard) int { return cmp.Compare(b.Messages, a.Messages) })
-	return s.people(t, ls, true), s.people(t, as, false)
+	ls, err := src.Top(r.Context(), sc, bridge.ByPeople, listed, has(bridge.TagLeader))
+	if err != nil {
+		return nil, nil, err
+	}
+	as, err := src.Top(r.Context(), sc, bridge.ByMessages, listed, has(bridge.TagActive))
+	if err != nil {
+		return nil, nil, err
+	}
+	return s.people(t, ls, true), s.people(t, as, false), nil
 }
 
 func (s *Server) people(t texts, cards []bridge.MemberCard, leaders bool) []personRow {

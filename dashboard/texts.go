@@ -6,6 +6,7 @@ import "net/http"
 type texts struct {
 	Lang, Title, Other, OtherLang                           string
 	Login, LoginHelp, LinkInvalid, NeedLink, SessionExpired string
+	Code, Refused                                           string
 	LoggedOut, Logout, Unavailable, NotFound                string
 	Admin, Organiser, ScopeAll, ScopeSome, ScopeNone        string
 	Unchecked                                               string // %s: group titles
@@ -23,6 +24,7 @@ type texts struct {
 var textsFR = texts{
 	Lang: "fr", Title: "Tableau de bord relais", Other: "en", OtherLang: "English",
 	Login: "Se connecter", LoginHelp: "Ce lien ne sert qu'une fois. Appuyez pour ouvrir le tableau de bord.",
+	Code: "Collez ici le lien reçu du bot :", Refused: "Connexion refusée : ouvrez le lien reçu du bot directement dans votre navigateur.",
 	LinkInvalid:    "Ce lien n'est plus valable (déjà utilisé ou expiré). Envoyez /tableau au bot en privé pour en recevoir un nouveau.",
 	NeedLink:       "Pour ouvrir le tableau de bord, envoyez /tableau au bot en privé : il vous enverra un lien de connexion.",
 	SessionExpired: "Votre session a expiré. Envoyez /tableau au bot en privé pour un nouveau lien.",
@@ -52,6 +54,7 @@ var textsFR = texts{
 var textsEN = texts{
 	Lang: "en", Title: "relais dashboard", Other: "fr", OtherLang: "Français",
 	Login: "Log in", LoginHelp: "This link works once. Press to open the dashboard.",
+	Code: "Paste the link the bot sent you here:", Refused: "Login refused: open the link the bot sent you directly in your browser.",
 	LinkInvalid:    "This link is no longer valid (used already or expired). Send /tableau to the bot privately for a new one.",
 	NeedLink:       "To open the dashboard, send /tableau to the bot privately: it will send you a login link.",
 	SessionExpired: "Your session expired. Send /tableau to the bot privately for a new link.",

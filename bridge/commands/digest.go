@@ -100,7 +100,7 @@ func (h *Handler) BuildDigest(ctx context.Context, sc scope.Scope, now time.Time
 	}
 	slices.SortStableFunc(d.Groups, func(a, b DigestGroup) int { return b.ThisWeek - a.ThisWeek })
 	if ms, ok := h.query.(MemberSource); ok {
-		cards, err := h.scopedMembers(ctx, ms, sc, groups)
+		cards, err := h.digestMembers(ctx, ms, sc, groups)
 		if err != nil {
 			return d, err
 		}

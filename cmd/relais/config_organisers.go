@@ -3,11 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/relais-bot/relais/bridge/commands"
+	"github.com/relais-bot/relais/dashboard"
 )
 
 // OrganiserView is the configuration of the organisers' view: scopes, dashboard, digest.
@@ -29,16 +29,15 @@ func organiserSettings() []setting {
 				c.Admins = v
 				return nil
 			}},
-		{name: "RELAIS_PUBLIC_URL", help: "public base URL of the dashboard links (https behind a reverse proxy); unset: http://RELAIS_HTTP_ADDR",
+		{name: "RELAIS_PUBLIC_URL", help: "public base URL of the dashboard (https behind a reverse proxy); its path is served too: https://example.org/relais/ serves /relais/tableau/; unset: http://RELAIS_HTTP_ADDR",
 			apply: func(c *Config, v string) error {
 				v = strings.TrimRight(strings.TrimSpace(v), "/")
 				if v == "" {
 					c.PublicURL = ""
 					return nil
 				}
-				u, err := url.Parse(v)
-				if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || u.RawQuery != "" || u.Fragment != "" {
-					return errors.New("want an http(s) URL without query, like https://relais.example.org")
+				if _, err := dashboard.Root(v); err != nil {
+					return errors.New("want an http(s) URL without query, like https://relais.example.org or https://example.org/relais/ (a path of letters, digits, . _ ~ -)")
 				}
 				c.PublicURL = v
 				return nil

@@ -23,16 +23,24 @@ type orgStory struct {
 	r     *dpoRig
 	p     *process
 	addr  string
+	base  string // RELAIS_PUBLIC_URL's path: "" or like "/relais"
 	other tgtest.Chat
 	admin tgtest.User
 }
 
-var linkPattern = regexp.MustCompile(`http://[^\s]+/tableau/entree\?t=[A-Za-z0-9_-]+`)
+// linkPattern is the login link: its token after '#' only, never sent to the server.
+var linkPattern = regexp.MustCompile(`http://[^\s?#]+/tableau/entree#[A-Za-z0-9_-]{40,}`)
 
 func newOrgStory(t *testing.T, env ...string) *orgStory {
 	t.Helper()
+	return newOrgStoryAt(t, "", env...)
+}
+
+// newOrgStoryAt is the story with the dashboard under base (RELAIS_PUBLIC_URL's path).
+func newOrgStoryAt(t *testing.T, base string, env ...string) *orgStory {
+	t.Helper()
 	r := newDPORig(t, "notice")
-	st := &orgStory{r: r, other: tgtest.Supergroup(-100888, "Grenoble centre"), admin: tgtest.User{ID: 999, FirstName: "Anne", Username: "anne_admin"}}
+	st := &orgStory{r: r, base: base, other: tgtest.Supergroup(-100888, "Grenoble centre"), admin: tgtest.User{ID: 999, FirstName: "Anne", Username: "anne_admin"}}
 	r.env = append(r.env, "RELAIS_ADMINS=telegram:999")
 	r.env = append(r.env, env...)
 	start := time.Now().Add(-20 * 24 * time.Hour).Truncate(time.Hour)
@@ -45,7 +53,7 @@ func newOrgStory(t *testing.T, env ...string) *orgStory {
 		}
 	}
 	st.addr = freeAddr(t)
-	st.p = startRelais(t, r.bin, append(slices.Clone(r.env), "RELAIS_HTTP_ADDR="+st.addr, "RELAIS_PUBLIC_URL=http://"+st.addr), "run")
+	st.p = startRelais(t, r.bin, append(slices.Clone(r.env), "RELAIS_HTTP_ADDR="+st.addr, "RELAIS_PUBLIC_URL=http://"+st.addr+base+"/"), "run")
 	waitReady(t, st.p, st.addr, 60*time.Second)
 	camille := tgtest.User{ID: 801, FirstName: "Camille", LastName: "Martin", Username: "camille_m"}
 	zoe := tgtest.User{ID: 802, FirstName: "Zoé", LastName: "Objectrice"}
@@ -83,8 +91,8 @@ func (st *orgStory) link() string {
 	st.r.t.Helper()
 	text := st.r.ask(st.p, "/tableau")
 	l := linkPattern.FindString(text)
-	if l == "" {
-		st.r.t.Fatalf("no login link in the bot's answer: %q", text)
+	if l == "" || strings.Contains(text, "?t=") {
+		st.r.t.Fatalf("no login link with its token after '#' in the bot's answer: %q", text)
 	}
 	return l
 }
@@ -155,7 +163,13 @@ func TestOrganiserScopeEndToEnd(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	resp, err := c.PostForm("http://"+st.addr+u.Path, url.Values{"t": {u.Query().Get("t")}})
+	req, err := http.NewRequest(http.MethodPost, "http://"+st.addr+u.Path, strings.NewReader(url.Values{"t": {u.Fragment}}.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "http://"+st.addr)
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/relais-bot/relais/bots/telegram"
 	"github.com/relais-bot/relais/crm"
+	"github.com/relais-bot/relais/dashboard"
 	"github.com/relais-bot/relais/events"
 )
 
@@ -116,7 +117,13 @@ func start(ctx context.Context, cfg Config, roles map[string]bool, log *slog.Log
 	}
 	in.mux = newHTTPHandler(rt.health, rt.reg)
 	rt.dashboard = &swapHandler{}
-	in.mux.Handle("/tableau/", rt.dashboard)
+	// The dashboard is served under RELAIS_PUBLIC_URL's path (a proxy forwards the full
+	// path); a URL it refuses is reported when the dashboard is built, mounted at the default.
+	root, err := dashboard.Root(cfg.publicURL())
+	if err != nil {
+		root = dashboard.Prefix
+	}
+	in.mux.Handle(root, rt.dashboard)
 	if in.addr, in.httpDone, err = serveHTTP(roleCtx, cfg.HTTPAddr, in.mux); err != nil {
 		stopRoles()
 		rt.Close()
