@@ -73,6 +73,7 @@ func DoNotContact(ctx context.Context, kv jetstream.KeyValue, member string) (st
 type Deliveries struct {
 	js     jetstream.JetStream
 	kv     jetstream.KeyValue
+	queue  jetstream.Stream
 	bucket string
 	log    *slog.Logger
 }
@@ -84,7 +85,11 @@ func OpenDeliveries(ctx context.Context, js jetstream.JetStream, n Names, log *s
 	if err != nil {
 		return nil, fmt.Errorf("campaigns bucket: %w", err)
 	}
-	return &Deliveries{js: js, kv: kv, bucket: n.CampaignsBucket(), log: log}, nil
+	queue, err := js.Stream(ctx, n.CampaignsStream())
+	if err != nil {
+		return nil, fmt.Errorf("campaign queue: %w", err)
+	}
+	return &Deliveries{js: js, kv: kv, queue: queue, bucket: n.CampaignsBucket(), log: log}, nil
 }
 
 // KV is the campaigns bucket.
@@ -93,6 +98,10 @@ func (d *Deliveries) KV() jetstream.KeyValue { return d.kv }
 // Claim is one adapter's reservation of one recipient of one campaign.
 type Claim struct {
 	Slug, Member string
+	// Seq is the queued message's sequence in the campaign queue (0: not known). The bridge
+	// purges the queued messages of a member who objects: one gone from the queue is not
+	// sent, even if the marker was lifted since (a new /oui).
+	Seq uint64
 	// OK: this caller holds the claim and may send once Confirm says so.
 	OK bool
 	// Withheld: the member is marked do-not-contact; nothing was written, nothing is sent.
@@ -104,8 +113,8 @@ type Claim struct {
 // caller, across restarts and replicas, unless the recipient was released for a retry
 // (OutcomeRetry). OK false and Withheld false means someone claimed it before: the message
 // may have been sent, and must not be again.
-func (d *Deliveries) Claim(ctx context.Context, slug, member string) (Claim, error) {
-	c := Claim{Slug: slug, Member: member}
+func (d *Deliveries) Claim(ctx context.Context, slug, member string, seq uint64) (Claim, error) {
+	c := Claim{Slug: slug, Member: member, Seq: seq}
 	if dnc, err := DoNotContact(ctx, d.kv, member); err != nil || dnc != "" {
 		c.Withheld = dnc != ""
 		return c, err
@@ -148,8 +157,11 @@ func (d *Deliveries) Confirm(ctx context.Context, c *Claim) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	queued := true
 	if dnc == "" {
-		return true, nil
+		if queued, err = d.stillQueued(ctx, c.Seq); err != nil || queued {
+			return queued, err
+		}
 	}
 	c.OK, c.Withheld = false, true
 	return false, d.withdraw(ctx, DeliveryKey(c.Slug, c.Member))
@@ -171,13 +183,14 @@ func (d *Deliveries) Settle(ctx context.Context, c Claim, outcome string) (bool,
 		}
 		return false, fmt.Errorf("settle delivery: %w", err)
 	}
-	return d.countIfStands(ctx, c.Slug, c.Member, key, outcome)
+	return d.countIfStands(ctx, c.Slug, c.Member, c.Seq, key, outcome)
 }
 
 // SettleUnclaimed records the outcome of a recipient never sent to, unless someone claimed
-// them meanwhile or the member's records are being forgotten.
-func (d *Deliveries) SettleUnclaimed(ctx context.Context, slug, member, outcome string) (bool, error) {
-	if dnc, err := DoNotContact(ctx, d.kv, member); err != nil || forgets(dnc) {
+// them meanwhile or the member is marked do-not-contact (the bridge then counted them
+// withdrawn when it purged their message).
+func (d *Deliveries) SettleUnclaimed(ctx context.Context, slug, member string, seq uint64, outcome string) (bool, error) {
+	if dnc, err := DoNotContact(ctx, d.kv, member); err != nil || dnc != "" {
 		return false, err
 	}
 	key := DeliveryKey(slug, member)
@@ -187,16 +200,41 @@ func (d *Deliveries) SettleUnclaimed(ctx context.Context, slug, member, outcome 
 		}
 		return false, fmt.Errorf("settle delivery: %w", err)
 	}
-	return d.countIfStands(ctx, slug, member, key, outcome)
+	return d.countIfStands(ctx, slug, member, seq, key, outcome)
 }
 
-// countIfStands counts a recorded outcome unless the record was withdrawn.
-func (d *Deliveries) countIfStands(ctx context.Context, slug, member, key, outcome string) (bool, error) {
+// countIfStands counts a recorded outcome unless the record was withdrawn. Whoever takes a
+// message off the queue counts it: an adapter its outcome, the bridge a withdrawal when it
+// purges the message of a member who objected. So the adapter counts only while its
+// message is still queued.
+func (d *Deliveries) countIfStands(ctx context.Context, slug, member string, seq uint64, key, outcome string) (bool, error) {
 	stands, err := d.standsAfter(ctx, member, key)
 	if err != nil || !stands {
 		return stands, err
 	}
-	CountSettled(ctx, d.kv, d.log, slug, outcome)
+	queued, err := d.stillQueued(ctx, seq)
+	if err != nil {
+		return true, err
+	}
+	if queued {
+		CountSettled(ctx, d.kv, d.log, slug, outcome)
+	}
+	return true, nil
+}
+
+// stillQueued says whether the message at seq is still in the campaign queue (true when
+// seq is not known).
+func (d *Deliveries) stillQueued(ctx context.Context, seq uint64) (bool, error) {
+	if seq == 0 {
+		return true, nil
+	}
+	_, err := d.queue.GetMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("campaign queue: %w", err)
+	}
 	return true, nil
 }
 
@@ -228,8 +266,11 @@ func (d *Deliveries) standsAfter(ctx context.Context, member, key string) (bool,
 	return false, d.withdraw(ctx, key)
 }
 
-// forgets: the bridge deletes the campaign records of a member marked for this reason. "Ne
-// plus me solliciter" stops sending but keeps what was sent, for the campaigns' reports.
+// ForgetsRecords: the bridge deletes the campaign records of a member marked for this
+// reason. "Ne plus me solliciter" stops sending but keeps what was sent, for the campaigns'
+// reports.
+func ForgetsRecords(reason string) bool { return forgets(reason) }
+
 func forgets(reason string) bool {
 	return reason == DoNotContactStop || reason == DoNotContactErased
 }

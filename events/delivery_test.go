@@ -64,7 +64,7 @@ func TestDeliveriesAskTheMarkerAtEveryStep(t *testing.T) {
 			if tc.at == beforeClaim {
 				mark()
 			}
-			claim, err := dl.Claim(ctx, "c", member)
+			claim, err := dl.Claim(ctx, "c", member, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -148,5 +148,70 @@ func TestMarkBlockedSkipsForgottenMembers(t *testing.T) {
 	}
 	if err := events.MarkDoNotContact(ctx, dl.KV(), "ok", "maybe"); err == nil {
 		t.Error("marker with an unknown reason accepted")
+	}
+}
+
+// TestConfirmWithholdsAPurgedMessage: the bridge purged a member's queued message when they
+// objected, then a new /oui lifted their marker, while an adapter still held the message it
+// had pulled: the message is not sent, and nothing is recorded or counted for it.
+func TestConfirmWithholdsAPurgedMessage(t *testing.T) {
+	env := eventstest.New(t)
+	ctx := context.Background()
+	dl, err := events.OpenDeliveries(ctx, env.JS, env.Names, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv := dl.KV()
+	if err := events.StartCounts(ctx, kv, "c"); err != nil {
+		t.Fatal(err)
+	}
+	queue := func(member string) uint64 {
+		t.Helper()
+		r := events.Reply{V: events.Version, Platform: events.Telegram, Chat: "42", Private: true, Text: "Samedi",
+			Campaign: &events.CampaignTarget{Slug: "c", Member: member}}
+		if err := env.Pub.QueueCampaign(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		s, err := env.JS.Stream(ctx, env.Names.CampaignsStream())
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := s.GetLastMsgForSubject(ctx, env.Names.CampaignSubject(events.Telegram, member))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.Sequence
+	}
+	purged, kept := queue("back"), queue("other")
+	claim, err := dl.Claim(ctx, "c", "back", purged)
+	if err != nil || !claim.OK {
+		t.Fatalf("claim: %+v %v", claim, err)
+	}
+	s, err := env.JS.Stream(ctx, env.Names.CampaignsStream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := events.SecureDeleteSeq(ctx, s, purged); err != nil { // the bridge's purge at /stop
+		t.Fatal(err)
+	}
+	if ok, err := dl.Confirm(ctx, &claim); err != nil || ok {
+		t.Fatalf("confirm of a purged message: %v %v, want withheld", ok, err)
+	}
+	if _, err := kv.Get(ctx, events.DeliveryKey("c", "back")); err == nil {
+		t.Error("a delivery record is left for a withheld message")
+	}
+	other, err := dl.Claim(ctx, "c", "other", kept)
+	if err != nil || !other.OK {
+		t.Fatalf("claim: %+v %v", other, err)
+	}
+	if ok, err := dl.Confirm(ctx, &other); err != nil || !ok {
+		t.Fatalf("confirm of a queued message: %v %v", ok, err)
+	}
+	if _, err := dl.Settle(ctx, other, events.OutcomeSent); err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := events.ReadCounts(ctx, kv, "c")
+	if err != nil || c.Sent != 1 || c.Withdrawn != 0 {
+		t.Fatalf("counts %+v (%v), want the one sent", c, err)
 	}
 }

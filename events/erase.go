@@ -641,9 +641,12 @@ func ErasableKeyValue(ctx context.Context, js jetstream.JetStream, cfg jetstream
 		Replicas:          max(cfg.Replicas, 1),
 		AllowRollup:       true,
 		Duplicates:        dup,
-		AllowDirect:       true,
-		Discard:           jetstream.DiscardNew,
-		Metadata:          cfg.Metadata,
+		// Direct gets only with one replica: with several, a KV Get may be answered by a
+		// lagging replica, and a do-not-contact marker or a consent record read there
+		// would be missed (see the CRM stream in setup.go).
+		AllowDirect: max(cfg.Replicas, 1) == 1,
+		Discard:     jetstream.DiscardNew,
+		Metadata:    cfg.Metadata,
 	}
 	if cfg.MaxBytes > 0 {
 		sc.MaxBytes = cfg.MaxBytes

@@ -67,7 +67,11 @@ func (s *sender) campaign(ctx context.Context, dl *events.Deliveries, msg jetstr
 		return err
 	}
 	slug, member := r.Campaign.Slug, r.Campaign.Member
-	claim, err := dl.Claim(ctx, slug, member)
+	var seq uint64
+	if md, err := msg.Metadata(); err == nil {
+		seq = md.Sequence.Stream
+	}
+	claim, err := dl.Claim(ctx, slug, member, seq)
 	if err != nil {
 		return err
 	}
@@ -85,7 +89,7 @@ func (s *sender) campaign(ctx context.Context, dl *events.Deliveries, msg jetstr
 	gate := func(ctx context.Context) error {
 		ok, err := dl.Confirm(ctx, &claim)
 		if err != nil {
-			return err
+			return gateError{err}
 		}
 		if !ok {
 			return errWithheld
@@ -142,6 +146,13 @@ func (s *sender) campaign(ctx context.Context, dl *events.Deliveries, msg jetstr
 // errWithheld: the gate said no at the moment of sending.
 var errWithheld = errors.New("campaign message withheld: the member may no longer be contacted")
 
+// gateError: the gate could not be asked; nothing was sent, so the recipient is released
+// for a retry.
+type gateError struct{ err error }
+
+func (e gateError) Error() string { return "campaign gate: " + e.err.Error() }
+func (e gateError) Unwrap() error { return e.err }
+
 // campaignOutcome sorts a send's result: the outcome to record, and whether the message
 // may be sent again because Telegram said it was not sent. An empty outcome means nothing
 // is known (a shutdown cut the request): the claim stays, and the recipient is not retried.
@@ -150,7 +161,10 @@ func campaignOutcome(err error) (outcome string, retry bool) {
 		return events.OutcomeSent, false
 	}
 	var api *tgbotapi.Error
+	var gate gateError
 	switch {
+	case errors.As(err, &gate):
+		return events.OutcomeRetry, true
 	case errors.As(err, &api) && api.Code == http.StatusForbidden:
 		return events.OutcomeBlocked, false
 	case isFlood(err):

@@ -101,6 +101,7 @@ func TestCampaignOutcome(t *testing.T) {
 		{"bad request", events.Permanent(tgErr(400)), events.OutcomeFailed, false},
 		{"transport: may have arrived", fmt.Errorf("read tcp: connection reset"), events.OutcomeFailed, false},
 		{"shutdown mid-request: unknown", context.Canceled, "", false},
+		{"gate not asked: nothing sent", gateError{fmt.Errorf("nats: timeout")}, events.OutcomeRetry, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -300,14 +300,16 @@ var errNotActive = errors.New("whatsapp: session not active in this process")
 func (a *Adapter) ServeReplies(ctx context.Context) error {
 	cfg := events.DurableConfig(a.names.ReplyConsumer(events.WhatsApp), a.names.ReplySubject(events.WhatsApp))
 	settler := events.Settler{Pub: a.pub, Log: a.log, BaseDelay: 5 * time.Second, MaxDelay: 5 * time.Minute}
-	return a.serveOneByOne(ctx, "replies", a.names.RepliesStream(), cfg, settler, a.replies.Handle)
+	return a.serveOneByOne(ctx, "replies", a.names.RepliesStream(), cfg, settler,
+		func(ctx context.Context, rep events.Reply, _ uint64) error { return a.replies.Handle(ctx, rep) })
 }
 
 // serveOneByOne sends the replies of one stream through send until ctx is done: one at a
 // time, with time for a reply to wait its turn, its jitter and the send. A sent reply is
-// securely deleted before its ack (see replies.go).
+// securely deleted before its ack (see replies.go). send is given the message's stream
+// sequence (0 when unknown).
 func (a *Adapter) serveOneByOne(ctx context.Context, what, streamName string, cfg jetstream.ConsumerConfig,
-	settler events.Settler, send func(context.Context, events.Reply) error) error {
+	settler events.Settler, send func(context.Context, events.Reply, uint64) error) error {
 	cfg.AckWait = 3 * time.Minute
 	cfg.MaxAckPending = 1
 	cons, err := a.js.CreateOrUpdateConsumer(ctx, streamName, cfg)
@@ -326,9 +328,13 @@ func (a *Adapter) serveOneByOne(ctx context.Context, what, streamName string, cf
 		if !a.canSend() {
 			return events.RetryAfter(errNotActive, 30*time.Second)
 		}
+		var seq uint64
+		if md, err := msg.Metadata(); err == nil {
+			seq = md.Sequence.Stream
+		}
 		sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel()
-		return send(sctx, rep)
+		return send(sctx, rep, seq)
 	}))
 }
 

@@ -26,8 +26,8 @@ func (a *Adapter) ServeCampaigns(ctx context.Context) error {
 	}
 	cfg := events.DurableConfig(a.names.CampaignConsumer(events.WhatsApp), a.names.CampaignFilter(events.WhatsApp))
 	settler := events.Settler{Pub: a.pub, Log: a.log, BaseDelay: 20 * time.Second, MaxDelay: 10 * time.Minute}
-	return a.serveOneByOne(ctx, "campaigns", a.names.CampaignsStream(), cfg, settler, func(ctx context.Context, rep events.Reply) error {
-		err := a.replies.Campaign(ctx, dl, rep)
+	return a.serveOneByOne(ctx, "campaigns", a.names.CampaignsStream(), cfg, settler, func(ctx context.Context, rep events.Reply, seq uint64) error {
+		err := a.replies.Campaign(ctx, dl, rep, seq)
 		a.replies.countCampaignErr(err)
 		return err
 	})
@@ -56,7 +56,7 @@ func (r *replier) recordCampaign(outcome string) {
 // Campaign sends one recipient's campaign message, at most once, and only if the member may
 // still be contacted at the moment of sending. Its error follows events.Settler, like
 // Handle's.
-func (r *replier) Campaign(ctx context.Context, dl *events.Deliveries, rep events.Reply) error {
+func (r *replier) Campaign(ctx context.Context, dl *events.Deliveries, rep events.Reply, seq uint64) error {
 	if rep.Platform != events.WhatsApp || rep.Campaign == nil {
 		return events.Permanent(errors.New("not a whatsapp campaign message"))
 	}
@@ -80,14 +80,14 @@ func (r *replier) Campaign(ctx context.Context, dl *events.Deliveries, rep event
 		// forget them. Never write first: recorded as failed, not retried.
 		r.refuse(outcomeRefusedUnknown, "whatsapp: campaign message refused: recipient never wrote first")
 		r.recordCampaign(events.OutcomeFailed)
-		_, err := dl.SettleUnclaimed(ctx, slug, member, events.OutcomeFailed)
+		_, err := dl.SettleUnclaimed(ctx, slug, member, seq, events.OutcomeFailed)
 		return err
 	}
 	wait, release := r.reserveCampaign(to)
 	if err := r.awaitTurn(ctx, wait, release); err != nil {
 		return err
 	}
-	claim, err := dl.Claim(ctx, slug, member)
+	claim, err := dl.Claim(ctx, slug, member, seq)
 	if err != nil {
 		release()
 		return err
@@ -134,7 +134,7 @@ func (r *replier) Campaign(ctx context.Context, dl *events.Deliveries, rep event
 			return cerr
 		}
 		// Anything else may or may not have reached WhatsApp: at most once, not retried.
-		r.log.Warn("whatsapp campaign message failed", "campaign", slug, "member", member, "err", err.Error())
+		r.log.Warn("whatsapp campaign message failed", "campaign", slug, "member", member, "err", maskDigits(err.Error()))
 		r.recordCampaign(events.OutcomeFailed)
 		_, err := dl.Settle(ctx, claim, events.OutcomeFailed)
 		return err

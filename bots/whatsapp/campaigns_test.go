@@ -63,7 +63,7 @@ func TestCampaignPacing(t *testing.T) {
 	r.send = send
 
 	for i := range 5 {
-		if err := r.Campaign(ctx, dl, campaignReply("tract", i, members[i])); err != nil {
+		if err := r.Campaign(ctx, dl, campaignReply("tract", i, members[i]), 0); err != nil {
 			t.Fatalf("member %d: %v", i, err)
 		}
 	}
@@ -87,11 +87,11 @@ func TestCampaignPacing(t *testing.T) {
 		}
 	}
 	// Redelivered (a crash before the ack): not sent again.
-	if err := r.Campaign(ctx, dl, campaignReply("tract", 0, members[0])); err != nil {
+	if err := r.Campaign(ctx, dl, campaignReply("tract", 0, members[0]), 0); err != nil {
 		t.Fatal(err)
 	}
 	// Never wrote first: refused, recorded as failed.
-	if err := r.Campaign(ctx, dl, campaignReply("tract", 5, members[5])); err != nil {
+	if err := r.Campaign(ctx, dl, campaignReply("tract", 5, members[5]), 0); err != nil {
 		t.Fatal(err)
 	}
 	if len(fs.texts()) != 5 || outcomes[outcomeRefusedUnknown] != 1 {
@@ -103,20 +103,20 @@ func TestCampaignPacing(t *testing.T) {
 
 	// A rate limit: campaigns stop.
 	fs.err = fmt.Errorf("send: %w", whatsmeow.ErrIQRateOverLimit)
-	err = r.Campaign(ctx, dl, campaignReply("tract", 6, members[6]))
+	err = r.Campaign(ctx, dl, campaignReply("tract", 6, members[6]), 0)
 	if d, ok := events.RetryDelay(err); !ok || !errors.Is(err, errCampaignsHalted) || d < time.Hour {
 		t.Fatalf("after a rate limit: %v", err)
 	}
 	fs.err = nil
 	before := len(fs.texts())
-	if err := r.Campaign(ctx, dl, campaignReply("tract", 6, members[6])); !errors.Is(err, errCampaignsHalted) {
+	if err := r.Campaign(ctx, dl, campaignReply("tract", 6, members[6]), 0); !errors.Is(err, errCampaignsHalted) {
 		t.Fatalf("during the halt: %v", err)
 	}
 	if len(fs.texts()) != before {
 		t.Fatal("sent during the halt")
 	}
 	clock.advance(DefaultThrottle().CampaignHalt)
-	if err := r.Campaign(ctx, dl, campaignReply("tract", 6, members[6])); err != nil {
+	if err := r.Campaign(ctx, dl, campaignReply("tract", 6, members[6]), 0); err != nil {
 		t.Fatalf("after the halt: %v", err)
 	}
 	got := fs.texts()
@@ -165,7 +165,7 @@ func TestCampaignAsksTheGateAtTheMomentOfSending(t *testing.T) {
 				}
 			}
 			// Bob's first message goes: the pacing now holds the next one for its turn.
-			if err := r.Campaign(ctx, dl, campaignReply("tract", 2, bob)); err != nil {
+			if err := r.Campaign(ctx, dl, campaignReply("tract", 2, bob), 0); err != nil {
 				t.Fatal(err)
 			}
 			// Alice's message of one campaign is held by the pacing; she objects during
@@ -178,7 +178,7 @@ func TestCampaignAsksTheGateAtTheMomentOfSending(t *testing.T) {
 				}
 				return clock.Sleep(ctx, d)
 			}
-			if err := r.Campaign(ctx, dl, aliceMsg); err != nil {
+			if err := r.Campaign(ctx, dl, aliceMsg, 0); err != nil {
 				t.Fatal(err)
 			}
 			r.sleep = clock.Sleep
@@ -186,7 +186,7 @@ func TestCampaignAsksTheGateAtTheMomentOfSending(t *testing.T) {
 			other := campaignReply("reunion", 1, alice)
 			other.Campaign.Member = "alice"
 			clock.advance(time.Minute)
-			if err := r.Campaign(ctx, dl, other); err != nil {
+			if err := r.Campaign(ctx, dl, other, 0); err != nil {
 				t.Fatal(err)
 			}
 			for _, m := range fs.texts() {
@@ -203,7 +203,7 @@ func TestCampaignAsksTheGateAtTheMomentOfSending(t *testing.T) {
 				}
 			}
 			// Bob, never marked, still gets the next campaign.
-			if err := r.Campaign(ctx, dl, campaignReply("reunion", 2, bob)); err != nil {
+			if err := r.Campaign(ctx, dl, campaignReply("reunion", 2, bob), 0); err != nil {
 				t.Fatal(err)
 			}
 			if n := len(fs.texts()); n != 2 {
@@ -227,7 +227,7 @@ func TestCampaignHeldByAHaltIsWithheldAfterStop(t *testing.T) {
 	alice := types.NewJID("33610000001", types.DefaultUserServer)
 	r, fs, clock, _ := testReplier(DefaultThrottle(), knownSet{alice: true})
 	fs.err = fmt.Errorf("send: %w", whatsmeow.ErrIQRateOverLimit)
-	if err := r.Campaign(ctx, dl, campaignReply("tract", 1, alice)); !errors.Is(err, errCampaignsHalted) {
+	if err := r.Campaign(ctx, dl, campaignReply("tract", 1, alice), 0); !errors.Is(err, errCampaignsHalted) {
 		t.Fatalf("after a rate limit: %v", err)
 	}
 	fs.err = nil
@@ -242,7 +242,7 @@ func TestCampaignHeldByAHaltIsWithheldAfterStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	clock.advance(DefaultThrottle().CampaignHalt)
-	if err := r.Campaign(ctx, dl, campaignReply("tract", 1, alice)); err != nil {
+	if err := r.Campaign(ctx, dl, campaignReply("tract", 1, alice), 0); err != nil {
 		t.Fatalf("after the halt: %v", err)
 	}
 	if n := len(fs.texts()); n != 0 {

@@ -100,6 +100,15 @@ func (h *Handler) queueRecipients(ctx context.Context, cp campaign, allowed []st
 			continue
 		}
 		member := h.consent.Canonical(c.Token)
+		// The audience was read before; an objection handled since (commands run off the
+		// batch loop) has marked the member.
+		if dnc, err := events.DoNotContact(ctx, h.camp.kv, member); err != nil || dnc != "" {
+			if err != nil {
+				return 0, err
+			}
+			h.camp.metrics.recipients.WithLabelValues(reachLabel(bridge.ReachObjected)).Inc()
+			continue
+		}
 		ok, err := h.camp.countWeek(ctx, member, cp.Slug, h.cfg.Now())
 		if err != nil {
 			return 0, err
@@ -118,6 +127,9 @@ func (h *Handler) queueRecipients(ctx context.Context, cp campaign, allowed []st
 			return 0, err
 		}
 		queued++
+		if err := h.withdrawIfMarked(ctx, member); err != nil {
+			return 0, err
+		}
 		h.camp.metrics.recipients.WithLabelValues(reachLabel(bridge.ReachNow)).Inc()
 	}
 	return queued, nil

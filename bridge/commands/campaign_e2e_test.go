@@ -62,11 +62,11 @@ func TestCampaignLoopOverTheBridge(t *testing.T) {
 	}
 	kv := dl.KV()
 	member := q[0].Campaign.Member
-	claim, err := dl.Claim(ctx, slug, member)
+	claim, err := dl.Claim(ctx, slug, member, 0)
 	if err != nil || !claim.OK {
 		t.Fatalf("claim: %+v %v", claim, err)
 	}
-	if again, _ := dl.Claim(ctx, slug, member); again.OK {
+	if again, _ := dl.Claim(ctx, slug, member, 0); again.OK {
 		t.Fatal("claimed twice")
 	}
 	if ok, err := dl.Confirm(ctx, &claim); err != nil || !ok {

@@ -41,6 +41,29 @@ func (h *Handler) clearDoNotContact(ctx context.Context, member string) error {
 	return nil
 }
 
+// withdrawIfMarked undoes what a confirmation just wrote about a member marked meanwhile:
+// an objection or erasure handled between the check and the writes has run its clean-up
+// already, so it is run again; after "Ne plus me solliciter" the message is purged.
+func (h *Handler) withdrawIfMarked(ctx context.Context, member string) error {
+	dnc, err := events.DoNotContact(ctx, h.camp.kv, member)
+	if err != nil || dnc == "" {
+		return err
+	}
+	if events.ForgetsRecords(dnc) {
+		return h.forgetCampaigns(ctx, member)
+	}
+	_, outcomes, err := h.memberDeliveries(ctx, member)
+	if err != nil {
+		return err
+	}
+	withdrawn, err := h.purgeQueued(ctx, member, outcomes)
+	if err != nil {
+		return err
+	}
+	h.countWithdrawn(ctx, withdrawn)
+	return nil
+}
+
 // campaignTokens are the tokens and their canonical ones: a campaign message names the
 // canonical token of its recipient.
 func (h *Handler) campaignTokens(tokens []string) []string {
@@ -89,15 +112,16 @@ func (h *Handler) purgeQueued(ctx context.Context, member string, outcomes map[s
 	return withdrawn, nil
 }
 
-// erasedPlatformID is the platform id to erase a token of the sender by. The first token is
-// the sender's own id; a linked one is the event's alias when it is that token's, else the
-// id the member's state or the event log holds for it. "" when nothing names the token any
-// more: then only what the token itself selects is erased.
-func (h *Handler) erasedPlatformID(ctx context.Context, ev events.Event, i int, tok string, stored string) (string, error) {
+// erasedPlatformID is the platform id to erase a token of the sender by: the sender's id or
+// the event's alias when it is that token's, else the id the member's state or the event
+// log holds for it. "" when nothing names the token any more: then only what the token
+// itself selects is erased.
+func (h *Handler) erasedPlatformID(ctx context.Context, ev events.Event, tok string, stored string) (string, error) {
 	// Each candidate must hash to the token: erasing by another person's id would strip
-	// their references from everyone's events.
+	// their references from everyone's events, and erasing a token by the wrong id of the
+	// same person would leave the right one's references behind.
 	for _, id := range []string{ev.Sender.ID, ev.Sender.Alias, stored} {
-		if id != "" && (i == 0 && id == ev.Sender.ID || h.hash.Member(ev.Platform, id) == tok) {
+		if id != "" && h.hash.Member(ev.Platform, id) == tok {
 			return id, nil
 		}
 	}

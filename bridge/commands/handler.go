@@ -318,6 +318,10 @@ func (h *Handler) recordYes(ctx context.Context, member string, ev events.Event,
 		if prev.Status == consent.StatusErased {
 			rec.ObjectedAt = prev.At // nothing from before the erasure is left to count
 		}
+		if prev.At.After(rec.At) && prev.Suppressed() {
+			// An older /oui redelivered after a /stop or /oubli: the objection stands.
+			return nil
+		}
 		if !prev.At.Before(rec.At) && prev.Status == rec.Status && prev.Phone == rec.Phone {
 			return h.members.Resync(ctx, member) // a redelivery: recorded already
 		}
@@ -488,7 +492,7 @@ func (h *Handler) forget(ctx context.Context, ev events.Event, member string) er
 		if err != nil {
 			return fmt.Errorf("forget: %w", err)
 		}
-		pid, err := h.erasedPlatformID(ctx, ev, i, tok, id.PlatformID)
+		pid, err := h.erasedPlatformID(ctx, ev, tok, id.PlatformID)
 		if err != nil {
 			return fmt.Errorf("forget: %w", err)
 		}
