@@ -77,16 +77,9 @@ func (h *Handler) report(ctx context.Context, cp campaign) (campaignReport, erro
 
 func (h *Handler) listCampaigns(ctx context.Context, organiser string) (string, error) {
 	t := h.camp.txt
-	all, err := h.camp.scan(ctx, "c.*")
+	cps, err := h.camp.campaignsWhere(ctx, func(cp campaign) bool { return cp.Organiser == organiser })
 	if err != nil {
 		return "", err
-	}
-	var cps []campaign
-	for _, v := range all {
-		var cp campaign
-		if json.Unmarshal([]byte(v), &cp) == nil && cp.Organiser == organiser {
-			cps = append(cps, cp)
-		}
 	}
 	if len(cps) == 0 {
 		return t.NoneYet, nil
@@ -156,23 +149,17 @@ func (h *Handler) campaignDigest(ctx context.Context, sc scope.Scope, now time.T
 		return "", nil
 	}
 	t := h.camp.txt
-	all, err := h.camp.scan(ctx, "c.*")
+	cps, err := h.camp.campaignsWhere(ctx, func(cp campaign) bool {
+		if cp.Confirmed.IsZero() || now.Sub(cp.Confirmed) > 7*24*time.Hour || cp.Confirmed.After(now) {
+			return false
+		}
+		if len(cp.Groups) > 0 {
+			return !slices.ContainsFunc(cp.Groups, func(g string) bool { return !sc.Has(g) })
+		}
+		return sc.All()
+	})
 	if err != nil {
 		return "", err
-	}
-	var cps []campaign
-	for _, v := range all {
-		var cp campaign
-		if json.Unmarshal([]byte(v), &cp) != nil || cp.Confirmed.IsZero() || now.Sub(cp.Confirmed) > 7*24*time.Hour || cp.Confirmed.After(now) {
-			continue
-		}
-		in := sc.All()
-		if len(cp.Groups) > 0 {
-			in = !slices.ContainsFunc(cp.Groups, func(g string) bool { return !sc.Has(g) })
-		}
-		if in {
-			cps = append(cps, cp)
-		}
 	}
 	if len(cps) == 0 {
 		return "", nil
@@ -189,4 +176,20 @@ func (h *Handler) campaignDigest(ctx context.Context, sc scope.Scope, now time.T
 			r.sent, r.failed, r.blocked, r.relay, r.notNow, r.noMore))
 	}
 	return b.String(), nil
+}
+
+// campaignsWhere reads every campaign and keeps those keep says yes to.
+func (c *campaigns) campaignsWhere(ctx context.Context, keep func(campaign) bool) ([]campaign, error) {
+	all, err := c.scan(ctx, "c.*")
+	if err != nil {
+		return nil, err
+	}
+	var cps []campaign
+	for _, v := range all {
+		var cp campaign
+		if json.Unmarshal([]byte(v), &cp) == nil && keep(cp) {
+			cps = append(cps, cp)
+		}
+	}
+	return cps, nil
 }
