@@ -47,12 +47,18 @@ type RankEntry struct {
 	Score int
 }
 
-// Ranked returns count entries of a ranking from offset, highest score first.
-func (q *Query) Ranked(ctx context.Context, r Ranking, offset, count int) ([]RankEntry, error) {
+// Ranked returns count entries of a ranking, highest score first, from the skip+1-th entry
+// scored at most below (below < 0: from the top). Paging by score rather than by position,
+// a score that changes between two pages moves no unread entry past the walk.
+func (q *Query) Ranked(ctx context.Context, r Ranking, below, skip, count int) ([]RankEntry, error) {
 	if count <= 0 {
 		return nil, nil
 	}
-	zs, err := q.rdb.ZRevRangeWithScores(ctx, q.rankingKey(r), int64(offset), int64(offset+count-1)).Result()
+	most := "+inf"
+	if below >= 0 {
+		most = strconv.Itoa(below)
+	}
+	zs, err := q.rdb.ZRevRangeByScoreWithScores(ctx, q.rankingKey(r), &redis.ZRangeBy{Min: "-inf", Max: most, Offset: int64(skip), Count: int64(count)}).Result()
 	if err != nil {
 		return nil, fmt.Errorf("query ranking: %w", err)
 	}

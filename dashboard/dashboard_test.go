@@ -52,7 +52,8 @@ func (fakeSource) Scope(_ context.Context, who scope.Who) (scope.Scope, error) {
 	case who.ID == "a":
 		return scope.Only("gA"), nil
 	case who.ID == "partial": // in A; the platform did not say about B
-		return scope.Only("gA").Unchecked(bridge.GroupRef{Token: "gB", Title: groupB.Title}), nil
+		// gN: the organiser was a member when last asked, so its title may be named.
+		return scope.Only("gA").Unchecked(bridge.GroupRef{Token: "gB", Title: "Groupe inconnu"}, bridge.GroupRef{Token: "gN", Title: groupB.Title}).Named("gN"), nil
 	}
 	return scope.Only(), nil
 }

@@ -22,14 +22,19 @@ func TestIncompleteScopeSaysSo(t *testing.T) {
 		path, want string
 		code       int
 	}{
-		{"/tableau/", "pas pu confirmer votre présence dans : " + groupB.Title, http.StatusOK},
-		{"/tableau/?lang=en", "could not confirm you are in: " + groupB.Title, http.StatusOK},
-		{"/tableau/groupe/gB", "pas pu confirmer votre présence dans : " + groupB.Title, http.StatusServiceUnavailable},
+		{"/tableau/", "pas pu confirmer votre présence dans : " + groupB.Title + ", 1 autre(s) groupe(s)", http.StatusOK},
+		{"/tableau/?lang=en", "could not confirm you are in: " + groupB.Title + ", 1 other group(s)", http.StatusOK},
+		// Never known to be theirs: the group is "not found", like any other not theirs.
+		{"/tableau/groupe/gB", "", http.StatusNotFound},
+		{"/tableau/groupe/gN", "pas pu confirmer votre présence dans : " + groupB.Title, http.StatusServiceUnavailable},
 	}
 	for _, tt := range tests {
 		res := r.do(c, http.MethodGet, r.http.URL+tt.path, nil)
 		if res.code != tt.code || !strings.Contains(res.body, tt.want) {
 			t.Errorf("%s answered %d, want %d with %q:\n%s", tt.path, res.code, tt.code, tt.want, res.body)
+		}
+		if strings.Contains(res.body, "Groupe inconnu") {
+			t.Errorf("%s names an unchecked group the organiser was never known to be in:\n%s", tt.path, res.body)
 		}
 		if strings.Contains(res.body, cardB.Name) || strings.Contains(res.body, "99") {
 			t.Errorf("%s shows what is in the unchecked group:\n%s", tt.path, res.body)

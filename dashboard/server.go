@@ -24,9 +24,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -86,8 +88,9 @@ func Root(publicURL string) (string, error) {
 	if err != nil || base.Host == "" || (base.Scheme != "http" && base.Scheme != "https") {
 		return "", errors.New("dashboard: public url must be an http(s) URL")
 	}
-	if !basePath.MatchString(base.EscapedPath()) || base.RawQuery != "" || base.Fragment != "" {
-		return "", errors.New("dashboard: public url's path must be plain segments (letters, digits, . _ ~ -), without query or fragment")
+	dots := slices.ContainsFunc(strings.Split(base.EscapedPath(), "/"), func(seg string) bool { return seg == "." || seg == ".." })
+	if !basePath.MatchString(base.EscapedPath()) || dots || base.RawQuery != "" || base.Fragment != "" {
+		return "", errors.New("dashboard: public url's path must be plain segments (letters, digits, . _ ~ -, not . or ..), without query or fragment")
 	}
 	return base.EscapedPath() + Prefix, nil
 }
@@ -98,8 +101,11 @@ func originOf(u *url.URL) string {
 	if (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
 		port = ""
 	}
-	if port != "" {
-		host += ":" + port
+	switch {
+	case port != "":
+		host = net.JoinHostPort(host, port)
+	case strings.Contains(host, ":"):
+		host = "[" + host + "]" // an IPv6 literal, as a browser writes it
 	}
 	return scheme + "://" + host
 }

@@ -10,6 +10,7 @@ type texts struct {
 	LoggedOut, Logout, Unavailable, NotFound                string
 	Admin, Organiser, ScopeAll, ScopeSome, ScopeNone        string
 	Unchecked                                               string // %s: group titles
+	OtherGroups                                             string // %d: unchecked groups not named
 	Groups, Group, Members, Active7, Active30, ThisWeek     string
 	LastWeek, Trend, Growing, Fading, Steady                string
 	Leaders, LeadersWhy, Actives, ActivesWhy, Nobody        string
@@ -33,9 +34,10 @@ var textsFR = texts{
 	NotFound:    "Page introuvable.",
 	Admin:       "administrateur", Organiser: "organisateur",
 	ScopeAll: "Tous les groupes", ScopeSome: "Vos groupes (ceux dont vous êtes membre)",
-	ScopeNone: "D'après la plateforme, vous n'êtes membre d'aucun des groupes que suit relais.",
-	Unchecked: "⚠️ La plateforme n'a pas pu confirmer votre présence dans : %s. Ces groupes manquent sur cette page ; rechargez-la dans quelques minutes.",
-	Groups:    "Groupes", Group: "Groupe", Members: "Membres vus", Active7: "Actifs 7 j", Active30: "Actifs 30 j",
+	ScopeNone:   "D'après la plateforme, vous n'êtes membre d'aucun des groupes que suit relais.",
+	OtherGroups: "%d autre(s) groupe(s)",
+	Unchecked:   "⚠️ La plateforme n'a pas pu confirmer votre présence dans : %s. Ces groupes manquent sur cette page ; rechargez-la dans quelques minutes.",
+	Groups:      "Groupes", Group: "Groupe", Members: "Membres vus", Active7: "Actifs 7 j", Active30: "Actifs 30 j",
 	ThisWeek: "Cette semaine", LastWeek: "Semaine précédente", Trend: "Tendance",
 	Growing: "↗ en hausse", Fading: "↘ en baisse", Steady: "→ stable",
 	Leaders: "Relais", LeadersWhy: "personnes distinctes lui ont répondu ou l'ont mentionné(e)",
@@ -63,9 +65,10 @@ var textsEN = texts{
 	NotFound:    "Page not found.",
 	Admin:       "administrator", Organiser: "organiser",
 	ScopeAll: "Every group", ScopeSome: "Your groups (those you are a member of)",
-	ScopeNone: "As far as the platform says, you are a member of none of the groups relais follows.",
-	Unchecked: "⚠️ The platform could not confirm you are in: %s. Those groups are missing from this page; reload it in a few minutes.",
-	Groups:    "Groups", Group: "Group", Members: "Members seen", Active7: "Active 7 d", Active30: "Active 30 d",
+	ScopeNone:   "As far as the platform says, you are a member of none of the groups relais follows.",
+	OtherGroups: "%d other group(s)",
+	Unchecked:   "⚠️ The platform could not confirm you are in: %s. Those groups are missing from this page; reload it in a few minutes.",
+	Groups:      "Groups", Group: "Group", Members: "Members seen", Active7: "Active 7 d", Active30: "Active 30 d",
 	ThisWeek: "This week", LastWeek: "Last week", Trend: "Trend",
 	Growing: "↗ growing", Fading: "↘ fading", Steady: "→ steady",
 	Leaders: "Leaders", LeadersWhy: "distinct people replied to or mentioned them",

@@ -86,8 +86,10 @@ func Setup(ctx context.Context, js jetstream.JetStream, n Names, l Limits) error
 		Storage:     jetstream.FileStorage,
 		Retention:   jetstream.WorkQueuePolicy,
 		MaxAge:      24 * time.Hour, // an answer a day late helps nobody
-		Duplicates:  2 * time.Minute,
-		Replicas:    replicas,
+		// An hour: a weekly digest published by a replica that died before recording it
+		// is published again by another once its lease ran out, under the same id.
+		Duplicates: time.Hour,
+		Replicas:   replicas,
 	}, {
 		Name:        n.CampaignsStream(),
 		Description: "relais campaign messages waiting for an adapter, one per recipient",

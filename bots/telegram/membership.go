@@ -20,11 +20,12 @@ import (
 func (a *Adapter) IsMember(ctx context.Context, group, user string) (bool, error) {
 	chat, err := strconv.ParseInt(group, 10, 64)
 	if err != nil {
-		return false, fmt.Errorf("telegram: membership: group id is not a number")
+		// Not a Telegram group: asking again would never tell more.
+		return false, fmt.Errorf("telegram: membership: group id is not a number: %w", events.ErrNotInGroup)
 	}
 	uid, err := strconv.ParseInt(user, 10, 64)
 	if err != nil {
-		return false, fmt.Errorf("telegram: membership: user id is not a number")
+		return false, nil // not a Telegram user: a member of no Telegram group
 	}
 	params := tgbotapi.Params{}
 	params.AddNonZero64("chat_id", chat)
@@ -34,8 +35,8 @@ func (a *Adapter) IsMember(ctx context.Context, group, user string) (bool, error
 		switch code := apiCode(err); {
 		case code == http.StatusForbidden || (code == http.StatusBadRequest && strings.Contains(err.Error(), "chat not found")):
 			return false, fmt.Errorf("telegram: membership: %w (%w)", events.ErrNotInGroup, err)
-		case code == http.StatusBadRequest:
-			return false, nil // user unknown to Telegram: not a member
+		case code == http.StatusBadRequest && notAParticipant(err):
+			return false, nil // user unknown to Telegram or to the chat: not a member
 		}
 		return false, fmt.Errorf("telegram: membership: %w", err)
 	}
@@ -55,4 +56,17 @@ func (a *Adapter) IsMember(ctx context.Context, group, user string) (bool, error
 // ServeMembership answers the bridge's membership questions until ctx ends.
 func (a *Adapter) ServeMembership(ctx context.Context) error {
 	return events.ServeMembership(ctx, a.js.Conn(), a.publisher.Names(), events.Telegram, "membership", a.IsMember)
+}
+
+// notAParticipant: Telegram's 400 descriptions that mean the user is not in the chat. Any
+// other 400 says nothing of membership: the group stays unchecked rather than silently out
+// of the scope.
+func notAParticipant(err error) bool {
+	msg := strings.ToLower(err.Error())
+	for _, d := range []string{"user not found", "user_id_invalid", "participant_id_invalid", "member not found", "user_not_participant"} {
+		if strings.Contains(msg, d) {
+			return true
+		}
+	}
+	return false
 }

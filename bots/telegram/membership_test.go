@@ -61,16 +61,19 @@ func TestMembershipNotInGroupIsAnAnswer(t *testing.T) {
 	run(t, h.adapter().ServeMembership)
 	organiser := tgtest.User{ID: 11, FirstName: "Paule"}
 	tests := []struct {
-		name      string
-		fail      *tgtest.APIError
-		wantNotIn bool
-		wantErr   bool
+		name       string
+		fail       *tgtest.APIError
+		wantNotIn  bool
+		wantErr    bool
+		wantMember bool
 	}{
-		{"answers", nil, false, false},
-		{"bot kicked (403)", &tgtest.APIError{Code: 403, Description: "Forbidden: bot was kicked from the supergroup chat"}, true, true},
-		{"chat not found (400)", &tgtest.APIError{Code: 400, Description: "Bad Request: chat not found"}, true, true},
-		{"server error (500)", &tgtest.APIError{Code: 500, Description: "Internal Server Error"}, false, true},
-		{"rate limited (429)", &tgtest.APIError{Code: 429, Description: "Too Many Requests: retry after 5", RetryAfter: 5}, false, true},
+		{"answers", nil, false, false, true},
+		{"bot kicked (403)", &tgtest.APIError{Code: 403, Description: "Forbidden: bot was kicked from the supergroup chat"}, true, true, false},
+		{"chat not found (400)", &tgtest.APIError{Code: 400, Description: "Bad Request: chat not found"}, true, true, false},
+		{"user not in the chat (400)", &tgtest.APIError{Code: 400, Description: "Bad Request: user not found"}, false, false, false},
+		{"another bad request (400): not an answer", &tgtest.APIError{Code: 400, Description: "Bad Request: something Telegram adds one day"}, false, true, false},
+		{"server error (500)", &tgtest.APIError{Code: 500, Description: "Internal Server Error"}, false, true, false},
+		{"rate limited (429)", &tgtest.APIError{Code: 429, Description: "Too Many Requests: retry after 5", RetryAfter: 5}, false, true, false},
 	}
 	client := events.MembershipClient{NC: h.env.Conn, Names: h.env.Names, Timeout: 5 * time.Second}
 	ctx := context.Background()
@@ -90,7 +93,7 @@ func TestMembershipNotInGroupIsAnAnswer(t *testing.T) {
 				member, err = client.IsMember(ctx, events.Telegram, chat, "11")
 				return err == nil || !strings.Contains(err.Error(), "no responders")
 			})
-			if (err != nil) != tt.wantErr || errors.Is(err, events.ErrNotInGroup) != tt.wantNotIn || member != !tt.wantErr {
+			if (err != nil) != tt.wantErr || errors.Is(err, events.ErrNotInGroup) != tt.wantNotIn || member != tt.wantMember {
 				t.Errorf("member %v, err %v; want error %v, not in group %v", member, err, tt.wantErr, tt.wantNotIn)
 			}
 		})

@@ -2,6 +2,7 @@ package commands_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,5 +67,24 @@ func TestOlderYesDoesNotUndoAnObjection(t *testing.T) {
 	}
 	if c, ok := s.lastChange(alice); ok && !c.DoNotContact {
 		t.Fatalf("contact after an older /oui: %+v, want do-not-contact kept", c)
+	}
+}
+
+// TestMobiliseWaitsForAnUncheckedGroupItNames: a /mobiliser whose group name also matches a
+// group the platform could not answer about makes no draft (it would be silently narrower
+// than asked): the organiser is told what is missing and to try again.
+func TestMobiliseWaitsForAnUncheckedGroupItNames(t *testing.T) {
+	checker := &fakeMembership{members: map[[2]string]bool{{tgGroup.ID, tgOrganiser.ID}: true, {otherGroup.ID, tgOrganiser.ID}: true},
+		fail: map[string]bool{otherGroup.ID: true}}
+	r := newRig(t, "en", withScopes(checker))
+	a, b := r.seedScoped()
+	ctx := context.Background()
+	if err := r.h.EnableCampaigns(ctx, commands.CampaignConfig{MaxPerWeek: 2, Audience: &fakeAudience{groups: []string{a, b}}}); err != nil {
+		t.Fatal(err)
+	}
+	// "en" is in both titles: "Lyon 3e entraide" and "Grenoble centre".
+	text := privateText(r.handle(r.cmd(events.Telegram, tgOrganiser, nil, "mobiliser", "leaders in en\nSaturday leafleting")))
+	if !strings.Contains(text, "could not tell me") || strings.Contains(text, "Saturday leafleting") {
+		t.Fatalf("/mobiliser naming an unchecked group answered:\n%s", text)
 	}
 }

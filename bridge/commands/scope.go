@@ -109,7 +109,7 @@ func listTitles(titles []string) string {
 // withMissing puts what sc could not check above an answer built on it, both within one
 // message: the organiser must not read a partial answer as the whole.
 func (h *Handler) withMissing(sc scope.Scope, text string) string {
-	note := h.missingNote(sc.MissingTitles())
+	note := h.missingNote(sc.MissingNames(h.org.OtherGroups))
 	if note == "" {
 		return clip(text)
 	}

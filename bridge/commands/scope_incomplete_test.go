@@ -26,11 +26,11 @@ func TestScopeIncompleteSaysWhichGroups(t *testing.T) {
 		fail      []string // group chat ids the platform cannot answer for
 		want      []string
 	}{
-		{"stats, B unchecked", "stats", []string{otherGroup.ID}, []string{"could not tell me", otherGroup.Title, tgGroup.Title}},
-		{"actives, B unchecked", "actifs", []string{otherGroup.ID}, []string{"could not tell me", otherGroup.Title, tgMember.Name}},
-		{"leaders, B unchecked", "relais", []string{otherGroup.ID}, []string{"could not tell me", otherGroup.Title}},
-		{"digest, B unchecked", "bilan", []string{otherGroup.ID}, []string{"could not tell me", otherGroup.Title, tgGroup.Title}},
-		{"nothing checked", "stats", []string{tgGroup.ID, otherGroup.ID}, []string{"could not tell me", otherGroup.Title, tgGroup.Title, "try again"}},
+		{"stats, B unchecked", "stats", []string{otherGroup.ID}, []string{"could not tell me", "1 other group(s)", tgGroup.Title}},
+		{"actives, B unchecked", "actifs", []string{otherGroup.ID}, []string{"could not tell me", "1 other group(s)", tgMember.Name}},
+		{"leaders, B unchecked", "relais", []string{otherGroup.ID}, []string{"could not tell me", "1 other group(s)"}},
+		{"digest, B unchecked", "bilan", []string{otherGroup.ID}, []string{"could not tell me", "1 other group(s)", tgGroup.Title}},
+		{"nothing checked", "stats", []string{tgGroup.ID, otherGroup.ID}, []string{"could not tell me", "2 other group(s)", "try again"}},
 		{"all checked", "stats", nil, []string{tgGroup.Title}},
 	}
 	for _, tt := range tests {
@@ -46,6 +46,9 @@ func TestScopeIncompleteSaysWhichGroups(t *testing.T) {
 				if !strings.Contains(text, w) {
 					t.Errorf("/%s lacks %q:\n%s", tt.cmd, w, text)
 				}
+			}
+			if len(tt.fail) > 0 && strings.Contains(text, otherGroup.Title) {
+				t.Errorf("/%s names a group the organiser was never known to be in:\n%s", tt.cmd, text)
 			}
 			if len(tt.fail) > 0 && strings.Contains(text, "99") {
 				t.Errorf("/%s shows the unchecked group's figures:\n%s", tt.cmd, text)
@@ -171,7 +174,7 @@ func TestWeeklyDigestSaysWhatIsMissingAfterWaiting(t *testing.T) {
 	if sent != 1 || len(got) != 1 || !d.sentRecorded() {
 		t.Fatalf("%d sent, %d digests, recorded %v; want 1, 1, true", sent, len(got), d.sentRecorded())
 	}
-	if !strings.Contains(got[0].Text, "n'a pas pu me dire si vous êtes membre de : "+tgGroup.Title) {
+	if !strings.Contains(got[0].Text, "n'a pas pu me dire si vous êtes membre de : 1 autre(s) groupe(s)") {
 		t.Errorf("the digest does not say which group is missing:\n%s", got[0].Text)
 	}
 }

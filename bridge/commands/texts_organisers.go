@@ -6,6 +6,9 @@ type orgTexts struct {
 	HelpExtra string // appended to Catalogue.HelpOrganiser
 	// NoScope answers an organiser who is a member of no group relais follows.
 	NoScope string
+	// OtherGroups counts (%d) the unchecked groups the organiser was not known to be in:
+	// their titles are not theirs to learn.
+	OtherGroups string
 	// Unchecked heads an answer, digest or page built on an incomplete scope: %[1]s the
 	// titles of the groups the platform could not answer about.
 	Unchecked string
@@ -34,7 +37,8 @@ type orgTexts struct {
 func orgTextsFor(lang string) orgTexts {
 	if lang == "en" {
 		return orgTexts{
-			HelpExtra: "\n/bilan : the weekly digest, now\n/tableau : a link to the dashboard",
+			HelpExtra:   "\n/bilan : the weekly digest, now\n/tableau : a link to the dashboard",
+			OtherGroups: "%d other group(s)",
 			NoScope: "You are a member of none of the groups relais follows, as far as the platform says: " +
 				"nothing to show you.",
 			Unchecked: "⚠️ The platform could not tell me whether you are a member of: %[1]s. " +
@@ -60,7 +64,8 @@ func orgTextsFor(lang string) orgTexts {
 		}
 	}
 	return orgTexts{
-		HelpExtra: "\n/bilan : le bilan de la semaine, tout de suite\n/tableau : un lien vers le tableau de bord",
+		HelpExtra:   "\n/bilan : le bilan de la semaine, tout de suite\n/tableau : un lien vers le tableau de bord",
+		OtherGroups: "%d autre(s) groupe(s)",
 		NoScope: "D'après la plateforme, vous n'êtes membre d'aucun des groupes que suit relais : " +
 			"rien à vous montrer.",
 		Unchecked: "⚠️ La plateforme n'a pas pu me dire si vous êtes membre de : %[1]s. " +

@@ -16,7 +16,7 @@ import (
 // it, they read everyone.
 type RankSource interface {
 	MemberSource
-	Ranked(ctx context.Context, r bridge.Ranking, offset, count int) ([]bridge.RankEntry, error)
+	Ranked(ctx context.Context, r bridge.Ranking, below, skip, count int) ([]bridge.RankEntry, error)
 	RankedAtLeast(ctx context.Context, r bridge.Ranking, least int) ([]string, error)
 	PostedWithin(ctx context.Context, days int) ([]string, error)
 	SeenIn(ctx context.Context, groups, members []string) ([]bool, error)
@@ -47,21 +47,49 @@ func (h *Handler) Top(ctx context.Context, sc scope.Scope, r bridge.Ranking, n i
 		slices.SortFunc(all, order)
 		return all[:min(n, len(all))], nil
 	}
-	groups, err := h.scopeGroups(ctx, sc)
+	groups, seen, err := h.scopeGroups(ctx, sc)
 	if err != nil {
 		return nil, err
 	}
+	if len(groups) == 0 {
+		return nil, nil
+	}
+	if seen <= smallScope {
+		// Reading the scope's few members costs less than walking everyone's ranking.
+		all, err := h.ScopedMembers(ctx, sc)
+		if err != nil {
+			return nil, err
+		}
+		all = slices.DeleteFunc(all, func(c MemberCard) bool { return !keep(c) })
+		slices.SortFunc(all, order)
+		return all[:min(n, len(all))], nil
+	}
 	var out []MemberCard
 	read := map[string]bool{}
-	for offset, page := 0, 4*n; ; offset, page = offset+page, min(2*page, 4096) {
+	below, skip := -1, 0 // from the top
+	for page := 4 * n; ; page = min(2*page, 4096) {
 		// One entry more than the page: the score a member not read yet can at most have.
-		es, err := rs.Ranked(ctx, r, offset, page+1)
+		es, err := rs.Ranked(ctx, r, below, skip, page+1)
 		if err != nil {
 			return nil, fmt.Errorf("top members: %w", err)
 		}
 		more := len(es) > page
 		if more {
 			es = es[:page]
+		}
+		// The next page starts at the last score read, past the entries of that score read
+		// already (a member that moved meanwhile is read twice at most: read drops it).
+		if len(es) > 0 {
+			last := es[len(es)-1].Score
+			if last != below {
+				skip = 0
+			}
+			for _, e := range es {
+				if e.Score == last {
+					skip++
+				}
+			}
+			below = last
 		}
 		cards, err := h.seenCards(ctx, rs, sc, groups, tokensOf(es))
 		if err != nil {
@@ -95,17 +123,24 @@ func tokensOf(es []bridge.RankEntry) []string {
 	return out
 }
 
-// scopeGroups are the tokens of the scope's groups.
-func (h *Handler) scopeGroups(ctx context.Context, sc scope.Scope) ([]string, error) {
+// smallScope is how many members seen a scope's groups may hold for its pages to read them
+// all rather than walk the ranking of everyone.
+const smallScope = 1000
+
+// scopeGroups are the tokens of the scope's groups, and how many members they have seen in
+// all (a member of two groups counted twice).
+func (h *Handler) scopeGroups(ctx context.Context, sc scope.Scope) ([]string, int, error) {
 	gs, err := h.query.Groups(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("members: %w", err)
+		return nil, 0, fmt.Errorf("members: %w", err)
 	}
 	var out []string
+	seen := 0
 	for _, g := range sc.Groups(gs) {
 		out = append(out, g.Token)
+		seen += g.MembersSeen
 	}
-	return out, nil
+	return out, seen, nil
 }
 
 // seenCards returns the cards, as the scope may see them, of those of tokens seen in one of

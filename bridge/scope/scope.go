@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -44,6 +45,9 @@ type Scope struct {
 	all       bool
 	groups    map[string]bool
 	unchecked []bridge.GroupRef
+	// named are the unchecked groups the organiser was a member of when last asked: the
+	// only ones whose titles they may read. Any other group's title is not theirs to learn.
+	named map[string]bool
 }
 
 // Everything is an administrator's scope.
@@ -79,15 +83,41 @@ func (s Scope) Complete() bool { return len(s.unchecked) == 0 }
 // Missing returns the groups that could not be checked, by title.
 func (s Scope) Missing() []bridge.GroupRef { return slices.Clone(s.unchecked) }
 
-// MissingTitles returns the titles of the groups that could not be checked, as relais knows
-// them.
-func (s Scope) MissingTitles() []string {
+// Named returns s with these unchecked groups' titles open to the organiser: they were a
+// member of them when last asked.
+func (s Scope) Named(tokens ...string) Scope {
+	s.named = maps.Clone(s.named)
+	if s.named == nil {
+		s.named = map[string]bool{}
+	}
+	for _, t := range tokens {
+		s.named[t] = true
+	}
+	return s
+}
+
+// MissingNames says which groups could not be checked, as the organiser may read it: the
+// titles of those they were last known to be a member of, then others (a format with one
+// %d) for the count of the rest, whose titles are not theirs to learn.
+func (s Scope) MissingNames(others string) []string {
 	var out []string
+	rest := 0
 	for _, g := range s.unchecked {
-		out = append(out, cmp.Or(g.Title, g.Token)) // an untitled group still counts as missing
+		if !s.named[g.Token] {
+			rest++
+			continue
+		}
+		out = append(out, cmp.Or(g.Title, "?"))
+	}
+	if rest > 0 {
+		out = append(out, fmt.Sprintf(others, rest))
 	}
 	return out
 }
+
+// MayName reports whether the organiser may learn that this unchecked group exists (they
+// were a member of it when last asked).
+func (s Scope) MayName(token string) bool { return s.named[token] }
 
 // Misses reports whether a group could not be checked.
 func (s Scope) Misses(token string) bool {
@@ -185,6 +215,14 @@ const DefaultAskTimeout = 6 * time.Second
 // its data within that time.
 const DefaultTTL = 5 * time.Minute
 
+// scopeDeadline bounds one scope's questions in all: groups not asked by then are left
+// unchecked. An organiser waits no longer, and the weekly digest's lease outlives a build.
+const scopeDeadline = 15 * time.Second
+
+// lastKnownFor is how long an answer is remembered past its TTL, for one use only: naming a
+// group that could not be checked to someone who was a member of it.
+const lastKnownFor = 30 * 24 * time.Hour
+
 // maxCached bounds the cache.
 const maxCached = 50_000
 
@@ -207,7 +245,8 @@ type cacheKey struct {
 
 type cached struct {
 	member bool
-	until  time.Time
+	until  time.Time // the answer holds until then
+	known  time.Time // and is remembered until then (lastKnownFor)
 }
 
 // NewResolver returns a resolver over checker (nil: no organiser is a member of anything,
@@ -246,9 +285,12 @@ func (r *Resolver) Scope(ctx context.Context, who Who, groups []bridge.GroupStat
 	if r == nil || r.checker == nil || who.ID == "" {
 		return Rule(who, groups, member)
 	}
+	ctx, cancel := context.WithTimeout(ctx, scopeDeadline)
+	defer cancel()
 	var (
 		mu        sync.Mutex
 		unchecked []bridge.GroupRef
+		named     []string
 		firstErr  error
 		wg        sync.WaitGroup
 		slots     = make(chan struct{}, askParallel)
@@ -260,11 +302,17 @@ func (r *Resolver) Scope(ctx context.Context, who Who, groups []bridge.GroupStat
 		slots <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-slots }()
-			ok, err := r.isMember(ctx, who.Platform, g.Chat, who.ID)
+			ok, err := false, ctx.Err() // past the deadline: not asked
+			if err == nil {
+				ok, err = r.isMember(ctx, who.Platform, g.Chat, who.ID)
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
 				unchecked = append(unchecked, bridge.GroupRef{Token: g.Token, Title: g.Title})
+				if r.wasMember(who.Platform, g.Chat, who.ID) {
+					named = append(named, g.Token)
+				}
 				firstErr = cmp.Or(firstErr, err)
 				return
 			}
@@ -275,7 +323,15 @@ func (r *Resolver) Scope(ctx context.Context, who Who, groups []bridge.GroupStat
 	if len(unchecked) > 0 {
 		r.log.Warn("membership not known: scope incomplete", "unchecked", len(unchecked), "err", firstErr.Error())
 	}
-	return Rule(who, groups, member).Unchecked(unchecked...)
+	return Rule(who, groups, member).Unchecked(unchecked...).Named(named...)
+}
+
+// wasMember: the last answer about user in group, kept past its TTL, was yes.
+func (r *Resolver) wasMember(p events.Platform, group, user string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.cache[cacheKey{p, group, user}]
+	return ok && c.member && r.now().Before(c.known)
 }
 
 func (r *Resolver) isMember(ctx context.Context, p events.Platform, group, user string) (bool, error) {
@@ -300,7 +356,7 @@ func (r *Resolver) isMember(ctx context.Context, p events.Platform, group, user 
 	defer r.mu.Unlock()
 	if len(r.cache) >= maxCached {
 		for key, v := range r.cache {
-			if !now.Before(v.until) {
+			if !now.Before(v.known) {
 				delete(r.cache, key)
 			}
 		}
@@ -308,6 +364,6 @@ func (r *Resolver) isMember(ctx context.Context, p events.Platform, group, user 
 			clear(r.cache)
 		}
 	}
-	r.cache[k] = cached{member: member, until: now.Add(r.ttl)}
+	r.cache[k] = cached{member: member, until: now.Add(r.ttl), known: now.Add(max(r.ttl, lastKnownFor))}
 	return member, nil
 }

@@ -188,8 +188,13 @@ func TestResolverAsksEveryGroup(t *testing.T) {
 			if !slices.Equal(got, tt.wantScope) {
 				t.Errorf("scope %v, want %v", got, tt.wantScope)
 			}
-			if !slices.Equal(s.MissingTitles(), tt.wantMissing) || s.Complete() != (len(tt.wantMissing) == 0) {
-				t.Errorf("missing %v (complete %v), want %v", s.MissingTitles(), s.Complete(), tt.wantMissing)
+			// Never answered before: counted, not named.
+			var wantNames []string
+			if n := len(tt.wantMissing); n > 0 {
+				wantNames = []string{fmt.Sprintf("others: %d", n)}
+			}
+			if !slices.Equal(s.MissingNames("others: %d"), wantNames) || s.Complete() != (len(tt.wantMissing) == 0) {
+				t.Errorf("missing %v (complete %v), want %v", s.MissingNames("others: %d"), s.Complete(), wantNames)
 			}
 			for _, g := range gs {
 				if c.asked[g.Chat] != 1 {
@@ -215,10 +220,32 @@ func TestResolverFailsClosed(t *testing.T) {
 	c := &countingChecker{member: map[string]bool{"-1001": true}, err: errors.New("telegram down")}
 	r := scope.NewResolver(c, time.Minute, nil, nil)
 	s := r.Scope(context.Background(), scope.Who{Platform: events.Telegram, ID: "7"}, groups)
-	if !s.Empty() || s.Complete() || !slices.Equal(s.MissingTitles(), []string{"A", "B"}) {
-		t.Errorf("a platform error gave scope %v, missing %v", tokens(s), s.MissingTitles())
+	if !s.Empty() || s.Complete() || !slices.Equal(s.MissingNames("others: %d"), []string{"others: 2"}) {
+		t.Errorf("a platform error gave scope %v, missing %v", tokens(s), s.MissingNames("others: %d"))
 	}
 	if s := scope.NewResolver(nil, 0, nil, nil).Scope(context.Background(), scope.Who{Platform: events.Telegram, ID: "7"}, groups); !s.Empty() || !s.Complete() {
 		t.Errorf("no checker gave scope %v", tokens(s))
+	}
+}
+
+// TestUncheckedGroupNamedOnlyIfOnceTheirs: a group the platform cannot answer about is
+// named to the organiser only if they were a member of it when last asked, even long after
+// that answer's TTL; one they were never known in is only counted, and its title never shown.
+func TestUncheckedGroupNamedOnlyIfOnceTheirs(t *testing.T) {
+	now := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	c := &countingChecker{member: map[string]bool{"-1001": true}}
+	r := scope.NewResolver(c, time.Minute, func() time.Time { return now }, nil)
+	who := scope.Who{Platform: events.Telegram, ID: "7"}
+	if s := r.Scope(context.Background(), who, groups); !s.Complete() || !s.Has("ga") {
+		t.Fatalf("first scope %v, complete %v", tokens(s), s.Complete())
+	}
+	now = now.Add(24 * time.Hour) // far past the TTL: both are asked again, and fail
+	c.err = errors.New("telegram down")
+	s := r.Scope(context.Background(), who, groups)
+	if got, want := s.MissingNames("others: %d"), []string{"A", "others: 1"}; !slices.Equal(got, want) {
+		t.Errorf("missing %v, want %v", got, want)
+	}
+	if !s.MayName("ga") || s.MayName("gb") || s.Has("ga") {
+		t.Errorf("may name A %v, B %v; has A %v", s.MayName("ga"), s.MayName("gb"), s.Has("ga"))
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -13,7 +14,7 @@ import (
 // OrganiserView is the configuration of the organisers' view: scopes, dashboard, digest.
 type OrganiserView struct {
 	Admins    string // RELAIS_ADMINS: organisers who see every group
-	PublicURL string // RELAIS_PUBLIC_URL: base of dashboard links; empty: http://RELAIS_HTTP_ADDR
+	PublicURL string // RELAIS_PUBLIC_URL: base of dashboard links; empty: http://RELAIS_HTTP_ADDR (0.0.0.0 read as localhost)
 	DigestAt  string // RELAIS_DIGEST_AT
 	// DashboardSession is how long a dashboard session lasts (RELAIS_DASHBOARD_SESSION).
 	DashboardSession time.Duration
@@ -70,10 +71,19 @@ func (c Config) organiserValues(m map[string]string) map[string]string {
 	return m
 }
 
-// publicURL is where organisers reach the dashboard.
+// publicURL is where organisers reach the dashboard. Without RELAIS_PUBLIC_URL it is the
+// HTTP address, an unspecified host (0.0.0.0, ::) read as localhost: a browser never sends
+// Origin http://0.0.0.0, so the login's origin check would refuse every login.
 func (c Config) publicURL() string {
 	if c.PublicURL != "" {
 		return c.PublicURL
 	}
-	return fmt.Sprintf("http://%s", c.HTTPAddr)
+	host, port, err := net.SplitHostPort(c.HTTPAddr)
+	if err != nil {
+		return fmt.Sprintf("http://%s", c.HTTPAddr)
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
