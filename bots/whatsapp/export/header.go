@@ -83,6 +83,9 @@ func parseHeader(s string) (st stamp, sh shape, rest string, ok bool) {
 	default:
 		return st, sh, "", false
 	}
+	if st.year < firstYear {
+		return st, sh, "", false
+	}
 	// Between date and time: ", " or " " (some locales put a dot after the year).
 	p = strings.TrimPrefix(p, ".")
 	p = strings.TrimPrefix(p, ",")
@@ -198,6 +201,10 @@ func meridiem(s string) (rest string, pm, ok bool) {
 	}
 	return s, false, false
 }
+
+// firstYear is when WhatsApp began: an earlier "date" is text (and year 0 would not
+// even encode).
+const firstYear = 2009
 
 var daysIn = [13]int{0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}
 

@@ -318,33 +318,25 @@ func tailLen(b []byte) int {
 
 // dated handles the part of a dated line after its prefix.
 func (p *parser) dated(st stamp, rest string) error {
-	line := p.sum.Lines
 	sender, text, isNotice := splitSender(rest, p.opt.Group.Title)
 	if isNotice {
-		n := parseNotice(text)
-		p.hint(n.lang)
-		if len(n.join)+len(n.leave) == 0 {
-			p.sum.Notices++
-			return nil
-		}
-		for _, l := range n.join {
-			if err := p.add(record{line: line, st: st, kind: events.KindJoin, member: p.member(l)}); err != nil {
-				return err
-			}
-		}
-		for _, l := range n.leave {
-			if err := p.add(record{line: line, st: st, kind: events.KindLeave, member: p.member(l)}); err != nil {
-				return err
-			}
-		}
-		return nil
+		return p.notice(st, parseNotice(text))
 	}
-	who := p.member(sender)
-	rec := record{line: line, st: st, kind: events.KindMessage, member: who}
+	kind, l := classify(text)
+	if kind == lineMessage && strings.HasPrefix(text, lrm) {
+		// iOS marks what it wrote itself, not what the sender typed. A notice under a
+		// title other than Options.Group.Title (the group was renamed) is still a notice;
+		// other generated content (a poll, a location, a contact) is a message of 0 chars,
+		// as the live mapper counts them.
+		if n := parseNotice(text); n.lang != langUnknown {
+			return p.notice(st, n)
+		}
+		kind = lineMedia
+	}
+	p.hint(l)
+	rec := record{line: p.sum.Lines, st: st, kind: events.KindMessage, member: p.member(sender)}
 	// The ordinal counts every line of this sender at this time, deleted ones included.
 	rec.ordinal = p.ordinal(rec)
-	kind, l := classify(text)
-	p.hint(l)
 	switch kind {
 	case lineDeleted:
 		p.sum.Deleted++
@@ -352,18 +344,40 @@ func (p *parser) dated(st stamp, rest string) error {
 	case lineMedia:
 		rec.media = true
 	default:
-		rec.chars = chars(strings.TrimPrefix(text, lrm))
+		rec.chars = chars(text)
 		rec.mentions = p.mentions(text, nil)
 	}
 	p.open, p.hasOpen = &rec, true
 	return nil
 }
 
+// notice queues the joins and leaves a system line names; other notices are counted only.
+func (p *parser) notice(st stamp, n notice) error {
+	p.hint(n.lang)
+	if len(n.join)+len(n.leave) == 0 {
+		p.sum.Notices++
+		return nil
+	}
+	for _, l := range n.join {
+		if err := p.add(record{line: p.sum.Lines, st: st, kind: events.KindJoin, member: p.member(l)}); err != nil {
+			return err
+		}
+	}
+	for _, l := range n.leave {
+		if err := p.add(record{line: p.sum.Lines, st: st, kind: events.KindLeave, member: p.member(l)}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // continuation adds a line without a date to the open message: its length (and the line
 // break before it, which the live count includes) and its mentions.
 func (p *parser) continuation(s string) {
-	if !p.hasOpen {
-		return // a notice's extra lines, or lines after a deleted message
+	if !p.hasOpen || strings.HasPrefix(s, lrm) {
+		// A notice's extra lines, lines after a deleted message, or what iOS wrote
+		// itself (a poll's options): nobody typed them.
+		return
 	}
 	r := p.open
 	n := chars(s)

@@ -174,6 +174,17 @@ func TestLayouts(t *testing.T) {
 		},
 		order: DayFirst, orderBy: "language", layout: "ios",
 	}, {
+		name: "ios: a notice under an old title, a poll and a location are no text",
+		text: "[06/03/2024 14:05:33] Ancien nom: \u200eMarie Dupont a ajouté Jean Martin\n" +
+			"[06/03/2024 14:06:00] Marie Dupont: \u200eSONDAGE :\n\u200equestion CANARY\n\u200eOPTION : oui CANARY (1 vote)\n" +
+			"[06/03/2024 14:07:00] Marie Dupont: \u200eLocation: https://maps.google.com/?q=CANARY\n",
+		want: []string{
+			"join Jean Martin 2024-03-06 14:05:33 0",
+			"message Marie Dupont 2024-03-06 14:06:00 0",
+			"message Marie Dupont 2024-03-06 14:07:00 0",
+		},
+		order: DayFirst, orderBy: "language", layout: "ios",
+	}, {
 		name: "ios english 12 h",
 		text: "[3/6/24, 2:05:33 PM] Marie Dupont: text CANARY\n" +
 			"\u200e[3/6/24, 2:06:10 PM] Marie Dupont: \u200e<attached: 00000012-PHOTO-2024-03-06-14-06-10.jpg>\n" +
