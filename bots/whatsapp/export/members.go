@@ -36,6 +36,7 @@ func (p *parser) member(label string) int32 {
 		if i, ok = p.byName[name]; !ok {
 			i = p.newMember(p.named(name))
 			p.byName[name] = i
+			p.names.add(name, i)
 			// A resolved member's phone lets "@<digits>" mentions find them too.
 			if d := strings.TrimPrefix(p.members[i].Phone, "+"); d != "" {
 				if _, seen := p.byPhone[d]; !seen {
@@ -105,12 +106,7 @@ func (p *parser) mentions(s string, acc []int32) []int32 {
 				idx = j
 			}
 		} else {
-			best := 0
-			for name, j := range p.byName {
-				if len(name) > best && len(name) >= 2 && strings.HasPrefix(after, name) && boundary(after[len(name):]) {
-					best, idx = len(name), j
-				}
-			}
+			idx = p.names.longest(after)
 		}
 		if idx >= 0 && !containsIdx(acc, idx) {
 			acc = append(acc, idx)
@@ -139,6 +135,63 @@ func boundary(rest string) bool {
 
 func wordRune(r rune) bool {
 	return unicode.IsLetter(r) || unicode.IsDigit(r) || r == '-' || r == '_' || r == '\'' || r == '’'
+}
+
+// nameTrie finds the longest known name a text starts with in one pass over the text, so
+// resolving mentions stays linear in the file whatever the number of names (a scan of every
+// name at every "@" was quadratic, and a file is untrusted input). Names holding "@" are
+// left out, so no walk runs past the next "@"; the trie's size is bounded.
+type nameTrie struct {
+	child  map[edge]int32 // (node, byte) → node; node 0 is the root
+	member []int32        // node → the member whose name ends there, or -1
+}
+
+type edge struct {
+	from int32
+	b    byte
+}
+
+// maxTrieNodes bounds the trie: a WhatsApp group holds at most 1,024 members.
+const maxTrieNodes = 1 << 18
+
+func (t *nameTrie) add(name string, m int32) {
+	if len(name) < 2 || len(name)+len(t.member) > maxTrieNodes || strings.Contains(name, "@") {
+		return
+	}
+	if t.member == nil {
+		t.child, t.member = map[edge]int32{}, []int32{-1}
+	}
+	cur := int32(0)
+	for i := 0; i < len(name); i++ {
+		e := edge{cur, name[i]}
+		next, ok := t.child[e]
+		if !ok {
+			next = int32(len(t.member))
+			t.member = append(t.member, -1)
+			t.child[e] = next
+		}
+		cur = next
+	}
+	if t.member[cur] < 0 {
+		t.member[cur] = m
+	}
+}
+
+// longest returns the member of the longest name s starts with that ends at a word
+// boundary ("@Marie Dupont," but not "@Marie Dupontel"), or -1.
+func (t *nameTrie) longest(s string) int32 {
+	best, cur := int32(-1), int32(0)
+	for i := 0; i < len(s) && t.member != nil; i++ {
+		next, ok := t.child[edge{cur, s[i]}]
+		if !ok {
+			break
+		}
+		cur = next
+		if m := t.member[cur]; m >= 0 && boundary(s[i+1:]) {
+			best = m
+		}
+	}
+	return best
 }
 
 func containsIdx(a []int32, x int32) bool {

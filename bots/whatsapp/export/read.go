@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -166,10 +167,16 @@ type record struct {
 	mentions []int32
 }
 
+// ordKey is what makes two lines identical for the ordinal: kind, sender and the stamp as
+// written, packed so the map hashes a few words rather than the whole stamp.
 type ordKey struct {
 	kind   events.Kind
 	member int32
-	st     stamp
+	when   uint64
+}
+
+func pack(st stamp) uint64 {
+	return uint64(st.year)<<32 | uint64(st.a)<<24 | uint64(st.b)<<16 | uint64(st.hour)<<12 | uint64(st.min)<<6 | uint64(st.sec)
 }
 
 type parser struct {
@@ -190,7 +197,8 @@ type parser struct {
 
 	members  []events.Member
 	byLabel  map[string]int32 // sender label as written → member
-	byName   map[string]int32 // clean name → member, for mentions
+	byName   map[string]int32 // clean name → member
+	names    nameTrie         // the same names, for mentions
 	byPhone  map[string]int32 // digits → member, for mentions
 	counted  []bool           // member sent an emitted message
 	ordinals map[ordKey]int32
@@ -400,7 +408,7 @@ func (p *parser) close() error {
 }
 
 func (p *parser) ordinal(r record) int32 {
-	k := ordKey{kind: r.kind, member: r.member, st: r.st}
+	k := ordKey{kind: r.kind, member: r.member, when: pack(r.st)}
 	n := p.ordinals[k]
 	p.ordinals[k] = n + 1
 	return n
@@ -500,10 +508,9 @@ func (p *parser) send(r record) error {
 		return nil
 	}
 	sender := p.members[r.member]
-	wall := fmt.Sprintf("%04d-%02d-%02dT%02d:%02d:%02d", st.year, month, day, st.hour, st.min, st.sec)
 	ev := events.Event{
 		V:        events.Version,
-		ID:       p.eventID(r.kind, sender.ID, wall, r.ordinal),
+		ID:       p.eventID(r.kind, sender.ID, st.year, month, day, st, r.ordinal),
 		Kind:     r.kind,
 		Platform: events.WhatsApp,
 		At:       at,
@@ -538,8 +545,26 @@ func (p *parser) send(r record) error {
 	return nil
 }
 
-func (p *parser) eventID(kind events.Kind, sender, wall string, ordinal int32) string {
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%d", p.opt.Group.ID, kind, sender, wall, ordinal)
-	return "whatsapp:" + p.idGroup + ":export:" + hex.EncodeToString(h.Sum(nil)[:16])
+// eventID hashes the group, kind, sender, local wall time and ordinal (see the package doc).
+// Built by hand: fmt here took a fifth of the benchmark.
+func (p *parser) eventID(kind events.Kind, sender string, year, month, day int, st stamp, ordinal int32) string {
+	b := make([]byte, 0, 128)
+	b = append(b, p.opt.Group.ID...)
+	b = append(b, 0)
+	b = append(b, kind...)
+	b = append(b, 0)
+	b = append(b, sender...)
+	b = append(b, 0)
+	// The wall time as "2006-01-02T15:04:05".
+	b = strconv.AppendInt(b, int64(year), 10)
+	for _, f := range [...]struct {
+		sep byte
+		v   int
+	}{{'-', month}, {'-', day}, {'T', st.hour}, {':', st.min}, {':', st.sec}} {
+		b = append(b, f.sep, byte('0'+f.v/10), byte('0'+f.v%10))
+	}
+	b = append(b, 0)
+	b = strconv.AppendInt(b, int64(ordinal), 10)
+	sum := sha256.Sum256(b)
+	return "whatsapp:" + p.idGroup + ":export:" + hex.EncodeToString(sum[:16])
 }
