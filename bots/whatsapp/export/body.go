@@ -207,6 +207,10 @@ func parseNotice(text string) notice {
 		n.join, n.lang = list(whom, " and "), langEN
 	} else if _, whom, ok := strings.Cut(t, " a ajouté "); ok {
 		n.join, n.lang = list(whom, " et "), langFR
+	} else if whom, ok := strings.CutPrefix(t, "Vous avez ajouté "); ok {
+		n.join, n.lang = list(whom, " et "), langFR
+	} else if whom, ok := strings.CutPrefix(t, "Vous avez retiré "); ok {
+		n.leave, n.lang = list(whom, " et "), langFR
 	} else if _, whom, ok := strings.Cut(t, " removed "); ok {
 		n.leave, n.lang = list(whom, " and "), langEN
 	} else if _, whom, ok := strings.Cut(t, " a retiré "); ok {

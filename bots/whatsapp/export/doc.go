@@ -35,6 +35,11 @@
 // per group (a contact name is the exporting phone's label, not a person), and never a JID
 // (no "@") nor an erasure pseudonym (no leading "~"). events.Event.Validate accepts it.
 //
+// Mentions ("@Marie Dupont", "@33612345678") resolve to a member only by a name or a
+// number the export showed earlier (as a sender or in a notice): the file is read once, and
+// digits never seen may be a LID rather than a phone. Exports carry no replies: ReplyTo and
+// Target stay empty.
+//
 // Event ids are "whatsapp:<group user>:export:<32 hex>", the group part written as live
 // events write it (the JID's user, before "@"), the hex a sha256 of the group, kind, sender,
 // local wall time and the ordinal of the line among identical (kind, sender, time) lines:

@@ -115,6 +115,9 @@ func TestLayouts(t *testing.T) {
 13/03/2024 09:04 - Marie Dupont a retiré Paul Durand
 14/03/2024 10:00 - Jean Martin est parti
 14/03/2024 10:01 - Marie Dupont vous a ajouté
+14/03/2024 10:02 - Vous avez ajouté Luc Bernard
+14/03/2024 10:03 - Luc Bernard s’est joint(e) via le lien d’invitation de ce groupe
+14/03/2024 10:04 - Vous avez retiré Luc Bernard
 `,
 		want: []string{
 			"join Marie Dupont 2024-03-06 14:05:00 0",
@@ -125,11 +128,14 @@ func TestLayouts(t *testing.T) {
 			"join Paul Durand 2024-03-13 09:03:00 0",
 			"leave Paul Durand 2024-03-13 09:04:00 0",
 			"leave Jean Martin 2024-03-14 10:00:00 0",
+			"join Luc Bernard 2024-03-14 10:02:00 0",
+			"join Luc Bernard 2024-03-14 10:03:00 0",
+			"leave Luc Bernard 2024-03-14 10:04:00 0",
 		},
 		order: DayFirst, orderBy: "dates", layout: "android",
 		check: func(t *testing.T, s Summary) {
 			t.Helper()
-			if s.Messages != 2 || s.Members != 2 || s.Deleted != 1 || s.Joins != 4 || s.Leaves != 2 || s.Notices != 2 {
+			if s.Messages != 2 || s.Members != 2 || s.Deleted != 1 || s.Joins != 6 || s.Leaves != 3 || s.Notices != 2 {
 				t.Errorf("summary %+v", s)
 			}
 		},
