@@ -88,7 +88,7 @@ type GroupSummary struct {
 	Title string
 	Type  string // the export's chat type, e.g. private_supergroup
 	// Messages and Members are the message events emitted and their distinct senders.
-	Messages, Members       int
+	Messages, Members        int
 	Joins, Leaves, Reactions int
 	// First and Last are the dates of the first and last events emitted (zero if none).
 	First, Last time.Time

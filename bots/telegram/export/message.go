@@ -138,7 +138,8 @@ func (c *chatState) message(m *message) error {
 func (c *chatState) content(m *message, at time.Time) error {
 	sender, person := c.person(m.FromID)
 	if person {
-		c.authors.put(m.ID, sender)
+		// Remembered whatever its date: a reply inside the window may answer it.
+		defer c.authors.put(m.ID, sender)
 	}
 	switch {
 	case !person || !c.inWindow(at):
