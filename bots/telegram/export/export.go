@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strconv"
 	"time"
 
@@ -355,7 +356,7 @@ func (rd *reader) number() (int64, error) {
 	}
 	v, err := n.Int64()
 	if err != nil {
-		return 0, fmt.Errorf("%w: id is not an integer", ErrMalformed)
+		return 0, fmt.Errorf("%w: a chat id is not an integer", ErrMalformed)
 	}
 	return v, nil
 }
@@ -388,6 +389,7 @@ func (rd *reader) classify(err error, cr *countingReader) error {
 		syn *json.SyntaxError
 		typ *json.UnmarshalTypeError
 		em  *emitError
+		bad *valueError
 	)
 	switch {
 	case cr.over:
@@ -399,11 +401,41 @@ func (rd *reader) classify(err error, cr *countingReader) error {
 	case errors.As(err, &syn):
 		return fmt.Errorf("%w: %ssyntax error near byte %d", ErrMalformed, rd.where, rd.dec.InputOffset())
 	case errors.As(err, &typ):
-		return fmt.Errorf("%w: %sfield %q is not a %s", ErrMalformed, rd.where, typ.Field, typ.Type)
+		return fmt.Errorf("%w: %sfield %q is not %s", ErrMalformed, rd.where, typ.Field, describe(typ.Type))
+	case errors.As(err, &bad):
+		return fmt.Errorf("%w: %s%s", ErrMalformed, rd.where, bad.reason)
 	case isOurs(err):
 		return err
 	}
 	return fmt.Errorf("%w: %sunreadable value", ErrMalformed, rd.where)
+}
+
+// valueError is a value of the wrong shape, found by an UnmarshalJSON of this package.
+type valueError struct{ reason string }
+
+func (e *valueError) Error() string { return e.reason }
+
+// describe names the JSON a Go type reads, for an error: "an integer", never a Go type name.
+func describe(t reflect.Type) string {
+	if t == nil {
+		return "of the expected type"
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	}
+	return "of the expected type"
 }
 
 func isOurs(err error) bool {

@@ -2,7 +2,6 @@ package export
 
 import (
 	"encoding/json"
-	"fmt"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -68,7 +67,7 @@ func (t *text) UnmarshalJSON(b []byte) error {
 		return nil
 	case '[':
 	default:
-		return fmt.Errorf("%w: a text is neither a string nor a list", ErrMalformed)
+		return &valueError{"a text is neither a string nor a list"}
 	}
 	var parts []part
 	if err := json.Unmarshal(b, &parts); err != nil {
