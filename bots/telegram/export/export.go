@@ -302,6 +302,7 @@ func (rd *reader) messages(h header) error {
 			}
 		}
 		var m message
+		m.Entities.prior = &m.Text
 		if err := rd.dec.Decode(&m); err != nil {
 			rd.where = fmt.Sprintf("group %d, message #%d of its list: ", chat, c.read+1)
 			return err

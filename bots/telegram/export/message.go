@@ -47,8 +47,8 @@ type message struct {
 	ReplyTo     int64  `json:"reply_to_message_id"`
 	ReplyToPeer string `json:"reply_to_peer_id"` // set for a reply to another chat
 
-	Text     text `json:"text"`
-	Entities text `json:"text_entities"`
+	Text     text     `json:"text"`
+	Entities entities `json:"text_entities"`
 	// Media with a caption: the export puts the caption in text, and live a caption is
 	// never a command.
 	Photo present `json:"photo"`
@@ -150,7 +150,7 @@ func (c *chatState) content(m *message, at time.Time) error {
 		e := c.event(events.KindMessage, "telegram:"+c.group.ID+":"+strconv.FormatInt(m.ID, 10), at, sender, m.From)
 		t := &m.Text
 		if !t.set {
-			t = &m.Entities
+			t = &m.Entities.text
 		}
 		e.Chars = t.chars
 		if m.ReplyTo != 0 && !c.topics[m.ReplyTo] && c.samePeer(m.ReplyToPeer) {
