@@ -49,6 +49,9 @@ func TestReadErrors(t *testing.T) {
 		{"message without id", group(`{"type": "message", {D:0}, "text": "{C}"}`), Options{}, ErrMalformed, 0, 0},
 		{"message without unix date", group(`{"id": 1, "type": "message", "date": "2026-09-21T16:13:20", "from_id": "user1", "text": "{C}"}`), Options{}, ErrMalformed, 0, 0},
 		{"unix date not a number", group(`{"id": 1, "type": "message", "date_unixtime": "{C}", "text": "{C}"}`), Options{}, ErrMalformed, 0, 0},
+		{"messages before the type", `{"id": 42, "messages": [], "type": "private_group"}`, Options{}, ErrMalformed, 0, 0},
+		{"unix date as a number", group(`{"id": 1, "type": "message", "date_unixtime": 1790000000, "from_id": "user1", "text": "{C}"}`, `{"id": 1}`), Options{}, ErrDuplicateID, 1, 0},
+		{"mention's user id is text", group(`{"id": 1, "type": "message", {D:0}, "from_id": "user1", "text": [{"type": "mention_name", "text": "{C}", "user_id": "{C}"}]}`), Options{}, ErrMalformed, 0, 0},
 		{"messages before the id", `{"type": "private_supergroup", "messages": [], "id": 42}`, Options{}, ErrMalformed, 0, 0},
 		{"group id too large", `{"type": "private_supergroup", "id": 9223372036854775807, "messages": []}`, Options{}, ErrMalformed, 0, 0},
 		{"group id not an integer", `{"type": "private_supergroup", "id": 4.2, "messages": []}`, Options{}, ErrMalformed, 0, 0},
@@ -123,13 +126,15 @@ func TestReadCancel(t *testing.T) {
 	}
 }
 
+var errReset = errors.New("connection reset")
+
 // failingReader fails after its data, as a network download may.
 type failingReader struct{ r io.Reader }
 
 func (f failingReader) Read(p []byte) (int, error) {
 	n, err := f.r.Read(p)
 	if err == io.EOF {
-		return n, errors.New("connection reset")
+		return n, errReset
 	}
 	return n, err
 }
@@ -137,7 +142,7 @@ func (f failingReader) Read(p []byte) (int, error) {
 func TestReadReaderError(t *testing.T) {
 	b := fixture(t, group(okMessage))
 	_, err := Read(context.Background(), failingReader{bytes.NewReader(b[:len(b)-3])}, Options{Now: testNow}, func(events.Event) error { return nil })
-	if err == nil || errors.Is(err, ErrTruncated) {
+	if !errors.Is(err, errReset) || errors.Is(err, ErrTruncated) || errors.Is(err, ErrMalformed) {
 		t.Fatalf("error %v, want the reader's", err)
 	}
 }

@@ -160,9 +160,9 @@ type reader struct {
 
 // header is what a chat object says before its messages.
 type header struct {
-	name, typ string
-	id        int64
-	hasID     bool
+	name, typ      string
+	id             int64
+	hasID, hasType bool
 }
 
 // emitError marks an error of the caller's emit, returned as it is.
@@ -211,6 +211,7 @@ func (rd *reader) object(top bool) error {
 			err = rd.dec.Decode(&h.name)
 		case key == "type":
 			err = rd.dec.Decode(&h.typ)
+			h.hasType = true
 		case key == "id":
 			h.id, err = rd.number()
 			h.hasID = err == nil
@@ -275,6 +276,11 @@ var groupTypes = map[string]string{
 }
 
 func (rd *reader) messages(h header) error {
+	if !h.hasType {
+		// The export writes a chat's type first: without it, a group would be skipped as
+		// if it were someone's personal chat.
+		return fmt.Errorf("%w: a chat's messages come before its type", ErrMalformed)
+	}
 	prefix, ok := groupTypes[h.typ]
 	if !ok {
 		rd.sum.OtherChats++
@@ -408,6 +414,12 @@ func (rd *reader) classify(err error, cr *countingReader) error {
 	case isOurs(err):
 		return err
 	}
+	if cr.err != nil && errors.Is(err, cr.err) {
+		// The reader's own error (a download cut, a zip's checksum): not the export's fault.
+		return fmt.Errorf("reading the export: %w", err)
+	}
+	// Anything else came from decoding, whose other errors may quote the input (an invalid
+	// number literal does).
 	return fmt.Errorf("%w: %sunreadable value", ErrMalformed, rd.where)
 }
 
@@ -455,6 +467,7 @@ type countingReader struct {
 	n    int64
 	max  int64
 	over bool
+	err  error // the reader's last error but EOF
 }
 
 var errOver = errors.New("over the byte limit")
@@ -469,5 +482,8 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	}
 	n, err := c.r.Read(p)
 	c.n += int64(n)
+	if err != nil && err != io.EOF {
+		c.err = err
+	}
 	return n, err
 }

@@ -1,6 +1,7 @@
 package export
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -31,10 +32,10 @@ const maxTopics = 10_000
 // message is the part of an exported message relais reads. Every other field (media, files,
 // polls, contacts, locations, forwarded names...) is skipped by the decoder, never stored.
 type message struct {
-	ID       int64  `json:"id"`
-	Type     string `json:"type"`
-	Date     string `json:"date"` // local time of the exporting computer, no offset
-	DateUnix string `json:"date_unixtime"`
+	ID       int64       `json:"id"`
+	Type     string      `json:"type"`
+	Date     string      `json:"date"`          // local time of the exporting computer, no offset
+	DateUnix json.Number `json:"date_unixtime"` // a string of digits; a number is read too
 
 	From   string `json:"from"` // display name
 	FromID string `json:"from_id"`
@@ -121,7 +122,7 @@ func (c *chatState) message(m *message) error {
 	if m.Type != "message" && m.Type != "service" {
 		return nil // "unsupported": a message this Telegram Desktop could not export
 	}
-	sec, err := strconv.ParseInt(m.DateUnix, 10, 64)
+	sec, err := m.DateUnix.Int64()
 	if err != nil || sec <= 0 {
 		return fmt.Errorf("%w: group %d, message %d has no date_unixtime (exported by an old Telegram Desktop?)", ErrMalformed, c.chat, m.ID)
 	}
