@@ -54,7 +54,8 @@ const clockSkew = 5 * time.Minute
 
 // Options says what to import and how to check it.
 type Options struct {
-	// Now is the current time, for the check that no date is in the future. Zero: time.Now().
+	// Now is the current time, for the check that no date is in the future (5 minutes of
+	// clock skew allowed). Zero: time.Now().
 	Now time.Time
 	// Since drops events older than it (RELAIS_HISTORY_DAYS). Zero: no cutoff.
 	Since time.Time

@@ -75,7 +75,8 @@ func (p *present) UnmarshalJSON(b []byte) error {
 // chatState is what Read keeps of one group while reading its messages.
 type chatState struct {
 	rd      *reader
-	chat    int64
+	chat    int64 // Bot API id
+	bare    int64 // the export's id
 	group   events.Group
 	typ     string
 	before  time.Time
@@ -92,6 +93,7 @@ func newChatState(rd *reader, chat int64, h header) *chatState {
 	c := &chatState{
 		rd:      rd,
 		chat:    chat,
+		bare:    h.id,
 		group:   events.Group{ID: strconv.FormatInt(chat, 10), Title: bound(h.name)},
 		typ:     h.typ,
 		ids:     idSet{},
@@ -187,7 +189,7 @@ func (c *chatState) samePeer(peer string) bool {
 	if peer == "" {
 		return true
 	}
-	bare := strings.TrimPrefix(strings.TrimPrefix(c.group.ID, "-100"), "-")
+	bare := strconv.FormatInt(c.bare, 10)
 	return peer == "channel"+bare || peer == "chat"+bare
 }
 
