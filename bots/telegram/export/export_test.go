@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -342,5 +343,47 @@ func TestReadRepliesBounded(t *testing.T) {
 		if e := evs[2]; e.ReplyTo != want || e.Target != "1" {
 			t.Errorf("MaxAuthors %d: %s, want reply=%q target=1", max, line(e), want)
 		}
+	}
+}
+
+// TestReadReplyPeer checks a reply naming this very chat as its peer is a reply here, for a
+// basic group whose id starts like a supergroup's prefix.
+func TestReadReplyPeer(t *testing.T) {
+	const chat = `{"name": "G", "type": "private_group", "id": 1005, "messages": [
+  {"id": 1, "type": "message", {D:0}, "from": "Ann", "from_id": "user1001", "text": "{C}"},
+  {"id": 2, "type": "message", {D:1}, "from": "Bob", "from_id": "user1002", "reply_to_message_id": 1, "reply_to_peer_id": "chat1005", "text": "{C}"},
+  {"id": 3, "type": "message", {D:2}, "from": "Bob", "from_id": "user1002", "reply_to_message_id": 1, "reply_to_peer_id": "chat5", "text": "{C}"}]}`
+	evs, _, err := read(t, fixture(t, chat), Options{Now: testNow})
+	if err != nil {
+		t.Fatalf("Read: %v", err)
+	}
+	if e := evs[1]; e.ID != "telegram:-1005:2" || e.ReplyTo != "1001" || e.Target != "1" {
+		t.Errorf("reply in the same chat: %s", line(e))
+	}
+	if e := evs[2]; e.ReplyTo != "" || e.Target != "" {
+		t.Errorf("reply to another chat: %s", line(e))
+	}
+}
+
+// TestReadMigratedHistory checks the history of the basic group a supergroup was upgraded
+// from, whose ids the export shifts below zero, reads like the rest: replies across the
+// upgrade resolve, ids stay distinct.
+func TestReadMigratedHistory(t *testing.T) {
+	const chat = `{"name": "G", "type": "private_supergroup", "id": 42, "messages": [
+  {"id": -999999990, "type": "message", {D:0}, "from": "Ann", "from_id": "user1001", "text": "{C}"},
+  {"id": -999999989, "type": "service", {D:1}, "actor": "Ann", "actor_id": "user1001", "action": "migrate_to_supergroup"},
+  {"id": 1, "type": "service", {D:1}, "actor": "G", "actor_id": "channel42", "action": "migrate_from_group", "title": "{C}"},
+  {"id": 2, "type": "message", {D:2}, "from": "Bob", "from_id": "user1002", "reply_to_message_id": -999999990, "text": "{C}"},
+  {"id": -999999990, "type": "message", {D:3}, "from": "Ann", "from_id": "user1001", "text": "{C}"}]}`
+	evs, _, err := read(t, fixture(t, chat), Options{Now: testNow})
+	if !errors.Is(err, ErrDuplicateID) {
+		t.Fatalf("error %v, want the repeated negative id found", err)
+	}
+	want := []string{
+		fmt.Sprintf(`v1 message telegram telegram:-10042:-999999990 at=+0 group=-10042/"G" sender=1001/"Ann" chars=%d`, chars("{C}")),
+		fmt.Sprintf(`v1 message telegram telegram:-10042:2 at=+2 group=-10042/"G" sender=1002/"Bob" reply=1001 target=-999999990 chars=%d`, chars("{C}")),
+	}
+	if got := lines(evs); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
