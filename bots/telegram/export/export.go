@@ -124,6 +124,16 @@ type GroupSummary struct {
 //     mention of oneself by username is left to the bridge, which credits nobody for it.
 //   - A supergroup's history from before it was upgraded from a basic group has ids shifted
 //     negative by the export: they are imported under those ids, which no live event has.
+//
+// Limits of the format: the export has no is_bot, so bots other than Options.BotID count as
+// members; it names people added or removed by someone else only by display name (see
+// GroupSummary.Unresolved); and in a basic group (private_group) message ids are the
+// exporting account's own numbering, not the bot's, so there an imported message and its
+// live event do not share an id: only the Before bound keeps them apart, and two people's
+// exports of one basic group would count it twice. Supergroups have neither problem.
+// A sender's name is their display name as the exporting account sees it, with no first
+// and last name apart and no username; a later live event's names replace it (the bridge
+// keeps the newest).
 func Read(ctx context.Context, r io.Reader, opt Options, emit func(events.Event) error) (Summary, error) {
 	if opt.Now.IsZero() {
 		opt.Now = time.Now()
