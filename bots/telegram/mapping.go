@@ -78,6 +78,18 @@ func (m *mapper) Map(u Update) []events.Event {
 	return out
 }
 
+// MapUpdate maps one raw update as the live adapter of bot botUsername (id botID) would, with
+// no migration known. It lets other producers of Telegram events (the history import) test
+// that they give a message the same id and fields as its live event: that equality is what
+// makes JetStream's deduplication count a message once.
+func MapUpdate(raw []byte, botUsername string, botID int64) ([]events.Event, error) {
+	u, err := DecodeUpdate(raw)
+	if err != nil {
+		return nil, err
+	}
+	return newMapper(botUsername, botID).Map(u), nil
+}
+
 // Migrated returns the chat that replaced chat, following chains of upgrades.
 func (m *mapper) Migrated(chat int64) int64 {
 	m.mu.Lock()
