@@ -327,7 +327,7 @@ func (m *mapper) mentions(text string, ents []tgbotapi.MessageEntity, from *tgbo
 				units = utf16.Encode([]rune(text))
 			}
 			name, ok := sliceUTF16(units, ent.Offset, ent.Length)
-			if !ok || !validMention(name) {
+			if !ok || !ValidMention(name) {
 				continue
 			}
 			name = strings.ToLower(name)
@@ -347,8 +347,9 @@ func sliceUTF16(units []uint16, offset, length int) (string, bool) {
 	return string(utf16.Decode(units[offset : offset+length])), true
 }
 
-// validMention is "@" and a Telegram username: letters, digits and underscores.
-func validMention(s string) bool {
+// ValidMention is "@" and a Telegram username: letters, digits and underscores. History
+// imports (bots/telegram/export) keep the mentions live events keep.
+func ValidMention(s string) bool {
 	if len(s) < 2 || len(s) > 33 || s[0] != '@' {
 		return false
 	}

@@ -179,7 +179,7 @@ func FuzzDecodeUpdate(f *testing.F) {
 				t.Fatalf("%d mentions", len(e.Mentions))
 			}
 			for _, mention := range e.Mentions {
-				if !validMention(mention) && !isDigits(mention) {
+				if !ValidMention(mention) && !isDigits(mention) {
 					t.Fatalf("mention %q is neither @username nor a user id", mention)
 				}
 			}

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/relais-bot/relais/bots/telegram"
 )
 
 // maxHead is how much of a text starting with / or ! is kept until the message is mapped, to
@@ -85,7 +87,7 @@ func (t *text) UnmarshalJSON(b []byte) error {
 				t.mentions = append(t.mentions, mention{id: id})
 			}
 		case "mention":
-			if validMention(p.text) {
+			if telegram.ValidMention(p.text) {
 				t.mentions = append(t.mentions, mention{name: strings.ToLower(p.text)})
 			}
 		}
@@ -124,17 +126,4 @@ func (e *entities) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	return e.text.UnmarshalJSON(b)
-}
-
-// validMention is "@" and a Telegram username: letters, digits and underscores (as live).
-func validMention(s string) bool {
-	if len(s) < 2 || len(s) > 33 || s[0] != '@' {
-		return false
-	}
-	for _, c := range []byte(s[1:]) {
-		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '_' {
-			return false
-		}
-	}
-	return true
 }
