@@ -137,7 +137,7 @@ func (s *Server) signedIn(r *http.Request, who scope.Who, sc scope.Scope) view {
 		v.ScopeText = t.ScopeNone
 	}
 	if !sc.Complete() {
-		v.Unchecked = fmt.Sprintf(t.Unchecked, strings.Join(sc.MissingNames(t.OtherGroups), ", "))
+		v.Unchecked = t.unchecked(sc)
 	}
 	return v
 }
@@ -180,7 +180,7 @@ func (s *Server) groupPage(w http.ResponseWriter, r *http.Request, who scope.Who
 		// Not "not found": the platform did not say, and the organiser, a member when last
 		// asked, should try again. Anyone else learns nothing of the group: not found.
 		t := s.texts(r)
-		s.page(w, r, http.StatusServiceUnavailable, "message", fmt.Sprintf(t.Unchecked, strings.Join(sc.MissingNames(t.OtherGroups), ", ")))
+		s.page(w, r, http.StatusServiceUnavailable, "message", t.unchecked(sc))
 		return
 	}
 	i := slices.IndexFunc(d.Groups, func(g commands.DigestGroup) bool { return g.Token == token })

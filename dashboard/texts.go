@@ -1,6 +1,12 @@
 package dashboard
 
-import "net/http"
+import (
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/relais-bot/relais/bridge/scope"
+)
 
 // texts are the dashboard's words in one language.
 type texts struct {
@@ -97,4 +103,9 @@ func (s *Server) texts(r *http.Request) texts {
 		return textsEN
 	}
 	return textsFR
+}
+
+// unchecked says which groups sc could not check, as the organiser may read it.
+func (t texts) unchecked(sc scope.Scope) string {
+	return fmt.Sprintf(t.Unchecked, strings.Join(sc.MissingNames(t.OtherGroups), ", "))
 }

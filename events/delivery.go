@@ -157,9 +157,9 @@ func (d *Deliveries) Confirm(ctx context.Context, c *Claim) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	queued := true
 	if dnc == "" {
-		if queued, err = d.stillQueued(ctx, c.Seq); err != nil || queued {
+		queued, err := d.stillQueued(ctx, c.Seq)
+		if err != nil || queued {
 			return queued, err
 		}
 	}
@@ -241,7 +241,7 @@ func (d *Deliveries) stillQueued(ctx context.Context, seq uint64) (bool, error) 
 // MarkBlocked records that the member blocked the bot, unless their records are being
 // forgotten (an objector or erased member has no reachability kept).
 func (d *Deliveries) MarkBlocked(ctx context.Context, member string) error {
-	if dnc, err := DoNotContact(ctx, d.kv, member); err != nil || forgets(dnc) {
+	if dnc, err := DoNotContact(ctx, d.kv, member); err != nil || ForgetsRecords(dnc) {
 		return err
 	}
 	key := ReachKey(member)
@@ -260,7 +260,7 @@ func (d *Deliveries) standsAfter(ctx context.Context, member, key string) (bool,
 	if err != nil {
 		return false, err
 	}
-	if !forgets(dnc) {
+	if !ForgetsRecords(dnc) {
 		return true, nil
 	}
 	return false, d.withdraw(ctx, key)
@@ -269,9 +269,7 @@ func (d *Deliveries) standsAfter(ctx context.Context, member, key string) (bool,
 // ForgetsRecords: the bridge deletes the campaign records of a member marked for this
 // reason. "Ne plus me solliciter" stops sending but keeps what was sent, for the campaigns'
 // reports.
-func ForgetsRecords(reason string) bool { return forgets(reason) }
-
-func forgets(reason string) bool {
+func ForgetsRecords(reason string) bool {
 	return reason == DoNotContactStop || reason == DoNotContactErased
 }
 

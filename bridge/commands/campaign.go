@@ -358,7 +358,7 @@ func (h *Handler) mobilise(ctx context.Context, ev events.Event, organiser strin
 			// A name that also matches a group the platform could not answer about would
 			// make a draft silently narrower than asked: none is made until it answers.
 			if slices.ContainsFunc(gs, func(g GroupStats) bool { return sc.Misses(g.Token) }) {
-				return h.private(ev, "mobilise-unchecked", h.missingNote(sc.MissingNames(h.org.OtherGroups))), nil
+				return h.private(ev, "mobilise-unchecked", h.missingNote(h.missingNames(sc))), nil
 			}
 			// A group out of the organiser's scope is not found: its title is not theirs to learn.
 			gs = slices.DeleteFunc(gs, func(g GroupStats) bool { return !slices.Contains(allowed, g.Token) })
@@ -403,7 +403,7 @@ func (h *Handler) mobilise(ctx context.Context, ev events.Event, organiser strin
 		b.WriteString("\n" + fmt.Sprintf(t.CountCapped, h.camp.cfg.MaxPerWeek, n))
 	}
 	if audienceIncomplete(cp, sc) {
-		b.WriteString("\n\n" + fmt.Sprintf(t.PreviewIncomplete, listTitles(sc.MissingNames(h.org.OtherGroups))))
+		b.WriteString("\n\n" + fmt.Sprintf(t.PreviewIncomplete, listTitles(h.missingNames(sc))))
 	}
 	b.WriteString("\n\n" + t.ConfirmHint)
 	if ev.Platform != events.Telegram {

@@ -99,15 +99,9 @@ func (h *Handler) recordAnswer(ctx context.Context, member, slug, ans string) er
 			return err
 		}
 		for _, tok := range h.campaignTokens([]string{member}) {
-			_, outcomes, err := h.memberDeliveries(ctx, tok)
-			if err != nil {
+			if err := h.withdrawQueued(ctx, tok); err != nil {
 				return err
 			}
-			withdrawn, err := h.purgeQueued(ctx, tok, outcomes)
-			if err != nil {
-				return err
-			}
-			h.countWithdrawn(ctx, withdrawn)
 		}
 		if rec.NoCampaigns {
 			return nil

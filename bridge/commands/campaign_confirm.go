@@ -45,7 +45,7 @@ func (h *Handler) confirmCampaign(ctx context.Context, ev events.Event, organise
 	}
 	if audienceIncomplete(cp, sc) {
 		h.log.Warn("campaign not confirmed: scope incomplete", "campaign", slug, "unchecked", len(sc.Missing()))
-		return h.private(ev, "send", fmt.Sprintf(t.Incomplete, slug, listTitles(sc.MissingNames(h.org.OtherGroups)))), nil
+		return h.private(ev, "send", fmt.Sprintf(t.Incomplete, slug, listTitles(h.missingNames(sc)))), nil
 	}
 	if cp.State == stateDraft {
 		cp.State, cp.Confirmed, cp.ConfirmedBy = stateConfirmed, h.cfg.Now().UTC(), ev.ID

@@ -61,6 +61,17 @@ func (h *Handler) forgetCampaigns(ctx context.Context, member string) error {
 	return nil
 }
 
+// forgetCampaignsOf forgets campaigns about every token of a person and the canonical ones
+// their campaign messages are addressed to, as the marker covers them (markDoNotContact).
+func (h *Handler) forgetCampaignsOf(ctx context.Context, tokens []string) error {
+	for _, tok := range h.campaignTokens(tokens) {
+		if err := h.forgetCampaigns(ctx, tok); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // countWithdrawn counts, in each campaign's anonymous counters, one recipient whose message
 // will never be sent.
 func (h *Handler) countWithdrawn(ctx context.Context, slugs []string) {

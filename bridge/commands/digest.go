@@ -78,7 +78,7 @@ func ISOWeek(t time.Time) string {
 
 // BuildDigest gathers the week ending now for a scope.
 func (h *Handler) BuildDigest(ctx context.Context, sc scope.Scope, now time.Time) (Digest, error) {
-	d := Digest{Week: ISOWeek(now), Missing: sc.MissingNames(h.org.OtherGroups)}
+	d := Digest{Week: ISOWeek(now), Missing: h.missingNames(sc)}
 	groups, err := h.query.Groups(ctx)
 	if err != nil {
 		return d, fmt.Errorf("digest: %w", err)

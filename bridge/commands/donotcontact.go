@@ -52,6 +52,13 @@ func (h *Handler) withdrawIfMarked(ctx context.Context, member string) error {
 	if events.ForgetsRecords(dnc) {
 		return h.forgetCampaigns(ctx, member)
 	}
+	return h.withdrawQueued(ctx, member)
+}
+
+// withdrawQueued purges a member's queued campaign messages and counts those not sent yet
+// withdrawn, keeping their delivery records and answers: what "Ne plus me solliciter" does
+// to the campaigns already queued for them.
+func (h *Handler) withdrawQueued(ctx context.Context, member string) error {
 	_, outcomes, err := h.memberDeliveries(ctx, member)
 	if err != nil {
 		return err

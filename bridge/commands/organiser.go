@@ -34,7 +34,7 @@ func (h *Handler) organiserCommand(ctx context.Context, ev events.Event, cmd com
 		return err
 	}
 	if sc.Empty() && cmd != cmdSync {
-		return h.sendPrivately(ctx, ev, h.private(ev, "answer", cmp.Or(h.missingNote(sc.MissingNames(h.org.OtherGroups)), h.org.NoScope)))
+		return h.sendPrivately(ctx, ev, h.private(ev, "answer", cmp.Or(h.missingNote(h.missingNames(sc)), h.org.NoScope)))
 	}
 	var shown []GroupStats // the groups /stats answered about, for its chart
 	switch cmd {

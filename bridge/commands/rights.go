@@ -46,9 +46,9 @@ func (h *Handler) stop(ctx context.Context, ev events.Event, member string) erro
 		if err := h.publishStop(ctx, tok); err != nil {
 			return err
 		}
-		if err := h.forgetCampaigns(ctx, tok); err != nil {
-			return err
-		}
+	}
+	if err := h.forgetCampaignsOf(ctx, tokens); err != nil {
+		return fmt.Errorf("stop: %w", err)
 	}
 	h.log.Info("member objected", "member", member)
 	return h.send(ctx, h.here(ev, "stop", h.cat.Stopped))
@@ -134,10 +134,8 @@ func (h *Handler) forget(ctx context.Context, ev events.Event, member string) er
 		return fmt.Errorf("forget: %w", err)
 	}
 	// Queued campaign messages go first: the event log's scan below takes seconds to minutes.
-	for _, tok := range h.campaignTokens(tokens) {
-		if err := h.forgetCampaigns(ctx, tok); err != nil {
-			return fmt.Errorf("forget: %w", err)
-		}
+	if err := h.forgetCampaignsOf(ctx, tokens); err != nil {
+		return fmt.Errorf("forget: %w", err)
 	}
 	inCRM := false
 	for i, tok := range tokens {

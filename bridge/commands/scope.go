@@ -90,6 +90,9 @@ func (h *Handler) organiserList() []organiserEntry {
 // NoScopeText is the answer to an organiser who is in none of the groups.
 func (h *Handler) NoScopeText() string { return h.org.NoScope }
 
+// missingNames are the groups sc could not check, as the organiser may read them.
+func (h *Handler) missingNames(sc scope.Scope) []string { return sc.MissingNames(h.org.OtherGroups) }
+
 // missingNote says which groups could not be checked (their titles), "" when none.
 func (h *Handler) missingNote(titles []string) string {
 	if len(titles) == 0 {
@@ -109,7 +112,7 @@ func listTitles(titles []string) string {
 // withMissing puts what sc could not check above an answer built on it, both within one
 // message: the organiser must not read a partial answer as the whole.
 func (h *Handler) withMissing(sc scope.Scope, text string) string {
-	note := h.missingNote(sc.MissingNames(h.org.OtherGroups))
+	note := h.missingNote(h.missingNames(sc))
 	if note == "" {
 		return clip(text)
 	}
