@@ -38,24 +38,20 @@ func (h *Handler) Top(ctx context.Context, sc scope.Scope, r bridge.Ranking, n i
 	}
 	order := func(a, b MemberCard) int { return cmp.Or(r.Of(b)-r.Of(a), byName(a, b)) }
 	rs, ok := h.query.(RankSource)
-	if !ok {
-		all, err := h.ScopedMembers(ctx, sc)
-		if err != nil {
+	seen := 0
+	var groups []string
+	if ok {
+		var err error
+		if groups, seen, err = h.scopeGroups(ctx, sc); err != nil {
 			return nil, err
 		}
-		all = slices.DeleteFunc(all, func(c MemberCard) bool { return !keep(c) })
-		slices.SortFunc(all, order)
-		return all[:min(n, len(all))], nil
+		if len(groups) == 0 {
+			return nil, nil
+		}
 	}
-	groups, seen, err := h.scopeGroups(ctx, sc)
-	if err != nil {
-		return nil, err
-	}
-	if len(groups) == 0 {
-		return nil, nil
-	}
-	if seen <= smallScope {
-		// Reading the scope's few members costs less than walking everyone's ranking.
+	if !ok || seen <= smallScope {
+		// Without rankings, or for a scope of few members, read them all: that costs less
+		// than walking everyone's ranking.
 		all, err := h.ScopedMembers(ctx, sc)
 		if err != nil {
 			return nil, err
