@@ -302,10 +302,7 @@ func (r *Resolver) Scope(ctx context.Context, who Who, groups []bridge.GroupStat
 		slots <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-slots }()
-			ok, err := false, ctx.Err() // past the deadline: not asked
-			if err == nil {
-				ok, err = r.isMember(ctx, who.Platform, g.Chat, who.ID)
-			}
+			ok, err := r.isMember(ctx, who.Platform, g.Chat, who.ID)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -342,6 +339,9 @@ func (r *Resolver) isMember(ctx context.Context, p events.Platform, group, user 
 	r.mu.Unlock()
 	if ok && now.Before(c.until) {
 		return c.member, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return false, fmt.Errorf("scope: membership not asked: %w", err) // past the scope's deadline
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
