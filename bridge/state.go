@@ -239,3 +239,29 @@ func titles(groups []groupRef) []string {
 
 // GroupTagSuffix is the end of a group's tag, after the tag prefix: "groupe-<slug>".
 func GroupTagSuffix(g GroupRef) string { return TagGroup + groupSlug(g) }
+
+// evaluate re-evaluates members at the clock (the sweep, a resync), stores what the rules
+// decide and returns their states; unknown members come back with Applied -1.
+func (b *Bridge) evaluate(ctx context.Context, members []string) ([]memberState, error) {
+	clockDay := dayOf(b.cfg.Now())
+	var reads []stateReads
+	if _, err := b.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+		for _, m := range members {
+			reads = append(reads, readMember(ctx, pipe, b.keys, m))
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("evaluate: %w", err)
+	}
+	out := make([]memberState, len(members))
+	for i, m := range members {
+		var err error
+		if out[i], err = b.readState(m, reads[i], clockDay); err != nil {
+			return nil, err
+		}
+	}
+	if err := b.store(ctx, out, nil); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

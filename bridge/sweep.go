@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -338,4 +339,36 @@ func (b *Bridge) Identity(ctx context.Context, member string) (MemberIdentity, e
 		}
 	}
 	return id, nil
+}
+
+// fullSweepEvery is how often the sweep visits every member, not only the due ones: members
+// whose state expired (retention) then leave the indexes, which hold their names.
+const fullSweepEvery = 24 * time.Hour
+
+func (b *Bridge) sweepLoop(ctx context.Context) {
+	t := time.NewTicker(b.cfg.SweepEvery)
+	defer t.Stop()
+	var lastFull time.Time
+	for {
+		if b.rebuilding() {
+			// The replay ends with a full sweep of its own.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		full := time.Since(lastFull) >= fullSweepEvery
+		if err := b.sweep(ctx, full); err != nil && ctx.Err() == nil {
+			b.cfg.Log.Warn("bridge: sweep", "err", err.Error())
+		} else if full {
+			lastFull = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

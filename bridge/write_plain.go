@@ -6,7 +6,6 @@ import (
 	"maps"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -17,88 +16,6 @@ import (
 // one pipeline, decides in Go, and writes in a second one. It is only correct when nothing
 // else writes the same keys meanwhile, which holds for the one bridge of an embedded Redis;
 // it is several times faster there, where every Lua call starts an interpreter.
-
-// appliedSeqs are the sequences applied to one member or group above its floor, kept in
-// memory instead of in Redis (see memberLua for the rule).
-type appliedSeqs struct {
-	floor uint64
-	seqs  map[uint64]bool
-}
-
-// memoryDedup holds the applied sequences of every key of a single-writer bridge.
-type memoryDedup struct {
-	mu   sync.Mutex
-	sets map[string]*appliedSeqs
-}
-
-// check reports which of seqs are new for key at floor, without recording them.
-func (m *memoryDedup) check(key string, floor uint64, seqs []uint64) []bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	s := m.sets[key]
-	f := floor
-	if s != nil {
-		f = max(f, s.floor)
-	}
-	out := make([]bool, len(seqs))
-	batch := map[uint64]bool{}
-	for i, q := range seqs {
-		out[i] = q > f && !batch[q] && (s == nil || !s.seqs[q])
-		batch[q] = true
-	}
-	return out
-}
-
-// record adds the applied seqs of key once they are written, and forgets those at or under
-// floor.
-func (m *memoryDedup) record(key string, floor uint64, seqs []uint64) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.sets == nil {
-		m.sets = map[string]*appliedSeqs{}
-	}
-	s := m.sets[key]
-	if s == nil {
-		s = &appliedSeqs{seqs: map[uint64]bool{}}
-		m.sets[key] = s
-	}
-	if floor > s.floor {
-		s.floor = floor
-		for q := range s.seqs {
-			if q <= floor {
-				delete(s.seqs, q)
-			}
-		}
-	}
-	for _, q := range seqs {
-		if q > s.floor {
-			s.seqs[q] = true
-		}
-	}
-}
-
-// drop forgets key's sequences, as deleting the member's keys does on the Lua path.
-func (m *memoryDedup) drop(key string) {
-	m.mu.Lock()
-	delete(m.sets, key)
-	m.mu.Unlock()
-}
-
-// move adds from's sequences to to's (an alias merged into a member).
-func (m *memoryDedup) move(from, to string) {
-	m.mu.Lock()
-	s := m.sets[from]
-	delete(m.sets, from)
-	m.mu.Unlock()
-	if s == nil {
-		return
-	}
-	var seqs []uint64
-	for q := range s.seqs {
-		seqs = append(seqs, q)
-	}
-	m.record(to, s.floor, seqs)
-}
 
 func argString(v any) string {
 	switch x := v.(type) {
@@ -133,7 +50,6 @@ func argInt(v any) int64 {
 type plainMemberReads struct {
 	state stateReads
 	uname *redis.StringCmd // the username the indexes hold for the member
-	seqs  []uint64
 }
 
 // plainGroupReads are what writing one group's events depends on.
@@ -142,33 +58,17 @@ type plainGroupReads struct {
 	count   *redis.StringCmd // messages counted towards the author maps' turnover
 	mapped  *redis.IntCmd    // whether the current author map exists
 	days    *redis.StringSliceCmd
-	lastFor []string // members whose last message day is read, one command each
-	lastCmd []*redis.FloatCmd
-	seqs    []uint64
+	lastCmd []*redis.FloatCmd // the last message day of each of the group call's authors
 }
 
 // writePlain is write for a single writer: one pipeline reads the state the batch's
 // writes depend on, the writes and the tag rules run in Go on it, and one pipeline writes
 // the events, the decisions and the indexes. It returns the applied flags per member call
 // and the members' states.
-func (b *Bridge) writePlain(ctx context.Context, members []*memberCall, groups []*groupCall, extra []func(redis.Pipeliner), floor uint64, plans []*plan, clockDay int) ([]string, []memberState, error) {
+func (b *Bridge) writePlain(ctx context.Context, w batchWrites, floor uint64, plans []*plan, clockDay int) ([]string, []memberState, error) {
+	members, groups := w.members, w.groups
 	mr := make([]plainMemberReads, len(members))
 	gr := make([]plainGroupReads, len(groups))
-	for n, c := range members {
-		for k := 4; k+memberArgsPerEvent <= len(c.args); k += memberArgsPerEvent {
-			mr[n].seqs = append(mr[n].seqs, uint64(argInt(c.args[k])))
-		}
-	}
-	for n, g := range groups {
-		seen := map[string]bool{}
-		for k := 4; k+groupArgsPerEvent <= len(g.args); k += groupArgsPerEvent {
-			gr[n].seqs = append(gr[n].seqs, uint64(argInt(g.args[k])))
-			if m := argString(g.args[k+3]); m != "" && argString(g.args[k+1]) == "m" && !seen[m] {
-				seen[m] = true
-				gr[n].lastFor = append(gr[n].lastFor, m)
-			}
-		}
-	}
 	_, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for n, c := range members {
 			mr[n].state = readMember(ctx, p, b.keys, c.token)
@@ -179,7 +79,7 @@ func (b *Bridge) writePlain(ctx context.Context, members []*memberCall, groups [
 			gr[n].count = p.HGet(ctx, g.keys[0], "tn")
 			gr[n].mapped = p.Exists(ctx, g.keys[6])
 			gr[n].days = p.HKeys(ctx, g.keys[1])
-			for _, m := range gr[n].lastFor {
+			for _, m := range groups[n].authors {
 				gr[n].lastCmd = append(gr[n].lastCmd, p.ZScore(ctx, g.keys[3], m))
 			}
 		}
@@ -193,7 +93,7 @@ func (b *Bridge) writePlain(ctx context.Context, members []*memberCall, groups [
 	states := make([]memberState, len(members))
 	prev := map[string]string{}
 	for n, c := range members {
-		fresh := b.dedup.check(b.keys.applied(c.token), floor, mr[n].seqs)
+		fresh := b.dedup.check(b.keys.applied(c.token), floor, members[n].seqs)
 		var post memberHashes
 		flags[n], post = b.plainMember(ctx, pipe, c, mr[n].state, fresh)
 		states[n] = b.decideState(c.token, post.h, post.d, post.i, post.g, clockDay)
@@ -202,12 +102,10 @@ func (b *Bridge) writePlain(ctx context.Context, members []*memberCall, groups [
 		}
 	}
 	for n, g := range groups {
-		fresh := b.dedup.check(g.keys[4], floor, gr[n].seqs)
+		fresh := b.dedup.check(g.keys[4], floor, groups[n].seqs)
 		b.plainGroup(ctx, pipe, g, gr[n], fresh)
 	}
-	for _, f := range extra {
-		f(pipe)
-	}
+	b.traceWrites(ctx, pipe, w.traces)
 	owners, err := b.usernameOwners(ctx, states, prev)
 	if err != nil {
 		return nil, nil, err
@@ -219,10 +117,10 @@ func (b *Bridge) writePlain(ctx context.Context, members []*memberCall, groups [
 	}
 	// Recorded once written: a failed batch is applied again when it is retried.
 	for n, c := range members {
-		b.dedup.record(b.keys.applied(c.token), floor, mr[n].seqs)
+		b.dedup.record(b.keys.applied(c.token), floor, members[n].seqs)
 	}
 	for n, g := range groups {
-		b.dedup.record(g.keys[4], floor, gr[n].seqs)
+		b.dedup.record(g.keys[4], floor, groups[n].seqs)
 	}
 	return flags, states, nil
 }
@@ -500,7 +398,7 @@ func (b *Bridge) plainGroup(ctx context.Context, p redis.Pipeliner, g *groupCall
 			p.HDel(ctx, g.keys[5], hs...)
 		}
 	}
-	for i, m := range r.lastFor {
+	for i, m := range g.authors {
 		d, ok := last[m]
 		if !ok {
 			continue
