@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -137,23 +136,93 @@ const (
 	groupArgsPerEvent  = 11
 )
 
-// memberCall is one member's part of a batch: the memberLua arguments of its events.
+// memberCall is one member's part of a batch: what memberLua is called with, or what the
+// plain path writes in its stead.
 type memberCall struct {
-	token  string
-	args   []any
-	seqs   []uint64 // the sequence of each event, as in args
-	sender []int    // index of the plan of each event where this member is the sender, else -1
+	token string
+	// keep is how many days of counts the member keeps, clock the clock's day, ttl the
+	// life of their keys in seconds, floor the sequence every event up to was applied.
+	keep, clock int
+	ttl         int64
+	floor       uint64
+	events      []memberEvent
+	seqs        []uint64 // each event's sequence
+	sender      []int    // index of the plan of each event where this member is the sender, else -1
+}
+
+// memberEvent is one event of a member call: one of the member's own (kind j, l, m or r),
+// or a credit they received from someone else's (kind c).
+type memberEvent struct {
+	seq                uint64
+	kind               string
+	day                int
+	at                 int64 // Unix milliseconds
+	stamp              string
+	group, title       string
+	platform, pid      string
+	name, first, last  string // the member's identity, on their own events
+	username, phone    string
+	credited           string // the members their own event credited, comma-separated
+	from               string // who gave a credit
+	replied, mentioned bool
+	reacted            bool
+}
+
+// args are memberLua's arguments for the call.
+func (c *memberCall) args() []any {
+	out := make([]any, 0, 4+memberArgsPerEvent*len(c.events))
+	out = append(out, c.keep, c.clock, c.ttl, c.floor)
+	for _, e := range c.events {
+		if e.kind == "c" {
+			out = append(out, e.seq, e.kind, e.day, e.at, e.stamp, e.group, e.title, e.platform, e.pid,
+				e.from, bit(e.replied), bit(e.mentioned), bit(e.reacted), "", "")
+			continue
+		}
+		out = append(out, e.seq, e.kind, e.day, e.at, e.stamp, e.group, e.title, e.platform, e.pid,
+			e.name, e.first, e.last, e.username, e.phone, e.credited)
+	}
+	return out
 }
 
 // groupCall is one group's part of a batch.
 type groupCall struct {
 	token string
 	keys  []string
-	args  []any
-	seqs  []uint64 // the sequence of each event, as in args
+	// floor is the sequence every event up to was applied, mapTTL the life of the author
+	// maps in seconds, keep how many days of counts the group keeps, size the messages of
+	// one author map.
+	floor      uint64
+	mapTTL     int64
+	keep, size int
+	events     []groupEvent
+	seqs       []uint64 // each event's sequence
 	// authors are the members the batch's messages in the group count for, each once: the
 	// plain path reads their last message day.
 	authors []string
+}
+
+// groupEvent is one event of a group call.
+type groupEvent struct {
+	seq          uint64
+	kind         string
+	day          int
+	member       string // "" for an event that counts anonymously
+	stamp, title string
+	platform     string
+	msgID        string // the message's platform id, for the author maps; "" unmapped
+	from         string // the group token the group migrated from
+	chat         string
+	hour         string // the hour-of-week field of a message (hourField)
+}
+
+// args are groupLua's arguments for the call.
+func (g *groupCall) args() []any {
+	out := make([]any, 0, 4+groupArgsPerEvent*len(g.events))
+	out = append(out, g.floor, g.mapTTL, g.keep, g.size)
+	for _, e := range g.events {
+		out = append(out, e.seq, e.kind, e.day, e.member, e.stamp, e.title, e.platform, e.msgID, e.from, e.chat, e.hour)
+	}
+	return out
 }
 
 func bit(v bool) int {
@@ -193,7 +262,6 @@ func (b *Bridge) writes(plans []*plan, floor uint64, clockDay int) batchWrites {
 	mapTTL := int64(mapLife / time.Second)
 	mapDays := int(mapLife / day)
 	keep := b.bars.windowDays + b.bars.holdDays + b.bars.dormantDays
-	header := []any{keep, clockDay, ttl, floor}
 	var (
 		members []*memberCall
 		groups  []*groupCall
@@ -203,7 +271,7 @@ func (b *Bridge) writes(plans []*plan, floor uint64, clockDay int) batchWrites {
 	member := func(m string) *memberCall {
 		c := byM[m]
 		if c == nil {
-			c = &memberCall{token: m, args: slices.Clone(header)}
+			c = &memberCall{token: m, keep: keep, clock: clockDay, ttl: ttl, floor: floor}
 			byM[m] = c
 			members = append(members, c)
 		}
@@ -212,7 +280,7 @@ func (b *Bridge) writes(plans []*plan, floor uint64, clockDay int) batchWrites {
 	group := func(g string) *groupCall {
 		c := byG[g]
 		if c == nil {
-			c = &groupCall{token: g, keys: b.keys.groupKeys(g), args: []any{floor, mapTTL, keep, b.cfg.AuthorMapSize}}
+			c = &groupCall{token: g, keys: b.keys.groupKeys(g), floor: floor, mapTTL: mapTTL, keep: keep, size: b.cfg.AuthorMapSize}
 			byG[g] = c
 			groups = append(groups, c)
 		}
@@ -237,9 +305,10 @@ func (b *Bridge) writes(plans []*plan, floor uint64, clockDay int) batchWrites {
 		groupMember, msgID := "", ""
 		if p.act == actFull {
 			c := member(p.sender)
-			c.args = append(c.args, p.seq, kind, p.day, ev.At.UnixMilli(), p.stamp, p.group, ev.Group.Title,
-				string(ev.Platform), p.pid, ev.Sender.Name, ev.Sender.FirstName, ev.Sender.LastName,
-				ev.Sender.Username, ev.Sender.Phone, strings.Join(credited, ","))
+			c.events = append(c.events, memberEvent{seq: p.seq, kind: kind, day: p.day, at: ev.At.UnixMilli(),
+				stamp: p.stamp, group: p.group, title: ev.Group.Title, platform: string(ev.Platform), pid: p.pid,
+				name: ev.Sender.Name, first: ev.Sender.FirstName, last: ev.Sender.LastName,
+				username: ev.Sender.Username, phone: ev.Sender.Phone, credited: strings.Join(credited, ",")})
 			c.seqs, c.sender = append(c.seqs, p.seq), append(c.sender, i)
 			groupMember = p.sender
 			// A message older than the maps live is not mapped: a rebuild would otherwise keep
@@ -263,8 +332,8 @@ func (b *Bridge) writes(plans []*plan, floor uint64, clockDay int) batchWrites {
 		if ev.Kind == events.KindMessage {
 			hour = hourField(p.day, ev.At, b.cfg.Zone)
 		}
-		g.args = append(g.args, p.seq, kind, p.day, groupMember, p.stamp, ev.Group.Title, string(ev.Platform), msgID, p.from,
-			ev.Group.ID, hour)
+		g.events = append(g.events, groupEvent{seq: p.seq, kind: kind, day: p.day, member: groupMember, stamp: p.stamp,
+			title: ev.Group.Title, platform: string(ev.Platform), msgID: msgID, from: p.from, chat: ev.Group.ID, hour: hour})
 		g.seqs = append(g.seqs, p.seq)
 		if groupMember != "" && kind == "m" && !authored[[2]string{p.group, groupMember}] {
 			authored[[2]string{p.group, groupMember}] = true
@@ -272,8 +341,9 @@ func (b *Bridge) writes(plans []*plan, floor uint64, clockDay int) batchWrites {
 		}
 		for _, cr := range p.credits {
 			c := member(cr.member)
-			c.args = append(c.args, p.seq, "c", p.day, ev.At.UnixMilli(), p.stamp, p.group, ev.Group.Title,
-				string(ev.Platform), cr.pid, p.sender, bit(cr.replied), bit(cr.mentioned), bit(cr.reacted), "", "")
+			c.events = append(c.events, memberEvent{seq: p.seq, kind: "c", day: p.day, at: ev.At.UnixMilli(),
+				stamp: p.stamp, group: p.group, title: ev.Group.Title, platform: string(ev.Platform), pid: cr.pid,
+				from: p.sender, replied: cr.replied, mentioned: cr.mentioned, reacted: cr.reacted})
 			c.seqs, c.sender = append(c.seqs, p.seq), append(c.sender, -1)
 		}
 	}

@@ -40,7 +40,7 @@ func (b *Bridge) writeLuaChunks(ctx context.Context, w batchWrites, plans []*pla
 	wg.Go(func() {
 		if _, err := b.scripts.pipeline(ctx, b.rdb, func(pipe redis.Pipeliner) {
 			for _, g := range w.groups {
-				b.scripts.group.EvalSha(ctx, pipe, g.keys, g.args...)
+				b.scripts.group.EvalSha(ctx, pipe, g.keys, g.args()...)
 			}
 			b.traceWrites(ctx, pipe, w.traces)
 			b.groupIndexWrites(ctx, pipe, plans)
@@ -95,7 +95,7 @@ func (b *Bridge) writeLua(ctx context.Context, members []*memberCall) ([]string,
 	_, err := b.scripts.pipeline(ctx, b.rdb, func(pipe redis.Pipeliner) {
 		flags, reads = flags[:0], reads[:0]
 		for _, c := range members {
-			flags = append(flags, b.scripts.member.EvalSha(ctx, pipe, b.keys.memberScriptKeys(c.token), c.args...))
+			flags = append(flags, b.scripts.member.EvalSha(ctx, pipe, b.keys.memberScriptKeys(c.token), c.args()...))
 			reads = append(reads, readMember(ctx, pipe, b.keys, c.token))
 		}
 	})

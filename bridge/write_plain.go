@@ -31,21 +31,6 @@ func argString(v any) string {
 	return fmt.Sprint(v)
 }
 
-func argInt(v any) int64 {
-	switch x := v.(type) {
-	case int:
-		return int64(x)
-	case int64:
-		return x
-	case uint64:
-		return int64(x)
-	case string:
-		n, _ := strconv.ParseInt(x, 10, 64)
-		return n
-	}
-	return 0
-}
-
 // plainMemberReads are what writing one member's events depends on.
 type plainMemberReads struct {
 	state stateReads
@@ -79,7 +64,7 @@ func (b *Bridge) writePlain(ctx context.Context, w batchWrites, floor uint64, pl
 			gr[n].count = p.HGet(ctx, g.keys[0], "tn")
 			gr[n].mapped = p.Exists(ctx, g.keys[6])
 			gr[n].days = p.HKeys(ctx, g.keys[1])
-			for _, m := range groups[n].authors {
+			for _, m := range g.authors {
 				gr[n].lastCmd = append(gr[n].lastCmd, p.ZScore(ctx, g.keys[3], m))
 			}
 		}
@@ -93,7 +78,7 @@ func (b *Bridge) writePlain(ctx context.Context, w batchWrites, floor uint64, pl
 	states := make([]memberState, len(members))
 	prev := map[string]string{}
 	for n, c := range members {
-		fresh := b.dedup.check(b.keys.applied(c.token), floor, members[n].seqs)
+		fresh := b.dedup.check(b.keys.applied(c.token), floor, c.seqs)
 		var post memberHashes
 		flags[n], post = b.plainMember(ctx, pipe, c, mr[n].state, fresh)
 		states[n] = b.decideState(c.token, post.h, post.d, post.i, post.g, clockDay)
@@ -102,7 +87,7 @@ func (b *Bridge) writePlain(ctx context.Context, w batchWrites, floor uint64, pl
 		}
 	}
 	for n, g := range groups {
-		fresh := b.dedup.check(g.keys[4], floor, groups[n].seqs)
+		fresh := b.dedup.check(g.keys[4], floor, g.seqs)
 		b.plainGroup(ctx, pipe, g, gr[n], fresh)
 	}
 	b.traceWrites(ctx, pipe, w.traces)
@@ -116,11 +101,11 @@ func (b *Bridge) writePlain(ctx context.Context, w batchWrites, floor uint64, pl
 		return nil, nil, fmt.Errorf("plain write: %w", err)
 	}
 	// Recorded once written: a failed batch is applied again when it is retried.
-	for n, c := range members {
-		b.dedup.record(b.keys.applied(c.token), floor, members[n].seqs)
+	for _, c := range members {
+		b.dedup.record(b.keys.applied(c.token), floor, c.seqs)
 	}
-	for n, g := range groups {
-		b.dedup.record(g.keys[4], floor, groups[n].seqs)
+	for _, g := range groups {
+		b.dedup.record(g.keys[4], floor, g.seqs)
 	}
 	return flags, states, nil
 }
@@ -136,7 +121,7 @@ type memberHashes struct {
 // It also returns the member's hashes as the writes leave them.
 func (b *Bridge) plainMember(ctx context.Context, p redis.Pipeliner, c *memberCall, r stateReads, fresh []bool) (string, memberHashes) {
 	mk := b.keys.memberScriptKeys(c.token)
-	span, clock, ttl := argInt(c.args[0]), argInt(c.args[1]), argInt(c.args[2])
+	span, clock, ttl := int64(c.keep), int64(c.clock), c.ttl
 	v, grpOld := r.h.Val(), r.g.Val()
 	post := memberHashes{h: v, d: r.d.Val(), i: r.i.Val(), g: grpOld}
 	set := map[string]any{}
@@ -163,43 +148,42 @@ func (b *Bridge) plainMember(ctx context.Context, p redis.Pipeliner, c *memberCa
 	var cred []any
 	var flags strings.Builder
 	n := 0
-	for j, k := 0, 4; k+memberArgsPerEvent <= len(c.args); j, k = j+1, k+memberArgsPerEvent {
+	for j, e := range c.events {
 		if !fresh[j] {
 			flags.WriteByte('0')
 			continue
 		}
 		flags.WriteByte('1')
 		n++
-		A := func(i int) string { return argString(c.args[k+i]) }
-		kind, eday, ts, stamp := A(1), argInt(c.args[k+2]), argInt(c.args[k+3]), A(4)
+		kind, eday, ts, stamp := e.kind, int64(e.day), e.at, e.stamp
 		inspan := eday > max(cur, eday, clock)-span
 		if eday > cur {
 			cur = eday
 			set["cur"] = eday
 		}
-		if _, ok := get("platform"); A(7) != "" && !ok {
-			set["platform"] = A(7)
+		if _, ok := get("platform"); e.platform != "" && !ok {
+			set["platform"] = e.platform
 		}
-		if _, ok := get("pid"); A(8) != "" && !ok {
-			set["pid"] = A(8)
+		if _, ok := get("pid"); e.pid != "" && !ok {
+			set["pid"] = e.pid
 		}
 		if kind == "c" {
-			inc["replies"] += argInt(c.args[k+10])
-			inc["mentions"] += argInt(c.args[k+11])
-			inc["reactions"] += argInt(c.args[k+12])
+			inc["replies"] += int64(bit(e.replied))
+			inc["mentions"] += int64(bit(e.mentioned))
+			inc["reactions"] += int64(bit(e.reacted))
 			if inspan {
 				d := strconv.FormatInt(eday, 10)
 				if ppl[d] == nil {
 					ppl[d] = map[string]int64{}
 				}
-				ppl[d][A(9)]++
+				ppl[d][e.from]++
 			}
 		} else {
 			if s, ok := get("idstamp"); !ok || stamp > s {
-				set["idstamp"], set["name"], set["first"], set["last"], set["username"] = stamp, A(9), A(10), A(11), A(12)
+				set["idstamp"], set["name"], set["first"], set["last"], set["username"] = stamp, e.name, e.first, e.last, e.username
 			}
-			if s, ok := get("phstamp"); A(13) != "" && (!ok || stamp > s) {
-				set["phstamp"], set["phone"] = stamp, A(13)
+			if s, ok := get("phstamp"); e.phone != "" && (!ok || stamp > s) {
+				set["phstamp"], set["phone"] = stamp, e.phone
 			}
 			keep("first_seen", ts, lt)
 			keep("last_seen", ts, gt)
@@ -215,19 +199,19 @@ func (b *Bridge) plainMember(ctx context.Context, p redis.Pipeliner, c *memberCa
 				inc["leaves"]++
 				keep("left_at", ts, gt)
 			}
-			for _, x := range strings.Split(A(14), ",") {
+			for _, x := range strings.Split(e.credited, ",") {
 				if x != "" {
 					cred = append(cred, x)
 				}
 			}
 		}
-		if g := A(5); g != "" {
+		if g := e.group; g != "" {
 			old, ok := grp[g]
 			if !ok {
 				old, ok = grpOld[g]
 			}
 			if st, _, _ := strings.Cut(old, "\x00"); !ok || stamp > st {
-				grp[g] = stamp + "\x00" + A(6)
+				grp[g] = stamp + "\x00" + e.title
 			}
 		}
 	}
@@ -284,7 +268,7 @@ func (b *Bridge) plainMember(ctx context.Context, p redis.Pipeliner, c *memberCa
 
 // plainGroup writes one group's fresh events as groupLua would.
 func (b *Bridge) plainGroup(ctx context.Context, p redis.Pipeliner, g *groupCall, r plainGroupReads, fresh []bool) {
-	mapTTL, keep, size := argInt(g.args[1]), argInt(g.args[2]), argInt(g.args[3])
+	mapTTL, keep, size := g.mapTTL, int64(g.keep), int64(g.size)
 	stamp, hasStamp := r.stamp.Val(), r.stamp.Err() == nil
 	set := map[string]any{}
 	members := map[string]bool{}
@@ -305,36 +289,35 @@ func (b *Bridge) plainGroup(ctx context.Context, p redis.Pipeliner, g *groupCall
 		}
 		entries, mapped = nil, true
 	}
-	for j, k := 0, 4; k+groupArgsPerEvent <= len(g.args); j, k = j+1, k+groupArgsPerEvent {
+	for j, e := range g.events {
 		if !fresh[j] {
 			continue
 		}
-		A := func(i int) string { return argString(g.args[k+i]) }
-		if !hasStamp || A(4) > stamp {
-			stamp, hasStamp = A(4), true
-			set["stamp"], set["title"], set["platform"] = A(4), A(5), A(6)
+		if !hasStamp || e.stamp > stamp {
+			stamp, hasStamp = e.stamp, true
+			set["stamp"], set["title"], set["platform"] = e.stamp, e.title, e.platform
 		}
-		if A(8) != "" {
-			set["from"] = A(8)
+		if e.from != "" {
+			set["from"] = e.from
 		}
-		if A(9) != "" {
-			set["chat"] = A(9)
+		if e.chat != "" {
+			set["chat"] = e.chat
 		}
-		m := A(3)
+		m := e.member
 		if m != "" {
 			members[m] = true
 		}
-		if A(1) == "m" {
-			d := argInt(g.args[k+2])
+		if e.kind == "m" {
+			d := int64(e.day)
 			days[d]++
-			if A(10) != "" {
-				hours[A(10)]++
+			if e.hour != "" {
+				hours[e.hour]++
 			}
 			if l, ok := last[m]; m != "" && (!ok || l < d) {
 				last[m] = d
 			}
-			if A(7) != "" {
-				entries = append(entries, A(7), m)
+			if e.msgID != "" {
+				entries = append(entries, e.msgID, m)
 			}
 			if n++; n%size == 0 {
 				flush()
