@@ -37,7 +37,7 @@ type Bridge struct {
 	settleMu sync.Mutex // see settleAll
 
 	rebuild rebuild
-	dedup   memoryDedup // the applied sequences of a single writer (plain.go)
+	dedup   memoryDedup // the applied sequences of a single writer (dedup.go)
 
 	bgOnce sync.Once
 	bgSem  chan struct{}

@@ -78,7 +78,7 @@ type Config struct {
 	// SingleWriter says this bridge is the only one writing its Redis, which starts empty
 	// (the embedded Redis: one bridge, state rebuilt at each start). It then writes with
 	// plain pipelines instead of Lua scripts and keeps the applied sequences in memory
-	// (plain.go); TestWritePathsAgree holds both paths to the same state.
+	// (write_plain.go, dedup.go); TestWritePathsAgree holds both paths to the same state.
 	SingleWriter bool
 	// AuthorMapSize is how many of a group's messages each generation of its message→author
 	// map covers (authorMapMessages); tests set it small to see the maps rotate.
