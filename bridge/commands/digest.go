@@ -1,6 +1,8 @@
 package commands
 
 import (
+	"github.com/relais-bot/relais/events"
+	"github.com/relais-bot/relais/bridge/commands/command"
 	"cmp"
 	"context"
 	"errors"
@@ -240,13 +242,18 @@ func (h *Handler) DigestText(d Digest) string {
 	return clip(b.String())
 }
 
-// digest answers /bilan: the digest of the organiser's scope, now.
-func (h *Handler) digest(ctx context.Context, sc scope.Scope) (string, error) {
-	d, err := h.BuildDigest(ctx, sc, h.cfg.Now())
-	if err != nil {
-		return "", err
-	}
-	return h.DigestText(d), nil
+// digestCommands declares /bilan: the digest of the organiser's scope, now. A digest says
+// what it misses itself.
+func (h *Handler) digestCommands() []command.Spec {
+	return []command.Spec{{Key: "bilan", Names: []string{"bilan", "digest"}, English: "digest",
+		Who: command.Organisers, Rate: command.Limited, Arg: events.ArgNone, Listed: true, Background: true,
+		Run: h.inScope(func(ctx context.Context, ev events.Event, sc scope.Scope) error {
+			d, err := h.BuildDigest(ctx, sc, h.cfg.Now())
+			if err != nil {
+				return err
+			}
+			return h.sendPrivately(ctx, ev, h.private(ev, "answer", clip(h.DigestText(d))))
+		})}}
 }
 
 // --- the weekly send ------------------------------------------------------------------
