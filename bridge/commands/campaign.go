@@ -1,7 +1,6 @@
 package commands
 
 import (
-	"github.com/relais-bot/relais/bridge/commands/command"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/relais-bot/relais/bridge/commands/command"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -313,7 +314,9 @@ func (h *Handler) campaignCommands() []command.Spec {
 	return []command.Spec{
 		org("mobiliser", []string{"mobiliser", "mobilise"}, "mobilise", events.ArgText, true, h.mobilise),
 		org("campagnes", []string{"campagnes", "campaigns"}, "campaigns", events.ArgNone, true,
-			list(func(ctx context.Context, _ events.Event, organiser string) (string, error) { return h.listCampaigns(ctx, organiser) })),
+			list(func(ctx context.Context, _ events.Event, organiser string) (string, error) {
+				return h.listCampaigns(ctx, organiser)
+			})),
 		org("campagne", []string{"campagne", "campaign"}, "campaign", events.ArgSlug, true, list(h.campaignDetail)),
 		// The buttons of a preview: pressed, or typed as reply words on WhatsApp.
 		org("envoyer", []string{"envoyer", "send"}, "send", events.ArgSlug, false, h.confirmCampaign),

@@ -1,10 +1,11 @@
 package commands
 
 import (
-	"github.com/relais-bot/relais/bridge/commands/command"
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/relais-bot/relais/bridge/commands/command"
 
 	"github.com/relais-bot/relais/bridge/scope"
 	"github.com/relais-bot/relais/events"

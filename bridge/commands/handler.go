@@ -19,6 +19,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/relais-bot/relais/bridge/commands/digest"
+
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/relais-bot/relais/bridge/commands/command"
@@ -79,11 +81,11 @@ type Handler struct {
 	consent *consent.Store
 	limit   *limiter
 	log     *slog.Logger
-	camp    *campaigns   // nil until EnableCampaigns
+	camp    *campaigns // nil until EnableCampaigns
 	// commands are the declarations of every command answered: dispatch and /aide read them.
 	commands *command.Set
 	help     helpTexts
-	digests digestMemory // what this process knows of the week's digests (digest_weekly.go)
+	weekly   *digest.Weekly // the weekly digests' sending
 }
 
 // maxLimitedMembers bounds the rate limiter's memory.
@@ -138,6 +140,7 @@ func New(cfg Config, pub *events.Publisher, hasher events.Hasher, js jetstream.J
 		limit: newLimiter(cfg.CommandsPerMinute, maxLimitedMembers),
 		log:   log, help: helpTextsFor(cat.Lang),
 	}
+	h.weekly = &digest.Weekly{Recipients: h.organiserList, Build: h, Send: h.send, Rebuilding: h.rebuilding, Now: cfg.Now, Log: log}
 	set, err := command.NewSet(h.declarations()...)
 	if err != nil {
 		return nil, err
