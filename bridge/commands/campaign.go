@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/relais-bot/relais/bridge/commands/command"
+
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -288,36 +290,60 @@ func (h *Handler) memberButtons(cp campaign, p events.Platform) []events.Button 
 	}
 }
 
+// campaignCommands declares the campaign commands: the organiser's (write, preview, send or
+// cancel, follow) and the buttons of a campaign message, which any member who received it
+// presses. Without EnableCampaigns they answer that campaigns are not available here.
+func (h *Handler) campaignCommands() []command.Spec {
+	off := func() bool { return h.camp == nil }
+	org := func(key string, names []string, english string, arg events.ArgKind, listed bool, f organiserCampaignFunc) command.Spec {
+		return command.Spec{Key: key, Names: names, English: english, Who: command.Organisers, Rate: command.Limited,
+			Arg: arg, Listed: listed, Off: off, Background: true, Run: h.campaignCommand(f)}
+	}
+	list := func(f func(ctx context.Context, ev events.Event, organiser string) (string, error)) organiserCampaignFunc {
+		return func(ctx context.Context, ev events.Event, organiser string) (events.Reply, error) {
+			text, err := f(ctx, ev, organiser)
+			return h.private(ev, "answer", clip(text)), err
+		}
+	}
+	button := func(key string, names []string, english, answer string) command.Spec {
+		return command.Spec{Key: key, Names: names, English: english, Who: command.Anyone, Rate: command.Limited,
+			Arg: events.ArgSlug, Off: off, Run: func(ctx context.Context, r command.Request) error {
+				return h.answer(ctx, r.Event, r.Member, answer)
+			}}
+	}
+	return []command.Spec{
+		org("mobiliser", []string{"mobiliser", "mobilise"}, "mobilise", events.ArgText, true, h.mobilise),
+		org("campagnes", []string{"campagnes", "campaigns"}, "campaigns", events.ArgNone, true,
+			list(func(ctx context.Context, _ events.Event, organiser string) (string, error) {
+				return h.listCampaigns(ctx, organiser)
+			})),
+		org("campagne", []string{"campagne", "campaign"}, "campaign", events.ArgSlug, true, list(h.campaignDetail)),
+		// The buttons of a preview: pressed, or typed as reply words on WhatsApp.
+		org("envoyer", []string{"envoyer", "send"}, "send", events.ArgSlug, false, h.confirmCampaign),
+		org("annuler", []string{"annuler", "cancel"}, "cancel", events.ArgSlug, false, h.cancelCampaign),
+		button("jerelaie", []string{"jerelaie", "relay"}, "relay", answerRelay),
+		button("pascettefois", []string{"pascettefois", "notthistime"}, "notthistime", answerNotNow),
+		button("neplusmesolliciter", []string{"neplusmesolliciter", "nomorecalls"}, "nomorecalls", answerNoMore),
+	}
+}
+
+// organiserCampaignFunc answers one of an organiser's campaign commands.
+type organiserCampaignFunc func(ctx context.Context, ev events.Event, organiser string) (events.Reply, error)
+
 // campaignCommand answers the organiser side of campaigns, privately.
-func (h *Handler) campaignCommand(ctx context.Context, ev events.Event, cmd command) error {
-	if h.camp == nil {
-		return h.sendPrivately(ctx, ev, h.private(ev, "campaign", h.camp0().Disabled))
+func (h *Handler) campaignCommand(f organiserCampaignFunc) command.Func {
+	return func(ctx context.Context, r command.Request) error {
+		ev := r.Event
+		if h.camp == nil {
+			return h.sendPrivately(ctx, ev, h.private(ev, "campaign", h.camp0().Disabled))
+		}
+		organiser := h.consent.Canonical(h.hash.Member(ev.Platform, ev.Sender.ID))
+		reply, err := f(ctx, ev, organiser)
+		if err != nil {
+			return err
+		}
+		return h.sendPrivately(ctx, ev, reply)
 	}
-	organiser := h.consent.Canonical(h.hash.Member(ev.Platform, ev.Sender.ID))
-	var (
-		r   events.Reply
-		err error
-	)
-	switch cmd {
-	case cmdMobilise:
-		r, err = h.mobilise(ctx, ev, organiser)
-	case cmdSend:
-		r, err = h.confirmCampaign(ctx, ev, organiser)
-	case cmdCancel:
-		r, err = h.cancelCampaign(ctx, ev, organiser)
-	case cmdCampaigns:
-		var text string
-		text, err = h.listCampaigns(ctx, organiser)
-		r = h.private(ev, "answer", clip(text))
-	case cmdCampaign:
-		var text string
-		text, err = h.campaignDetail(ctx, ev, organiser)
-		r = h.private(ev, "answer", clip(text))
-	}
-	if err != nil {
-		return err
-	}
-	return h.sendPrivately(ctx, ev, r)
 }
 
 // camp0 gives the texts even when campaigns are off.

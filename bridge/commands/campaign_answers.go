@@ -16,7 +16,7 @@ const (
 )
 
 // answer records a member's answer to a campaign they received.
-func (h *Handler) answer(ctx context.Context, ev events.Event, member string, cmd command) error {
+func (h *Handler) answer(ctx context.Context, ev events.Event, member, ans string) error {
 	if h.camp == nil {
 		return h.send(ctx, h.private(ev, "campaign", h.camp0().Disabled))
 	}
@@ -37,17 +37,7 @@ func (h *Handler) answer(ctx context.Context, ev events.Event, member string, cm
 	if !received {
 		return h.send(ctx, h.private(ev, "answer", t.NoCampaign))
 	}
-	var (
-		ans, thanks string
-	)
-	switch cmd {
-	case cmdRelay:
-		ans, thanks = answerRelay, t.ThanksRelay
-	case cmdNotNow:
-		ans, thanks = answerNotNow, t.ThanksNotNow
-	default:
-		ans, thanks = answerNoMore, t.ThanksNoMore
-	}
+	thanks := map[string]string{answerRelay: t.ThanksRelay, answerNotNow: t.ThanksNotNow, answerNoMore: t.ThanksNoMore}[ans]
 	prev, _, err := h.camp.get(ctx, events.AnswerKey(slug, main))
 	if err != nil {
 		return err

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/relais-bot/relais/bridge/commands/command"
+
 	"github.com/relais-bot/relais/bridge/scope"
 	"github.com/relais-bot/relais/events"
 )
@@ -12,6 +14,13 @@ import (
 // LoginLinker makes one-time login links to the dashboard, bound to an organiser.
 type LoginLinker interface {
 	LoginLink(ctx context.Context, who scope.Who) (link string, valid time.Duration, err error)
+}
+
+// dashboardCommands declares /tableau.
+func (h *Handler) dashboardCommands() []command.Spec {
+	return []command.Spec{{Key: "tableau", Names: []string{"tableau", "dashboard"}, English: "dashboard",
+		Who: command.Organisers, Rate: command.Limited, Arg: events.ArgNone, Listed: true, Background: true,
+		Run: h.inScope(func(ctx context.Context, ev events.Event, _ scope.Scope) error { return h.dashboardLink(ctx, ev) })}}
 }
 
 // dashboardLink answers /tableau with a one-time login link, always privately: whoever

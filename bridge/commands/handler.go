@@ -19,8 +19,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/relais-bot/relais/bridge/commands/digest"
+
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/relais-bot/relais/bridge/commands/command"
 	"github.com/relais-bot/relais/bridge/consent"
 	"github.com/relais-bot/relais/bridge/scope"
 	"github.com/relais-bot/relais/events"
@@ -78,8 +81,11 @@ type Handler struct {
 	consent *consent.Store
 	limit   *limiter
 	log     *slog.Logger
-	camp    *campaigns   // nil until EnableCampaigns
-	digests digestMemory // what this process knows of the week's digests (digest_weekly.go)
+	camp    *campaigns // nil until EnableCampaigns
+	// commands are the declarations of every command answered: dispatch and /aide read them.
+	commands *command.Set
+	help     helpTexts
+	weekly   *digest.Weekly // the weekly digests' sending
 }
 
 // maxLimitedMembers bounds the rate limiter's memory.
@@ -128,12 +134,26 @@ func New(cfg Config, pub *events.Publisher, hasher events.Hasher, js jetstream.J
 		log = slog.New(slog.DiscardHandler)
 	}
 	cfg.BotName = strings.TrimPrefix(strings.TrimSpace(cfg.BotName), "@")
-	return &Handler{
+	h := &Handler{
 		cfg: cfg, cat: cat, org: orgTextsFor(cat.Lang), pub: pub, hash: hasher, js: js, names: names,
 		query: q, members: m, sync: sync, consent: c,
 		limit: newLimiter(cfg.CommandsPerMinute, maxLimitedMembers),
-		log:   log,
-	}, nil
+		log:   log, help: helpTextsFor(cat.Lang),
+	}
+	h.weekly = &digest.Weekly{Recipients: h.organiserList, Build: h, Send: h.send, Rebuilding: h.rebuilding, Now: cfg.Now, Log: log}
+	set, err := command.NewSet(h.declarations()...)
+	if err != nil {
+		return nil, err
+	}
+	h.commands = set
+	return h, nil
+}
+
+// declarations are every command's, each declared beside its handler; /aide lists them in
+// this order.
+func (h *Handler) declarations() []command.Spec {
+	return slices.Concat(h.rightsCommands(), h.queryCommands(), h.digestCommands(),
+		h.dashboardCommands(), h.campaignCommands())
 }
 
 // Catalogue returns the texts the handler speaks.
@@ -152,57 +172,40 @@ func (h *Handler) Handle(ctx context.Context, ev events.Event) error {
 	if ev.Command == nil || ev.Sender.ID == "" || !ev.Platform.Valid() {
 		return events.Permanent(errors.New("commands: command event without command, sender or platform"))
 	}
-	cmd, known := lookup(ev.Command.Name)
+	spec, known := h.commands.Lookup(ev.Command.Name)
 	if !known && ev.Command.Bang && ev.Group != nil {
 		// "!bravo tout le monde" in a group is someone talking, not a command for us.
 		return nil
 	}
 	// The member, whichever of their platform ids this chat knows them by.
 	member := h.consent.Canonical(h.hash.Member(ev.Platform, ev.Sender.ID))
-	// A member's rights (/oui, /stop, /oubli, /moi) are never limited away; everything else
-	// is, and a limited command is answered, never dropped in silence.
 	organiser := h.isOrganiser(ev.Platform, ev.Sender)
-	// Organisers are trusted and ask several questions in a row: they are not limited.
-	if !cmd.right() && !organiser && !h.limit.allow(member, ev.ID, h.cfg.Now()) {
+	// A member's rights (/oui, /stop, /oubli, /moi) are never limited away; everything else
+	// is, and a limited command is answered, never dropped in silence. Organisers are
+	// trusted and ask several questions in a row: they are not limited.
+	if spec.Rate != command.Right && !organiser && !h.limit.allow(member, ev.ID, h.cfg.Now()) {
 		h.log.Info("command rate limited", "member", member)
 		return h.send(ctx, h.here(ev, "slow", h.cat.SlowDown))
 	}
-	h.log.Debug("command", "name", logName(ev.Command.Name, known), "member", member, "organiser", organiser)
+	h.log.Debug("command", "name", logName(spec, known), "member", member, "organiser", organiser)
 	if err := h.noteReachable(ctx, ev, member); err != nil {
 		return fmt.Errorf("commands: %w", err)
 	}
 	if !known {
-		return h.send(ctx, h.here(ev, "unknown", h.cat.Unknown+"\n\n"+h.helpText(organiser)))
+		return h.send(ctx, h.here(ev, "unknown", h.cat.Unknown+"\n\n"+h.helpText(organiser, h.cfg.Admins.Contains(ev.Platform, ev.Sender))))
 	}
-	if cmd.organiserOnly() && !organiser {
+	admin := h.cfg.Admins.Contains(ev.Platform, ev.Sender)
+	if (spec.Who == command.Organisers && !organiser) || (spec.Who == command.Admins && !admin) {
 		return h.send(ctx, h.here(ev, "refused", h.cat.Refused))
 	}
-	if cmd.organiserOnly() && h.cfg.Rebuilding != nil {
+	if spec.Who != command.Anyone && h.cfg.Rebuilding != nil {
 		if active, pct := h.cfg.Rebuilding(); active {
 			return h.send(ctx, h.private(ev, "rebuilding", fmt.Sprintf(h.cat.Rebuilding, pct)))
 		}
 	}
-	var err error
-	switch cmd {
-	case cmdHelp:
-		err = h.send(ctx, h.here(ev, "help", h.helpText(organiser)))
-	case cmdPrivacy:
-		err = h.send(ctx, h.here(ev, "privacy", h.noticeText(h.groupPolicy(ev))))
-	case cmdYes:
-		err = h.yes(ctx, ev, member)
-	case cmdStop:
-		err = h.stop(ctx, ev, member)
-	case cmdForget:
-		err = h.forget(ctx, ev, member)
-	case cmdMe:
-		err = h.me(ctx, ev, member)
-	case cmdRelay, cmdNotNow, cmdNoMore:
-		err = h.answer(ctx, ev, member, cmd)
-	default:
-		err = h.organiserCommand(ctx, ev, cmd)
-	}
-	if err != nil {
-		return fmt.Errorf("commands: %s: %w", logName(ev.Command.Name, true), err)
+	req := command.Request{Event: ev, Member: member, Organiser: organiser, Admin: admin}
+	if err := spec.Run(ctx, req); err != nil {
+		return fmt.Errorf("commands: %s: %w", spec.Key, err)
 	}
 	return nil
 }
@@ -216,27 +219,16 @@ func (h *Handler) Background(ev events.Event) bool {
 	if ev.Kind != events.KindCommand || ev.Command == nil {
 		return false
 	}
-	cmd, known := lookup(ev.Command.Name)
-	return known && (cmd.organiserOnly() || cmd == cmdForget)
+	spec, known := h.commands.Lookup(ev.Command.Name)
+	return known && spec.Background
 }
 
 // logName keeps unknown command names out of the logs: they are free text.
-func logName(name string, known bool) string {
+func logName(spec command.Spec, known bool) string {
 	if !known {
 		return "unknown"
 	}
-	return name
-}
-
-func (h *Handler) helpText(organiser bool) string {
-	text := fmt.Sprintf(h.cat.HelpMember, h.cfg.Controller)
-	if organiser {
-		text += "\n\n" + h.cat.HelpOrganiser + h.org.HelpExtra
-		if h.camp != nil {
-			text += "\n" + h.camp.txt.HelpOrganiser
-		}
-	}
-	return text
+	return spec.Key
 }
 
 func (h *Handler) groupPolicy(ev events.Event) string {

@@ -37,7 +37,7 @@ func TestHelpAndUnknown(t *testing.T) {
 	for _, lang := range langs {
 		t.Run(lang, func(t *testing.T) {
 			r := newRig(t, lang)
-			orgHelp := r.cat.HelpOrganiser
+			orgHelp := "\n/" + aliases[lang]["leaders"] + " [n]"
 			tests := []struct {
 				name      string
 				ev        events.Event

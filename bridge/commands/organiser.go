@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/relais-bot/relais/bridge/commands/command"
 	"github.com/relais-bot/relais/bridge/consent"
 	"github.com/relais-bot/relais/bridge/scope"
 	"github.com/relais-bot/relais/events"
@@ -19,57 +20,67 @@ const (
 	maxAnswerRunes   = 4000
 )
 
-// organiserCommand answers an organiser privately; in a group, the group only learns that
-// the answer went privately.
-func (h *Handler) organiserCommand(ctx context.Context, ev events.Event, cmd command) error {
-	if cmd.campaignOrganiser() {
-		return h.campaignCommand(ctx, ev, cmd)
+// queryCommands declares the organisers' questions: who is active, who leads, one member's
+// card, the CRM sync. A search over every member may take a while: off the batch loop.
+func (h *Handler) queryCommands() []command.Spec {
+	return []command.Spec{
+		{Key: "stats", Names: []string{"stats", "statistiques"}, Who: command.Organisers, Rate: command.Limited,
+			Arg: events.ArgGroup, Listed: true, Background: true, Run: h.scoped(h.stats)},
+		{Key: "actifs", Names: []string{"actifs", "active"}, English: "active", Who: command.Organisers, Rate: command.Limited,
+			Arg: events.ArgCount, Listed: true, Background: true, Run: h.scoped(h.memberList(false))},
+		{Key: "relais", Names: []string{"relais", "leaders"}, English: "leaders", Who: command.Organisers, Rate: command.Limited,
+			Arg: events.ArgCount, Listed: true, Background: true, Run: h.scoped(h.memberList(true))},
+		{Key: "fiche", Names: []string{"fiche", "card"}, English: "card", Who: command.Organisers, Rate: command.Limited,
+			Arg: events.ArgMember, Listed: true, Background: true, Run: h.scoped(h.card)},
+		// The CRM is no scope's.
+		{Key: "sync", Names: []string{"sync"}, Who: command.Organisers, Rate: command.Limited,
+			Arg: events.ArgNone, Listed: true, Background: true,
+			Run: func(ctx context.Context, r command.Request) error {
+				text, err := h.syncState(ctx)
+				if err != nil {
+					return err
+				}
+				return h.sendPrivately(ctx, r.Event, h.private(r.Event, "answer", clip(text)))
+			}},
 	}
-	var (
-		text string
-		err  error
-	)
-	sc, err := h.Scope(ctx, h.Who(ev.Platform, ev.Sender))
-	if err != nil {
-		return err
+}
+
+// scopedAnswer answers an organiser from the groups of their scope; shown are the groups a
+// chart should follow the answer with.
+type scopedAnswer func(ctx context.Context, ev events.Event, sc scope.Scope) (text string, shown []GroupStats, err error)
+
+// scoped answers an organiser privately from their scope (in a group, the group only learns
+// that the answer went privately), saying which groups the answer could not count.
+func (h *Handler) scoped(answer scopedAnswer) command.Func {
+	return h.inScope(func(ctx context.Context, ev events.Event, sc scope.Scope) error {
+		text, shown, err := answer(ctx, ev, sc)
+		if err != nil {
+			return err
+		}
+		if err := h.sendPrivately(ctx, ev, h.private(ev, "answer", h.withMissing(sc, text))); err != nil {
+			return err
+		}
+		if len(shown) > 0 {
+			return h.sendChart(ctx, ev, shown)
+		}
+		return nil
+	})
+}
+
+// inScope runs answer with the organiser's scope; an organiser who sees no group is told so
+// (and which groups the platform could not check), and answer is not run.
+func (h *Handler) inScope(answer func(ctx context.Context, ev events.Event, sc scope.Scope) error) command.Func {
+	return func(ctx context.Context, r command.Request) error {
+		ev := r.Event
+		sc, err := h.Scope(ctx, h.Who(ev.Platform, ev.Sender))
+		if err != nil {
+			return err
+		}
+		if sc.Empty() {
+			return h.sendPrivately(ctx, ev, h.private(ev, "answer", cmp.Or(h.missingNote(h.missingNames(sc)), h.org.NoScope)))
+		}
+		return answer(ctx, ev, sc)
 	}
-	if sc.Empty() && cmd != cmdSync {
-		return h.sendPrivately(ctx, ev, h.private(ev, "answer", cmp.Or(h.missingNote(h.missingNames(sc)), h.org.NoScope)))
-	}
-	var shown []GroupStats // the groups /stats answered about, for its chart
-	switch cmd {
-	case cmdStats:
-		text, shown, err = h.stats(ctx, ev, sc)
-	case cmdActive:
-		text, err = h.memberList(ctx, ev, sc, false)
-	case cmdLeaders:
-		text, err = h.memberList(ctx, ev, sc, true)
-	case cmdCard:
-		text, err = h.card(ctx, ev, sc)
-	case cmdSync:
-		text, err = h.syncState(ctx)
-	case cmdDigest:
-		text, err = h.digest(ctx, sc)
-	case cmdDashboard:
-		return h.dashboardLink(ctx, ev)
-	default:
-		return fmt.Errorf("no organiser command %d", cmd)
-	}
-	if err != nil {
-		return err
-	}
-	if cmd == cmdSync || cmd == cmdDigest {
-		text = clip(text) // the CRM is no scope's; a digest says what it misses itself
-	} else {
-		text = h.withMissing(sc, text)
-	}
-	if err := h.sendPrivately(ctx, ev, h.private(ev, "answer", text)); err != nil {
-		return err
-	}
-	if len(shown) > 0 {
-		return h.sendChart(ctx, ev, shown)
-	}
-	return nil
 }
 
 // clip keeps an answer within one message.
@@ -153,7 +164,15 @@ func (h *Handler) groupStats(g GroupStats) string {
 
 // memberList answers /actifs (most messages) and /relais (most distinct people who replied
 // to or mentioned them: why they are leaders).
-func (h *Handler) memberList(ctx context.Context, ev events.Event, sc scope.Scope, leaders bool) (string, error) {
+func (h *Handler) memberList(leaders bool) scopedAnswer {
+	return func(ctx context.Context, ev events.Event, sc scope.Scope) (string, []GroupStats, error) {
+		text, err := h.listMembers(ctx, ev, sc, leaders)
+		return text, nil, err
+	}
+}
+
+// listMembers lists the most active members or the leaders of the organiser's scope.
+func (h *Handler) listMembers(ctx context.Context, ev events.Event, sc scope.Scope, leaders bool) (string, error) {
 	n := listSize(ev.Command.Args)
 	list, err := h.ranked(ctx, sc, n, leaders)
 	if err != nil {
@@ -202,7 +221,13 @@ func displayName(m MemberCard) string {
 }
 
 // card answers /fiche <name|@user>.
-func (h *Handler) card(ctx context.Context, ev events.Event, sc scope.Scope) (string, error) {
+func (h *Handler) card(ctx context.Context, ev events.Event, sc scope.Scope) (string, []GroupStats, error) {
+	text, err := h.cardText(ctx, ev, sc)
+	return text, nil, err
+}
+
+// cardText finds the member the organiser named and writes their card.
+func (h *Handler) cardText(ctx context.Context, ev events.Event, sc scope.Scope) (string, error) {
 	q := searchText(ev.Command.Args)
 	if q == "" {
 		return h.cat.CardUsage, nil

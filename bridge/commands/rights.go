@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/relais-bot/relais/bridge/commands/command"
 	"github.com/relais-bot/relais/bridge/consent"
 	"github.com/relais-bot/relais/events"
 )
@@ -193,4 +194,33 @@ func compactStrings(in []string) []string {
 		}
 	}
 	return out
+}
+
+// rightsCommands declares the commands of a member's rights and of the information notice.
+// Rights are never rate limited.
+func (h *Handler) rightsCommands() []command.Spec {
+	member := func(f func(ctx context.Context, ev events.Event, member string) error) command.Func {
+		return func(ctx context.Context, r command.Request) error { return f(ctx, r.Event, r.Member) }
+	}
+	return []command.Spec{
+		{Key: "aide", Names: []string{"aide", "help", "start", "commandes"}, English: "help",
+			Who: command.Anyone, Rate: command.Limited, Arg: events.ArgNone, Listed: false,
+			Run: func(ctx context.Context, r command.Request) error {
+				return h.send(ctx, h.here(r.Event, "help", h.helpText(r.Organiser, r.Admin)))
+			}},
+		{Key: "oui", Names: []string{"oui", "consent", "consentement", "yes"}, English: "consent",
+			Who: command.Anyone, Rate: command.Right, Arg: events.ArgNone, Listed: true, Run: member(h.yes)},
+		{Key: "stop", Names: []string{"stop", "arret"},
+			Who: command.Anyone, Rate: command.Right, Arg: events.ArgNone, Listed: true, Run: member(h.stop)},
+		{Key: "moi", Names: []string{"moi", "mesdonnees", "mydata", "me"}, English: "mydata",
+			Who: command.Anyone, Rate: command.Right, Arg: events.ArgNone, Listed: true, Run: member(h.me)},
+		// Securely deleting a member's events costs a block rewrite each: off the batch loop.
+		{Key: "oubli", Names: []string{"oubli", "oublier", "forget", "erase"}, English: "forget",
+			Who: command.Anyone, Rate: command.Right, Arg: events.ArgNone, Listed: true, Background: true, Run: member(h.forget)},
+		{Key: "confidentialite", Names: []string{"confidentialite", "vieprivee", "vie_privee", "privacy"}, English: "privacy",
+			Who: command.Anyone, Rate: command.Limited, Arg: events.ArgNone, Listed: true,
+			Run: func(ctx context.Context, r command.Request) error {
+				return h.send(ctx, h.here(r.Event, "privacy", h.noticeText(h.groupPolicy(r.Event))))
+			}},
+	}
 }

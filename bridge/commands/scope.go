@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/relais-bot/relais/bridge/commands/digest"
+
 	"github.com/relais-bot/relais/bridge/scope"
 	"github.com/relais-bot/relais/events"
 )
@@ -48,41 +50,31 @@ func (h *Handler) Scope(ctx context.Context, who scope.Who) (scope.Scope, error)
 // those of their groups: a scope may hold few of the deployment's top members.
 const scopedFetch = 250
 
-// organiserEntry is one organiser or admin as the digest reaches them.
-type organiserEntry struct {
-	platform events.Platform
-	id       string // the allowlist entry: Telegram user id, WhatsApp phone
-	chat     string // where to write to them privately
-	scopeID  string // how the platform's membership check knows them
-	phone    string // WhatsApp: their phone, E.164
-	admin    bool
-}
-
 // organiserList lists organisers and admins once each, in a stable order.
-func (h *Handler) organiserList() []organiserEntry {
+func (h *Handler) organiserList() []digest.Recipient {
 	seen := map[string]bool{}
-	var out []organiserEntry
+	var out []digest.Recipient
 	add := func(o Organisers, admin bool) {
 		for id := range o.telegram {
-			out = append(out, organiserEntry{platform: events.Telegram, id: id, chat: id, scopeID: id, admin: admin})
+			out = append(out, digest.Recipient{Platform: events.Telegram, ID: id, Chat: id, ScopeID: id, Admin: admin})
 		}
 		for phone := range o.whatsapp {
 			jid := strings.TrimPrefix(phone, "+") + "@s.whatsapp.net"
-			out = append(out, organiserEntry{platform: events.WhatsApp, id: phone, chat: jid, scopeID: jid, phone: phone, admin: admin})
+			out = append(out, digest.Recipient{Platform: events.WhatsApp, ID: phone, Chat: jid, ScopeID: jid, Phone: phone, Admin: admin})
 		}
 	}
 	add(h.cfg.Admins, true)
 	add(h.cfg.Organisers, false)
-	var uniq []organiserEntry
+	var uniq []digest.Recipient
 	for _, o := range out {
-		k := string(o.platform) + ":" + o.id
+		k := string(o.Platform) + ":" + o.ID
 		if !seen[k] {
 			seen[k] = true
 			uniq = append(uniq, o)
 		}
 	}
-	slices.SortFunc(uniq, func(a, b organiserEntry) int {
-		return strings.Compare(string(a.platform)+a.id, string(b.platform)+b.id)
+	slices.SortFunc(uniq, func(a, b digest.Recipient) int {
+		return strings.Compare(string(a.Platform)+a.ID, string(b.Platform)+b.ID)
 	})
 	return uniq
 }
