@@ -1,7 +1,6 @@
-package commands
+package campaigns
 
 import (
-	"github.com/relais-bot/relais/bridge/commands/command"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,90 +10,12 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/relais-bot/relais/bridge"
+	"github.com/relais-bot/relais/bridge/commands/command"
+	"github.com/relais-bot/relais/bridge/commands/reply"
 	"github.com/relais-bot/relais/events"
 )
-
-// AudienceQuery finds a campaign's audience among the groups the organiser may address.
-type AudienceQuery interface {
-	Audience(ctx context.Context, groups []string, want bridge.AudienceTags, ledger bridge.ContactLedger, perWeek int) ([]bridge.Candidate, error)
-	GroupTokens(ctx context.Context) ([]string, error)
-	// Seat is where a member stands, whatever their consent: an objection is counted there.
-	Seat(ctx context.Context, member string) (bridge.Seat, error)
-}
-
-// CampaignConfig turns campaigns on.
-type CampaignConfig struct {
-	// MaxPerWeek is RELAIS_CAMPAIGN_MAX_PER_WEEK (default 2).
-	MaxPerWeek int
-	Audience   AudienceQuery
-	// AllowedGroups returns the group tokens an organiser may address. Nil: every group.
-	// (Organiser scopes plug in here.)
-	AllowedGroups func(ctx context.Context, p events.Platform, organiserID string) ([]string, error)
-	Registerer    prometheus.Registerer
-}
-
-// campaigns is the handler's campaign side: the bucket and the settings.
-type campaigns struct {
-	cfg     CampaignConfig
-	kv      jetstream.KeyValue
-	txt     CampaignTexts
-	metrics campaignMetrics
-}
-
-type campaignMetrics struct {
-	campaigns  *prometheus.CounterVec // by state reached: draft, cancelled, confirmed
-	recipients *prometheus.CounterVec // at confirmation, by reach
-	answers    *prometheus.CounterVec // by answer
-}
-
-func newCampaignMetrics(reg prometheus.Registerer) campaignMetrics {
-	m := campaignMetrics{
-		campaigns: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "relais", Subsystem: "campaign", Name: "campaigns_total",
-			Help: "Campaigns by state reached (draft, confirmed, cancelled)."}, []string{"state"}),
-		recipients: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "relais", Subsystem: "campaign", Name: "audience_total",
-			Help: "Members of confirmed campaigns' audiences, by reach (queued, unreachable, not_consented, objected, opted_out, capped)."}, []string{"reach"}),
-		answers: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "relais", Subsystem: "campaign", Name: "answers_total",
-			Help: "Answers to campaign messages, by answer (relay, not_now, no_more)."}, []string{"answer"}),
-	}
-	if reg != nil {
-		m.campaigns = registerOr(reg, m.campaigns)
-		m.recipients = registerOr(reg, m.recipients)
-		m.answers = registerOr(reg, m.answers)
-	}
-	return m
-}
-
-func registerOr(reg prometheus.Registerer, c *prometheus.CounterVec) *prometheus.CounterVec {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
-				return existing
-			}
-		}
-	}
-	return c
-}
-
-// EnableCampaigns opens the campaigns bucket and answers /mobiliser, /campagnes, /campagne
-// and the campaign buttons. Without it those get a "not available here" answer.
-func (h *Handler) EnableCampaigns(ctx context.Context, c CampaignConfig) error {
-	if c.Audience == nil {
-		return errors.New("commands: campaigns need an audience query")
-	}
-	if c.MaxPerWeek < 0 {
-		return errors.New("commands: campaigns a week must not be negative")
-	}
-	kv, err := h.js.KeyValue(ctx, h.names.CampaignsBucket())
-	if err != nil {
-		return fmt.Errorf("commands: campaigns bucket: %w", err)
-	}
-	h.camp = &campaigns{cfg: c, kv: kv, txt: campaignTextsFor(h.cfg.Lang), metrics: newCampaignMetrics(c.Registerer)}
-	return nil
-}
 
 // Campaign states.
 const (
@@ -126,13 +47,13 @@ type campaign struct {
 }
 
 // allTokens is a member's token and their aliases'.
-func (h *Handler) allTokens(member string) []string {
-	main := h.consent.Canonical(member)
+func (f *Feature) allTokens(member string) []string {
+	main := f.d.Consent.Canonical(member)
 	out := []string{main}
 	if member != main {
 		out = append(out, member)
 	}
-	for _, a := range h.consent.Aliases(main) {
+	for _, a := range f.d.Consent.Aliases(main) {
 		if !slices.Contains(out, a) {
 			out = append(out, a)
 		}
@@ -140,7 +61,7 @@ func (h *Handler) allTokens(member string) []string {
 	return out
 }
 
-func (c *campaigns) get(ctx context.Context, key string) (string, uint64, error) {
+func (c *store) get(ctx context.Context, key string) (string, uint64, error) {
 	e, err := c.kv.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return "", 0, nil
@@ -151,7 +72,7 @@ func (c *campaigns) get(ctx context.Context, key string) (string, uint64, error)
 	return string(e.Value()), e.Revision(), nil
 }
 
-func (c *campaigns) load(ctx context.Context, slug string) (campaign, uint64, bool, error) {
+func (c *store) load(ctx context.Context, slug string) (campaign, uint64, bool, error) {
 	if !events.ValidSlug(slug) {
 		return campaign{}, 0, false, nil
 	}
@@ -166,7 +87,7 @@ func (c *campaigns) load(ctx context.Context, slug string) (campaign, uint64, bo
 	return cp, rev, true, nil
 }
 
-func (c *campaigns) save(ctx context.Context, cp campaign, rev uint64) error {
+func (c *store) save(ctx context.Context, cp campaign, rev uint64) error {
 	raw, err := json.Marshal(cp)
 	if err != nil {
 		return err
@@ -183,7 +104,7 @@ func (c *campaigns) save(ctx context.Context, cp campaign, rev uint64) error {
 }
 
 // scan reads every key of the bucket matching filter with its value.
-func (c *campaigns) scan(ctx context.Context, filter string) (map[string]string, error) {
+func (c *store) scan(ctx context.Context, filter string) (map[string]string, error) {
 	w, err := c.kv.WatchFiltered(ctx, []string{filter}, jetstream.IgnoreDeletes())
 	if err != nil {
 		return nil, fmt.Errorf("campaigns: scan: %w", err)
@@ -251,8 +172,8 @@ func parseMobilise(arg string) (audienceSpec, string) {
 	return spec, strings.TrimSpace(rest)
 }
 
-func (h *Handler) audienceName(cp campaign) string {
-	t := h.camp.txt
+func (f *Feature) audienceName(cp campaign) string {
+	t := f.txt
 	who := t.AudienceLeaders
 	switch {
 	case cp.Leaders && cp.Actives:
@@ -268,20 +189,20 @@ func (h *Handler) audienceName(cp campaign) string {
 }
 
 // memberText is the campaign message as a member on platform p receives it.
-func (h *Handler) memberText(cp campaign, p events.Platform) string {
-	t := h.camp.txt
-	s := cp.Text + "\n\n" + fmt.Sprintf(t.Footer, h.cfg.Controller, h.camp.cfg.MaxPerWeek)
+func (f *Feature) memberText(cp campaign, p events.Platform) string {
+	t := f.txt
+	s := cp.Text + "\n\n" + fmt.Sprintf(t.Footer, f.d.Controller, f.st.cfg.MaxPerWeek)
 	if p != events.Telegram {
 		s += "\n" + t.Words
 	}
 	return s
 }
 
-func (h *Handler) memberButtons(cp campaign, p events.Platform) []events.Button {
+func (f *Feature) memberButtons(cp campaign, p events.Platform) []events.Button {
 	if p != events.Telegram {
 		return nil
 	}
-	t := h.camp.txt
+	t := f.txt
 	return []events.Button{
 		{Text: t.ButtonRelay, Data: "/jerelaie " + cp.Slug},
 		{Text: t.ButtonNotNow, Data: "/pascettefois " + cp.Slug},
@@ -289,104 +210,43 @@ func (h *Handler) memberButtons(cp campaign, p events.Platform) []events.Button 
 	}
 }
 
-// campaignCommands declares the campaign commands: the organiser's (write, preview, send or
-// cancel, follow) and the buttons of a campaign message, which any member who received it
-// presses. Without EnableCampaigns they answer that campaigns are not available here.
-func (h *Handler) campaignCommands() []command.Spec {
-	off := func() bool { return h.camp == nil }
-	org := func(key string, names []string, english string, arg events.ArgKind, listed bool, f organiserCampaignFunc) command.Spec {
-		return command.Spec{Key: key, Names: names, English: english, Who: command.Organisers, Rate: command.Limited,
-			Arg: arg, Listed: listed, Off: off, Background: true, Run: h.campaignCommand(f)}
-	}
-	list := func(f func(ctx context.Context, ev events.Event, organiser string) (string, error)) organiserCampaignFunc {
-		return func(ctx context.Context, ev events.Event, organiser string) (events.Reply, error) {
-			text, err := f(ctx, ev, organiser)
-			return h.private(ev, "answer", clip(text)), err
-		}
-	}
-	button := func(key string, names []string, english, answer string) command.Spec {
-		return command.Spec{Key: key, Names: names, English: english, Who: command.Anyone, Rate: command.Limited,
-			Arg: events.ArgSlug, Off: off, Run: func(ctx context.Context, r command.Request) error {
-				return h.answer(ctx, r.Event, r.Member, answer)
-			}}
-	}
-	return []command.Spec{
-		org("mobiliser", []string{"mobiliser", "mobilise"}, "mobilise", events.ArgText, true, h.mobilise),
-		org("campagnes", []string{"campagnes", "campaigns"}, "campaigns", events.ArgNone, true,
-			list(func(ctx context.Context, _ events.Event, organiser string) (string, error) { return h.listCampaigns(ctx, organiser) })),
-		org("campagne", []string{"campagne", "campaign"}, "campaign", events.ArgSlug, true, list(h.campaignDetail)),
-		// The buttons of a preview: pressed, or typed as reply words on WhatsApp.
-		org("envoyer", []string{"envoyer", "send"}, "send", events.ArgSlug, false, h.confirmCampaign),
-		org("annuler", []string{"annuler", "cancel"}, "cancel", events.ArgSlug, false, h.cancelCampaign),
-		button("jerelaie", []string{"jerelaie", "relay"}, "relay", answerRelay),
-		button("pascettefois", []string{"pascettefois", "notthistime"}, "notthistime", answerNotNow),
-		button("neplusmesolliciter", []string{"neplusmesolliciter", "nomorecalls"}, "nomorecalls", answerNoMore),
-	}
-}
-
-// organiserCampaignFunc answers one of an organiser's campaign commands.
-type organiserCampaignFunc func(ctx context.Context, ev events.Event, organiser string) (events.Reply, error)
-
-// campaignCommand answers the organiser side of campaigns, privately.
-func (h *Handler) campaignCommand(f organiserCampaignFunc) command.Func {
-	return func(ctx context.Context, r command.Request) error {
-		ev := r.Event
-		if h.camp == nil {
-			return h.sendPrivately(ctx, ev, h.private(ev, "campaign", h.camp0().Disabled))
-		}
-		organiser := h.consent.Canonical(h.hash.Member(ev.Platform, ev.Sender.ID))
-		reply, err := f(ctx, ev, organiser)
-		if err != nil {
-			return err
-		}
-		return h.sendPrivately(ctx, ev, reply)
-	}
-}
-
-// camp0 gives the texts even when campaigns are off.
-func (h *Handler) camp0() CampaignTexts {
-	if h.camp != nil {
-		return h.camp.txt
-	}
-	return campaignTextsFor(h.cfg.Lang)
-}
-
-func (h *Handler) mobilise(ctx context.Context, ev events.Event, organiser string) (events.Reply, error) {
-	t := h.camp.txt
+func (f *Feature) mobilise(ctx context.Context, req command.Request) (events.Reply, error) {
+	ev, organiser := req.Event, req.Member
+	t := f.txt
 	arg := ""
 	if len(ev.Command.Args) > 0 {
 		arg = ev.Command.Args[0]
 	}
 	spec, text := parseMobilise(arg)
 	if text == "" {
-		return h.private(ev, "mobilise-usage", t.Usage), nil
+		return f.d.Replies.Private(ev, "mobilise-usage", t.Usage), nil
 	}
-	allowed, sc, err := h.allowedGroups(ctx, ev)
+	allowed, sc, err := f.allowedGroups(ctx, ev)
 	if err != nil {
 		return events.Reply{}, err
 	}
-	cp, rev, found, err := h.draftSlot(ctx, ev, organiser, text)
+	cp, rev, found, err := f.draftSlot(ctx, ev, organiser, text)
 	if err != nil {
 		return events.Reply{}, err
 	}
 	slug := cp.Slug
 	if !found {
 		cp = campaign{Slug: slug, Text: text, Platform: ev.Platform, Organiser: organiser, OrganiserChat: ev.Sender.ID,
-			Leaders: spec.leaders, Actives: spec.actives, State: stateDraft, Created: h.cfg.Now().UTC()}
+			Leaders: spec.leaders, Actives: spec.actives, State: stateDraft, Created: f.d.Now().UTC()}
 		for _, name := range spec.groups {
-			gs, err := h.query.FindGroup(ctx, name)
+			gs, err := f.d.Directory.FindGroup(ctx, name)
 			if err != nil {
 				return events.Reply{}, fmt.Errorf("find group: %w", err)
 			}
 			// A name that also matches a group the platform could not answer about would
 			// make a draft silently narrower than asked: none is made until it answers.
-			if slices.ContainsFunc(gs, func(g GroupStats) bool { return sc.Misses(g.Token) }) {
-				return h.private(ev, "mobilise-unchecked", h.missingNote(h.missingNames(sc))), nil
+			if slices.ContainsFunc(gs, func(g bridge.GroupStats) bool { return sc.Misses(g.Token) }) {
+				return f.d.Replies.Private(ev, "mobilise-unchecked", f.d.Scopes.Unchecked(sc)), nil
 			}
 			// A group out of the organiser's scope is not found: its title is not theirs to learn.
-			gs = slices.DeleteFunc(gs, func(g GroupStats) bool { return !slices.Contains(allowed, g.Token) })
+			gs = slices.DeleteFunc(gs, func(g bridge.GroupStats) bool { return !slices.Contains(allowed, g.Token) })
 			if len(gs) == 0 {
-				return h.private(ev, "mobilise-nogroup", h.withMissing(sc, fmt.Sprintf(t.NoGroupMatch, name))), nil
+				return f.d.Replies.Private(ev, "mobilise-nogroup", f.d.Scopes.WithUnchecked(sc, fmt.Sprintf(t.NoGroupMatch, name))), nil
 			}
 			for _, g := range gs {
 				if !slices.Contains(cp.Groups, g.Token) {
@@ -396,25 +256,25 @@ func (h *Handler) mobilise(ctx context.Context, ev events.Event, organiser strin
 			}
 		}
 	}
-	cands, err := h.audience(ctx, cp, allowed)
+	cands, err := f.audience(ctx, cp, allowed)
 	if err != nil {
 		return events.Reply{}, err
 	}
 	if !found {
-		if err := h.camp.save(ctx, cp, rev); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+		if err := f.st.save(ctx, cp, rev); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
 			return events.Reply{}, err
 		}
-		if _, err := h.camp.kv.Put(ctx, events.DraftKey(organiser), []byte(slug)); err != nil {
+		if _, err := f.st.kv.Put(ctx, events.DraftKey(organiser), []byte(slug)); err != nil {
 			return events.Reply{}, fmt.Errorf("campaigns: %w", err)
 		}
-		h.camp.metrics.campaigns.WithLabelValues(stateDraft).Inc()
+		f.st.metrics.campaigns.WithLabelValues(stateDraft).Inc()
 	}
 	counts := map[bridge.Reach]int{}
 	for _, c := range cands {
 		counts[c.Reach]++
 	}
 	var b strings.Builder
-	b.WriteString(fmt.Sprintf(t.Preview, h.audienceName(cp), slug, h.memberText(cp, ev.Platform)))
+	b.WriteString(fmt.Sprintf(t.Preview, f.audienceName(cp), slug, f.memberText(cp, ev.Platform)))
 	b.WriteString("\n\n" + fmt.Sprintf(t.CountNow, counts[bridge.ReachNow]))
 	b.WriteString("\n" + fmt.Sprintf(t.CountUnreachable, counts[bridge.ReachUnreachable]))
 	b.WriteString("\n" + fmt.Sprintf(t.CountNotConsented, counts[bridge.ReachNotConsented]))
@@ -423,16 +283,16 @@ func (h *Handler) mobilise(ctx context.Context, ev events.Event, organiser strin
 		b.WriteString("\n" + fmt.Sprintf(t.CountOptedOut, n))
 	}
 	if n := counts[bridge.ReachCapped]; n > 0 {
-		b.WriteString("\n" + fmt.Sprintf(t.CountCapped, h.camp.cfg.MaxPerWeek, n))
+		b.WriteString("\n" + fmt.Sprintf(t.CountCapped, f.st.cfg.MaxPerWeek, n))
 	}
 	if audienceIncomplete(cp, sc) {
-		b.WriteString("\n\n" + fmt.Sprintf(t.PreviewIncomplete, listTitles(h.missingNames(sc))))
+		b.WriteString("\n\n" + fmt.Sprintf(t.PreviewIncomplete, f.d.Scopes.UncheckedTitles(sc)))
 	}
 	b.WriteString("\n\n" + t.ConfirmHint)
 	if ev.Platform != events.Telegram {
 		b.WriteString("\n" + t.ConfirmWords)
 	}
-	r := h.private(ev, "mobilise-preview", clip(b.String()))
+	r := f.d.Replies.Private(ev, "mobilise-preview", reply.Clip(b.String()))
 	if ev.Platform == events.Telegram {
 		r.Buttons = []events.Button{{Text: t.ButtonSend, Data: "/envoyer " + slug}, {Text: t.ButtonCancel, Data: "/annuler " + slug}}
 	}
@@ -440,7 +300,7 @@ func (h *Handler) mobilise(ctx context.Context, ev events.Event, organiser strin
 }
 
 // audience finds a campaign's candidates among the groups the organiser may address.
-func (h *Handler) audience(ctx context.Context, cp campaign, allowed []string) ([]bridge.Candidate, error) {
+func (f *Feature) audience(ctx context.Context, cp campaign, allowed []string) ([]bridge.Candidate, error) {
 	groups := allowed
 	if len(cp.Groups) > 0 {
 		groups = nil
@@ -453,8 +313,8 @@ func (h *Handler) audience(ctx context.Context, cp campaign, allowed []string) (
 			return nil, nil // every named group left the scope since the draft
 		}
 	}
-	cands, err := h.camp.cfg.Audience.Audience(ctx, groups, bridge.AudienceTags{Leaders: cp.Leaders, Actives: cp.Actives},
-		ledger{h: h, now: h.cfg.Now()}, h.camp.cfg.MaxPerWeek)
+	cands, err := f.st.cfg.Audience.Audience(ctx, groups, bridge.AudienceTags{Leaders: cp.Leaders, Actives: cp.Actives},
+		ledger{f: f, now: f.d.Now()}, f.st.cfg.MaxPerWeek)
 	if err != nil {
 		return nil, fmt.Errorf("audience: %w", err)
 	}
@@ -463,20 +323,20 @@ func (h *Handler) audience(ctx context.Context, cp campaign, allowed []string) (
 
 // slugOr is the slug of the command, or else the one kept under key (the organiser's
 // latest draft, the member's latest campaign received).
-func (h *Handler) slugOr(ctx context.Context, ev events.Event, key string) (string, error) {
+func (f *Feature) slugOr(ctx context.Context, ev events.Event, key string) (string, error) {
 	if len(ev.Command.Args) > 0 && events.ValidSlug(ev.Command.Args[0]) {
 		return ev.Command.Args[0], nil
 	}
-	v, _, err := h.camp.get(ctx, key)
+	v, _, err := f.st.get(ctx, key)
 	return v, err
 }
 
-func (h *Handler) stateName(state string) string {
+func (f *Feature) stateName(state string) string {
 	switch state {
 	case stateDraft:
-		return h.camp.txt.StateDraft
+		return f.txt.StateDraft
 	case stateCancelled:
-		return h.camp.txt.StateCancelled
+		return f.txt.StateCancelled
 	}
-	return h.camp.txt.StateSending
+	return f.txt.StateSending
 }
