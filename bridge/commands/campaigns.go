@@ -62,7 +62,9 @@ func (s campaignScopes) OrganiserScope(ctx context.Context, p events.Platform, m
 	return s.h.Scope(ctx, s.h.Who(p, m))
 }
 
-func (s campaignScopes) Unchecked(sc scope.Scope) string { return s.h.missingNote(s.h.missingNames(sc)) }
+func (s campaignScopes) Unchecked(sc scope.Scope) string {
+	return s.h.missingNote(s.h.missingNames(sc))
+}
 
 func (s campaignScopes) UncheckedTitles(sc scope.Scope) string {
 	return listTitles(s.h.missingNames(sc))

@@ -85,7 +85,7 @@ type Handler struct {
 	// commands are the declarations of every command answered: dispatch and /aide read them.
 	commands *command.Set
 	help     helpTexts
-	digests digestMemory // what this process knows of the week's digests (digest_weekly.go)
+	digests  digestMemory // what this process knows of the week's digests (digest_weekly.go)
 }
 
 // maxLimitedMembers bounds the rate limiter's memory.

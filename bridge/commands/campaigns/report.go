@@ -89,17 +89,19 @@ func (f *Feature) listCampaigns(ctx context.Context, organiser string) (string, 
 		return t.NoneYet, nil
 	}
 	slices.SortFunc(cps, func(a, b campaign) int { return b.Created.Compare(a.Created) })
+	return f.summary(ctx, t.ListTitle, cps[:min(len(cps), maxListed)])
+}
+
+// summary is a title above one line of figures per campaign.
+func (f *Feature) summary(ctx context.Context, title string, cps []campaign) (string, error) {
 	var b strings.Builder
-	b.WriteString(t.ListTitle)
-	for i, cp := range cps {
-		if i == maxListed {
-			break
-		}
+	b.WriteString(title)
+	for _, cp := range cps {
 		r, err := f.report(ctx, cp)
 		if err != nil {
 			return "", err
 		}
-		b.WriteString("\n" + fmt.Sprintf(t.ListLine, cp.Slug, f.d.Date(cp.Created), f.stateName(cp.State),
+		b.WriteString("\n" + fmt.Sprintf(f.txt.ListLine, cp.Slug, f.d.Date(cp.Created), f.stateName(cp.State),
 			r.sent, r.failed, r.blocked, r.relay, r.notNow, r.noMore))
 	}
 	return b.String(), nil
@@ -153,7 +155,6 @@ func (f *Feature) Digest(ctx context.Context, sc scope.Scope, now time.Time) (st
 	if f.st == nil {
 		return "", nil
 	}
-	t := f.txt
 	cps, err := f.st.campaignsWhere(ctx, func(cp campaign) bool {
 		if cp.Confirmed.IsZero() || now.Sub(cp.Confirmed) > 7*24*time.Hour || cp.Confirmed.After(now) {
 			return false
@@ -170,17 +171,7 @@ func (f *Feature) Digest(ctx context.Context, sc scope.Scope, now time.Time) (st
 		return "", nil
 	}
 	slices.SortFunc(cps, func(a, b campaign) int { return a.Confirmed.Compare(b.Confirmed) })
-	var b strings.Builder
-	b.WriteString(t.DigestTitle)
-	for _, cp := range cps {
-		r, err := f.report(ctx, cp)
-		if err != nil {
-			return "", err
-		}
-		b.WriteString("\n" + fmt.Sprintf(t.ListLine, cp.Slug, f.d.Date(cp.Created), f.stateName(cp.State),
-			r.sent, r.failed, r.blocked, r.relay, r.notNow, r.noMore))
-	}
-	return b.String(), nil
+	return f.summary(ctx, f.txt.DigestTitle, cps)
 }
 
 // campaignsWhere reads every campaign and keeps those keep says yes to.
