@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/relais-bot/relais/bridge/commands/campaigns"
 	"github.com/relais-bot/relais/bridge/commands/command"
 	"github.com/relais-bot/relais/events"
 )
@@ -14,7 +15,7 @@ import (
 // handler without stores: only the declarations are read.
 func declaredSet(t testing.TB) *command.Set {
 	t.Helper()
-	set, err := command.NewSet((&Handler{}).declarations()...)
+	set, err := command.NewSet((&Handler{camp: campaigns.New(campaigns.Deps{})}).declarations()...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -121,7 +121,7 @@ func (h *Handler) BuildDigest(ctx context.Context, sc scope.Scope, now time.Time
 		}
 		d.Sync = &info
 	}
-	if text, err := h.campaignDigest(ctx, sc, now); err != nil {
+	if text, err := h.camp.Digest(ctx, sc, now); err != nil {
 		return d, fmt.Errorf("digest: campaigns: %w", err)
 	} else if text != "" {
 		d.Extras = append(d.Extras, text)

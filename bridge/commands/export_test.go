@@ -1,4 +1,6 @@
 package commands
 
+import "github.com/relais-bot/relais/bridge/commands/campaigns"
+
 // CampaignSlug lets the tests outside the package predict the code a /mobiliser gets.
-var CampaignSlug = campaignSlug
+var CampaignSlug = campaigns.Slug

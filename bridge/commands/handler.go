@@ -10,8 +10,6 @@ package commands
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,7 +21,9 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/relais-bot/relais/bridge/commands/campaigns"
 	"github.com/relais-bot/relais/bridge/commands/command"
+	"github.com/relais-bot/relais/bridge/commands/reply"
 	"github.com/relais-bot/relais/bridge/consent"
 	"github.com/relais-bot/relais/bridge/scope"
 	"github.com/relais-bot/relais/events"
@@ -81,7 +81,9 @@ type Handler struct {
 	consent *consent.Store
 	limit   *limiter
 	log     *slog.Logger
-	camp    *campaigns // nil until EnableCampaigns
+	reply   *reply.Sender
+	// camp is the campaigns feature, off until EnableCampaigns.
+	camp campaignFeature
 	// commands are the declarations of every command answered: dispatch and /aide read them.
 	commands *command.Set
 	help     helpTexts
@@ -139,8 +141,13 @@ func New(cfg Config, pub *events.Publisher, hasher events.Hasher, js jetstream.J
 		query: q, members: m, sync: sync, consent: c,
 		limit: newLimiter(cfg.CommandsPerMinute, maxLimitedMembers),
 		log:   log, help: helpTextsFor(cat.Lang),
+		reply: reply.NewSender(pub, cfg.BotName, reply.Texts{StartMeFirst: cat.StartMeFirst, AnsweredPrivately: cat.AnsweredPrivately}),
 	}
 	h.weekly = &digest.Weekly{Recipients: h.organiserList, Build: h, Send: h.send, Rebuilding: h.rebuilding, Now: cfg.Now, Log: log}
+	h.camp = campaigns.New(campaigns.Deps{
+		Lang: cat.Lang, Controller: cfg.Controller, Now: cfg.Now, Log: log, JS: js, Names: names,
+		Consent: c, Members: m, Queue: pub, Replies: h.reply, Directory: q, Scopes: campaignScopes{h}, Date: cat.date,
+	})
 	set, err := command.NewSet(h.declarations()...)
 	if err != nil {
 		return nil, err
@@ -153,7 +160,7 @@ func New(cfg Config, pub *events.Publisher, hasher events.Hasher, js jetstream.J
 // this order.
 func (h *Handler) declarations() []command.Spec {
 	return slices.Concat(h.rightsCommands(), h.queryCommands(), h.digestCommands(),
-		h.dashboardCommands(), h.campaignCommands())
+		h.dashboardCommands(), h.camp.Commands())
 }
 
 // Catalogue returns the texts the handler speaks.
@@ -188,7 +195,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.Event) error {
 		return h.send(ctx, h.here(ev, "slow", h.cat.SlowDown))
 	}
 	h.log.Debug("command", "name", logName(spec, known), "member", member, "organiser", organiser)
-	if err := h.noteReachable(ctx, ev, member); err != nil {
+	if err := h.camp.NoteReachable(ctx, ev, member); err != nil {
 		return fmt.Errorf("commands: %w", err)
 	}
 	if !known {
@@ -244,8 +251,8 @@ func (h *Handler) noticeText(policy string) string {
 		sentence = h.cat.NoticeNotice
 	}
 	text := fmt.Sprintf(h.cat.Notice, h.cfg.Controller, h.cfg.WindowDays, h.cfg.RetentionDays, sentence)
-	if h.camp != nil {
-		text += "\n" + fmt.Sprintf(h.camp.txt.NoticeCap, h.camp.cfg.MaxPerWeek)
+	if line := h.camp.NoticeLine(); line != "" {
+		text += "\n" + line
 	}
 	return text
 }
@@ -322,7 +329,7 @@ func (h *Handler) recordYes(ctx context.Context, member string, ev events.Event,
 		return err
 	}
 	if !rec.NoCampaigns {
-		if err := h.clearDoNotContact(ctx, member); err != nil {
+		if err := h.camp.ClearDoNotContact(ctx, member); err != nil {
 			return err
 		}
 	}
@@ -447,54 +454,18 @@ func platformName(p events.Platform) string {
 	return string(p)
 }
 
-// --- replies ---------------------------------------------------------------------------
+// --- replies (package reply) -----------------------------------------------------------
 
-// replyID derives a reply's id from the command's event id: a redelivered command publishes
-// the same ids, which JetStream drops as duplicates. The event id is hashed, as it may hold
-// platform identifiers.
-func replyID(ev events.Event, kind string) string {
-	sum := sha256.Sum256([]byte(ev.ID))
-	return "reply-" + hex.EncodeToString(sum[:12]) + "-" + kind
-}
-
-// here answers in the chat the command came from.
 func (h *Handler) here(ev events.Event, kind, text string) events.Reply {
-	if ev.Group == nil {
-		return h.private(ev, kind, text)
-	}
-	return events.Reply{V: events.Version, ID: replyID(ev, kind), Platform: ev.Platform, Chat: ev.Group.ID, Text: text}
+	return h.reply.Here(ev, kind, text)
 }
 
-// private answers in a private chat with the sender. On Telegram, a bot may only write to
-// someone who started it: if they never did, the adapter tells them so in the group.
 func (h *Handler) private(ev events.Event, kind, text string) events.Reply {
-	r := events.Reply{V: events.Version, ID: replyID(ev, kind), Platform: ev.Platform, Chat: ev.Sender.ID, Private: true, Text: text}
-	if ev.Platform == events.Telegram && ev.Group != nil {
-		bot := ""
-		if h.cfg.BotName != "" {
-			bot = " (@" + h.cfg.BotName + ")"
-		}
-		r.FallbackChat = ev.Group.ID
-		r.FallbackText = fmt.Sprintf(h.cat.StartMeFirst, bot)
-	}
-	return r
+	return h.reply.Private(ev, kind, text)
 }
 
-// sendPrivately sends a private answer and, when the command came from a group, says in the
-// group that the answer went privately.
 func (h *Handler) sendPrivately(ctx context.Context, ev events.Event, r events.Reply) error {
-	if err := h.send(ctx, r); err != nil {
-		return err
-	}
-	if ev.Group == nil {
-		return nil
-	}
-	return h.send(ctx, h.here(ev, "ack", h.cat.AnsweredPrivately))
+	return h.reply.SendPrivately(ctx, ev, r)
 }
 
-func (h *Handler) send(ctx context.Context, r events.Reply) error {
-	if err := h.pub.Reply(ctx, r); err != nil {
-		return fmt.Errorf("reply: %w", err)
-	}
-	return nil
-}
+func (h *Handler) send(ctx context.Context, r events.Reply) error { return h.reply.Send(ctx, r) }

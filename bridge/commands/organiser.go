@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/relais-bot/relais/bridge/commands/command"
+	"github.com/relais-bot/relais/bridge/commands/reply"
 	"github.com/relais-bot/relais/bridge/consent"
 	"github.com/relais-bot/relais/bridge/scope"
 	"github.com/relais-bot/relais/events"
@@ -17,7 +18,7 @@ import (
 const (
 	maxGroupsListed  = 25
 	maxMatchesListed = 10
-	maxAnswerRunes   = 4000
+	maxAnswerRunes   = reply.MaxRunes
 )
 
 // queryCommands declares the organisers' questions: who is active, who leads, one member's
@@ -84,16 +85,10 @@ func (h *Handler) inScope(answer func(ctx context.Context, ev events.Event, sc s
 }
 
 // clip keeps an answer within one message.
-func clip(s string) string { return clipTo(s, maxAnswerRunes) }
+func clip(s string) string { return reply.Clip(s) }
 
 // clipTo keeps s within n runes.
-func clipTo(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:max(n-1, 0)]) + "…"
-}
+func clipTo(s string, n int) string { return reply.ClipTo(s, n) }
 
 // stats: with an argument, the groups whose title matches; without, in a group that group,
 // in private every group.

@@ -23,7 +23,7 @@ import (
 // contact is this package's alone.
 func (h *Handler) stop(ctx context.Context, ev events.Event, member string) error {
 	tokens := h.tokens(ev, member)
-	if err := h.markDoNotContact(ctx, tokens, events.DoNotContactStop); err != nil {
+	if err := h.camp.MarkDoNotContact(ctx, tokens, events.DoNotContactStop); err != nil {
 		return err
 	}
 	for _, tok := range tokens {
@@ -39,7 +39,7 @@ func (h *Handler) stop(ctx context.Context, ev events.Event, member string) erro
 			if err := h.consent.Set(ctx, tok, rec); err != nil {
 				return err
 			}
-			h.countObjection(ctx, tok)
+			h.camp.CountObjection(ctx, tok)
 		}
 		if err := h.members.Object(ctx, tok); err != nil {
 			return fmt.Errorf("stop: %w", err)
@@ -48,7 +48,7 @@ func (h *Handler) stop(ctx context.Context, ev events.Event, member string) erro
 			return err
 		}
 	}
-	if err := h.forgetCampaignsOf(ctx, tokens); err != nil {
+	if err := h.camp.Forget(ctx, tokens); err != nil {
 		return fmt.Errorf("stop: %w", err)
 	}
 	h.log.Info("member objected", "member", member)
@@ -104,7 +104,7 @@ func (h *Handler) publishStop(ctx context.Context, member string) error {
 // idempotent, and rights commands are never rate limited.
 func (h *Handler) forget(ctx context.Context, ev events.Event, member string) error {
 	tokens := h.tokens(ev, member)
-	if err := h.markDoNotContact(ctx, tokens, events.DoNotContactErased); err != nil {
+	if err := h.camp.MarkDoNotContact(ctx, tokens, events.DoNotContactErased); err != nil {
 		return err
 	}
 	recs := make([]consent.Record, len(tokens))
@@ -135,7 +135,7 @@ func (h *Handler) forget(ctx context.Context, ev events.Event, member string) er
 		return fmt.Errorf("forget: %w", err)
 	}
 	// Queued campaign messages go first: the event log's scan below takes seconds to minutes.
-	if err := h.forgetCampaignsOf(ctx, tokens); err != nil {
+	if err := h.camp.Forget(ctx, tokens); err != nil {
 		return fmt.Errorf("forget: %w", err)
 	}
 	inCRM := false

@@ -1,4 +1,4 @@
-package commands
+package campaigns
 
 import (
 	"context"
@@ -56,18 +56,18 @@ func (c objectorCell) matching(want bridge.AudienceTags) int {
 	return n
 }
 
-// countObjection counts an objector where they stood, before their state is deleted. It
+// CountObjection counts an objector where they stood, before their state is deleted. It
 // never holds up the objection: a count that cannot be written is logged.
-func (h *Handler) countObjection(ctx context.Context, member string) {
-	if h.camp == nil {
+func (f *Feature) CountObjection(ctx context.Context, member string) {
+	if f.st == nil {
 		return
 	}
-	if err := h.camp.countObjection(ctx, member); err != nil {
-		h.log.Warn("objection not counted for campaign previews", "err", err)
+	if err := f.st.countObjection(ctx, member); err != nil {
+		f.d.Log.Warn("objection not counted for campaign previews", "err", err)
 	}
 }
 
-func (c *campaigns) countObjection(ctx context.Context, member string) error {
+func (c *store) countObjection(ctx context.Context, member string) error {
 	seat, err := c.cfg.Audience.Seat(ctx, member)
 	if err != nil {
 		return fmt.Errorf("campaigns: objector: %w", err)
@@ -117,7 +117,7 @@ func (c *campaigns) countObjection(ctx context.Context, member string) error {
 
 // objectors counts the objectors of any of groups whom a campaign for want would have
 // asked for.
-func (c *campaigns) objectors(ctx context.Context, groups []string, want bridge.AudienceTags) (int, error) {
+func (c *store) objectors(ctx context.Context, groups []string, want bridge.AudienceTags) (int, error) {
 	if len(groups) == 0 {
 		return 0, nil
 	}

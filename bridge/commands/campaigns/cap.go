@@ -1,4 +1,4 @@
-package commands
+package campaigns
 
 import (
 	"context"
@@ -88,7 +88,7 @@ func mayQueue(queued []queuedAt, slug string, now time.Time, perWeek int) (next 
 	return append(next, queuedAt{Slug: slug, At: now.UTC()}), true
 }
 
-func (c *campaigns) week(ctx context.Context, member string) (weekRecord, uint64, error) {
+func (c *store) week(ctx context.Context, member string) (weekRecord, uint64, error) {
 	v, rev, err := c.get(ctx, events.WeekKey(member))
 	if err != nil || v == "" {
 		return weekRecord{}, rev, err
@@ -102,7 +102,7 @@ func (c *campaigns) week(ctx context.Context, member string) (weekRecord, uint64
 
 // countWeek records that campaign slug is queued to a member at now, unless the cap is
 // reached (ok false). A campaign already recorded is recorded once: a retried confirmation.
-func (c *campaigns) countWeek(ctx context.Context, member, slug string, now time.Time) (bool, error) {
+func (c *store) countWeek(ctx context.Context, member, slug string, now time.Time) (bool, error) {
 	for range 10 {
 		w, rev, err := c.week(ctx, member)
 		if err != nil {

@@ -1,4 +1,4 @@
-package commands
+package campaigns
 
 import (
 	"context"
@@ -11,19 +11,19 @@ import (
 
 // allowedGroups are the groups an organiser may address (those of their scope) and the scope
 // they come from, which says what it could not check.
-func (h *Handler) allowedGroups(ctx context.Context, ev events.Event) ([]string, scope.Scope, error) {
-	if h.camp.cfg.AllowedGroups != nil {
-		allowed, err := h.camp.cfg.AllowedGroups(ctx, ev.Platform, ev.Sender.ID)
+func (f *Feature) allowedGroups(ctx context.Context, ev events.Event) ([]string, scope.Scope, error) {
+	if f.st.cfg.AllowedGroups != nil {
+		allowed, err := f.st.cfg.AllowedGroups(ctx, ev.Platform, ev.Sender.ID)
 		if err != nil {
 			return nil, scope.Scope{}, fmt.Errorf("allowed groups: %w", err)
 		}
 		return allowed, scope.Only(allowed...), nil
 	}
-	all, err := h.camp.cfg.Audience.GroupTokens(ctx)
+	all, err := f.st.cfg.Audience.GroupTokens(ctx)
 	if err != nil {
 		return nil, scope.Scope{}, fmt.Errorf("allowed groups: %w", err)
 	}
-	sc, err := h.Scope(ctx, h.Who(ev.Platform, ev.Sender))
+	sc, err := f.d.Scopes.OrganiserScope(ctx, ev.Platform, ev.Sender)
 	if err != nil {
 		return nil, scope.Scope{}, fmt.Errorf("allowed groups: %w", err)
 	}

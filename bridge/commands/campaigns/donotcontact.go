@@ -1,4 +1,4 @@
-package commands
+package campaigns
 
 import (
 	"context"
@@ -11,30 +11,30 @@ import (
 	"github.com/relais-bot/relais/events"
 )
 
-// markDoNotContact tells the adapters, before anything else is done about the member, that
+// MarkDoNotContact tells the adapters, before anything else is done about the member, that
 // no campaign message may reach them any more: a message already queued or already in an
 // adapter's hands is withheld at the moment of sending (see events.Deliveries). It marks
 // every token of the person and the one campaigns are addressed to.
-func (h *Handler) markDoNotContact(ctx context.Context, tokens []string, reason string) error {
-	if h.camp == nil {
+func (f *Feature) MarkDoNotContact(ctx context.Context, tokens []string, reason string) error {
+	if f.st == nil {
 		return nil
 	}
-	for _, tok := range h.campaignTokens(tokens) {
-		if err := events.MarkDoNotContact(ctx, h.camp.kv, tok, reason); err != nil {
+	for _, tok := range f.campaignTokens(tokens) {
+		if err := events.MarkDoNotContact(ctx, f.st.kv, tok, reason); err != nil {
 			return fmt.Errorf("campaigns: %w", err)
 		}
 	}
 	return nil
 }
 
-// clearDoNotContact lifts the marker of a member who says yes again without having kept
+// ClearDoNotContact lifts the marker of a member who says yes again without having kept
 // "Ne plus me solliciter".
-func (h *Handler) clearDoNotContact(ctx context.Context, member string) error {
-	if h.camp == nil {
+func (f *Feature) ClearDoNotContact(ctx context.Context, member string) error {
+	if f.st == nil {
 		return nil
 	}
-	for _, tok := range h.campaignTokens([]string{member}) {
-		if err := events.ClearDoNotContact(ctx, h.js, h.names.CampaignsBucket(), tok); err != nil {
+	for _, tok := range f.campaignTokens([]string{member}) {
+		if err := events.ClearDoNotContact(ctx, f.d.JS, f.d.Names.CampaignsBucket(), tok); err != nil {
 			return fmt.Errorf("campaigns: %w", err)
 		}
 	}
@@ -44,39 +44,39 @@ func (h *Handler) clearDoNotContact(ctx context.Context, member string) error {
 // withdrawIfMarked undoes what a confirmation just wrote about a member marked meanwhile:
 // an objection or erasure handled between the check and the writes has run its clean-up
 // already, so it is run again; after "Ne plus me solliciter" the message is purged.
-func (h *Handler) withdrawIfMarked(ctx context.Context, member string) error {
-	dnc, err := events.DoNotContact(ctx, h.camp.kv, member)
+func (f *Feature) withdrawIfMarked(ctx context.Context, member string) error {
+	dnc, err := events.DoNotContact(ctx, f.st.kv, member)
 	if err != nil || dnc == "" {
 		return err
 	}
 	if events.ForgetsRecords(dnc) {
-		return h.forgetCampaigns(ctx, member)
+		return f.forgetCampaigns(ctx, member)
 	}
-	return h.withdrawQueued(ctx, member)
+	return f.withdrawQueued(ctx, member)
 }
 
 // withdrawQueued purges a member's queued campaign messages and counts those not sent yet
 // withdrawn, keeping their delivery records and answers: what "Ne plus me solliciter" does
 // to the campaigns already queued for them.
-func (h *Handler) withdrawQueued(ctx context.Context, member string) error {
-	_, outcomes, err := h.memberDeliveries(ctx, member)
+func (f *Feature) withdrawQueued(ctx context.Context, member string) error {
+	_, outcomes, err := f.memberDeliveries(ctx, member)
 	if err != nil {
 		return err
 	}
-	withdrawn, err := h.purgeQueued(ctx, member, outcomes)
+	withdrawn, err := f.purgeQueued(ctx, member, outcomes)
 	if err != nil {
 		return err
 	}
-	h.countWithdrawn(ctx, withdrawn)
+	f.countWithdrawn(ctx, withdrawn)
 	return nil
 }
 
 // campaignTokens are the tokens and their canonical ones: a campaign message names the
 // canonical token of its recipient.
-func (h *Handler) campaignTokens(tokens []string) []string {
+func (f *Feature) campaignTokens(tokens []string) []string {
 	out := slices.Clone(tokens)
 	for _, tok := range tokens {
-		if c := h.consent.Canonical(tok); !slices.Contains(out, c) {
+		if c := f.d.Consent.Canonical(tok); !slices.Contains(out, c) {
 			out = append(out, c)
 		}
 	}
@@ -87,8 +87,8 @@ func (h *Handler) campaignTokens(tokens []string) []string {
 // id and the text sent to them) and returns the campaigns of those that had no final
 // outcome yet among outcomes (the member's delivery records, by campaign): recipients the
 // reports must count withdrawn.
-func (h *Handler) purgeQueued(ctx context.Context, member string, outcomes map[string]string) ([]string, error) {
-	s, err := h.js.Stream(ctx, h.names.CampaignsStream())
+func (f *Feature) purgeQueued(ctx context.Context, member string, outcomes map[string]string) ([]string, error) {
+	s, err := f.d.JS.Stream(ctx, f.d.Names.CampaignsStream())
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return nil, nil
 	}
@@ -98,7 +98,7 @@ func (h *Handler) purgeQueued(ctx context.Context, member string, outcomes map[s
 	var withdrawn []string
 	for _, p := range []events.Platform{events.Telegram, events.WhatsApp} {
 		for range 100 { // a member has one message per campaign queued at most
-			m, err := s.GetLastMsgForSubject(ctx, h.names.CampaignSubject(p, member))
+			m, err := s.GetLastMsgForSubject(ctx, f.d.Names.CampaignSubject(p, member))
 			if errors.Is(err, jetstream.ErrMsgNotFound) {
 				break
 			}
@@ -117,24 +117,4 @@ func (h *Handler) purgeQueued(ctx context.Context, member string, outcomes map[s
 		}
 	}
 	return withdrawn, nil
-}
-
-// erasedPlatformID is the platform id to erase a token of the sender by: the sender's id or
-// the event's alias when it is that token's, else the id the member's state or the event
-// log holds for it. "" when nothing names the token any more: then only what the token
-// itself selects is erased.
-func (h *Handler) erasedPlatformID(ctx context.Context, ev events.Event, tok string, stored string) (string, error) {
-	// Each candidate must hash to the token: erasing by another person's id would strip
-	// their references from everyone's events, and erasing a token by the wrong id of the
-	// same person would leave the right one's references behind.
-	for _, id := range []string{ev.Sender.ID, ev.Sender.Alias, stored} {
-		if id != "" && h.hash.Member(ev.Platform, id) == tok {
-			return id, nil
-		}
-	}
-	id, err := events.LoggedPlatformID(ctx, h.js, h.names, tok)
-	if err != nil || id == "" || h.hash.Member(ev.Platform, id) != tok {
-		return "", err
-	}
-	return id, nil
 }

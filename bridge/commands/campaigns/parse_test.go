@@ -1,4 +1,4 @@
-package commands
+package campaigns
 
 import (
 	"reflect"
@@ -54,14 +54,14 @@ func FuzzParseMobilise(f *testing.F) {
 				t.Fatalf("%q: group %q", arg, g)
 			}
 		}
-		if slug := campaignSlug(eventID, text); !events.ValidSlug(slug) || !utf8.ValidString(slug) {
-			t.Fatalf("campaignSlug(%q) = %q", text, slug)
+		if slug := Slug(eventID, text); !events.ValidSlug(slug) || !utf8.ValidString(slug) {
+			t.Fatalf("Slug(%q) = %q", text, slug)
 		}
 	})
 }
 
 func TestCampaignSlug(t *testing.T) {
-	a := campaignSlug("telegram:dm:1:5", "Samedi : tractage au marché !")
+	a := Slug("telegram:dm:1:5", "Samedi : tractage au marché !")
 	if !strings.HasPrefix(a, "samedi-tractage-") || !events.ValidSlug(a) {
 		t.Errorf("slug %q", a)
 	}
@@ -69,13 +69,13 @@ func TestCampaignSlug(t *testing.T) {
 	if suffix := a[strings.LastIndexByte(a, '-')+1:]; len(suffix) < 16 {
 		t.Errorf("slug %q carries %d bits, want at least 64", a, 4*len(suffix))
 	}
-	if b := campaignSlug("telegram:dm:1:5", "Samedi : tractage au marché !"); b != a {
+	if b := Slug("telegram:dm:1:5", "Samedi : tractage au marché !"); b != a {
 		t.Errorf("a redelivered /mobiliser gets another slug: %q then %q", a, b)
 	}
-	if c := campaignSlug("telegram:dm:1:6", "Samedi : tractage au marché !"); c == a {
+	if c := Slug("telegram:dm:1:6", "Samedi : tractage au marché !"); c == a {
 		t.Errorf("two campaigns share slug %q", a)
 	}
-	if d := campaignSlug("x", "🌹🌹"); !events.ValidSlug(d) {
+	if d := Slug("x", "🌹🌹"); !events.ValidSlug(d) {
 		t.Errorf("slug of a text without letters: %q", d)
 	}
 }

@@ -1,4 +1,4 @@
-package commands
+package campaigns
 
 import (
 	"context"
@@ -8,9 +8,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/relais-bot/relais/bridge/commands/command"
 	"github.com/relais-bot/relais/bridge/scope"
 	"github.com/relais-bot/relais/events"
 )
+
+// maxListed bounds the campaigns /campagnes lists, within one message.
+const maxListed = 25
 
 type campaignReport struct {
 	sent, queued, failed, blocked, interrupted, withdrawn int
@@ -25,13 +29,13 @@ type campaignReport struct {
 // (named while they are still there). What is still queued is what was queued less all of
 // those. A campaign confirmed before counters existed has none, and is read from its records
 // as before.
-func (h *Handler) report(ctx context.Context, cp campaign) (campaignReport, error) {
+func (f *Feature) report(ctx context.Context, cp campaign) (campaignReport, error) {
 	var r campaignReport
-	ds, err := h.camp.scan(ctx, events.DeliveryFilter(cp.Slug))
+	ds, err := f.st.scan(ctx, events.DeliveryFilter(cp.Slug))
 	if err != nil {
 		return r, err
 	}
-	counts, counted, err := events.ReadCounts(ctx, h.camp.kv, cp.Slug)
+	counts, counted, err := events.ReadCounts(ctx, f.st.kv, cp.Slug)
 	if err != nil {
 		return r, err
 	}
@@ -53,7 +57,7 @@ func (h *Handler) report(ctx context.Context, cp campaign) (campaignReport, erro
 	} else {
 		r.queued = max(0, cp.Queued-len(ds))
 	}
-	as, err := h.camp.scan(ctx, events.AnswerFilter(cp.Slug))
+	as, err := f.st.scan(ctx, events.AnswerFilter(cp.Slug))
 	if err != nil {
 		return r, err
 	}
@@ -75,9 +79,9 @@ func (h *Handler) report(ctx context.Context, cp campaign) (campaignReport, erro
 	return r, nil
 }
 
-func (h *Handler) listCampaigns(ctx context.Context, organiser string) (string, error) {
-	t := h.camp.txt
-	cps, err := h.camp.campaignsWhere(ctx, func(cp campaign) bool { return cp.Organiser == organiser })
+func (f *Feature) listCampaigns(ctx context.Context, organiser string) (string, error) {
+	t := f.txt
+	cps, err := f.st.campaignsWhere(ctx, func(cp campaign) bool { return cp.Organiser == organiser })
 	if err != nil {
 		return "", err
 	}
@@ -85,17 +89,19 @@ func (h *Handler) listCampaigns(ctx context.Context, organiser string) (string, 
 		return t.NoneYet, nil
 	}
 	slices.SortFunc(cps, func(a, b campaign) int { return b.Created.Compare(a.Created) })
+	return f.summary(ctx, t.ListTitle, cps[:min(len(cps), maxListed)])
+}
+
+// summary is a title above one line of figures per campaign.
+func (f *Feature) summary(ctx context.Context, title string, cps []campaign) (string, error) {
 	var b strings.Builder
-	b.WriteString(t.ListTitle)
-	for i, cp := range cps {
-		if i == maxGroupsListed {
-			break
-		}
-		r, err := h.report(ctx, cp)
+	b.WriteString(title)
+	for _, cp := range cps {
+		r, err := f.report(ctx, cp)
 		if err != nil {
 			return "", err
 		}
-		b.WriteString("\n" + fmt.Sprintf(t.ListLine, cp.Slug, h.cat.date(cp.Created), h.stateName(cp.State),
+		b.WriteString("\n" + fmt.Sprintf(f.txt.ListLine, cp.Slug, f.d.Date(cp.Created), f.stateName(cp.State),
 			r.sent, r.failed, r.blocked, r.relay, r.notNow, r.noMore))
 	}
 	return b.String(), nil
@@ -104,29 +110,30 @@ func (h *Handler) listCampaigns(ctx context.Context, organiser string) (string, 
 // campaignDetail is one campaign's report. It names only the members who answered "Je
 // relaie": they chose to act for it; nobody else is named. Only the organiser who wrote the
 // campaign, or an administrator, sees it: to anyone else it does not exist.
-func (h *Handler) campaignDetail(ctx context.Context, ev events.Event, organiser string) (string, error) {
-	t := h.camp.txt
+func (f *Feature) campaignDetail(ctx context.Context, req command.Request) (string, error) {
+	ev, organiser := req.Event, req.Member
+	t := f.txt
 	slug := ""
 	if len(ev.Command.Args) > 0 {
 		slug = ev.Command.Args[0]
 	}
-	cp, _, found, err := h.camp.load(ctx, slug)
+	cp, _, found, err := f.st.load(ctx, slug)
 	if err != nil {
 		return "", err
 	}
-	if !found || (cp.Organiser != organiser && !h.cfg.Admins.Contains(ev.Platform, ev.Sender)) {
+	if !found || (cp.Organiser != organiser && !req.Admin) {
 		return fmt.Sprintf(t.NoSuchCampaign, slug), nil
 	}
-	r, err := h.report(ctx, cp)
+	r, err := f.report(ctx, cp)
 	if err != nil {
 		return "", err
 	}
-	text := fmt.Sprintf(t.Detail, cp.Slug, h.cat.date(cp.Created), h.stateName(cp.State), h.audienceName(cp), cp.Text,
+	text := fmt.Sprintf(t.Detail, cp.Slug, f.d.Date(cp.Created), f.stateName(cp.State), f.audienceName(cp), cp.Text,
 		r.sent, r.queued, r.failed, r.blocked, r.interrupted, r.relay, r.notNow, r.noMore, r.withdrawn)
 	if len(r.relayers) > 0 {
 		var names []string
 		for _, tok := range r.relayers {
-			card, ok, err := h.query.Member(ctx, tok)
+			card, ok, err := f.d.Directory.Member(ctx, tok)
 			if err != nil {
 				return "", fmt.Errorf("member: %w", err)
 			}
@@ -141,15 +148,14 @@ func (h *Handler) campaignDetail(ctx context.Context, ev events.Event, organiser
 	return text, nil
 }
 
-// campaignDigest is the digest's campaign section for a scope: the campaigns confirmed in the
+// Digest is the digest's campaign section for a scope: the campaigns confirmed in the
 // week before now whose groups are all in the scope (a campaign to every group only for an
 // administrator), with counts and no names.
-func (h *Handler) campaignDigest(ctx context.Context, sc scope.Scope, now time.Time) (string, error) {
-	if h.camp == nil {
+func (f *Feature) Digest(ctx context.Context, sc scope.Scope, now time.Time) (string, error) {
+	if f.st == nil {
 		return "", nil
 	}
-	t := h.camp.txt
-	cps, err := h.camp.campaignsWhere(ctx, func(cp campaign) bool {
+	cps, err := f.st.campaignsWhere(ctx, func(cp campaign) bool {
 		if cp.Confirmed.IsZero() || now.Sub(cp.Confirmed) > 7*24*time.Hour || cp.Confirmed.After(now) {
 			return false
 		}
@@ -165,21 +171,11 @@ func (h *Handler) campaignDigest(ctx context.Context, sc scope.Scope, now time.T
 		return "", nil
 	}
 	slices.SortFunc(cps, func(a, b campaign) int { return a.Confirmed.Compare(b.Confirmed) })
-	var b strings.Builder
-	b.WriteString(t.DigestTitle)
-	for _, cp := range cps {
-		r, err := h.report(ctx, cp)
-		if err != nil {
-			return "", err
-		}
-		b.WriteString("\n" + fmt.Sprintf(t.ListLine, cp.Slug, h.cat.date(cp.Created), h.stateName(cp.State),
-			r.sent, r.failed, r.blocked, r.relay, r.notNow, r.noMore))
-	}
-	return b.String(), nil
+	return f.summary(ctx, f.txt.DigestTitle, cps)
 }
 
 // campaignsWhere reads every campaign and keeps those keep says yes to.
-func (c *campaigns) campaignsWhere(ctx context.Context, keep func(campaign) bool) ([]campaign, error) {
+func (c *store) campaignsWhere(ctx context.Context, keep func(campaign) bool) ([]campaign, error) {
 	all, err := c.scan(ctx, "c.*")
 	if err != nil {
 		return nil, err

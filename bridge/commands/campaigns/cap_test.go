@@ -1,4 +1,4 @@
-package commands
+package campaigns
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package commands
+package campaigns
 
 import (
 	"context"
@@ -10,13 +10,13 @@ import (
 
 // ledger implements bridge.ContactLedger over the campaigns bucket.
 type ledger struct {
-	h   *Handler
+	f   *Feature
 	now time.Time
 }
 
 func (l ledger) Reachable(ctx context.Context, member string) (bool, error) {
-	for _, tok := range l.h.allTokens(member) {
-		v, _, err := l.h.camp.get(ctx, events.ReachKey(tok))
+	for _, tok := range l.f.allTokens(member) {
+		v, _, err := l.f.st.get(ctx, events.ReachKey(tok))
 		if err != nil {
 			return false, err
 		}
@@ -28,7 +28,7 @@ func (l ledger) Reachable(ctx context.Context, member string) (bool, error) {
 }
 
 func (l ledger) ThisWeek(ctx context.Context, member string) (int, error) {
-	w, _, err := l.h.camp.week(ctx, l.h.consent.Canonical(member))
+	w, _, err := l.f.st.week(ctx, l.f.d.Consent.Canonical(member))
 	if err != nil {
 		return 0, err
 	}
@@ -36,5 +36,5 @@ func (l ledger) ThisWeek(ctx context.Context, member string) (int, error) {
 }
 
 func (l ledger) Objectors(ctx context.Context, groups []string, want bridge.AudienceTags) (int, error) {
-	return l.h.camp.objectors(ctx, groups, want)
+	return l.f.st.objectors(ctx, groups, want)
 }

@@ -1,4 +1,4 @@
-package commands
+package campaigns
 
 import (
 	"context"
@@ -17,9 +17,9 @@ import (
 // of campaigns that start alike do not meet (two bytes did, after a few hundred).
 const codeBytes = 8
 
-// campaignSlug derives a campaign's slug from the command's event (a redelivered /mobiliser
+// Slug derives a campaign's slug from the command's event (a redelivered /mobiliser
 // finds its draft) and the first words of the text, so organisers can tell campaigns apart.
-func campaignSlug(eventID, text string) string {
+func Slug(eventID, text string) string {
 	sum := sha256.Sum256([]byte(eventID))
 	var words []string
 	for _, w := range strings.FieldsFunc(strings.ToLower(foldASCII(text)), func(r rune) bool {
@@ -56,14 +56,14 @@ const maxCodeTries = 4
 // draftSlot finds the code of a /mobiliser's campaign: the one its event derives, unless
 // another campaign holds it, in which case the next derivation. A campaign found that this
 // organiser wrote with this text is this command's own draft: a redelivery.
-func (h *Handler) draftSlot(ctx context.Context, ev events.Event, organiser, text string) (campaign, uint64, bool, error) {
+func (f *Feature) draftSlot(ctx context.Context, ev events.Event, organiser, text string) (campaign, uint64, bool, error) {
 	for i := range maxCodeTries {
 		seed := ev.ID
 		if i > 0 {
 			seed += "#" + strconv.Itoa(i)
 		}
-		slug := campaignSlug(seed, text)
-		cp, rev, found, err := h.camp.load(ctx, slug)
+		slug := Slug(seed, text)
+		cp, rev, found, err := f.st.load(ctx, slug)
 		if err != nil {
 			return campaign{}, 0, false, err
 		}
@@ -80,15 +80,15 @@ func (h *Handler) draftSlot(ctx context.Context, ev events.Event, organiser, tex
 // ownCampaign loads the campaign a command names, else the organiser's latest draft. Only
 // who wrote a campaign confirms or cancels it: to anyone else it does not exist (ok false).
 // named is the code the command gave, for the answer that it was not found.
-func (h *Handler) ownCampaign(ctx context.Context, ev events.Event, organiser string) (cp campaign, rev uint64, named string, ok bool, err error) {
+func (f *Feature) ownCampaign(ctx context.Context, ev events.Event, organiser string) (cp campaign, rev uint64, named string, ok bool, err error) {
 	if len(ev.Command.Args) > 0 && events.ValidSlug(ev.Command.Args[0]) {
 		named = ev.Command.Args[0]
 	}
-	slug, err := h.slugOr(ctx, ev, events.DraftKey(organiser))
+	slug, err := f.slugOr(ctx, ev, events.DraftKey(organiser))
 	if err != nil {
 		return campaign{}, 0, named, false, err
 	}
-	cp, rev, found, err := h.camp.load(ctx, slug)
+	cp, rev, found, err := f.st.load(ctx, slug)
 	if err != nil {
 		return campaign{}, 0, named, false, err
 	}
@@ -99,9 +99,9 @@ func (h *Handler) ownCampaign(ctx context.Context, ev events.Event, organiser st
 }
 
 // notFound answers a command on a campaign the organiser does not have.
-func (h *Handler) notFound(ev events.Event, name, named string) events.Reply {
+func (f *Feature) notFound(ev events.Event, name, named string) events.Reply {
 	if named != "" {
-		return h.private(ev, name, fmt.Sprintf(h.camp.txt.NoSuchCampaign, named))
+		return f.d.Replies.Private(ev, name, fmt.Sprintf(f.txt.NoSuchCampaign, named))
 	}
-	return h.private(ev, name, h.camp.txt.NoDraft)
+	return f.d.Replies.Private(ev, name, f.txt.NoDraft)
 }

@@ -1,4 +1,4 @@
-package commands
+package campaigns
 
 import (
 	"context"
@@ -20,11 +20,11 @@ import (
 // counters, so its report still adds up once their records are gone. (A recipient an
 // adapter is sending to at this very moment is counted withdrawn, then sent: the report then
 // shows one queued too few, never a queue that does not drain.)
-func (h *Handler) forgetCampaigns(ctx context.Context, member string) error {
-	if h.camp == nil {
+func (f *Feature) forgetCampaigns(ctx context.Context, member string) error {
+	if f.st == nil {
 		return nil
 	}
-	deliveries, outcomes, err := h.memberDeliveries(ctx, member)
+	deliveries, outcomes, err := f.memberDeliveries(ctx, member)
 	if err != nil {
 		return err
 	}
@@ -34,19 +34,19 @@ func (h *Handler) forgetCampaigns(ctx context.Context, member string) error {
 			withdrawn[slug] = true
 		}
 	}
-	purged, err := h.purgeQueued(ctx, member, outcomes)
+	purged, err := f.purgeQueued(ctx, member, outcomes)
 	if err != nil {
 		return err
 	}
 	for _, slug := range purged {
 		withdrawn[slug] = true
 	}
-	h.countWithdrawn(ctx, slices.Collect(maps.Keys(withdrawn)))
+	f.countWithdrawn(ctx, slices.Collect(maps.Keys(withdrawn)))
 	keys := events.MemberCampaignKeys(member)
 	for k := range deliveries {
 		keys = append(keys, k)
 	}
-	answers, err := h.camp.scan(ctx, "a.*."+member)
+	answers, err := f.st.scan(ctx, "a.*."+member)
 	if err != nil {
 		return err
 	}
@@ -54,18 +54,21 @@ func (h *Handler) forgetCampaigns(ctx context.Context, member string) error {
 		keys = append(keys, k)
 	}
 	for _, k := range keys {
-		if err := events.SecureDeleteKey(ctx, h.js, h.names.CampaignsBucket(), k); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		if err := events.SecureDeleteKey(ctx, f.d.JS, f.d.Names.CampaignsBucket(), k); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 			return fmt.Errorf("campaigns: forget: %w", err)
 		}
 	}
 	return nil
 }
 
-// forgetCampaignsOf forgets campaigns about every token of a person and the canonical ones
-// their campaign messages are addressed to, as the marker covers them (markDoNotContact).
-func (h *Handler) forgetCampaignsOf(ctx context.Context, tokens []string) error {
-	for _, tok := range h.campaignTokens(tokens) {
-		if err := h.forgetCampaigns(ctx, tok); err != nil {
+// Forget forgets campaigns about every token of a person and the canonical ones
+// their campaign messages are addressed to, as the marker covers them (MarkDoNotContact).
+func (f *Feature) Forget(ctx context.Context, tokens []string) error {
+	if f.st == nil {
+		return nil
+	}
+	for _, tok := range f.campaignTokens(tokens) {
+		if err := f.forgetCampaigns(ctx, tok); err != nil {
 			return err
 		}
 	}
@@ -74,15 +77,15 @@ func (h *Handler) forgetCampaignsOf(ctx context.Context, tokens []string) error 
 
 // countWithdrawn counts, in each campaign's anonymous counters, one recipient whose message
 // will never be sent.
-func (h *Handler) countWithdrawn(ctx context.Context, slugs []string) {
+func (f *Feature) countWithdrawn(ctx context.Context, slugs []string) {
 	for _, slug := range slugs {
-		events.CountSettled(ctx, h.camp.kv, h.log, slug, events.CountWithdrawn)
+		events.CountSettled(ctx, f.st.kv, f.d.Log, slug, events.CountWithdrawn)
 	}
 }
 
 // memberDeliveries reads a member's delivery records: by key, and their outcomes by campaign.
-func (h *Handler) memberDeliveries(ctx context.Context, member string) (map[string]string, map[string]string, error) {
-	deliveries, err := h.camp.scan(ctx, "d.*."+member)
+func (f *Feature) memberDeliveries(ctx context.Context, member string) (map[string]string, map[string]string, error) {
+	deliveries, err := f.st.scan(ctx, "d.*."+member)
 	if err != nil {
 		return nil, nil, err
 	}
