@@ -1,7 +1,9 @@
 package commands
 
 import (
+	"bytes"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -123,5 +125,41 @@ func TestNewSetRefusesBadDeclarations(t *testing.T) {
 	}
 	if _, err := command.NewSet(good, good); err == nil {
 		t.Error("a command declared twice was accepted")
+	}
+}
+
+// TestReadmeListsEveryCommand: the README's tables of chat commands name each command /aide
+// lists, French name first and the English one beside it, in the table of who may run it.
+func TestReadmeListsEveryCommand(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := map[command.Who]string{command.Anyone: "| everyone |", command.Organisers: "| organisers ("}
+	for _, s := range declaredSet(t).All() {
+		if !s.Listed {
+			continue
+		}
+		start := bytes.Index(readme, []byte(table[s.Who]))
+		if start < 0 {
+			t.Fatalf("README has no table for %v", s.Who)
+		}
+		rows := readme[start:]
+		if end := bytes.Index(rows, []byte("\n\n")); end >= 0 {
+			rows = rows[:end]
+		}
+		found := false
+		for _, row := range strings.Split(string(rows), "\n") {
+			if !strings.HasPrefix(row, "| `/"+s.Names[0]+"`") && !strings.HasPrefix(row, "| `/"+s.Names[0]+" ") {
+				continue
+			}
+			found = true
+			if en := s.Name("en"); en != s.Names[0] && !strings.Contains(row, "(`/"+en+"`)") {
+				t.Errorf("README row of /%s lacks its English name /%s: %s", s.Names[0], en, row)
+			}
+		}
+		if !found {
+			t.Errorf("README's %v table lacks /%s", s.Who, s.Names[0])
+		}
 	}
 }
