@@ -91,7 +91,7 @@ func (h *Handler) EnableCampaigns(ctx context.Context, c CampaignConfig) error {
 	if err != nil {
 		return fmt.Errorf("commands: campaigns bucket: %w", err)
 	}
-	h.camp = &campaigns{cfg: c, kv: kv, txt: campaignTextsFor(h.cfg.Lang), metrics: newCampaignMetrics(c.Registerer)}
+	h.camp = &campaigns{cfg: c, kv: kv, txt: h.campTexts, metrics: newCampaignMetrics(c.Registerer)}
 	return nil
 }
 
@@ -322,10 +322,7 @@ func (h *Handler) campaignCommand(ctx context.Context, ev events.Event, cmd comm
 
 // camp0 gives the texts even when campaigns are off.
 func (h *Handler) camp0() CampaignTexts {
-	if h.camp != nil {
-		return h.camp.txt
-	}
-	return campaignTextsFor(h.cfg.Lang)
+	return h.campTexts
 }
 
 func (h *Handler) mobilise(ctx context.Context, ev events.Event, organiser string) (events.Reply, error) {
@@ -400,7 +397,7 @@ func (h *Handler) mobilise(ctx context.Context, ev events.Event, organiser strin
 		b.WriteString("\n" + fmt.Sprintf(t.CountOptedOut, n))
 	}
 	if n := counts[bridge.ReachCapped]; n > 0 {
-		b.WriteString("\n" + fmt.Sprintf(t.CountCapped, h.camp.cfg.MaxPerWeek, n))
+		b.WriteString("\n" + t.CountCapped.N(h.camp.cfg.MaxPerWeek, n))
 	}
 	if audienceIncomplete(cp, sc) {
 		b.WriteString("\n\n" + fmt.Sprintf(t.PreviewIncomplete, listTitles(h.missingNames(sc))))

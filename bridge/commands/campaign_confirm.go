@@ -83,7 +83,7 @@ func (h *Handler) queuedReply(ev events.Event, slug string, queued int) events.R
 	if queued == 0 {
 		return h.private(ev, "send", fmt.Sprintf(h.camp.txt.NothingToSend, slug))
 	}
-	return h.private(ev, "send", fmt.Sprintf(h.camp.txt.Queued, slug, queued))
+	return h.private(ev, "send", h.camp.txt.Queued.N(queued, slug))
 }
 
 // queueRecipients queues the campaign to every member of its audience the gate and the

@@ -65,21 +65,23 @@ type Config struct {
 
 // Handler answers commands. It implements the bridge's CommandHandler.
 type Handler struct {
-	cfg     Config
-	cat     Catalogue
-	org     orgTexts
-	pub     *events.Publisher
-	hash    events.Hasher
-	js      jetstream.JetStream
-	names   events.Names
-	query   Query
-	members MemberOps
-	sync    SyncReporter
-	consent *consent.Store
-	limit   *limiter
-	log     *slog.Logger
-	camp    *campaigns   // nil until EnableCampaigns
-	digests digestMemory // what this process knows of the week's digests (digest_weekly.go)
+	cfg Config
+	cat Catalogue
+	org orgTexts
+	// campTexts are the campaign texts, there even when campaigns are off (to say so).
+	campTexts CampaignTexts
+	pub       *events.Publisher
+	hash      events.Hasher
+	js        jetstream.JetStream
+	names     events.Names
+	query     Query
+	members   MemberOps
+	sync      SyncReporter
+	consent   *consent.Store
+	limit     *limiter
+	log       *slog.Logger
+	camp      *campaigns   // nil until EnableCampaigns
+	digests   digestMemory // what this process knows of the week's digests (digest_weekly.go)
 }
 
 // maxLimitedMembers bounds the rate limiter's memory.
@@ -90,6 +92,14 @@ const maxLimitedMembers = 100_000
 func New(cfg Config, pub *events.Publisher, hasher events.Hasher, js jetstream.JetStream, names events.Names,
 	q Query, m MemberOps, sync SyncReporter, c *consent.Store) (*Handler, error) {
 	cat, err := CatalogueFor(cfg.Lang)
+	if err != nil {
+		return nil, err
+	}
+	org, err := orgTextsFor(cat.Lang)
+	if err != nil {
+		return nil, err
+	}
+	campTexts, err := campaignTextsFor(cat.Lang)
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +139,7 @@ func New(cfg Config, pub *events.Publisher, hasher events.Hasher, js jetstream.J
 	}
 	cfg.BotName = strings.TrimPrefix(strings.TrimSpace(cfg.BotName), "@")
 	return &Handler{
-		cfg: cfg, cat: cat, org: orgTextsFor(cat.Lang), pub: pub, hash: hasher, js: js, names: names,
+		cfg: cfg, cat: cat, org: org, campTexts: campTexts, pub: pub, hash: hasher, js: js, names: names,
 		query: q, members: m, sync: sync, consent: c,
 		limit: newLimiter(cfg.CommandsPerMinute, maxLimitedMembers),
 		log:   log,
@@ -251,9 +261,9 @@ func (h *Handler) noticeText(policy string) string {
 	if policy == consent.PolicyNotice {
 		sentence = h.cat.NoticeNotice
 	}
-	text := fmt.Sprintf(h.cat.Notice, h.cfg.Controller, h.cfg.WindowDays, h.cfg.RetentionDays, sentence)
+	text := fmt.Sprintf(h.cat.Notice, h.cfg.Controller, h.cat.Days.N(h.cfg.WindowDays), h.cat.Days.N(h.cfg.RetentionDays), sentence)
 	if h.camp != nil {
-		text += "\n" + fmt.Sprintf(h.camp.txt.NoticeCap, h.camp.cfg.MaxPerWeek)
+		text += "\n" + h.camp.txt.NoticeCap.N(h.camp.cfg.MaxPerWeek)
 	}
 	return text
 }
@@ -385,7 +395,7 @@ func (h *Handler) me(ctx context.Context, ev events.Event, member string) error 
 			h.line(&b, h.cat.LabelPhone, rec.Phone)
 		}
 	}
-	b.WriteString("\n\n" + fmt.Sprintf(h.cat.MyDataFooter, h.cfg.RetentionDays))
+	b.WriteString("\n\n" + h.cat.MyDataFooter.N(h.cfg.RetentionDays))
 	return h.sendPrivately(ctx, ev, h.private(ev, "me", b.String()))
 }
 
@@ -425,7 +435,7 @@ func (h *Handler) writeCard(b *strings.Builder, c MemberCard, rec consent.Record
 	if len(c.Groups) > 0 {
 		h.line(b, h.cat.LabelGroups, strings.Join(c.Groups, ", "))
 	}
-	h.line(b, fmt.Sprintf(h.cat.LabelMessages, h.cfg.WindowDays), fmt.Sprint(c.Messages))
+	h.line(b, h.cat.LabelMessages.N(h.cfg.WindowDays), fmt.Sprint(c.Messages))
 	h.line(b, h.cat.LabelActiveDays, fmt.Sprint(c.ActiveDays))
 	h.line(b, h.cat.LabelPeople, fmt.Sprint(c.People))
 	h.line(b, fmt.Sprintf(h.cat.LabelReplies, h.cfg.WindowDays), fmt.Sprint(c.RepliesReceived))
