@@ -371,7 +371,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func langQuery(r *http.Request) string {
-	if l := r.URL.Query().Get("lang"); l == "en" || l == "fr" {
+	q := r.URL.Query().Get("lang")
+	if l, err := locale.Lang(q); q != "" && err == nil {
 		return "?lang=" + l
 	}
 	return ""

@@ -65,8 +65,8 @@ func (s *Server) texts(r *http.Request) texts {
 	if l == "" {
 		l = s.cfg.Lang
 	}
-	if t, ok := s.words[l]; ok {
-		return t
+	if l, err := locale.Lang(l); err == nil {
+		return s.words[l]
 	}
 	return s.words[s.cfg.Lang]
 }
