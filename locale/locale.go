@@ -191,5 +191,10 @@ func (p Plural) N(count int, args ...any) string {
 	if err != nil && f == "" {
 		return fmt.Sprint(count)
 	}
+	if !strings.Contains(strings.ReplaceAll(f, "%%", ""), "%") {
+		// A form may leave out every argument ("le dernier jour"): fmt would complain of
+		// the extra ones.
+		return strings.ReplaceAll(f, "%%", "%")
+	}
 	return fmt.Sprintf(f, append([]any{count}, args...)...)
 }

@@ -1,6 +1,7 @@
 package locale
 
 import (
+	"fmt"
 	"maps"
 	"regexp"
 	"slices"
@@ -142,6 +143,59 @@ func TestMessagesMatch(t *testing.T) {
 	}
 }
 
+// argsFor makes arguments of the right kinds for a message's placeholders (count first).
+func argsFor(ps map[placeholder]bool) []any {
+	n := 0
+	for p := range ps {
+		n = max(n, p.arg)
+	}
+	args := make([]any, n)
+	for p := range ps {
+		if p.arg == 0 {
+			continue
+		}
+		if p.verb == 'd' {
+			args[p.arg-1] = 7
+		} else {
+			args[p.arg-1] = "x"
+		}
+	}
+	return args
+}
+
+// TestMessagesFormat proves every message, and every form of a plural one, formats with
+// its arguments without a fmt complaint (%!d(string=x), %!(EXTRA …), %!(MISSING)).
+func TestMessagesFormat(t *testing.T) {
+	c, err := messages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lang := range c.langs {
+		for id, m := range c.msgs[lang] {
+			args := argsFor(placeholders(m.Other))
+			if !plural(m) {
+				if got := fmt.Sprintf(m.Other, args...); strings.Contains(got, "%!") {
+					t.Errorf("%s: %s formats as %q", lang, id, got)
+				}
+				continue
+			}
+			p, err := PluralText(lang, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range pluralChecks {
+				if len(args) == 0 || args[0] == nil {
+					t.Errorf("%s: %s: a plural message without %%[1]d", lang, id)
+					break
+				}
+				if got := p.N(n, args[1:]...); strings.Contains(got, "%!") {
+					t.Errorf("%s: %s for %d formats as %q", lang, id, n, got)
+				}
+			}
+		}
+	}
+}
+
 // TestPluralForms proves every message with plural forms in the default language has,
 // in every language, each form the language's CLDR rules ask for.
 func TestPluralForms(t *testing.T) {
@@ -186,6 +240,9 @@ func TestPluralRendering(t *testing.T) {
 		{"en", "organisers.OtherGroups", 1, nil, "1 other group"},
 		{"fr", "organisers.ChartCaption", 14, []any{"Nord"}, "📈 Nord : 14 derniers jours"},
 		{"en", "organisers.ChartCaption", 1, []any{"North"}, "📈 North: last 1 day"},
+		{"fr", "dashboard.ActivityHelp", 1, nil, "le dernier jour, aujourd'hui à droite"},
+		{"fr", "dashboard.ActivityHelp", 30, nil, "les 30 derniers jours, aujourd'hui à droite"},
+		{"en", "commands.ActiveTitle", 1, []any{"30 days"}, "The most active member over 30 days:"},
 	}
 	for _, tt := range tests {
 		p, err := PluralText(tt.lang, tt.id)
