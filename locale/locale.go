@@ -47,7 +47,7 @@ func parse() (*catalog, error) {
 	c := &catalog{loc: map[string]*i18n.Localizer{}, msgs: map[string]map[string]*i18n.Message{}}
 	for _, e := range entries {
 		name := e.Name()
-		lang := strings.TrimSuffix(name, path.Ext(name))
+		lang := strings.ToLower(strings.TrimSuffix(name, path.Ext(name))) // as Lang finds it
 		tag, err := language.Parse(lang)
 		if err != nil {
 			return nil, fmt.Errorf("locale: file %s: not named after a language: %w", name, err)
@@ -154,9 +154,10 @@ type Plural struct {
 	id  string
 }
 
-// pluralChecks are counts that reach every plural form of the languages relais knows
-// (French needs "many" for a million); a Plural is only made when each renders.
-var pluralChecks = []int{0, 1, 2, 3, 5, 11, 21, 101, 1_000_000}
+// pluralChecks are counts that reach every CLDR plural form of common languages (French
+// needs "many" for a million, Polish "few" for 2-4, Arabic "zero" and "many" for 11); a
+// Plural is only made when each renders.
+var pluralChecks = []int{0, 1, 2, 3, 4, 5, 6, 7, 11, 21, 22, 101, 1000, 1_000_000}
 
 // PluralText returns the message id in lang, checking that it has the forms the language
 // needs.
