@@ -22,8 +22,8 @@ func TestIncompleteScopeSaysSo(t *testing.T) {
 		path, want string
 		code       int
 	}{
-		{"/tableau/", "pas pu confirmer votre présence dans : " + groupB.Title + ", 1 autre(s) groupe(s)", http.StatusOK},
-		{"/tableau/?lang=en", "could not confirm you are in: " + groupB.Title + ", 1 other group(s)", http.StatusOK},
+		{"/tableau/", "pas pu confirmer votre présence dans : " + groupB.Title + ", 1 autre groupe", http.StatusOK},
+		{"/tableau/?lang=en", "could not confirm you are in: " + groupB.Title + ", 1 other group", http.StatusOK},
 		// Never known to be theirs: the group is "not found", like any other not theirs.
 		{"/tableau/groupe/gB", "", http.StatusNotFound},
 		{"/tableau/groupe/gN", "pas pu confirmer votre présence dans : " + groupB.Title, http.StatusServiceUnavailable},

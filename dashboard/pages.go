@@ -201,15 +201,15 @@ func (s *Server) groupPage(w http.ResponseWriter, r *http.Request, who scope.Who
 	today := s.cfg.Now().UTC()
 	v.Activity = bars(days, 720, 160, func(i int) string {
 		day := today.AddDate(0, 0, i-len(days)+1)
-		return fmt.Sprintf("%s : %d %s", day.Format("2006-01-02"), days[i], t.Messages)
+		return day.Format("2006-01-02") + t.Colon + t.MessageCount.N(days[i])
 	})
-	v.ActivityOf = fmt.Sprintf(t.ActivityHelp, window)
+	v.ActivityOf = t.ActivityHelp.N(window)
 	hours, err := src.series.GroupHours(r.Context(), token, 28)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	v.Heatmap = heatmap(hours, t.Days, t.Weekdays, t.Messages)
+	v.Heatmap = heatmap(hours, t.Days, t.Weekdays, func(n int) string { return t.Colon + t.MessageCount.N(n) })
 	if v.Leaders, v.Actives, err = s.leadersAndActives(r, t, src.src, scope.Only(token)); err != nil {
 		s.fail(w, r, err)
 		return
@@ -255,9 +255,9 @@ func (s *Server) people(t texts, cards []bridge.MemberCard, leaders bool) []pers
 		if i == listed {
 			break
 		}
-		why := fmt.Sprintf(t.ActiveDays, c.Messages, c.ActiveDays)
+		why := fmt.Sprintf(t.ActiveDays, t.MessageCount.N(c.Messages), t.DayCount.N(c.ActiveDays))
 		if leaders {
-			why = fmt.Sprintf("%d %s", c.People, t.LeadersWhy)
+			why = t.LeadersWhy.N(c.People)
 		}
 		out = append(out, personRow{Name: name(c), Why: why, Groups: strings.Join(c.Groups, ", ")})
 	}

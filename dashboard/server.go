@@ -38,6 +38,7 @@ import (
 	"github.com/relais-bot/relais/bridge"
 	"github.com/relais-bot/relais/bridge/commands"
 	"github.com/relais-bot/relais/bridge/scope"
+	"github.com/relais-bot/relais/locale"
 )
 
 // Source is what pages read, scoped: *commands.Handler has it.
@@ -132,6 +133,7 @@ type Server struct {
 	origin string // RELAIS_PUBLIC_URL's origin: the only one a login form is posted from
 	src    atomic.Pointer[sources]
 	log    *slog.Logger
+	words  map[string]texts // by language
 }
 
 type sources struct {
@@ -164,12 +166,19 @@ func New(cfg Config, kv jetstream.KeyValue) (*Server, error) {
 	if cfg.TagPrefix == "" {
 		cfg.TagPrefix = "relais-"
 	}
+	if cfg.Lang, err = locale.Lang(cfg.Lang); err != nil {
+		return nil, fmt.Errorf("dashboard: %w", err)
+	}
+	words, err := textsFor()
+	if err != nil {
+		return nil, err
+	}
 	log := cfg.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Server{cfg: cfg, store: store{kv: kv, now: cfg.Now}, secure: base.Scheme == "https", base: base,
-		root: root, origin: originOf(base), log: log}, nil
+		root: root, origin: originOf(base), log: log, words: words}, nil
 }
 
 // Attach gives the server what pages read (the command handler exists after the server).
@@ -362,7 +371,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func langQuery(r *http.Request) string {
-	if l := r.URL.Query().Get("lang"); l == "en" || l == "fr" {
+	q := r.URL.Query().Get("lang")
+	if l, err := locale.Lang(q); q != "" && err == nil {
 		return "?lang=" + l
 	}
 	return ""

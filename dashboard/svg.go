@@ -64,8 +64,9 @@ func sparkline(values []int) template.HTML {
 		w, h, w, h, colourBar, strings.Join(pts, " ")))
 }
 
-// heatmap draws messages per weekday (rows, Monday first) and hour (columns).
-func heatmap(hours bridge.HoursOfWeek, days, weekdays []string, messages string) template.HTML {
+// heatmap draws messages per weekday (rows, Monday first) and hour (columns); messages(n)
+// says a cell's count after its weekday and hour.
+func heatmap(hours bridge.HoursOfWeek, days, weekdays []string, messages func(n int) string) template.HTML {
 	const cell, left, top = 22, 40, 18
 	peak := 0
 	for _, v := range hours {
@@ -85,8 +86,8 @@ func heatmap(hours bridge.HoursOfWeek, days, weekdays []string, messages string)
 			if peak > 0 && v > 0 {
 				opacity = 0.15 + 0.85*float64(v)/float64(peak)
 			}
-			fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" rx="3" fill="%s" fill-opacity="%.2f"><title>%s %dh : %d %s</title></rect>`,
-				left+h*cell, top+d*cell, cell-2, cell-2, colourBar, opacity, html.EscapeString(weekdays[d]), h, v, html.EscapeString(messages))
+			fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" rx="3" fill="%s" fill-opacity="%.2f"><title>%s %dh%s</title></rect>`,
+				left+h*cell, top+d*cell, cell-2, cell-2, colourBar, opacity, html.EscapeString(weekdays[d]), h, html.EscapeString(messages(v)))
 		}
 	}
 	b.WriteString(`</svg>`)

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/relais-bot/relais/events"
+	"github.com/relais-bot/relais/locale"
 )
 
 // DefaultEndpoint is Telegram's API endpoint format (TELEGRAM_API_ENDPOINT).
@@ -45,7 +46,7 @@ type Config struct {
 	// Instance is this process's identity (RELAIS_INSTANCE): restarted, it takes the poll
 	// lock back at once instead of waiting for its own dead lease.
 	Instance string
-	// Lang is the language of the share-my-phone button: "fr" (default) or "en".
+	// Lang is the language of the share-my-phone button (RELAIS_LANG; "" is French).
 	Lang string
 	Log  *slog.Logger
 	// Registerer gets the adapter's metrics (campaign messages by outcome); nil: none.
@@ -79,6 +80,8 @@ type Adapter struct {
 	campaignMessages *prometheus.CounterVec
 	// backoff bounds the retry delay of the poll loop (tests shorten it).
 	backoffBase, backoffMax time.Duration
+	// phoneButton is the label of the share-my-phone button, in cfg.Lang.
+	phoneButton string
 }
 
 var secretPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`)
@@ -103,11 +106,16 @@ func New(ctx context.Context, cfg Config, js jetstream.JetStream, pub *events.Pu
 	if cfg.HTTPClient != nil && cfg.HTTPClient.Timeout > 0 && cfg.HTTPClient.Timeout <= cfg.PollTimeout {
 		return nil, fmt.Errorf("telegram: http client timeout %s must exceed the poll timeout %s", cfg.HTTPClient.Timeout, cfg.PollTimeout)
 	}
+	phoneButton, err := locale.Text(cfg.Lang, "telegram.PhoneButton")
+	if err != nil {
+		return nil, fmt.Errorf("telegram: %w", err)
+	}
 	log := cfg.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	a := &Adapter{
+		phoneButton: phoneButton,
 		cfg:         cfg,
 		log:         log.With("platform", "telegram"),
 		redact:      redactor{token: cfg.Token},

@@ -33,12 +33,6 @@ const (
 	maxTrackedChats = 10000
 )
 
-// phoneButton is the label of the share-my-phone button, per RELAIS_LANG.
-var phoneButton = map[string]string{
-	"fr": "📱 Partager mon numéro",
-	"en": "📱 Share my phone number",
-}
-
 // ServeReplies sends the replies the bridge publishes on relais.reply.telegram until ctx
 // ends. Replicas share one durable consumer.
 //
@@ -249,12 +243,8 @@ func (a *Adapter) sendMessage(ctx context.Context, chat int64, r events.Reply) e
 	}
 	if r.AskPhone {
 		if chat > 0 {
-			label, ok := phoneButton[a.cfg.Lang]
-			if !ok {
-				label = phoneButton["fr"]
-			}
 			markup := tgbotapi.ReplyKeyboardMarkup{
-				Keyboard:        [][]tgbotapi.KeyboardButton{{tgbotapi.NewKeyboardButtonContact(label)}},
+				Keyboard:        [][]tgbotapi.KeyboardButton{{tgbotapi.NewKeyboardButtonContact(a.phoneButton)}},
 				ResizeKeyboard:  true,
 				OneTimeKeyboard: true,
 			}

@@ -19,16 +19,12 @@ import (
 // MaxBytes bounds a chart: it travels in a reply (events.MaxPhotoBytes).
 const MaxBytes = 40 << 10
 
-// Labels are the chart's words, in the organiser's language.
+// Labels are the chart's words, in the organiser's language (message file group "chart",
+// package locale); the title is the caller's.
 type Labels struct {
-	Title, Days, Weeks, Messages, Members string
+	Title                          string `locale:"-"`
+	Days, Weeks, Messages, Members string
 }
-
-// Labels per language.
-var (
-	French  = Labels{Days: "jours (aujourd'hui à droite)", Weeks: "semaines", Messages: "messages par jour", Members: "membres actifs par semaine"}
-	English = Labels{Days: "days (today on the right)", Weeks: "weeks", Messages: "messages per day", Members: "active members per week"}
-)
 
 var (
 	blue   = color.RGBA{R: 0x2b, G: 0x6c, B: 0xb0, A: 0xff}

@@ -8,6 +8,9 @@ import (
 	"testing"
 )
 
+// french are the chart's words as relais says them in French.
+var french = Labels{Days: "jours (aujourd'hui à droite)", Weeks: "semaines", Messages: "messages par jour", Members: "membres actifs par semaine"}
+
 func TestStatsIsAPNG(t *testing.T) {
 	tests := []struct {
 		name          string
@@ -19,7 +22,7 @@ func TestStatsIsAPNG(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			l := French
+			l := french
 			l.Title = "Entraide Belleville"
 			b, err := Stats(l, tt.perDay, tt.weeks)
 			if err != nil {
@@ -49,7 +52,7 @@ func TestStatsIsAPNG(t *testing.T) {
 			}
 		})
 	}
-	if _, err := Stats(English, nil, nil); err == nil {
+	if _, err := Stats(french, nil, nil); err == nil {
 		t.Error("a chart of no days")
 	}
 }
@@ -61,7 +64,7 @@ func BenchmarkStats(b *testing.B) {
 	}
 	weeks := []int{4, 8, 6, 9, 12}
 	for b.Loop() {
-		if _, err := Stats(French, days, weeks); err != nil {
+		if _, err := Stats(french, days, weeks); err != nil {
 			b.Fatal(err)
 		}
 	}

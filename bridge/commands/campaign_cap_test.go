@@ -31,7 +31,7 @@ func TestCampaignCapCountsAnySevenDays(t *testing.T) {
 		text := "Campagne numéro " + string(rune('a'+i))
 		oneReply(t, r.handle(r.cmd(events.WhatsApp, waOrganiser, nil, "mobiliser", "leaders\n"+text)))
 		confirmed := oneReply(t, r.handle(r.cmd(events.WhatsApp, waOrganiser, nil, "envoyer")))
-		got := strings.Contains(confirmed.Text, "confirmée : 1 message(s)")
+		got := strings.Contains(confirmed.Text, "confirmée : 1 message en cours")
 		if got != tt.queued {
 			t.Errorf("campaign %d on %s: queued %v, want %v (%q)", i, tt.at.Format("Mon 02 15:04"), got, tt.queued, confirmed.Text)
 		}

@@ -37,8 +37,8 @@ func TestCampaignSecondSendSaysAlreadyConfirmed(t *testing.T) {
 	tests := []struct {
 		lang, confirmed, already string
 	}{
-		{"fr", "confirmée : 1 message(s)", "déjà confirmée"},
-		{"en", "confirmed: 1 message(s)", "already confirmed"},
+		{"fr", "confirmée : 1 message en cours", "déjà confirmée"},
+		{"en", "confirmed: 1 message being sent", "already confirmed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.lang, func(t *testing.T) {

@@ -93,7 +93,7 @@ func TestCampaignLoopOverTheBridge(t *testing.T) {
 		}
 		return false
 	})
-	if !strings.Contains(digest, slug+" (") || !strings.Contains(digest, "1 envoyés") || !strings.Contains(digest, "1 relaient") {
+	if !strings.Contains(digest, slug+" (") || !strings.Contains(digest, "envoyés 1") || !strings.Contains(digest, "je relaie 1") {
 		t.Errorf("the digest's campaign section lacks this campaign's counts:\n%s", digest)
 	}
 	// "Ne plus me solliciter": her message still in the queue goes (the adapter would
@@ -132,7 +132,7 @@ func TestCampaignLoopOverTheBridge(t *testing.T) {
 	// What the campaign counted stays: she was sent it, nothing is left in the queue, and
 	// her last answer counts; she is no longer named.
 	detail := s.organiserAnswer("campagne", slug)
-	for _, want := range []string{"Envoyés : 1 · en file : 0 ·", "Réponses : 0 relaient · 0 pas cette fois · 1 ne plus solliciter"} {
+	for _, want := range []string{"Envoyés : 1 · en file : 0 ·", "Réponses : je relaie 0 · pas cette fois 0 · ne plus solliciter 1"} {
 		if !strings.Contains(detail, want) {
 			t.Errorf("/campagne after the recipient's /stop lacks %q:\n%s", want, detail)
 		}

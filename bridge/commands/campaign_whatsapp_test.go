@@ -69,7 +69,7 @@ func TestCampaignOnWhatsApp(t *testing.T) {
 		t.Fatalf("a member's ENVOYER got %q", rep.Text)
 	}
 	confirmed := oneReply(t, r.handle(r.cmd(events.WhatsApp, waOrganiser, nil, "envoyer")))
-	if !strings.Contains(confirmed.Text, "1 message(s)") {
+	if !strings.Contains(confirmed.Text, "1 message en cours") {
 		t.Fatalf("confirmation %q", confirmed.Text)
 	}
 	q := campaignQueue(t, r.env)

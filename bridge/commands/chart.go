@@ -7,6 +7,7 @@ import (
 
 	"github.com/relais-bot/relais/bridge/chart"
 	"github.com/relais-bot/relais/events"
+	"github.com/relais-bot/relais/locale"
 )
 
 // ChartSource gives the series /stats charts: *bridge.Query has them.
@@ -45,17 +46,17 @@ func (h *Handler) sendChart(ctx context.Context, ev events.Event, groups []Group
 	if len(groups) == 1 {
 		title = groups[0].Title
 	}
-	labels := chart.French
-	if h.cat.Lang == "en" {
-		labels = chart.English
+	labels := chart.Labels{Title: title}
+	if err := locale.Fill(h.cat.Lang, "chart", &labels); err != nil {
+		h.log.Warn("stats chart not drawn", "err", err.Error())
+		return nil
 	}
-	labels.Title = title
 	png, err := chart.Stats(labels, perDay, perWeek)
 	if err != nil {
 		h.log.Warn("stats chart not drawn", "err", err.Error())
 		return nil
 	}
-	r := h.private(ev, "chart", clipRunes(fmt.Sprintf(h.org.ChartCaption, title, days), events.MaxCaptionRunes))
+	r := h.private(ev, "chart", clipRunes(h.org.ChartCaption.N(days, title), events.MaxCaptionRunes))
 	r.Photo = png
 	r.FallbackChat, r.FallbackText = "", "" // the text answer's fallback said it already
 	return h.send(ctx, r)

@@ -35,6 +35,6 @@ func (h *Handler) dashboardLink(ctx context.Context, ev events.Event) error {
 	}
 	// The reply id derives from the event id: a redelivered /tableau makes a second link
 	// whose reply is dropped as a duplicate, and that link expires unused.
-	r := h.private(ev, "dashboard", fmt.Sprintf(h.org.DashboardLink, link, int(valid.Minutes())))
+	r := h.private(ev, "dashboard", h.org.DashboardLink.N(int(valid.Minutes()), link))
 	return h.sendPrivately(ctx, ev, r)
 }

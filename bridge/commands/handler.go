@@ -101,6 +101,14 @@ func New(cfg Config, pub *events.Publisher, hasher events.Hasher, js jetstream.J
 	if err != nil {
 		return nil, err
 	}
+	org, err := orgTextsFor(cat.Lang)
+	if err != nil {
+		return nil, err
+	}
+	help, err := helpTextsFor(cat.Lang)
+	if err != nil {
+		return nil, err
+	}
 	switch {
 	case pub == nil:
 		return nil, errors.New("commands: publisher is required")
@@ -137,17 +145,21 @@ func New(cfg Config, pub *events.Publisher, hasher events.Hasher, js jetstream.J
 	}
 	cfg.BotName = strings.TrimPrefix(strings.TrimSpace(cfg.BotName), "@")
 	h := &Handler{
-		cfg: cfg, cat: cat, org: orgTextsFor(cat.Lang), pub: pub, hash: hasher, js: js, names: names,
+		cfg: cfg, cat: cat, org: org, help: help, pub: pub, hash: hasher, js: js, names: names,
 		query: q, members: m, sync: sync, consent: c,
 		limit: newLimiter(cfg.CommandsPerMinute, maxLimitedMembers),
-		log:   log, help: helpTextsFor(cat.Lang),
+		log:   log,
 		reply: reply.NewSender(pub, cfg.BotName, reply.Texts{StartMeFirst: cat.StartMeFirst, AnsweredPrivately: cat.AnsweredPrivately}),
 	}
 	h.weekly = &digest.Weekly{Recipients: h.organiserList, Build: h, Send: h.send, Rebuilding: h.rebuilding, Now: cfg.Now, Log: log}
-	h.camp = campaigns.New(campaigns.Deps{
+	camp, err := campaigns.New(campaigns.Deps{
 		Lang: cat.Lang, Controller: cfg.Controller, Now: cfg.Now, Log: log, JS: js, Names: names,
 		Consent: c, Members: m, Queue: pub, Replies: h.reply, Directory: q, Scopes: campaignScopes{h}, Date: cat.date,
 	})
+	if err != nil {
+		return nil, err
+	}
+	h.camp = camp
 	set, err := command.NewSet(h.declarations()...)
 	if err != nil {
 		return nil, err
@@ -250,7 +262,7 @@ func (h *Handler) noticeText(policy string) string {
 	if policy == consent.PolicyNotice {
 		sentence = h.cat.NoticeNotice
 	}
-	text := fmt.Sprintf(h.cat.Notice, h.cfg.Controller, h.cfg.WindowDays, h.cfg.RetentionDays, sentence)
+	text := fmt.Sprintf(h.cat.Notice, h.cfg.Controller, h.cat.Days.N(h.cfg.WindowDays), h.cat.Days.N(h.cfg.RetentionDays), sentence)
 	if line := h.camp.NoticeLine(); line != "" {
 		text += "\n" + line
 	}
@@ -384,7 +396,7 @@ func (h *Handler) me(ctx context.Context, ev events.Event, member string) error 
 			h.line(&b, h.cat.LabelPhone, rec.Phone)
 		}
 	}
-	b.WriteString("\n\n" + fmt.Sprintf(h.cat.MyDataFooter, h.cfg.RetentionDays))
+	b.WriteString("\n\n" + h.cat.MyDataFooter.N(h.cfg.RetentionDays))
 	return h.sendPrivately(ctx, ev, h.private(ev, "me", b.String()))
 }
 
@@ -424,7 +436,7 @@ func (h *Handler) writeCard(b *strings.Builder, c MemberCard, rec consent.Record
 	if len(c.Groups) > 0 {
 		h.line(b, h.cat.LabelGroups, strings.Join(c.Groups, ", "))
 	}
-	h.line(b, fmt.Sprintf(h.cat.LabelMessages, h.cfg.WindowDays), fmt.Sprint(c.Messages))
+	h.line(b, h.cat.LabelMessages.N(h.cfg.WindowDays), fmt.Sprint(c.Messages))
 	h.line(b, h.cat.LabelActiveDays, fmt.Sprint(c.ActiveDays))
 	h.line(b, h.cat.LabelPeople, fmt.Sprint(c.People))
 	h.line(b, fmt.Sprintf(h.cat.LabelReplies, h.cfg.WindowDays), fmt.Sprint(c.RepliesReceived))

@@ -27,10 +27,10 @@ func (h *Handler) helpText(organiser, admin bool) string {
 func (h *Handler) helpLines(b *strings.Builder, who command.Who) {
 	for _, s := range h.listed(who) {
 		b.WriteString("\n/" + s.Name(h.cat.Lang))
-		if usage := h.help.Usage[s.Key]; usage != "" {
+		if usage := h.help.Usage(s.Key); usage != "" {
 			b.WriteString(" " + usage)
 		}
-		b.WriteString(h.cat.Colon + h.help.Line[s.Key])
+		b.WriteString(h.cat.Colon + h.help.Line(s.Key))
 	}
 }
 

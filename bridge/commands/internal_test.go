@@ -4,13 +4,13 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 
 	"github.com/relais-bot/relais/events"
+	"github.com/relais-bot/relais/locale"
 )
 
 func TestListSize(t *testing.T) {
@@ -138,45 +138,76 @@ func TestLimiterRedeliveryGetsTheSameDecision(t *testing.T) {
 }
 
 // verbs lists the positional verbs of a format string, sorted.
-var verbPattern = regexp.MustCompile(`%\[\d+\][sdv]`)
-
-func verbs(s string) []string {
-	v := verbPattern.FindAllString(s, -1)
-	slices.Sort(v)
-	return slices.Compact(v)
-}
-
-func TestCataloguesMatch(t *testing.T) {
-	fr, en := reflect.ValueOf(French()), reflect.ValueOf(English())
-	for i := range fr.NumField() {
-		name := fr.Type().Field(i).Name
-		a, b := fr.Field(i).String(), en.Field(i).String()
-		if a == "" || b == "" {
-			t.Errorf("%s is empty in a catalogue", name)
-		}
-		if !slices.Equal(verbs(a), verbs(b)) {
-			t.Errorf("%s: fr takes %v, en takes %v", name, verbs(a), verbs(b))
-		}
-		if strings.Contains(a, "%") && !strings.Contains(a, "%[") {
-			t.Errorf("%s: use positional verbs", name)
-		}
-	}
-	if _, err := CatalogueFor("de"); err == nil {
-		t.Error("unknown language accepted")
-	}
-	// Every command the texts mention exists.
-	cmd := regexp.MustCompile(`/([a-z_]+)`)
+// TestTextsFilled proves every text of the bot is there in every language with a message
+// file, and that the help texts name only commands that exist.
+func TestTextsFilled(t *testing.T) {
 	set := declaredSet(t)
-	for _, c := range []Catalogue{French(), English()} {
-		h := helpTextsFor(c.Lang)
-		text := strings.Join([]string{h.Intro, c.Notice, c.NoticeOptIn, c.NoticeNotice}, "\n")
-		for _, l := range h.Line {
-			text += "\n" + l
+	for _, lang := range locale.Languages() {
+		c, err := CatalogueFor(lang)
+		if err != nil {
+			t.Fatal(err)
+		}
+		org, err := orgTextsFor(lang)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range []any{c, org} {
+			rv := reflect.ValueOf(v)
+			for i := range rv.NumField() {
+				if rv.Field(i).IsZero() {
+					t.Errorf("%s: %s.%s is empty", lang, rv.Type().Name(), rv.Type().Field(i).Name)
+				}
+			}
+		}
+		// Every command the texts mention exists.
+		cmd := regexp.MustCompile(`/([a-z_]+)`)
+		help := mustHelp(t, lang)
+		text := strings.Join([]string{help.Intro, c.Notice, c.NoticeOptIn, c.NoticeNotice}, "\n")
+		for _, s := range set.All() {
+			text += "\n" + help.Line(s.Key)
 		}
 		for _, m := range cmd.FindAllStringSubmatch(text, -1) {
 			if _, ok := set.Lookup(m[1]); !ok {
 				t.Errorf("%s text mentions /%s, which is no command", c.Lang, m[1])
 			}
+		}
+	}
+	if _, err := CatalogueFor("xx"); err == nil {
+		t.Error("unknown language accepted")
+	}
+	if c, err := CatalogueFor(""); err != nil || c.Lang != "fr" {
+		t.Errorf("no language gave %q, %v, want fr", c.Lang, err)
+	}
+}
+
+// TestTextsPlural proves the texts that count say one or many as the language does.
+func TestTextsPlural(t *testing.T) {
+	fr, _ := CatalogueFor("fr")
+	en, _ := CatalogueFor("en")
+	frOrg, _ := orgTextsFor("fr")
+	enOrg, _ := orgTextsFor("en")
+	tests := []struct{ got, want string }{
+		{fr.Days.N(1), "1 jour"},
+		{fr.Days.N(21), "21 jours"},
+		{en.Days.N(1), "1 day"},
+		{en.Days.N(21), "21 days"},
+		{fr.StatsMore.N(1), "… et 1 autre groupe."},
+		{fr.StatsMore.N(4), "… et 4 autres groupes."},
+		{en.StatsMore.N(1), "… and 1 more group."},
+		{fr.MyDataFooter.N(1), "Aucun contenu de message n'est conservé. Tout est effacé après 1 jour au plus. /oubli pour tout effacer maintenant."},
+		{en.LabelMessages.N(30), "Messages (last 30 days)"},
+		{fr.ActiveTitle.N(1, fr.Days.N(30)), "Le membre le plus actif sur 30 jours :"},
+		{fr.ActiveTitle.N(5, fr.Days.N(1)), "Les 5 membres les plus actifs sur 1 jour :"},
+		{en.LeadersTitle.N(2, en.Days.N(21)), "The 2 relays over 21 days, by how many people replied to or mentioned them:"},
+		{fmt.Sprintf(fr.StatsGroupLine, "Nord", fr.MemberCount.N(1), fr.ActiveCount.N(0), ""), "• Nord : 1 membre, 0 actif (30 j) "},
+		{fmt.Sprintf(en.StatsGroupLine, "North", en.MemberCount.N(12), en.ActiveCount.N(1), ""), "• North: 12 members, 1 active (30 d) "},
+		{frOrg.OtherGroups.N(2), "2 autres groupes"},
+		{enOrg.OtherGroups.N(1), "1 other group"},
+		{frOrg.DashboardLink.N(1, "https://x/"), "Votre tableau de bord : https://x/\nLe lien ne sert qu'une fois, pendant 1 minute. Ne le partagez pas."},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("got %q, want %q", tt.got, tt.want)
 		}
 	}
 }

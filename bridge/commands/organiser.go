@@ -109,7 +109,7 @@ func (h *Handler) stats(ctx context.Context, ev events.Event, sc scope.Scope) (s
 		b.WriteString(h.cat.ManyGroups)
 		for i, g := range found {
 			if i == maxMatchesListed {
-				b.WriteString("\n" + fmt.Sprintf(h.cat.StatsMore, len(found)-i))
+				b.WriteString("\n" + h.cat.StatsMore.N(len(found)-i))
 				break
 			}
 			b.WriteString("\n• " + g.Title)
@@ -137,10 +137,10 @@ func (h *Handler) stats(ctx context.Context, ev events.Event, sc scope.Scope) (s
 	b.WriteString(h.cat.StatsAll)
 	for i, g := range groups {
 		if i == maxGroupsListed {
-			b.WriteString("\n" + fmt.Sprintf(h.cat.StatsMore, len(groups)-i))
+			b.WriteString("\n" + h.cat.StatsMore.N(len(groups)-i))
 			break
 		}
-		b.WriteString("\n" + fmt.Sprintf(h.cat.StatsGroupLine, g.Title, g.MembersSeen, g.Active30, Sparkline(g.MessagesPerDay)))
+		b.WriteString("\n" + fmt.Sprintf(h.cat.StatsGroupLine, g.Title, h.cat.MemberCount.N(g.MembersSeen), h.cat.ActiveCount.N(g.Active30), Sparkline(g.MessagesPerDay)))
 	}
 	b.WriteString("\n\n" + h.cat.StatsUsageHint)
 	return b.String(), groups, nil
@@ -186,9 +186,9 @@ func (h *Handler) listMembers(ctx context.Context, ev events.Event, sc scope.Sco
 	}
 	var b strings.Builder
 	if leaders {
-		b.WriteString(fmt.Sprintf(h.cat.LeadersTitle, len(list), h.cfg.WindowDays))
+		b.WriteString(h.cat.LeadersTitle.N(len(list), h.cat.Days.N(h.cfg.WindowDays)))
 	} else {
-		b.WriteString(fmt.Sprintf(h.cat.ActiveTitle, len(list), h.cfg.WindowDays))
+		b.WriteString(h.cat.ActiveTitle.N(len(list), h.cat.Days.N(h.cfg.WindowDays)))
 	}
 	for i, m := range list {
 		if leaders {
@@ -248,7 +248,7 @@ func (h *Handler) cardText(ctx context.Context, ev events.Event, sc scope.Scope)
 	b.WriteString(h.cat.ManyMembers)
 	for i, m := range found {
 		if i == maxMatchesListed {
-			b.WriteString("\n" + fmt.Sprintf(h.cat.StatsMore, len(found)-i))
+			b.WriteString("\n" + h.cat.StatsMore.N(len(found)-i))
 			break
 		}
 		b.WriteString("\n• " + displayName(m))

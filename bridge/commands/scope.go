@@ -83,7 +83,9 @@ func (h *Handler) organiserList() []digest.Recipient {
 func (h *Handler) NoScopeText() string { return h.org.NoScope }
 
 // missingNames are the groups sc could not check, as the organiser may read them.
-func (h *Handler) missingNames(sc scope.Scope) []string { return sc.MissingNames(h.org.OtherGroups) }
+func (h *Handler) missingNames(sc scope.Scope) []string {
+	return sc.MissingNames(func(n int) string { return h.org.OtherGroups.N(n) })
+}
 
 // missingNote says which groups could not be checked (their titles), "" when none.
 func (h *Handler) missingNote(titles []string) string {

@@ -26,11 +26,11 @@ func TestScopeIncompleteSaysWhichGroups(t *testing.T) {
 		fail      []string // group chat ids the platform cannot answer for
 		want      []string
 	}{
-		{"stats, B unchecked", "stats", []string{otherGroup.ID}, []string{"could not tell me", "1 other group(s)", tgGroup.Title}},
-		{"actives, B unchecked", "actifs", []string{otherGroup.ID}, []string{"could not tell me", "1 other group(s)", tgMember.Name}},
-		{"leaders, B unchecked", "relais", []string{otherGroup.ID}, []string{"could not tell me", "1 other group(s)"}},
-		{"digest, B unchecked", "bilan", []string{otherGroup.ID}, []string{"could not tell me", "1 other group(s)", tgGroup.Title}},
-		{"nothing checked", "stats", []string{tgGroup.ID, otherGroup.ID}, []string{"could not tell me", "2 other group(s)", "try again"}},
+		{"stats, B unchecked", "stats", []string{otherGroup.ID}, []string{"could not tell me", "1 other group", tgGroup.Title}},
+		{"actives, B unchecked", "actifs", []string{otherGroup.ID}, []string{"could not tell me", "1 other group", tgMember.Name}},
+		{"leaders, B unchecked", "relais", []string{otherGroup.ID}, []string{"could not tell me", "1 other group"}},
+		{"digest, B unchecked", "bilan", []string{otherGroup.ID}, []string{"could not tell me", "1 other group", tgGroup.Title}},
+		{"nothing checked", "stats", []string{tgGroup.ID, otherGroup.ID}, []string{"could not tell me", "2 other groups", "try again"}},
 		{"all checked", "stats", nil, []string{tgGroup.Title}},
 	}
 	for _, tt := range tests {
@@ -174,7 +174,7 @@ func TestWeeklyDigestSaysWhatIsMissingAfterWaiting(t *testing.T) {
 	if sent != 1 || len(got) != 1 || !d.sentRecorded() {
 		t.Fatalf("%d sent, %d digests, recorded %v; want 1, 1, true", sent, len(got), d.sentRecorded())
 	}
-	if !strings.Contains(got[0].Text, "n'a pas pu me dire si vous êtes membre de : 1 autre(s) groupe(s)") {
+	if !strings.Contains(got[0].Text, "n'a pas pu me dire si vous êtes membre de : 1 autre groupe") {
 		t.Errorf("the digest does not say which group is missing:\n%s", got[0].Text)
 	}
 }

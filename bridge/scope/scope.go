@@ -97,9 +97,9 @@ func (s Scope) Named(tokens ...string) Scope {
 }
 
 // MissingNames says which groups could not be checked, as the organiser may read it: the
-// titles of those they were last known to be a member of, then others (a format with one
-// %d) for the count of the rest, whose titles are not theirs to learn.
-func (s Scope) MissingNames(others string) []string {
+// titles of those they were last known to be a member of, then others(n) for the count of
+// the rest, whose titles are not theirs to learn.
+func (s Scope) MissingNames(others func(n int) string) []string {
 	var out []string
 	rest := 0
 	for _, g := range s.unchecked {
@@ -110,7 +110,7 @@ func (s Scope) MissingNames(others string) []string {
 		out = append(out, cmp.Or(g.Title, "?"))
 	}
 	if rest > 0 {
-		out = append(out, fmt.Sprintf(others, rest))
+		out = append(out, others(rest))
 	}
 	return out
 }

@@ -34,7 +34,7 @@ func TestCampaignReportAddsUpAfterStop(t *testing.T) {
 	tests := []struct{ ask, want string }{
 		{"/campagne " + slug, all},
 		{"/campagnes", fmt.Sprintf("%s (", slug)},
-		{"/campagnes", fmt.Sprintf(": %d envoyés, 0 échecs, 0 bloqués", len(r.reachable))},
+		{"/campagnes", fmt.Sprintf(" : envoyés %d, échecs 0, bloqués 0", len(r.reachable))},
 	}
 	for _, tt := range tests {
 		if got := r.ask(p, tt.ask); !strings.Contains(got, tt.want) {

@@ -197,7 +197,7 @@ func TestCampaignReachesConsentingLeadersOnceDespiteKill(t *testing.T) {
 	}
 
 	detail := r.ask(p, "/campagne "+slug)
-	for _, want := range []string{"Envoyés : ", "Réponses : 1 relaient · 0 pas cette fois · 1 ne plus solliciter", "Relaient :", "Relais1"} {
+	for _, want := range []string{"Envoyés : ", "Réponses : je relaie 1 · pas cette fois 0 · ne plus solliciter 1", "Relaient :", "Relais1"} {
 		if !strings.Contains(detail, want) {
 			t.Errorf("/campagne lacks %q:\n%s", want, detail)
 		}

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/relais-bot/relais/locale"
 )
 
 // Config is relais's whole configuration, read once at start from the environment and .env.
@@ -144,7 +146,10 @@ func settings() []setting {
 				c.HTTPAddr = v
 				return nil
 			}},
-		{name: "RELAIS_LANG", def: "fr", help: "language of bot answers: fr or en", apply: oneOf(func(c *Config) *string { return &c.Lang }, "fr", "en")},
+		// The languages are the message files compiled in (package locale): adding one is
+		// dropping its file there.
+		{name: "RELAIS_LANG", def: locale.Default, help: "language of bot answers: " + strings.Join(locale.Languages(), " or "),
+			apply: oneOf(func(c *Config) *string { return &c.Lang }, locale.Languages()...)},
 		{name: "RELAIS_SYNC_POLICY", def: "opt-in", help: "opt-in (only members who said /oui reach the CRM) or notice (active members reach it unless they object)",
 			apply: oneOf(func(c *Config) *string { return &c.SyncPolicy }, "opt-in", "notice")},
 		{name: "RELAIS_ORGANISERS", help: "comma list of organisers: telegram:<user id>, whatsapp:<phone E.164>",

@@ -33,7 +33,7 @@ func TestLoadConfigErrors(t *testing.T) {
 	}{
 		{map[string]string{"RELAIS_ACTIVE_MIN_DAYS": "abc"}, "RELAIS_ACTIVE_MIN_DAYS", "whole number"},
 		{map[string]string{"RELAIS_ACTIVE_MIN_MESSAGES": "0"}, "RELAIS_ACTIVE_MIN_MESSAGES", "whole number"},
-		{map[string]string{"RELAIS_LANG": "de"}, "RELAIS_LANG", "fr, en"},
+		{map[string]string{"RELAIS_LANG": "xx"}, "RELAIS_LANG", "want one of fr, "},
 		{map[string]string{"RELAIS_SYNC_POLICY": "always"}, "RELAIS_SYNC_POLICY", "opt-in, notice"},
 		{map[string]string{"RELAIS_HTTP_ADDR": "8080"}, "RELAIS_HTTP_ADDR", "host:port"},
 		{map[string]string{"RELAIS_ORGANISERS": "signal:+33"}, "RELAIS_ORGANISERS", "telegram:"},

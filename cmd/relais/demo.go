@@ -21,6 +21,7 @@ import (
 	"github.com/relais-bot/relais/bridge"
 	"github.com/relais-bot/relais/crm/local"
 	"github.com/relais-bot/relais/events"
+	"github.com/relais-bot/relais/locale"
 )
 
 // The demo's cast: neighbourhood groups, a few regulars, two people everyone answers, one
@@ -50,13 +51,13 @@ var demoPhrases = []string{
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	lang := fs.String("lang", "fr", "language of the bot's answers: fr or en")
+	lang := fs.String("lang", locale.Default, "language of the bot's answers: "+strings.Join(locale.Languages(), " or "))
 	dir := fs.String("data-dir", "", "where the demo keeps its data (default: a new temporary folder)")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
 	}
-	if *lang != "fr" && *lang != "en" {
-		return usageError{"demo: --lang: want fr or en"}
+	if _, err := locale.Lang(*lang); err != nil {
+		return usageError{"demo: --lang: " + err.Error()}
 	}
 	dataDir := *dir
 	if dataDir == "" {

@@ -283,7 +283,7 @@ func (f *Feature) mobilise(ctx context.Context, req command.Request) (events.Rep
 		b.WriteString("\n" + fmt.Sprintf(t.CountOptedOut, n))
 	}
 	if n := counts[bridge.ReachCapped]; n > 0 {
-		b.WriteString("\n" + fmt.Sprintf(t.CountCapped, f.st.cfg.MaxPerWeek, n))
+		b.WriteString("\n" + t.CountCapped.N(f.st.cfg.MaxPerWeek, n))
 	}
 	if audienceIncomplete(cp, sc) {
 		b.WriteString("\n\n" + fmt.Sprintf(t.PreviewIncomplete, f.d.Scopes.UncheckedTitles(sc)))

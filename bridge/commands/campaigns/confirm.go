@@ -85,7 +85,7 @@ func (f *Feature) queuedReply(ev events.Event, slug string, queued int) events.R
 	if queued == 0 {
 		return f.d.Replies.Private(ev, "send", fmt.Sprintf(f.txt.NothingToSend, slug))
 	}
-	return f.d.Replies.Private(ev, "send", fmt.Sprintf(f.txt.Queued, slug, queued))
+	return f.d.Replies.Private(ev, "send", f.txt.Queued.N(queued, slug))
 }
 
 // queueRecipients queues the campaign to every member of its audience the gate and the

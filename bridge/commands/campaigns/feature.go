@@ -130,15 +130,20 @@ type store struct {
 	metrics campaignMetrics
 }
 
-// New returns the campaigns feature, off.
-func New(d Deps) *Feature {
+// New returns the campaigns feature, off; it fails only when the language has no campaign
+// texts.
+func New(d Deps) (*Feature, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Feature{d: d, txt: campaignTextsFor(d.Lang)}
+	txt, err := campaignTextsFor(d.Lang)
+	if err != nil {
+		return nil, err
+	}
+	return &Feature{d: d, txt: txt}, nil
 }
 
 // Enable opens the campaigns bucket and answers /mobiliser, /campagnes, /campagne and the
@@ -164,7 +169,7 @@ func (f *Feature) NoticeLine() string {
 	if f.st == nil {
 		return ""
 	}
-	return fmt.Sprintf(f.txt.NoticeCap, f.st.cfg.MaxPerWeek)
+	return f.txt.NoticeCap.N(f.st.cfg.MaxPerWeek)
 }
 
 // Commands declares the campaign commands: the organiser's (write, preview, send or cancel,

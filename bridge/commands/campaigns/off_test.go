@@ -39,7 +39,10 @@ func TestOffUntilEnabled(t *testing.T) {
 	} {
 		t.Run(tt.lang, func(t *testing.T) {
 			out := &sent{}
-			f := campaigns.New(campaigns.Deps{Lang: tt.lang, Replies: out})
+			f, err := campaigns.New(campaigns.Deps{Lang: tt.lang, Replies: out})
+			if err != nil {
+				t.Fatal(err)
+			}
 			specs := f.Commands()
 			if len(specs) != 8 {
 				t.Fatalf("%d campaign commands declared, want 8", len(specs))
@@ -81,7 +84,10 @@ func TestOffUntilEnabled(t *testing.T) {
 }
 
 func TestEnableRefusesBadSettings(t *testing.T) {
-	f := campaigns.New(campaigns.Deps{})
+	f, err := campaigns.New(campaigns.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := f.Enable(context.Background(), campaigns.Config{MaxPerWeek: 2}); err == nil {
 		t.Error("campaigns enabled without an audience query")
 	}
