@@ -79,6 +79,8 @@ type Adapter struct {
 	campaignMessages *prometheus.CounterVec
 	// backoff bounds the retry delay of the poll loop (tests shorten it).
 	backoffBase, backoffMax time.Duration
+	// sight is what Health reports.
+	sight *sight
 }
 
 var secretPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`)
@@ -135,6 +137,7 @@ func New(ctx context.Context, cfg Config, js jetstream.JetStream, pub *events.Pu
 	bot.Client = a.client // every call binds its own context through api()
 	a.bot = bot
 	a.mapper = newMapper(bot.Self.UserName, bot.Self.ID)
+	a.sight = newSight(bot.Self.CanReadAllGroupMessages)
 	mode := "polling"
 	if cfg.WebhookURL != "" {
 		mode = "webhook"

@@ -14,6 +14,9 @@ type User struct {
 	FirstName string `json:"first_name"`
 	LastName  string `json:"last_name,omitempty"`
 	Username  string `json:"username,omitempty"`
+	// CanReadAllGroupMessages is getMe's privacy-mode flag (true: privacy mode off); only
+	// the bot's own User carries it.
+	CanReadAllGroupMessages bool `json:"can_read_all_group_messages,omitempty"`
 }
 
 // Chat is a Telegram chat as the Bot API serialises it.
