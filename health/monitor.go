@@ -55,9 +55,10 @@ type Config struct {
 	// default 15m).
 	AlertAfter time.Duration
 	// Hold is how long a condition must stay gone before its incident ends: one that comes
-	// back within it is the same incident (default 2m).
+	// back within it is the same incident (default 2m, or AlertAfter when shorter).
 	Hold time.Duration
-	// Interval is how often the probes run (default 30s).
+	// Interval is how often the probes run (default 30s, or a quarter of AlertAfter when
+	// shorter): a short RELAIS_ALERT_AFTER, as in tests, makes the whole monitor quick.
 	Interval time.Duration
 	Probes   []Probe
 	// Claims coordinates replicas (one announcement each way per incident); nil for a
@@ -98,10 +99,10 @@ func NewMonitor(cfg Config) *Monitor {
 		cfg.AlertAfter = 15 * time.Minute
 	}
 	if cfg.Hold <= 0 {
-		cfg.Hold = 2 * time.Minute
+		cfg.Hold = min(2*time.Minute, cfg.AlertAfter)
 	}
 	if cfg.Interval <= 0 {
-		cfg.Interval = 30 * time.Second
+		cfg.Interval = max(min(30*time.Second, cfg.AlertAfter/4), 100*time.Millisecond)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -273,6 +274,14 @@ func (m *Monitor) announce(ctx context.Context, a Announcement, chat bool) {
 			m.log.Warn("telling admins of an incident failed", "kind", a.Kind, "err", err)
 		}
 	}
+}
+
+// SetNotifier plugs in the chat side once it is built (the bridge role comes up after the
+// monitor); announcements before that reach only the webhook.
+func (m *Monitor) SetNotifier(n Notifier) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.cfg.Notifier = n
 }
 
 // Open lists the incidents open as this process sees them, oldest first, for /etat.
