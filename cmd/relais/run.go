@@ -435,6 +435,7 @@ func extraCommands() map[string]func(ctx context.Context, args []string, stdout,
 	return map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error{
 		"bench":    cmdBench,
 		"demo":     cmdDemo,
+		"doctor":   cmdDoctor,
 		"export":   cmdExport,
 		"replay":   cmdReplay,
 		"whatsapp": cmdWhatsApp,
