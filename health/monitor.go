@@ -6,6 +6,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Probe says what is wrong now. A probe that cannot tell returns what it last saw, so a
@@ -68,6 +70,8 @@ type Config struct {
 	Notifier Notifier // nil: nobody in chat (yet)
 	Log      *slog.Logger
 	Now      func() time.Time
+	// Registerer gets relais_health_conditions and relais_health_incidents_open; nil: none.
+	Registerer prometheus.Registerer
 }
 
 // tracked is one condition this process sees or saw.
@@ -87,6 +91,8 @@ type tracked struct {
 type Monitor struct {
 	cfg Config
 	log *slog.Logger
+
+	conditions, open *prometheus.GaugeVec
 
 	mu      sync.Mutex
 	tracked map[string]*tracked
@@ -111,7 +117,28 @@ func NewMonitor(cfg Config) *Monitor {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Monitor{cfg: cfg, log: log.With("component", "health"), tracked: map[string]*tracked{}}
+	m := &Monitor{cfg: cfg, log: log.With("component", "health"), tracked: map[string]*tracked{},
+		conditions: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "relais_health_conditions",
+			Help: "Subjects (groups, platforms) this process sees in each bad condition now, before RELAIS_ALERT_AFTER.",
+		}, []string{"kind"}),
+		open: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "relais_health_incidents_open",
+			Help: "Incidents open as this process sees them, by kind.",
+		}, []string{"kind"}),
+	}
+	for kind := range texts {
+		m.conditions.WithLabelValues(string(kind))
+		m.open.WithLabelValues(string(kind))
+	}
+	if cfg.Registerer != nil {
+		for _, c := range []prometheus.Collector{m.conditions, m.open} {
+			if err := cfg.Registerer.Register(c); err != nil {
+				m.log.Warn("health metrics not registered", "err", err)
+			}
+		}
+	}
+	return m
 }
 
 // Run checks the probes every Interval until ctx is done.
@@ -180,6 +207,24 @@ func (m *Monitor) Observe(ctx context.Context, conds []Condition) {
 		delete(m.tracked, k)
 	}
 	m.flushBacklog(ctx)
+	m.measure()
+}
+
+// measure sets the gauges from what is tracked.
+func (m *Monitor) measure() {
+	conds, open := map[Kind]int{}, map[Kind]int{}
+	for _, t := range m.tracked {
+		if t.goneSince.IsZero() {
+			conds[t.cond.Kind]++
+		}
+		if t.open && !t.settled {
+			open[t.cond.Kind]++
+		}
+	}
+	for kind := range texts {
+		m.conditions.WithLabelValues(string(kind)).Set(float64(conds[kind]))
+		m.open.WithLabelValues(string(kind)).Set(float64(open[kind]))
+	}
 }
 
 func (m *Monitor) start(ctx context.Context, t *tracked) {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/relais-bot/relais/crm/webhook"
 	"github.com/relais-bot/relais/events"
@@ -170,6 +172,45 @@ func TestDelayedKindsWaitAlertAfterCredentialsDoNot(t *testing.T) {
 	if open := m.Open(); len(open) != 2 {
 		t.Errorf("open: %v", open)
 	}
+	if got := gauge(t, m.open, CRMCredentials); got != 1 {
+		t.Errorf("relais_health_incidents_open{kind=crm.credentials} = %v", got)
+	}
+	if got := gauge(t, m.conditions, DiskLow); got != 0 {
+		t.Errorf("relais_health_conditions{kind=disk.low} = %v", got)
+	}
+}
+
+func TestMetricsCountConditionsBeforeTheDelay(t *testing.T) {
+	clk := &clock{t: t0}
+	reg := prometheus.NewRegistry()
+	m := NewMonitor(Config{AlertAfter: time.Hour, Now: clk.now, Registerer: reg})
+	m.Observe(context.Background(), []Condition{{Kind: RedisUnreachable}, {Kind: GroupSilent, Subject: "g1"}, {Kind: GroupSilent, Subject: "g2"}})
+	want := map[Kind][2]float64{RedisUnreachable: {1, 0}, GroupSilent: {2, 2}, DiskLow: {0, 0}}
+	for kind, w := range want {
+		c := gauge(t, m.conditions, kind)
+		o := gauge(t, m.open, kind)
+		if c != w[0] || o != w[1] {
+			t.Errorf("%s: conditions %v open %v, want %v", kind, c, o, w)
+		}
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == "relais_health_conditions" && len(f.GetMetric()) != len(texts) {
+			t.Errorf("gathered %d series, want one per kind", len(f.GetMetric()))
+		}
+	}
+}
+
+func gauge(t *testing.T, v *prometheus.GaugeVec, kind Kind) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := v.WithLabelValues(string(kind)).Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetGauge().GetValue()
 }
 
 func TestReplicasAnnounceEachIncidentOnce(t *testing.T) {

@@ -56,7 +56,7 @@ func (p *probeSet) Conditions(ctx context.Context) []incident.Condition {
 // RELAIS_ALERT_WEBHOOK; the chat side plugs in with Monitor.SetNotifier.
 func (in *instance) startMonitor(ctx context.Context) error {
 	rt := in.rt
-	cfg := incident.Config{AlertAfter: rt.cfg.AlertAfter, Probes: []incident.Probe{rt.probes}, Log: rt.log}
+	cfg := incident.Config{AlertAfter: rt.cfg.AlertAfter, Probes: []incident.Probe{rt.probes}, Log: rt.log, Registerer: rt.reg}
 	if rt.cfg.AlertWebhook != "" {
 		wh, err := incident.NewWebhook(rt.cfg.AlertWebhook, rt.cfg.AlertSecret, rt.instanceID(), nil)
 		if err != nil {
