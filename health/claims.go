@@ -19,6 +19,27 @@ type Store interface {
 	Update(ctx context.Context, key string, value []byte, revision uint64) (uint64, error)
 }
 
+// bounded gives each store call ProbeTimeout: an unreachable NATS is an answer, soon.
+type bounded struct{ kv Store }
+
+func (b bounded) Get(ctx context.Context, key string) (jetstream.KeyValueEntry, error) {
+	ctx, cancel := context.WithTimeout(ctx, ProbeTimeout)
+	defer cancel()
+	return b.kv.Get(ctx, key)
+}
+
+func (b bounded) Create(ctx context.Context, key string, value []byte, opts ...jetstream.KVCreateOpt) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, ProbeTimeout)
+	defer cancel()
+	return b.kv.Create(ctx, key, value, opts...)
+}
+
+func (b bounded) Update(ctx context.Context, key string, value []byte, revision uint64) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, ProbeTimeout)
+	defer cancel()
+	return b.kv.Update(ctx, key, value, revision)
+}
+
 // Claims makes each incident's start and end announced by one replica: a key per incident
 // (kind and subject) written create-only or at the revision read, as events.Lock does, so
 // of replicas racing one write wins and only the winner announces.
@@ -27,7 +48,7 @@ type Claims struct {
 }
 
 // NewClaims coordinates through kv (the health bucket, events.Names.HealthBucket).
-func NewClaims(kv Store) *Claims { return &Claims{kv: kv} }
+func NewClaims(kv Store) *Claims { return &Claims{kv: bounded{kv}} }
 
 type claimResult int
 

@@ -155,14 +155,31 @@ func (m *Monitor) Run(ctx context.Context) error {
 	}
 }
 
-// Check runs every probe once and acts on what they say.
+// Check runs every probe once, side by side, and acts on what they say. Each probe has a
+// deadline, so one waiting on a server that went away holds neither the others nor the round.
 func (m *Monitor) Check(ctx context.Context) {
-	var conds []Condition
-	for _, p := range m.cfg.Probes {
-		conds = append(conds, p.Conditions(ctx)...)
+	began := time.Now()
+	found := make([][]Condition, len(m.cfg.Probes))
+	var wg sync.WaitGroup
+	for i, p := range m.cfg.Probes {
+		wg.Go(func() {
+			pctx, cancel := context.WithTimeout(ctx, ProbeTimeout)
+			defer cancel()
+			found[i] = p.Conditions(pctx)
+		})
 	}
+	wg.Wait()
+	var conds []Condition
+	for _, f := range found {
+		conds = append(conds, f...)
+	}
+	m.log.Debug("health probes", "conditions", len(conds), "took", time.Since(began).Round(time.Millisecond).String())
 	m.Observe(ctx, conds)
 }
+
+// ProbeTimeout bounds one probe, and each call to the incident store: NATS requests made
+// while it is unreachable would otherwise wait as long as the context allows.
+const ProbeTimeout = 5 * time.Second
 
 // Observe acts on the conditions seen now: starts incidents that lasted long enough, ends
 // those gone for Hold.

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/relais-bot/relais/bots/telegram/tgtest"
+	"github.com/relais-bot/relais/crm/crmtest"
 	"github.com/relais-bot/relais/crm/webhook"
 	"github.com/relais-bot/relais/events"
 	"github.com/relais-bot/relais/events/embedded"
@@ -139,5 +140,101 @@ func TestRunAlertsIncidentsOnceAcrossReplicas(t *testing.T) {
 				t.Errorf("webhook payload names %q: %s", personal, raw)
 			}
 		}
+	}
+}
+
+// NATS stopped: the process that sees it posts the webhook itself, marked uncoordinated;
+// NATS restarted: the end is posted too.
+func TestRunAlertsNATSDownByWebhookDirectly(t *testing.T) {
+	bin := buildRelais(t)
+	dir := t.TempDir()
+	srv, err := embedded.StartNATS(embedded.Options{Dir: dir, Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := srv.URL()
+	const secret = "alert-secret-0123456789"
+	rcv, hook := newAlertReceiver(t, secret)
+	addr := freeAddr(t)
+	p := startRelais(t, bin, []string{
+		"RELAIS_DATA_DIR=" + t.TempDir(), "RELAIS_HTTP_ADDR=" + addr, "NATS_URL=" + url,
+		"RELAIS_ALERT_WEBHOOK=" + hook, "RELAIS_ALERT_SECRET=" + secret, "RELAIS_ALERT_AFTER=2s",
+	}, "run", "--roles=crm")
+	waitReady(t, p, addr, 20*time.Second)
+	srv.Shutdown()
+	rcv.waitFor(t, incident.NATSUnreachable, "incident.started", p)
+	srv2, err := embedded.StartNATS(embedded.Options{Dir: dir, Listen: strings.TrimPrefix(url, "nats://")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv2.Shutdown)
+	rcv.waitFor(t, incident.NATSUnreachable, "incident.ended", p)
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	for _, pl := range rcv.payloads {
+		if pl.Kind == incident.NATSUnreachable && !pl.Uncoordinated {
+			t.Errorf("posted while NATS was down without saying it is uncoordinated: %+v", pl)
+		}
+		if pl.Event == "incident.ended" && pl.DurationS < 2 {
+			t.Errorf("ended after %d s, want at least RELAIS_ALERT_AFTER", pl.DurationS)
+		}
+	}
+}
+
+// The fake NationBuilder answers 503 past RELAIS_ALERT_AFTER: crm.failing; then refuses the
+// token: crm.credentials at once, and the failure ends.
+func TestRunAlertsCRMFailingThenRefusingCredentials(t *testing.T) {
+	bin := buildRelais(t)
+	srv, err := embedded.StartNATS(embedded.Options{Dir: t.TempDir(), Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	nb := crmtest.NewNationBuilder(t, "nb-token")
+	nb.Faults.SetDown(true)
+	const secret = "alert-secret-0123456789"
+	rcv, hook := newAlertReceiver(t, secret)
+	addr := freeAddr(t)
+	p := startRelais(t, bin, []string{
+		"RELAIS_DATA_DIR=" + t.TempDir(), "RELAIS_HTTP_ADDR=" + addr, "NATS_URL=" + srv.URL(),
+		"RELAIS_SECRET=relais-test-secret-0123456789",
+		"CRM=nationbuilder", "NATIONBUILDER_BASE_URL=" + nb.URL, "NATIONBUILDER_TOKEN=nb-token",
+		"RELAIS_ALERT_WEBHOOK=" + hook, "RELAIS_ALERT_SECRET=" + secret, "RELAIS_ALERT_AFTER=2s",
+	}, "run", "--roles=crm")
+	waitReady(t, p, addr, 20*time.Second)
+
+	nc, err := nats.Connect(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	h, err := events.NewHasher([]byte("relais-test-secret-0123456789"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := events.NewPublisher(js, events.DefaultNames(), h)
+	publish := func(member string) {
+		t.Helper()
+		c := events.ContactChange{V: events.Version, ID: member + "-1", Member: member, ExternalID: events.ExternalID(member),
+			Op: events.OpUpsert, FirstName: "Camille", Handles: []events.Handle{{Platform: events.Telegram, ID: "tg-" + member}},
+			Tags: []string{"relais-actif"}, At: time.Now().UTC()}
+		if err := pub.ContactChange(context.Background(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish("m1")
+	rcv.waitFor(t, incident.CRMFailing, "incident.started", p)
+	nb.Faults.SetDown(false)
+	nb.ExpireToken()
+	publish("m2")
+	rcv.waitFor(t, incident.CRMCredentials, "incident.started", p)
+	rcv.waitFor(t, incident.CRMFailing, "incident.ended", p)
+	if n := rcv.count(incident.CRMFailing, "incident.started"); n != 1 {
+		t.Errorf("crm.failing started %d times, want 1", n)
+	}
+	logs := p.Logs()
+	if strings.Contains(logs, "Camille") || strings.Contains(logs, "nb-token") {
+		t.Errorf("personal data or the token in the logs:\n%s", logs)
 	}
 }
