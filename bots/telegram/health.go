@@ -2,6 +2,7 @@ package telegram
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sort"
 	"sync"
@@ -104,4 +105,10 @@ func (a *Adapter) Conditions(context.Context) []health.Condition {
 		out = append(out, health.Condition{Kind: health.TelegramGroupBlind, Subject: g})
 	}
 	return out
+}
+
+// TokenRefused reports whether err is Telegram refusing the token (401), as New's getMe or
+// the poll loop return it: the role cannot start, and that is an incident of its own.
+func TokenRefused(err error) bool {
+	return errors.Is(err, ErrUnauthorized) || apiCode(err) == http.StatusUnauthorized
 }

@@ -94,3 +94,11 @@ func (in *instance) startMonitor(ctx context.Context) error {
 	}()
 	return nil
 }
+
+// tokenRefused stands for the Telegram adapter while Telegram refuses its token: the role
+// cannot be built, and relais retries it, so the incident lasts until the token works.
+type tokenRefused struct{}
+
+func (tokenRefused) Conditions(context.Context) []incident.Condition {
+	return []incident.Condition{{Kind: incident.TelegramTokenRefused, Subject: "telegram", Detail: "HTTP 401"}}
+}

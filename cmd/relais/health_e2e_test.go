@@ -238,3 +238,26 @@ func TestRunAlertsCRMFailingThenRefusingCredentials(t *testing.T) {
 		t.Errorf("personal data or the token in the logs:\n%s", logs)
 	}
 }
+
+// Telegram refuses the token from the start: the role cannot be built, relais keeps trying,
+// and the refusal is an incident at once.
+func TestRunAlertsTelegramTokenRefused(t *testing.T) {
+	bin := buildRelais(t)
+	bot := tgtest.New(t)
+	srv, err := embedded.StartNATS(embedded.Options{Dir: t.TempDir(), Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	const secret = "alert-secret-0123456789"
+	rcv, hook := newAlertReceiver(t, secret)
+	p := startRelais(t, bin, []string{
+		"RELAIS_DATA_DIR=" + t.TempDir(), "RELAIS_HTTP_ADDR=" + freeAddr(t), "NATS_URL=" + srv.URL(),
+		"TELEGRAM_TOKEN=4242:AAEwrongTokenValue", "TELEGRAM_API_ENDPOINT=" + bot.Endpoint(),
+		"RELAIS_ALERT_WEBHOOK=" + hook, "RELAIS_ALERT_SECRET=" + secret, "RELAIS_ALERT_AFTER=2s",
+	}, "run", "--roles=telegram")
+	rcv.waitFor(t, incident.TelegramTokenRefused, "incident.started", p)
+	if logs := p.Logs(); strings.Contains(logs, "AAEwrongTokenValue") {
+		t.Errorf("the token appears in the logs:\n%s", logs)
+	}
+}

@@ -398,6 +398,9 @@ func telegramRole(ctx context.Context, rt *runtime) ([]task, string, http.Handle
 		Registerer: rt.reg,
 	}, rt.js, rt.pub)
 	if err != nil {
+		if telegram.TokenRefused(err) {
+			rt.probes.add("telegram", tokenRefused{})
+		}
 		return nil, "", nil, err
 	}
 	rt.probes.add("telegram", a)
