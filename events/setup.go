@@ -318,7 +318,7 @@ func Teardown(ctx context.Context, js jetstream.JetStream, n Names) error {
 			first = fmt.Errorf("teardown %s: %w", s, err)
 		}
 	}
-	for _, b := range []string{n.ConsentBucket(), n.LocksBucket(), n.CRMRefsBucket(), n.CampaignsBucket(), n.DashboardBucket(), n.DigestBucket()} {
+	for _, b := range []string{n.ConsentBucket(), n.LocksBucket(), n.CRMRefsBucket(), n.CampaignsBucket(), n.DashboardBucket(), n.DigestBucket(), n.HealthBucket()} {
 		if err := js.DeleteKeyValue(ctx, b); err != nil && first == nil && !isNotFound(err) {
 			first = fmt.Errorf("teardown %s: %w", b, err)
 		}

@@ -82,6 +82,8 @@ type Adapter struct {
 	backoffBase, backoffMax time.Duration
 	// phoneButton is the label of the share-my-phone button, in cfg.Lang.
 	phoneButton string
+	// sight is what Health reports.
+	sight *sight
 }
 
 var secretPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`)
@@ -143,6 +145,7 @@ func New(ctx context.Context, cfg Config, js jetstream.JetStream, pub *events.Pu
 	bot.Client = a.client // every call binds its own context through api()
 	a.bot = bot
 	a.mapper = newMapper(bot.Self.UserName, bot.Self.ID)
+	a.sight = newSight(bot.Self.CanReadAllGroupMessages)
 	mode := "polling"
 	if cfg.WebhookURL != "" {
 		mode = "webhook"

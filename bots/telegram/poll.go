@@ -86,6 +86,7 @@ func (a *Adapter) pollHeld(ctx context.Context, lock *events.Lock) (unconfirmed 
 	// A webhook left over from an earlier deployment makes every getUpdates fail with 409.
 	if _, err := a.request(ctx, "deleteWebhook", tgbotapi.Params{"drop_pending_updates": "false"}); err != nil {
 		if apiCode(err) == http.StatusUnauthorized {
+			a.sight.polled(http.StatusUnauthorized)
 			return 0, fmt.Errorf("telegram: %w: %w", ErrUnauthorized, err)
 		}
 		a.log.Warn("telegram delete webhook failed", "err", err.Error())
@@ -112,6 +113,7 @@ func (a *Adapter) pollHeld(ctx context.Context, lock *events.Lock) (unconfirmed 
 			}
 			attempt++
 			d := a.retryDelay(err, attempt)
+			a.sight.polled(apiCode(err))
 			switch apiCode(err) {
 			case http.StatusUnauthorized:
 				return 0, fmt.Errorf("telegram: %w: %w", ErrUnauthorized, err)
@@ -143,6 +145,7 @@ func (a *Adapter) pollHeld(ctx context.Context, lock *events.Lock) (unconfirmed 
 			conflicts = 0
 		}
 		attempt = 0
+		a.sight.polled(0)
 		confirmed = offset
 		if len(batch) == 0 {
 			continue
@@ -211,6 +214,7 @@ func (a *Adapter) mapBatch(batch []json.RawMessage) ([]events.Event, int) {
 			a.log.Warn("telegram update skipped", "update_id", id, "err", err.Error())
 			continue
 		}
+		a.sight.update(a, u)
 		mapped := a.mapper.Map(u)
 		a.log.Debug("telegram update", "update_id", id, "events", len(mapped))
 		evs = append(evs, mapped...)

@@ -50,6 +50,7 @@ func (a *Adapter) WebhookHandler() http.Handler {
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 		defer cancel()
+		a.sight.update(a, u)
 		evs := a.mapper.Map(u)
 		if err := a.publish(ctx, evs); err != nil {
 			a.mapper.restoreMigration(evs)

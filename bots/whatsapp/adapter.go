@@ -249,6 +249,7 @@ func (a *Adapter) lifecycle(evt any) bool {
 		msg := fmt.Sprintf("WhatsApp temporarily banned this number (code %d: %s); relais reconnects in %s. Send less, and only to people who wrote first",
 			int(e.Code), e.Code, e.Expire)
 		a.stop(StateTemporaryBan, msg, stopSignal{retryAfter: e.Expire + time.Minute})
+		a.health.banFor(e.Expire)
 	case *waevents.ClientOutdated:
 		a.stop(StateClientOutdated, "WhatsApp refuses this client as outdated (405): upgrade relais (it pins whatsmeow; a newer build follows WhatsApp's protocol)", stopSignal{permanent: true})
 	case *waevents.StreamReplaced:

@@ -1,12 +1,15 @@
 package whatsapp
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/relais-bot/relais/health"
 )
 
 // States of the WhatsApp session, as /readyz and the relais_whatsapp_state gauge show them.
@@ -32,6 +35,8 @@ type Health struct {
 	State     string    `json:"state"`
 	Since     time.Time `json:"since"`
 	LastError string    `json:"last_error,omitempty"` // actionable, without personal data
+	// Until is when a temporary ban ends; zero otherwise.
+	Until time.Time `json:"until,omitzero"`
 }
 
 // Ready reports whether the adapter is receiving WhatsApp events.
@@ -126,7 +131,7 @@ func (s *healthState) set(state, lastErr string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.h.State != state {
-		s.h.State, s.h.Since = state, s.now()
+		s.h.State, s.h.Since, s.h.Until = state, s.now(), time.Time{}
 	}
 	if lastErr != "" {
 		s.h.LastError = lastErr
@@ -140,8 +145,31 @@ func (s *healthState) set(state, lastErr string) {
 	}
 }
 
+// banFor records how long the current temporary ban lasts.
+func (s *healthState) banFor(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.h.Until = s.now().Add(d)
+}
+
 func (s *healthState) get() Health {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.h
+}
+
+// Conditions are the adapter's health incidents: the session logged out, banned, outdated or
+// replaced. Subject "whatsapp": one session per deployment.
+func (a *Adapter) Conditions(context.Context) []health.Condition {
+	h := a.Health()
+	kind, ok := map[string]health.Kind{
+		StateLoggedOut:      health.WhatsAppLoggedOut,
+		StateTemporaryBan:   health.WhatsAppBanned,
+		StateClientOutdated: health.WhatsAppClientOutdated,
+		StateStreamReplaced: health.WhatsAppStreamReplaced,
+	}[h.State]
+	if !ok {
+		return nil
+	}
+	return []health.Condition{{Kind: kind, Subject: "whatsapp", Until: h.Until}}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/relais-bot/relais/crm/local"
 	"github.com/relais-bot/relais/crm/nationbuilder"
 	"github.com/relais-bot/relais/crm/webhook"
+	incident "github.com/relais-bot/relais/health"
 )
 
 func localCRMPath(dataDir string) string { return filepath.Join(dataDir, "crm.db") }
@@ -93,6 +94,7 @@ func crmRole(ctx context.Context, rt *runtime) (*crm.Worker, []task, error) {
 		return nil, nil, err
 	}
 	rt.log.Info("crm sync", "crm", rt.cfg.CRM)
+	rt.probes.add("crm", incident.CRMProbe(w))
 	return w, []task{{"crm", w.Run}}, nil
 }
 

@@ -29,6 +29,7 @@ usage:
   relais export [--out file.csv]                       local CRM as a NationBuilder import CSV
   relais whatsapp pair [--phone +33...]                link the WhatsApp account
   relais config check                                  validate and print the configuration
+  relais doctor                                        check a deployment, each problem with its fix
   relais version
 configuration: environment variables and ./.env (see .env.example)
 `

@@ -157,6 +157,9 @@ func (in *instance) up(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := in.startMonitor(ctx); err != nil {
+		return err
+	}
 	// Chains start side by side, so a platform that is down delays only its own adapter;
 	// one that cannot start at all stops the others' attempts.
 	upCtx, cancel := context.WithCancel(ctx)
@@ -395,8 +398,12 @@ func telegramRole(ctx context.Context, rt *runtime) ([]task, string, http.Handle
 		Registerer: rt.reg,
 	}, rt.js, rt.pub)
 	if err != nil {
+		if telegram.TokenRefused(err) {
+			rt.probes.add("telegram", tokenRefused{})
+		}
 		return nil, "", nil, err
 	}
+	rt.probes.add("telegram", a)
 	tasks := []task{{"telegram", a.Run}, {"telegram-replies", a.ServeReplies}, {"telegram-campaigns", a.ServeCampaigns}, {"telegram-membership", a.ServeMembership}}
 	if rt.cfg.TelegramWebhookURL == "" {
 		return tasks, "", nil, nil
@@ -431,6 +438,7 @@ func extraCommands() map[string]func(ctx context.Context, args []string, stdout,
 	return map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error{
 		"bench":    cmdBench,
 		"demo":     cmdDemo,
+		"doctor":   cmdDoctor,
 		"export":   cmdExport,
 		"replay":   cmdReplay,
 		"whatsapp": cmdWhatsApp,

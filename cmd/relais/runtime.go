@@ -19,6 +19,7 @@ import (
 
 	"github.com/relais-bot/relais/events"
 	"github.com/relais-bot/relais/events/embedded"
+	incident "github.com/relais-bot/relais/health"
 )
 
 // runtime is what every role shares: the connections, names and metrics of one process.
@@ -38,6 +39,10 @@ type runtime struct {
 	closers       *closers
 	// dashboard serves /tableau/ once the bridge role built it (nil outside run).
 	dashboard *swapHandler
+	// probes are what the health monitor asks; roles add theirs as they are built.
+	probes *probeSet
+	// monitor turns probes' conditions into incidents (nil outside run, and until NATS is up).
+	monitor *incident.Monitor
 }
 
 // closers are what to release at the end, in the reverse order they were opened.
@@ -91,7 +96,7 @@ func openRuntime(ctx context.Context, cfg Config, log *slog.Logger, needRedis bo
 // newRuntime prepares what needs no server: the data dir, the secret and the names. Its
 // errors are the operator's to fix.
 func newRuntime(cfg Config, log *slog.Logger) (*runtime, error) {
-	rt := &runtime{cfg: cfg, log: log, reg: prometheus.NewRegistry(), health: newHealth(), closers: &closers{}}
+	rt := &runtime{cfg: cfg, log: log, reg: prometheus.NewRegistry(), health: newHealth(), closers: &closers{}, probes: &probeSet{}}
 	rt.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)

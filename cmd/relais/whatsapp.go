@@ -34,6 +34,7 @@ func whatsappRole(ctx context.Context, rt *runtime) ([]task, error) {
 		return nil, err
 	}
 	rt.addCloser(func() { _ = a.Close() })
+	rt.probes.add("whatsapp", a)
 	rt.health.add("whatsapp", func(context.Context) error {
 		if h := a.Health(); !h.Ready() {
 			if h.LastError != "" {
