@@ -258,22 +258,33 @@ func (r *run) read(ctx context.Context, f File, emit func(events.Event) error) (
 		}
 		return out, err
 	default:
-		if r.opt.Group == "" {
-			return nil, ErrNeedGroup
+		var g events.Group
+		err := ErrNeedGroup
+		if r.opt.Group != "" {
+			g, err = r.groups.find(ctx, events.WhatsApp, r.opt.Group)
 		}
-		g, err := r.groups.find(ctx, events.WhatsApp, r.opt.Group)
 		if err != nil {
+			// A file that is no export says so first: that is what the user must fix.
+			wo := waexport.Options{Group: events.Group{ID: "check@g.us"}, Now: r.opt.Now, MaxBytes: r.opt.MaxBytes, Location: r.opt.Location}
+			if ferr := r.readWhatsApp(ctx, f, wo, func(events.Event) error { return nil }); ferr != nil {
+				return nil, ferr
+			}
 			return nil, err
 		}
 		wo := waexport.Options{Group: g, Since: r.opt.Since, Now: r.opt.Now, MaxBytes: r.opt.MaxBytes, Location: r.opt.Location,
 			Before: r.groups.before(ctx, events.WhatsApp, g.ID)}
-		if sniff(f) == formatZip {
-			_, err = waexport.ReadZip(ctx, f.Data, f.Size, wo, emit)
-		} else {
-			_, err = waexport.Read(ctx, io.NewSectionReader(f.Data, 0, f.Size), wo, emit)
-		}
-		return []fileGroup{{events.WhatsApp, g}}, err
+		return []fileGroup{{events.WhatsApp, g}}, r.readWhatsApp(ctx, f, wo, emit)
 	}
+}
+
+func (r *run) readWhatsApp(ctx context.Context, f File, wo waexport.Options, emit func(events.Event) error) error {
+	var err error
+	if sniff(f) == formatZip {
+		_, err = waexport.ReadZip(ctx, f.Data, f.Size, wo, emit)
+	} else {
+		_, err = waexport.Read(ctx, io.NewSectionReader(f.Data, 0, f.Size), wo, emit)
+	}
+	return err
 }
 
 // accept says whether an event's group may be imported, refusing it by name otherwise.
