@@ -432,6 +432,7 @@ func extraCommands() map[string]func(ctx context.Context, args []string, stdout,
 		"bench":    cmdBench,
 		"demo":     cmdDemo,
 		"export":   cmdExport,
+		"import":   cmdImport,
 		"replay":   cmdReplay,
 		"whatsapp": cmdWhatsApp,
 	}
