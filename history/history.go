@@ -64,8 +64,8 @@ type Options struct {
 	// Since is the oldest time imported: now − RELAIS_HISTORY_DAYS, never before now − the
 	// retention. Zero: no bound.
 	Since time.Time
-	// Group names the group of a WhatsApp export (JID or exact title), or narrows a
-	// Telegram export to one group (id or exact title).
+	// Group names the group of a WhatsApp export (JID or exact title); when no WhatsApp
+	// export is imported, it narrows Telegram exports to one group (id or exact title).
 	Group string
 	// Scope, when set, refuses groups it says no to (an organiser's upload: their groups).
 	Scope func(p events.Platform, groupID string) bool
@@ -129,6 +129,14 @@ func (im *Importer) Import(ctx context.Context, files []File, opt Options) (Repo
 		return Report{}, err
 	}
 	run := &run{ctx: ctx, im: im, opt: opt, groups: g, byKey: map[string]*tally{}}
+	// Group names a WhatsApp file's group; it narrows Telegram files only when it cannot be
+	// meant for a WhatsApp one.
+	run.tgGroup = opt.Group
+	for _, f := range files {
+		if sniff(f) != formatTelegram {
+			run.tgGroup = ""
+		}
+	}
 	// Pass 1: every file read whole, nothing published.
 	for _, f := range files {
 		seen, err := run.read(ctx, f, run.check)
@@ -209,6 +217,7 @@ type run struct {
 	order   []string          // group keys accepted, in file order
 	refused map[string]string // group key → why, for the groups refused
 	refOrd  []string
+	tgGroup string // the one Telegram group asked for ("": all)
 	publish func(events.Event) error
 }
 
@@ -301,7 +310,7 @@ func (r *run) accept(ctx context.Context, p events.Platform, grp *events.Group) 
 	}
 	why := ""
 	switch {
-	case r.opt.Group != "" && p == events.Telegram && !sameGroup(r.opt.Group, grp):
+	case r.tgGroup != "" && p == events.Telegram && !sameGroup(r.tgGroup, grp):
 		why = "not the group asked for"
 	case r.opt.Scope != nil && !r.opt.Scope(p, grp.ID):
 		why = "not in your groups"
