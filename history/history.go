@@ -117,6 +117,29 @@ type GroupReport struct {
 // error before publishing changes nothing; one while publishing may leave part of the
 // events stored, which an import run again completes (ids and bounds are deterministic).
 func (im *Importer) Import(ctx context.Context, files []File, opt Options) (Report, error) {
+	var srcs []source
+	for _, f := range files {
+		srcs = append(srcs, source{name: f.Name, file: f, whatsapp: sniff(f) != formatTelegram})
+	}
+	return im.importFrom(ctx, srcs, opt)
+}
+
+// ImportEvents imports events already mapped by an adapter (WhatsApp's history sync, its
+// quoted messages as replies), with the checks, bounds and end marker of Import. Events
+// outside Since..Now are left out.
+func (im *Importer) ImportEvents(ctx context.Context, name string, evs []events.Event, opt Options) (Report, error) {
+	return im.importFrom(ctx, []source{{name: name, evs: evs}}, opt)
+}
+
+// source is a file, or events already mapped.
+type source struct {
+	name     string
+	file     File
+	evs      []events.Event
+	whatsapp bool // a WhatsApp file: Group names its group
+}
+
+func (im *Importer) importFrom(ctx context.Context, files []source, opt Options) (Report, error) {
 	if opt.Now.IsZero() {
 		opt.Now = time.Now()
 	}
@@ -133,7 +156,7 @@ func (im *Importer) Import(ctx context.Context, files []File, opt Options) (Repo
 	// meant for a WhatsApp one.
 	run.tgGroup = opt.Group
 	for _, f := range files {
-		if sniff(f) != formatTelegram {
+		if f.whatsapp {
 			run.tgGroup = ""
 		}
 	}
@@ -141,12 +164,12 @@ func (im *Importer) Import(ctx context.Context, files []File, opt Options) (Repo
 	for _, f := range files {
 		seen, err := run.read(ctx, f, run.check)
 		if err != nil {
-			return Report{}, fmt.Errorf("%s: %w", f.Name, err)
+			return Report{}, fmt.Errorf("%s: %w", f.name, err)
 		}
 		// A group the file holds nothing new of is still answered for (or refused).
 		for _, g := range seen {
 			if _, _, err := run.accept(ctx, g.platform, &g.group); err != nil {
-				return Report{}, fmt.Errorf("%s: %w", f.Name, err)
+				return Report{}, fmt.Errorf("%s: %w", f.name, err)
 			}
 		}
 	}
@@ -169,7 +192,7 @@ func (im *Importer) Import(ctx context.Context, files []File, opt Options) (Repo
 	for _, f := range files {
 		if _, err := run.read(ctx, f, run.emit); err != nil {
 			pub.wait(ctx)
-			return rep, fmt.Errorf("%s: publish: %w", f.Name, err)
+			return rep, fmt.Errorf("%s: publish: %w", f.name, err)
 		}
 	}
 	if err := pub.wait(ctx); err != nil {
@@ -245,14 +268,35 @@ func sniff(f File) format {
 	return formatWhatsApp
 }
 
+// futureSlack tolerates a phone clock slightly ahead, for events already mapped.
+const futureSlack = 15 * time.Minute
+
 // fileGroup is a group a file holds.
 type fileGroup struct {
 	platform events.Platform
 	group    events.Group
 }
 
-// read runs the file's reader with emit and returns the groups the file holds.
-func (r *run) read(ctx context.Context, f File, emit func(events.Event) error) ([]fileGroup, error) {
+// read runs the source's reader with emit and returns the groups it holds.
+func (r *run) read(ctx context.Context, src source, emit func(events.Event) error) ([]fileGroup, error) {
+	if src.evs != nil {
+		var out []fileGroup
+		seen := map[string]bool{}
+		for _, ev := range src.evs {
+			if ev.Group == nil || ev.At.Before(r.opt.Since) || ev.At.After(r.opt.Now.Add(futureSlack)) {
+				continue
+			}
+			if k := groupKey(ev.Platform, ev.Group.ID); !seen[k] {
+				seen[k] = true
+				out = append(out, fileGroup{ev.Platform, *ev.Group})
+			}
+			if err := emit(ev); err != nil {
+				return out, err
+			}
+		}
+		return out, nil
+	}
+	f := src.file
 	switch sniff(f) {
 	case formatTelegram:
 		sum, err := tgexport.Read(ctx, io.NewSectionReader(f.Data, 0, f.Size), tgexport.Options{

@@ -67,3 +67,37 @@ func TestUploadNamesLeadersInScope(t *testing.T) {
 		t.Errorf("leaders %v, want %v", names, want)
 	}
 }
+
+// TestImportEventsOfAHistorySync: events an adapter mapped from WhatsApp's history sync go
+// through the same bounds: only a known group, only before live began, nothing before Since.
+func TestImportEventsOfAHistorySync(t *testing.T) {
+	s := newStack(t, consent.PolicyNotice)
+	g := &events.Group{ID: "120363000000000001@g.us", Title: "Quartier Nord"}
+	ev := func(id string, at time.Time, group *events.Group) events.Event {
+		return events.Event{V: events.Version, ID: "whatsapp:120363000000000001:" + id, Kind: events.KindMessage, Platform: events.WhatsApp,
+			At: at, Group: group, Sender: events.Member{ID: "33612345678@s.whatsapp.net", Name: "Alice"}, Chars: 4}
+	}
+	if _, err := s.env.Pub.Event(context.Background(), ev("LIVE", now.Add(-time.Hour), g)); err != nil {
+		t.Fatal(err)
+	}
+	s.settled()
+	other := &events.Group{ID: "120363999@g.us", Title: "Ailleurs"}
+	rep, err := s.importer().ImportEvents(context.Background(), "sync", []events.Event{
+		ev("OLD", now.AddDate(0, 0, -100), g), // before Since
+		ev("A", now.AddDate(0, 0, -3), g),     // imported
+		ev("B", now.AddDate(0, 0, -2), g),     // imported
+		ev("AFTER", now.Add(-time.Minute), g), // after live began
+		ev("X", now.AddDate(0, 0, -2), other), // unknown group
+	}, history.Options{Now: now, Since: now.AddDate(0, 0, -90)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Groups) != 1 || rep.Groups[0].Published != 2 || len(rep.Refused) != 1 || !strings.Contains(rep.Refused[0], "Ailleurs") {
+		t.Fatalf("report %+v", rep)
+	}
+	s.settled()
+	card, found, err := s.bridge.Query().Member(context.Background(), s.env.Hasher.Member(events.WhatsApp, "33612345678@s.whatsapp.net"))
+	if err != nil || !found || card.Messages != 3 {
+		t.Errorf("card %+v (%v %v), want the live message and two imported", card, found, err)
+	}
+}

@@ -11,7 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/relais-bot/relais/bots/whatsapp"
 	"github.com/relais-bot/relais/bridge/consent"
+	"github.com/relais-bot/relais/events"
 	"github.com/relais-bot/relais/events/embedded"
 	"github.com/relais-bot/relais/history"
 )
@@ -137,5 +139,24 @@ func writeReport(w io.Writer, rep history.Report, embeddedNATS bool) {
 		fmt.Fprintln(w, "no text was kept; relais counts this history at its next start")
 	default:
 		fmt.Fprintln(w, "no text was kept; a running relais counts this history now")
+	}
+}
+
+// historySink imports WhatsApp's history syncs through the history path: only groups relais
+// knows, only what is older than live, settled once at the end. Members who objected or were
+// erased are refused by the bridge's consent gate (their events are then forgotten).
+func historySink(rt *runtime) whatsapp.HistorySink {
+	im := &history.Importer{JS: rt.js, Pub: rt.pub, Log: rt.log.With("role", "whatsapp")}
+	return func(ctx context.Context, evs []events.Event) error {
+		now := time.Now()
+		rep, err := im.ImportEvents(ctx, "whatsapp history sync", evs, history.Options{Now: now, Since: rt.cfg.HistorySince(now)})
+		if errors.Is(err, history.ErrNoGroup) {
+			return nil // a sync of groups relais does not follow (yet)
+		}
+		if err != nil {
+			return err
+		}
+		rt.log.Info("whatsapp history sync imported", "groups", len(rep.Groups), "refused", len(rep.Refused))
+		return nil
 	}
 }
