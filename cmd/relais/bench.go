@@ -104,8 +104,8 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if *asJSON {
 			return json.NewEncoder(stdout).Encode(res)
 		}
-		fmt.Fprintf(stdout, "import of %d messages (%.0f MB export, %d members): %d events stored in %.1f s, applied by the bridge in %.1f s more; %.1f s in all (%d events/s)\n",
-			res.Messages, res.FileMB, res.Members, res.Events, res.ImportS, res.ApplyS, res.TotalS, res.PerSecond)
+		fmt.Fprintf(stdout, "import of %d messages (%.0f MB export, %d members): %d events stored in %.1f s, applied by the bridge in %.1f s more (%d members seen, %d with activity in the window, up to sequence %d); %.1f s in all (%d events/s)\n",
+			res.Messages, res.FileMB, res.Members, res.Events, res.ImportS, res.ApplyS, res.MembersSeen, res.Cards, res.Delivered, res.TotalS, res.PerSecond)
 		return nil
 	}
 	rep, err := bench.Run(ctx, env, o, stderr)
