@@ -193,10 +193,16 @@ func (b *Bridge) applyMsgs(ctx context.Context, msgs []jetstream.Msg, floor uint
 	ab := &appliedBatch{start: time.Now(), msgs: msgs, errs: make([]error, len(msgs))}
 	errs := ab.errs
 	var (
-		evs []events.Event
-		pos = positions{floor: floor}
+		evs  []events.Event
+		hist []bool // per event: imported (history.go)
+		ends []int  // index in msgs of the imports' end markers
+		pos  = positions{floor: floor}
 	)
 	for i, m := range msgs {
+		if historyDone(m) {
+			ends = append(ends, i)
+			continue
+		}
 		ev, err := events.DecodeEvent(m.Data())
 		if err != nil {
 			errs[i] = err
@@ -230,14 +236,16 @@ func (b *Bridge) applyMsgs(ctx context.Context, msgs []jetstream.Msg, floor uint
 			seq = orig
 		}
 		evs = append(evs, ev)
+		hist = append(hist, imported(m))
 		ab.events = append(ab.events, i)
 		pos.seqs = append(pos.seqs, seq)
 	}
 	b.reportGroups(ctx, evs)
 	if len(evs) == 0 {
+		b.endHistory(ctx, ab, ends, floor)
 		return ab
 	}
-	evErrs, states, err := b.applyBatch(ctx, evs, pos)
+	evErrs, states, err := b.applyMixed(ctx, evs, pos, hist)
 	ab.states = states
 	for j, i := range ab.events {
 		errs[i] = evErrs[j]
@@ -248,6 +256,7 @@ func (b *Bridge) applyMsgs(ctx context.Context, msgs []jetstream.Msg, floor uint
 			errs[i] = b.forgetMsg(ctx, msgs[i])
 		}
 	}
+	b.endHistory(ctx, ab, ends, floor)
 	return ab
 }
 

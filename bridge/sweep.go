@@ -364,6 +364,9 @@ func (b *Bridge) sweepLoop(ctx context.Context) {
 			b.cfg.Log.Warn("bridge: sweep", "err", err.Error())
 		} else if full {
 			lastFull = time.Now()
+			if err := b.ExpireHistory(ctx); err != nil && ctx.Err() == nil {
+				b.cfg.Log.Warn("bridge: expire history", "err", err.Error())
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -136,6 +136,11 @@ func Setup(ctx context.Context, js jetstream.JetStream, n Names, l Limits) error
 		Storage:     jetstream.FileStorage,
 		Replicas:    replicas,
 	}, {
+		Bucket:      n.HistoryBucket(),
+		Description: "relais imported history per group token: dates and counts",
+		Storage:     jetstream.FileStorage,
+		Replicas:    replicas,
+	}, {
 		Bucket:      n.CampaignsBucket(),
 		Description: "relais campaigns, deliveries and answers per member token",
 		Storage:     jetstream.FileStorage,
@@ -144,7 +149,7 @@ func Setup(ctx context.Context, js jetstream.JetStream, n Names, l Limits) error
 	for _, cfg := range buckets {
 		err := plan.apply(ctx, js, "KV_"+cfg.Bucket, func(r int) error {
 			cfg.Replicas = r
-			if cfg.Bucket == n.LocksBucket() {
+			if cfg.Bucket == n.LocksBucket() || cfg.Bucket == n.HistoryBucket() {
 				// Locks hold no personal data: nats.go's own bucket.
 				_, err := js.CreateOrUpdateKeyValue(ctx, cfg)
 				return err
@@ -318,7 +323,7 @@ func Teardown(ctx context.Context, js jetstream.JetStream, n Names) error {
 			first = fmt.Errorf("teardown %s: %w", s, err)
 		}
 	}
-	for _, b := range []string{n.ConsentBucket(), n.LocksBucket(), n.CRMRefsBucket(), n.CampaignsBucket(), n.DashboardBucket(), n.DigestBucket(), n.HealthBucket()} {
+	for _, b := range []string{n.ConsentBucket(), n.LocksBucket(), n.CRMRefsBucket(), n.CampaignsBucket(), n.DashboardBucket(), n.DigestBucket(), n.HealthBucket(), n.HistoryBucket()} {
 		if err := js.DeleteKeyValue(ctx, b); err != nil && first == nil && !isNotFound(err) {
 			first = fmt.Errorf("teardown %s: %w", b, err)
 		}

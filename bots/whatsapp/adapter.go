@@ -36,6 +36,10 @@ type Config struct {
 	// Instance is this process's identity (RELAIS_INSTANCE): restarted, it takes the
 	// session lock back at once instead of waiting for its own dead lease.
 	Instance string
+	// History imports WhatsApp's history syncs of followed groups (nil: ignored), as far
+	// back as HistorySince says (RELAIS_HISTORY_DAYS).
+	History      HistorySink
+	HistorySince func() time.Time
 }
 
 // Adapter connects one paired WhatsApp device, publishes its group activity and sends the
@@ -137,6 +141,7 @@ func New(ctx context.Context, cfg Config, js jetstream.JetStream, names events.N
 		metrics: m,
 		seen:    seen,
 		failed:  a.scheduleRedelivery,
+		history: cfg.History, parse: cli.ParseWebMessage, historySince: cfg.HistorySince,
 	}
 	a.replies = newReplier(clientSender{cli}, knownRecipients{seen: seen, contacts: dev.Contacts, lids: dev.LIDs}, throttle, log)
 	a.replies.count = func(outcome string) { m.replies.WithLabelValues(outcome).Inc() }

@@ -37,12 +37,20 @@ type ingest struct {
 	// failed is called after a publish failure (the adapter reconnects later so WhatsApp
 	// redelivers what it did not get an ack for). nil: nothing.
 	failed func()
+	// history imports history syncs (history.go); nil: they are ignored.
+	history      HistorySink
+	parse        ParseWeb
+	historySince func() time.Time
 }
 
 // Handle processes one whatsmeow event; false asks whatsmeow not to acknowledge it.
 func (in *ingest) Handle(evt any) bool {
 	if in.groups != nil {
 		in.groups.Learn(evt)
+	}
+	if hs, ok := evt.(*waevents.HistorySync); ok {
+		in.importHistory(hs)
+		return true
 	}
 	if msg, ok := evt.(*waevents.Message); ok && in.seen != nil && live(msg) {
 		in.seen.note(msg.Info.Sender, msg.Info.SenderAlt)

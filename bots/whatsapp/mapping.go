@@ -82,7 +82,12 @@ func live(e *waevents.Message) bool {
 }
 
 func (m Mapper) message(ctx context.Context, e *waevents.Message) ([]events.Event, error) {
-	if !live(e) || e.Info.Timestamp.IsZero() {
+	return m.mapMessage(ctx, e, false)
+}
+
+// mapMessage maps a live message, or with past a message of a history sync (history.go).
+func (m Mapper) mapMessage(ctx context.Context, e *waevents.Message, past bool) ([]events.Event, error) {
+	if (!past && !live(e)) || (past && !pastGroupMessage(e)) || e.Info.Timestamp.IsZero() {
 		return nil, nil
 	}
 	info := e.Info

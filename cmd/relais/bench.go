@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -34,6 +35,8 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	rssEvents := fs.String("rss-events", "100000,1000000", "event counts at which --rss reads the bridge's memory")
 	rebuildEvents := fs.String("rebuild-events", "", "log sizes to rebuild from scratch, measuring speed and Redis memory (e.g. 100k,1m): long")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of the table")
+	importMsgs := fs.Int("import", 0, "instead: measure importing a Telegram export of this many messages of history (relais import), until the bridge has applied it")
+	importMembers := fs.Int("import-members", 5000, "members of the --import export")
 	envFile := fs.String("env-file", ".env", "file of NAME=value settings read after the environment (for NATS_URL and REDIS_URL)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof reads it)")
 	if err := fs.Parse(args); err != nil {
@@ -92,6 +95,18 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				fmt.Fprintf(stderr, "bench: cpu profile: %v\n", err)
 			}
 		}()
+	}
+	if *importMsgs > 0 {
+		res, err := bench.RunImport(ctx, env, *importMsgs, max(*importMembers, 1), stderr)
+		if err != nil {
+			return fmt.Errorf("bench: import: %w", err)
+		}
+		if *asJSON {
+			return json.NewEncoder(stdout).Encode(res)
+		}
+		fmt.Fprintf(stdout, "import of %d messages (%.0f MB export, %d members): %d events stored in %.1f s, applied by the bridge in %.1f s more (%d members seen, %d with activity in the window, up to sequence %d); %.1f s in all (%d events/s)\n",
+			res.Messages, res.FileMB, res.Members, res.Events, res.ImportS, res.ApplyS, res.MembersSeen, res.Cards, res.Delivered, res.TotalS, res.PerSecond)
+		return nil
 	}
 	rep, err := bench.Run(ctx, env, o, stderr)
 	if err != nil {

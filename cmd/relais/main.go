@@ -27,6 +27,7 @@ usage:
   relais bench [flags]                                 measure throughput (relais bench -h)
   relais replay                                        rebuild Redis state from the event log
   relais export [--out file.csv]                       local CRM as a NationBuilder import CSV
+  relais import FILE... [--group <JID or title>]       count a group's past from chat exports, without text
   relais whatsapp pair [--phone +33...]                link the WhatsApp account
   relais config check                                  validate and print the configuration
   relais doctor                                        check a deployment, each problem with its fix

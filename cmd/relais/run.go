@@ -440,6 +440,7 @@ func extraCommands() map[string]func(ctx context.Context, args []string, stdout,
 		"demo":     cmdDemo,
 		"doctor":   cmdDoctor,
 		"export":   cmdExport,
+		"import":   cmdImport,
 		"replay":   cmdReplay,
 		"whatsapp": cmdWhatsApp,
 	}

@@ -121,7 +121,7 @@ func (rt *runtime) connectNATS(ctx context.Context) error {
 	cfg, log := rt.cfg, rt.log
 	if cfg.NATSURL == "" {
 		dir := filepath.Join(cfg.DataDir, "nats")
-		srv, err := embedded.StartNATS(embedded.Options{Dir: dir})
+		srv, err := embedded.StartNATS(embedded.Options{Dir: dir, Exclusive: true})
 		if err != nil {
 			return fatalError{err}
 		}

@@ -23,6 +23,7 @@ func whatsappRole(ctx context.Context, rt *runtime) ([]task, error) {
 	a, err := whatsapp.New(ctx, whatsapp.Config{
 		DataDir: rt.cfg.DataDir, DB: rt.cfg.WhatsAppDB, Log: rt.log.With("role", "whatsapp"), Registerer: rt.reg,
 		Instance: rt.instanceID(),
+		History:  historySink(rt), HistorySince: func() time.Time { return rt.cfg.HistorySince(time.Now()) },
 	}, rt.js, rt.names, rt.pub)
 	if err != nil {
 		// Only a session store on a server (PostgreSQL) can be down for a while; an unpaired

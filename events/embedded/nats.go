@@ -15,7 +15,8 @@ import (
 
 // NATS is a running in-process server.
 type NATS struct {
-	srv *server.Server
+	srv  *server.Server
+	lock *os.File // held while it runs, with Options.Exclusive
 }
 
 // Options choose where the server keeps its store and whether it listens on TCP.
@@ -24,6 +25,10 @@ type Options struct {
 	// Listen is "host:port" for a TCP listener ("127.0.0.1:0" for a free port); empty means
 	// in-process connections only.
 	Listen string
+	// Exclusive locks the store for this process (a lock file beside it): relais run and
+	// relais import on the same data dir must not both write it. Another process holding
+	// it is ErrInUse.
+	Exclusive bool
 }
 
 // StartNATS starts the server and waits until it accepts connections.
@@ -32,6 +37,13 @@ func StartNATS(o Options) (*NATS, error) {
 	// ready: a clear error now beats "not ready" in ten seconds.
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("embedded nats: store: %w", err)
+	}
+	var lock *os.File
+	if o.Exclusive {
+		var err error
+		if lock, err = lockDir(o.Dir); err != nil {
+			return nil, err
+		}
 	}
 	opts := &server.Options{
 		ServerName: "relais-embedded",
@@ -51,18 +63,21 @@ func StartNATS(o Options) (*NATS, error) {
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
+		unlock(lock)
 		return nil, fmt.Errorf("embedded nats: %w", err)
 	}
 	go srv.Start()
 	if !srv.ReadyForConnections(10 * time.Second) {
 		srv.Shutdown()
+		unlock(lock)
 		return nil, fmt.Errorf("embedded nats: not ready after 10s")
 	}
 	if !srv.JetStreamEnabled() {
 		srv.Shutdown()
+		unlock(lock)
 		return nil, fmt.Errorf("embedded nats: jetstream did not start (store %s)", o.Dir)
 	}
-	return &NATS{srv: srv}, nil
+	return &NATS{srv: srv, lock: lock}, nil
 }
 
 // Connect opens a client connection to the server (in-process when it does not listen).
@@ -87,6 +102,8 @@ func (n *NATS) URL() string {
 func (n *NATS) Shutdown() {
 	n.srv.Shutdown()
 	n.srv.WaitForShutdown()
+	unlock(n.lock)
+	n.lock = nil
 }
 
 func splitHostPort(addr string) (string, int, error) {
