@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -58,15 +59,10 @@ func openSink(ctx context.Context, rt *runtime) (sink crm.Sink, close func(), er
 	}
 	switch cfg.CRM {
 	case "nationbuilder":
-		c, err := nationbuilder.New(nationbuilder.Config{
-			Slug: cfg.NBSlug, Token: cfg.NBToken, BaseURL: cfg.NBBaseURL,
-			ClientID: cfg.NBClientID, ClientSecret: cfg.NBClientSecret, RefreshToken: cfg.NBRefreshToken,
-			TokenStore: nationbuilder.FileTokenStore{Path: filepath.Join(cfg.DataDir, "nationbuilder-token.json")},
-			HTTPClient: hc, Log: rt.log.With("crm", "nationbuilder"),
-		})
+		c, err := nationBuilderClient(cfg, hc, rt.log.With("crm", "nationbuilder"))
 		return c, func() {}, err
 	case "civicrm":
-		c, err := civicrm.New(civicrm.Config{URL: cfg.CiviURL, APIKey: cfg.CiviAPIKey, SiteKey: cfg.CiviSiteKey, HTTPClient: hc})
+		c, err := civiCRMClient(cfg, hc)
 		return c, func() {}, err
 	case "webhook":
 		c, err := webhook.New(webhook.Config{URL: cfg.WebhookURL, Secret: cfg.WebhookSecret, HTTPClient: hc})
@@ -78,6 +74,21 @@ func openSink(ctx context.Context, rt *runtime) (sink crm.Sink, close func(), er
 		}
 		return s, func() { _ = s.Close() }, nil
 	}
+}
+
+// nationBuilderClient and civiCRMClient build the HTTP CRMs' clients from the settings, for
+// the worker and for relais doctor; hc nil is http.DefaultClient.
+func nationBuilderClient(cfg Config, hc *http.Client, log *slog.Logger) (*nationbuilder.Client, error) {
+	return nationbuilder.New(nationbuilder.Config{
+		Slug: cfg.NBSlug, Token: cfg.NBToken, BaseURL: cfg.NBBaseURL,
+		ClientID: cfg.NBClientID, ClientSecret: cfg.NBClientSecret, RefreshToken: cfg.NBRefreshToken,
+		TokenStore: nationbuilder.FileTokenStore{Path: filepath.Join(cfg.DataDir, "nationbuilder-token.json")},
+		HTTPClient: hc, Log: log,
+	})
+}
+
+func civiCRMClient(cfg Config, hc *http.Client) (*civicrm.Client, error) {
+	return civicrm.New(civicrm.Config{URL: cfg.CiviURL, APIKey: cfg.CiviAPIKey, SiteKey: cfg.CiviSiteKey, HTTPClient: hc})
 }
 
 // crmRole runs the sync worker; it returns the worker so commands can report its status.

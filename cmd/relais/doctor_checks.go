@@ -19,8 +19,6 @@ import (
 	"github.com/relais-bot/relais/bots/telegram"
 	"github.com/relais-bot/relais/bots/whatsapp"
 	"github.com/relais-bot/relais/crm"
-	"github.com/relais-bot/relais/crm/civicrm"
-	"github.com/relais-bot/relais/crm/nationbuilder"
 	"github.com/relais-bot/relais/events"
 	incident "github.com/relais-bot/relais/health"
 )
@@ -115,17 +113,13 @@ func checkCRM(ctx context.Context, cfg Config) []finding {
 	)
 	switch cfg.CRM {
 	case "nationbuilder":
-		c, err := nationbuilder.New(nationbuilder.Config{
-			Slug: cfg.NBSlug, Token: cfg.NBToken, BaseURL: cfg.NBBaseURL,
-			ClientID: cfg.NBClientID, ClientSecret: cfg.NBClientSecret, RefreshToken: cfg.NBRefreshToken,
-			TokenStore: nationbuilder.FileTokenStore{Path: filepath.Join(cfg.DataDir, "nationbuilder-token.json")},
-		})
+		c, err := nationBuilderClient(cfg, nil, nil)
 		if err != nil {
 			return []finding{bad("crm", "fix the NATIONBUILDER_* settings", "%v", err)}
 		}
 		check, creds = c.Check, "renew NATIONBUILDER_TOKEN (or the OAuth client and refresh token) in the nation's settings, API"
 	case "civicrm":
-		c, err := civicrm.New(civicrm.Config{URL: cfg.CiviURL, APIKey: cfg.CiviAPIKey, SiteKey: cfg.CiviSiteKey})
+		c, err := civiCRMClient(cfg, nil)
 		if err != nil {
 			return []finding{bad("crm", "fix the CIVICRM_* settings", "%v", err)}
 		}
