@@ -28,6 +28,7 @@ usage:
   relais replay                                        rebuild Redis state from the event log
   relais export [--out file.csv]                       local CRM as a NationBuilder import CSV
   relais whatsapp pair [--phone +33...]                link the WhatsApp account
+  relais dpo register|dpia|journal                     what a DPO signs (relais dpo)
   relais config check                                  validate and print the configuration
   relais version
 configuration: environment variables and ./.env (see .env.example)

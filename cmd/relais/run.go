@@ -431,6 +431,7 @@ func extraCommands() map[string]func(ctx context.Context, args []string, stdout,
 	return map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error{
 		"bench":    cmdBench,
 		"demo":     cmdDemo,
+		"dpo":      cmdDPO,
 		"export":   cmdExport,
 		"replay":   cmdReplay,
 		"whatsapp": cmdWhatsApp,
