@@ -49,7 +49,9 @@ func cmdDPO(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return usageError{dpoUsage}
 	}
 	sub, rest := args[0], args[1:]
-	_ = ctx
+	if sub == "journal" {
+		return cmdDPOJournal(ctx, rest, stdout, stderr)
+	}
 	if !slices.Contains(dpo.Documents, sub) {
 		return usageError{dpoUsage}
 	}

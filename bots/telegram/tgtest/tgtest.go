@@ -202,6 +202,7 @@ type Server struct {
 	members    map[[2]int64]memberState
 	memberFail map[int64]APIError // getChatMember's error per chat, until healed (members.go)
 	photos     []Photo
+	documents  []Document
 }
 
 // Option configures a Server.
@@ -670,6 +671,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.getChatMember(w, form)
 	case "sendPhoto":
 		s.sendPhoto(w, r, form)
+	case "sendDocument":
+		s.sendDocument(w, r, form)
 	default:
 		writeError(w, APIError{Code: 404, Description: "Not Found: method not found"})
 	}
