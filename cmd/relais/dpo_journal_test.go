@@ -6,7 +6,11 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/relais-bot/relais/crm"
+	"github.com/relais-bot/relais/crm/local"
+	"github.com/relais-bot/relais/events"
 	"github.com/relais-bot/relais/events/eventstest"
 	"github.com/relais-bot/relais/journal"
 )
@@ -60,5 +64,41 @@ func TestDPOJournalVerify(t *testing.T) {
 	code, _, errs = run("--verify")
 	if code != exitFailure || !strings.Contains(errs, "entry 3") || !strings.Contains(errs, "chain broken") {
 		t.Fatalf("entry 2 removed: exit %d, %s", code, errs)
+	}
+}
+
+// TestExportIsJournaled: relais export against NATS_URL appends an "export" entry naming
+// every exported contact by token, and no name.
+func TestExportIsJournaled(t *testing.T) {
+	env := eventstest.New(t)
+	t.Cleanup(func() { _ = env.JS.DeleteStream(context.Background(), env.Names.JournalStream()) })
+	dataDir := t.TempDir()
+	store, err := local.Open(t.Context(), localCRMPath(dataDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Upsert(t.Context(), crm.Contact{ExternalID: events.ExternalID("tokcamille"), Name: "Camille Exportée"}); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	t.Chdir(t.TempDir())
+	t.Setenv("NATS_URL", env.URL)
+	t.Setenv("RELAIS_NAMESPACE", strings.TrimSuffix(env.Names.EventsStream(), "_RELAIS_EVENTS"))
+	t.Setenv("RELAIS_DATA_DIR", dataDir)
+	var out, errb bytes.Buffer
+	if code := runMain(t.Context(), []string{"export", "--out", "-"}, &out, &errb); code != exitOK || !strings.Contains(out.String(), "Camille") {
+		t.Fatalf("export: exit %d, %s\n%s", code, errb.String(), out.String())
+	}
+	j, err := journal.Open(t.Context(), env.JS, env.Names, journal.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, problems, err := j.Verify(t.Context())
+	if err != nil || len(problems) > 0 {
+		t.Fatalf("verify: %v %v", err, problems)
+	}
+	got := log.Since(time.Time{})
+	if len(got) != 1 || got[0].What != "export" || got[0].Role != journal.RoleOperator || len(got[0].Members) != 1 || got[0].Members[0] != "tokcamille" {
+		t.Fatalf("journal: %+v", got)
 	}
 }
