@@ -80,6 +80,10 @@ type Journal struct {
 type Config struct {
 	Days     int // RELAIS_JOURNAL_DAYS; 0 is 365
 	Replicas int // 0 is 1
+	// ReplicasGuessed says Replicas was computed from the connection, not chosen: an
+	// existing journal then keeps its own (a server down while it was computed, or a
+	// command-line tool, must not shrink it).
+	ReplicasGuessed bool
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
 }
@@ -94,9 +98,7 @@ func Open(ctx context.Context, js jetstream.JetStream, names events.Names, cfg C
 	}
 	j := &Journal{js: js, stream: names.JournalStream(), subject: names.JournalSubject(),
 		keep: time.Duration(cfg.Days) * 24 * time.Hour, now: cfg.Now}
-	if s, err := js.Stream(ctx, j.stream); err == nil {
-		// An existing journal keeps its replicas: a command-line tool that guessed fewer must
-		// not shrink it.
+	if s, err := js.Stream(ctx, j.stream); err == nil && cfg.ReplicasGuessed {
 		cfg.Replicas = s.CachedInfo().Config.Replicas
 	}
 	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{

@@ -106,11 +106,11 @@ func writeJournal(w io.Writer, format string, entries []journal.Entry) error {
 
 // openJournal opens the access journal with the deployment's retention and replicas.
 func (rt *runtime) openJournal(ctx context.Context) (*journal.Journal, error) {
-	replicas := rt.cfg.NATSReplicas
+	replicas, guessed := rt.cfg.NATSReplicas, false
 	if replicas == 0 {
-		replicas = events.ClusterReplicas(rt.nc)
+		replicas, guessed = events.ClusterReplicas(rt.nc), true
 	}
-	return journal.Open(ctx, rt.js, rt.names, journal.Config{Days: rt.cfg.JournalDays, Replicas: replicas})
+	return journal.Open(ctx, rt.js, rt.names, journal.Config{Days: rt.cfg.JournalDays, Replicas: replicas, ReplicasGuessed: guessed})
 }
 
 // journalExport appends relais export to the access journal, naming every contact exported
