@@ -226,3 +226,49 @@ func TestMyFileHoldsOnlyMine(t *testing.T) {
 		t.Error("/moi without fichier sent a file")
 	}
 }
+
+// TestJournalRecordsDigestsAndPages: the weekly digest sent to an organiser, and what a
+// dashboard page reads through the handler (Top, JournalRead), are in the journal by tokens.
+func TestJournalRecordsDigestsAndPages(t *testing.T) {
+	checker := &fakeMembership{members: map[[2]string]bool{{tgGroup.ID, tgOrganiser.ID}: true}}
+	r := newRig(t, "fr", withScopes(checker), withJournal())
+	r.seedScoped()
+	ctx := context.Background()
+	kv, err := events.OrganiserBucket(ctx, r.env.JS, r.env.Names, r.env.Names.DigestBucket(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, _ := commands.ParseSchedule("MON 09:00 Europe/Paris")
+	if _, err := r.h.DigestTick(ctx, kv, sc, time.Date(2026, 3, 9, 8, 1, 0, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	odile := r.member(events.Telegram, tgOrganiser)
+	camille := r.member(events.Telegram, tgMember)
+	who := r.h.Who(events.Telegram, tgOrganiser)
+	scope, err := r.h.Scope(ctx, who)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pageCtx, reads := journal.Collect(ctx)
+	top, err := r.h.Top(pageCtx, scope, bridge.ByMessages, 10, func(bridge.MemberCard) bool { return true })
+	if err != nil || len(top) == 0 {
+		t.Fatalf("top: %v, %d", err, len(top))
+	}
+	if err := r.h.JournalRead(pageCtx, who, "page:overview", reads.Members()); err != nil {
+		t.Fatal(err)
+	}
+	got := journalEntries(t, r)
+	digest := slices.IndexFunc(got, func(e journal.Entry) bool { return e.What == "bilan-hebdo" && e.Who == odile })
+	page := slices.IndexFunc(got, func(e journal.Entry) bool { return e.What == "page:overview" && e.Who == odile })
+	if digest < 0 || page < 0 {
+		t.Fatalf("journal: %+v", got)
+	}
+	if !slices.Contains(got[digest].Members, camille) || !slices.Contains(got[page].Members, camille) {
+		t.Errorf("digest names %v, page names %v: want Camille's token in both", got[digest].Members, got[page].Members)
+	}
+	for _, e := range got {
+		if slices.Contains(e.Members, r.member(events.Telegram, otherMember)) {
+			t.Errorf("%s names a member outside the organiser's scope", e.What)
+		}
+	}
+}
