@@ -143,6 +143,7 @@ func (s *Server) signedIn(r *http.Request, who scope.Who, sc scope.Scope) view {
 }
 
 func (s *Server) overview(w http.ResponseWriter, r *http.Request, who scope.Who) {
+	r, reads := collect(r)
 	src, sc, d, err := s.scoped(r, who)
 	if err != nil {
 		s.fail(w, r, err)
@@ -164,12 +165,17 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request, who scope.Who)
 	v.NewActive, v.NewLeaders, v.Inactive = s.people(t, d.NewActive, false), s.people(t, d.NewLeaders, true), s.people(t, d.Inactive, false)
 	v.Sync = s.syncView(t, d.Sync)
 	v.Extras = d.Extras
+	if err := s.journalPage(r, who, "page:overview", reads); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	s.write(w, http.StatusOK, "overview", v)
 }
 
 // groupPage is one group's page. A group outside the scope is "not found", exactly like a
 // group that does not exist: the page says nothing of what it is not allowed to show.
 func (s *Server) groupPage(w http.ResponseWriter, r *http.Request, who scope.Who) {
+	r, reads := collect(r)
 	src, sc, d, err := s.scoped(r, who)
 	if err != nil {
 		s.fail(w, r, err)
@@ -211,6 +217,10 @@ func (s *Server) groupPage(w http.ResponseWriter, r *http.Request, who scope.Who
 	}
 	v.Heatmap = heatmap(hours, t.Days, t.Weekdays, func(n int) string { return t.Colon + t.MessageCount.N(n) })
 	if v.Leaders, v.Actives, err = s.leadersAndActives(r, t, src.src, scope.Only(token)); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.journalPage(r, who, "page:group", reads); err != nil {
 		s.fail(w, r, err)
 		return
 	}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
+	"slices"
 	"unicode/utf8"
 )
 
@@ -245,6 +247,22 @@ func (r Reply) Validate() error {
 	case len(r.Photo) > 0 && len(r.Buttons) > 0:
 		return reject(ErrInvalidField, "a photo carries no buttons")
 	}
+	if d := r.Document; d != nil {
+		switch {
+		case !r.Private:
+			return reject(ErrInvalidField, "a document is sent privately")
+		case len(r.Photo) > 0 || len(r.Buttons) > 0 || r.AskPhone:
+			return reject(ErrInvalidField, "a document carries no photo, button or phone request")
+		case len(d.Data) == 0 || len(d.Data) > MaxDocumentBytes:
+			return reject(ErrInvalidField, "document of %d bytes, limit %d", len(d.Data), MaxDocumentBytes)
+		case !slices.Contains(DocumentMimes, d.Mime):
+			return reject(ErrInvalidField, "document type %q", truncate(d.Mime, 32))
+		case !documentName.MatchString(d.Name):
+			return reject(ErrInvalidField, "document name %q", truncate(d.Name, 32))
+		case utf8.RuneCountInString(r.Text) > MaxCaptionRunes:
+			return reject(ErrInvalidField, "caption over %d characters", MaxCaptionRunes)
+		}
+	}
 	for _, b := range r.Buttons {
 		// Telegram's limits: callback data 1-64 bytes; a label is kept short.
 		if b.Text == "" || len(b.Text) > 64 || b.Data == "" || len(b.Data) > 64 {
@@ -253,6 +271,9 @@ func (r Reply) Validate() error {
 	}
 	return nil
 }
+
+// documentName is what a document's file name may be.
+var documentName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 // pngSignature starts every PNG file.
 var pngSignature = []byte("\x89PNG\r\n\x1a\n")

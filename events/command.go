@@ -38,7 +38,17 @@ const (
 	// tell an organiser from anyone else, so whoever types the command has that text
 	// stored under the stream's retention; the bridge refuses non-organisers.
 	ArgText
+	// ArgFile: an optional request for a file, as in "/moi fichier": kept as FileArg when
+	// the first word is one of FileWords (any case), dropped otherwise. Nothing the member
+	// typed is kept as typed.
+	ArgFile
 )
+
+// FileArg is what an ArgFile command keeps when a file was asked for; FileWords are the
+// words that ask for one.
+const FileArg = "file"
+
+var FileWords = []string{"fichier", "file", "json"}
 
 // Argument bounds. They are part of the contract: an event's argument never exceeds them.
 const (
@@ -62,6 +72,8 @@ func (k ArgKind) String() string {
 		return "slug"
 	case ArgText:
 		return "text"
+	case ArgFile:
+		return "file"
 	}
 	return "invalid"
 }
@@ -83,7 +95,7 @@ var commands = []CommandSpec{
 	{[]string{"oui", "consent", "consentement", "yes"}, ArgNone},
 	{[]string{"stop", "arret"}, ArgNone},
 	{[]string{"oubli", "oublier", "forget", "erase"}, ArgNone},
-	{[]string{"moi", "mesdonnees", "mydata", "me"}, ArgNone},
+	{[]string{"moi", "mesdonnees", "mydata", "me"}, ArgFile}, // /moi fichier: everything, as a file
 	// Organisers.
 	{[]string{"stats", "statistiques"}, ArgGroup},
 	{[]string{"actifs", "active"}, ArgCount},
@@ -103,6 +115,8 @@ var commands = []CommandSpec{
 	{[]string{"neplusmesolliciter", "nomorecalls"}, ArgSlug},
 	{[]string{"bilan", "digest"}, ArgNone},
 	{[]string{"tableau", "dashboard"}, ArgNone},
+	// Admins.
+	{[]string{"journal", "accesslog"}, ArgNone},
 }
 
 // commandArgs indexes commands by name.
@@ -189,6 +203,10 @@ func reduceArg(kind ArgKind, s string) string {
 		return slugArg(firstField(s))
 	case ArgText:
 		return textArg(s)
+	case ArgFile:
+		if w := firstField(s); isASCII(w) && slices.Contains(FileWords, strings.ToLower(w)) {
+			return FileArg
+		}
 	}
 	return ""
 }

@@ -87,6 +87,10 @@ func TestParseCommand(t *testing.T) {
 		// Member query.
 		{"member quoted", `/fiche "Camille Martin"`, true, Command{Name: "fiche", Args: []string{"Camille Martin"}}},
 		{"member unquoted", "/fiche Jean Dupont", true, Command{Name: "fiche", Args: []string{"Jean Dupont"}}},
+		{"file asked", "/moi FICHIER s'il te plaît", true, Command{Name: "moi", Args: []string{"file"}}},
+		{"file in English", "/mydata file", true, Command{Name: "mydata", Args: []string{"file"}}},
+		{"moi with talk keeps nothing", "/moi Jean Dupont", true, Command{Name: "moi"}},
+		{"file word not first", "/moi mon fichier", true, Command{Name: "moi"}},
 		{"member french quotes", "/fiche «Élodie Dupré» 🙂", true, Command{Name: "fiche", Args: []string{"Élodie Dupré 🙂"}}},
 		{"member curly quotes", "/card “Zoé Lefèvre”", true, Command{Name: "card", Args: []string{"Zoé Lefèvre"}}},
 		{"member unclosed quote", "/fiche 'Zoé", true, Command{Name: "fiche", Args: []string{"Zoé"}}},
@@ -141,7 +145,7 @@ func TestCommandTable(t *testing.T) {
 		"oui": ArgNone, "consent": ArgNone, "consentement": ArgNone, "yes": ArgNone,
 		"stop": ArgNone, "arret": ArgNone,
 		"oubli": ArgNone, "oublier": ArgNone, "forget": ArgNone, "erase": ArgNone,
-		"moi": ArgNone, "mesdonnees": ArgNone, "mydata": ArgNone, "me": ArgNone,
+		"moi": ArgFile, "mesdonnees": ArgFile, "mydata": ArgFile, "me": ArgFile,
 		"stats": ArgGroup, "statistiques": ArgGroup,
 		"actifs": ArgCount, "active": ArgCount,
 		"relais": ArgCount, "leaders": ArgCount,
@@ -155,6 +159,7 @@ func TestCommandTable(t *testing.T) {
 		"neplusmesolliciter": ArgSlug, "nomorecalls": ArgSlug,
 		"bilan": ArgNone, "digest": ArgNone,
 		"tableau": ArgNone, "dashboard": ArgNone,
+		"journal": ArgNone, "accesslog": ArgNone,
 	}
 	got := map[string]ArgKind{}
 	for _, c := range KnownCommands() {
@@ -195,6 +200,7 @@ var fill = map[ArgKind]string{
 	ArgGroup:  strings.Repeat("x", MaxQueryRunes),
 	ArgMember: strings.Repeat("x", MaxQueryRunes),
 	ArgText:   strings.Repeat("x", MaxTextRunes),
+	ArgFile:   "fichier",
 }
 
 var slugPattern = regexp.MustCompile(`^[a-z0-9-]+$`)
@@ -231,6 +237,10 @@ func checkArgs(t *testing.T, text string, c Command) {
 			if runes > MaxQueryRunes || strings.Join(strings.Fields(a), " ") != a ||
 				strings.ContainsFunc(a, unicode.IsControl) {
 				t.Fatalf("ParseCommand(%q): query %q", text, a)
+			}
+		case ArgFile:
+			if a != FileArg {
+				t.Fatalf("ParseCommand(%q): file %q", text, a)
 			}
 		case ArgText:
 			if runes > MaxTextRunes || strings.TrimSpace(a) != a ||

@@ -191,7 +191,27 @@ type Reply struct {
 	// Photo is a PNG to send as a picture, with Text as its caption (a chart of counts:
 	// never a person's picture). The adapter securely deletes the reply once sent.
 	Photo []byte `json:"photo,omitempty"`
+	// Document is a file to send, with Text as its caption: a member's own data (/moi
+	// fichier), only ever privately. The adapter securely deletes the reply once sent, and
+	// a fallback to a group gets the text only.
+	Document *Document `json:"document,omitempty"`
 }
+
+// Document is a file a reply carries.
+type Document struct {
+	// Name is the file name the member sees (letters, digits, . _ -).
+	Name string `json:"name"`
+	// Mime is its media type; only DocumentMimes are sent.
+	Mime string `json:"mime"`
+	Data []byte `json:"data"`
+}
+
+// DocumentMimes are the media types a reply's document may have.
+var DocumentMimes = []string{"application/json"}
+
+// MaxDocumentBytes bounds a reply's document, so the reply stays within MaxSize once
+// encoded (base64 adds a third).
+const MaxDocumentBytes = 40 << 10
 
 // Button is one choice under a reply: its label and the command a press sends back.
 type Button struct {

@@ -40,6 +40,10 @@ func (n Names) ConsentBucket() string { return n.prefix + "RELAIS_CONSENT" }
 func (n Names) LocksBucket() string   { return n.prefix + "RELAIS_LOCKS" }
 func (n Names) CRMRefsBucket() string { return n.prefix + "RELAIS_CRM_REFS" }
 
+// JournalStream and JournalSubject hold the access journal (package journal).
+func (n Names) JournalStream() string  { return n.prefix + "RELAIS_JOURNAL" }
+func (n Names) JournalSubject() string { return n.root + ".journal" }
+
 // Durable consumer names, shared by every replica of a role.
 func (n Names) BridgeConsumer() string { return "bridge" }
 func (n Names) CRMConsumer() string    { return "crm" }

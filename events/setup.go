@@ -318,7 +318,7 @@ const LockTTL = 30 * time.Second
 // Teardown deletes every stream and bucket of n. Tests use it; production never calls it.
 func Teardown(ctx context.Context, js jetstream.JetStream, n Names) error {
 	var first error
-	for _, s := range []string{n.EventsStream(), n.CRMStream(), n.DLQStream(), n.RepliesStream(), n.CampaignsStream()} {
+	for _, s := range []string{n.EventsStream(), n.CRMStream(), n.DLQStream(), n.RepliesStream(), n.CampaignsStream(), n.JournalStream()} {
 		if err := js.DeleteStream(ctx, s); err != nil && first == nil && !isNotFound(err) {
 			first = fmt.Errorf("teardown %s: %w", s, err)
 		}

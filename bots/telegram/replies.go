@@ -236,6 +236,9 @@ func (a *Adapter) sendMessage(ctx context.Context, chat int64, r events.Reply) e
 	if len(r.Photo) > 0 {
 		return a.sendPhoto(ctx, chat, r)
 	}
+	if r.Document != nil {
+		return a.sendDocument(ctx, chat, r)
+	}
 	params := tgbotapi.Params{"chat_id": strconv.FormatInt(chat, 10), "text": r.Text}
 	if id, err := strconv.Atoi(r.InReplyTo); err == nil && id > 0 {
 		params.AddNonZero("reply_to_message_id", id)
@@ -271,6 +274,18 @@ func (a *Adapter) sendMessage(ctx context.Context, chat int64, r events.Reply) e
 	defer cancel()
 	_, err := a.request(ctx, "sendMessage", params)
 	return err
+}
+
+// sendDocument uploads a reply's file (a member's own data) with its text as the caption.
+func (a *Adapter) sendDocument(ctx context.Context, chat int64, r events.Reply) error {
+	params := tgbotapi.Params{"chat_id": strconv.FormatInt(chat, 10), "caption": r.Text}
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	files := []tgbotapi.RequestFile{{Name: "document", Data: tgbotapi.FileBytes{Name: r.Document.Name, Bytes: r.Document.Data}}}
+	if _, err := a.api(ctx).UploadFiles("sendDocument", params, files); err != nil {
+		return fmt.Errorf("sendDocument: %w", a.redact.err(err))
+	}
+	return nil
 }
 
 // sendPhoto uploads a reply's picture (a chart) with its text as the caption.

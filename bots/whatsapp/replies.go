@@ -222,9 +222,17 @@ type ImageSender interface {
 	SendImage(ctx context.Context, to types.JID, id types.MessageID, png []byte, caption string) error
 }
 
-// deliver sends a reply's text, or its picture with the text as caption when it has one and
-// is going where it was addressed (a fallback gets the text only).
+// DocumentSender sends a file with a caption; a Sender without it sends the caption alone.
+type DocumentSender interface {
+	SendDocument(ctx context.Context, to types.JID, id types.MessageID, doc events.Document, caption string) error
+}
+
+// deliver sends a reply's text, or its picture or file with the text as caption when it has
+// one and is going where it was addressed (a fallback gets the text only).
 func (r *replier) deliver(ctx context.Context, to types.JID, rep events.Reply, text string) error {
+	if ds, ok := r.send.(DocumentSender); ok && rep.Document != nil && text == rep.Text {
+		return ds.SendDocument(ctx, to, replyMessageID(rep.ID), *rep.Document, text)
+	}
 	if img, ok := r.send.(ImageSender); ok && len(rep.Photo) > 0 && text == rep.Text {
 		return img.SendImage(ctx, to, replyMessageID(rep.ID), rep.Photo, text)
 	}
@@ -318,6 +326,22 @@ type clientSender struct{ cli *whatsmeow.Client }
 
 func (s clientSender) SendText(ctx context.Context, to types.JID, id types.MessageID, text string) error {
 	_, err := s.cli.SendMessage(ctx, to, &waE2E.Message{Conversation: proto.String(text)}, whatsmeow.SendRequestExtra{ID: id})
+	return err
+}
+
+// SendDocument uploads a file (encrypted, as WhatsApp media are) and sends it as a document.
+func (s clientSender) SendDocument(ctx context.Context, to types.JID, id types.MessageID, doc events.Document, caption string) error {
+	up, err := s.cli.Upload(ctx, doc.Data, whatsmeow.MediaDocument)
+	if err != nil {
+		return fmt.Errorf("upload: %w", err)
+	}
+	msg := &waE2E.Message{DocumentMessage: &waE2E.DocumentMessage{
+		URL: proto.String(up.URL), DirectPath: proto.String(up.DirectPath), MediaKey: up.MediaKey,
+		Mimetype: proto.String(doc.Mime), FileEncSHA256: up.FileEncSHA256, FileSHA256: up.FileSHA256,
+		FileLength: proto.Uint64(up.FileLength), FileName: proto.String(doc.Name), Title: proto.String(doc.Name),
+		Caption: proto.String(caption),
+	}}
+	_, err = s.cli.SendMessage(ctx, to, msg, whatsmeow.SendRequestExtra{ID: id})
 	return err
 }
 

@@ -52,6 +52,8 @@ type campaignFeature interface {
 	NoticeLine() string
 	// Digest is the digest's campaign section for a scope, "" when there is nothing to say.
 	Digest(ctx context.Context, sc scope.Scope, now time.Time) (string, error)
+	// Mine is what campaigns hold about one member, for their own file.
+	Mine(ctx context.Context, member string) (campaigns.Mine, error)
 }
 
 // campaignScopes gives campaigns the organisers' scopes and the handler's wording of the

@@ -10,6 +10,7 @@ import (
 
 	"github.com/relais-bot/relais/bridge/commands/command"
 	"github.com/relais-bot/relais/events"
+	"github.com/relais-bot/relais/journal"
 
 	"github.com/relais-bot/relais/bridge"
 	"github.com/relais-bot/relais/bridge/scope"
@@ -111,6 +112,11 @@ func (h *Handler) BuildDigest(ctx context.Context, sc scope.Scope, now time.Time
 			}
 			if metLeader(bars, c.People) && !metLeader(bars, c.Before.People) {
 				d.NewLeaders = append(d.NewLeaders, c)
+			}
+		}
+		for _, list := range [][]MemberCard{d.NewActive, d.Inactive, d.NewLeaders} {
+			for _, c := range list {
+				journal.Note(ctx, c.Token)
 			}
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/relais-bot/relais/bridge/commands/digest"
 	"github.com/relais-bot/relais/bridge/scope"
 	"github.com/relais-bot/relais/events"
+	"github.com/relais-bot/relais/journal"
 )
 
 // The weekly digest's sending (leases, once per organiser and week, retries) is package
@@ -50,12 +51,22 @@ func (h *Handler) BuildWeekly(ctx context.Context, o digest.Recipient, who, week
 	if sc.Empty() && sc.Complete() {
 		return r, false, nil // nothing of theirs to report
 	}
+	ctx, reads := journal.Collect(ctx)
 	d, err := h.BuildDigest(ctx, sc, now)
 	if err != nil {
 		return r, false, err
 	}
-	return events.Reply{V: events.Version, ID: "digest-" + who + "-" + week, Platform: o.Platform,
-		Chat: o.Chat, Private: true, Text: h.DigestText(d)}, true, nil
+	r = events.Reply{V: events.Version, ID: "digest-" + who + "-" + week, Platform: o.Platform,
+		Chat: o.Chat, Private: true, Text: h.DigestText(d)}
+	if h.cfg.Journal != nil {
+		// Before it is sent: a digest that went out is in the journal.
+		token := h.consent.Canonical(h.hash.Member(o.Platform, o.ScopeID))
+		err := h.cfg.Journal.Append(ctx, journal.Entry{ID: r.ID, Who: token, Role: role(o.Admin), What: "bilan-hebdo", Members: reads.Members()})
+		if err != nil {
+			return r, false, err
+		}
+	}
+	return r, true, nil
 }
 
 // rebuilding says whether the bridge's state is being rebuilt from the event log.

@@ -27,6 +27,7 @@ import (
 	"github.com/relais-bot/relais/bridge/consent"
 	"github.com/relais-bot/relais/bridge/scope"
 	"github.com/relais-bot/relais/events"
+	"github.com/relais-bot/relais/journal"
 )
 
 // Config is the deployment's settings for commands.
@@ -64,6 +65,9 @@ type Config struct {
 	// Rebuilding says whether the bridge's state is being rebuilt and how far (percent);
 	// organisers are then told so rather than given partial figures. Nil: never.
 	Rebuilding func() (bool, int)
+	// Journal is the access journal organisers' and admins' reads are appended to; nil
+	// keeps none (and /journal says so).
+	Journal *journal.Journal
 }
 
 // Handler answers commands. It implements the bridge's CommandHandler.
@@ -87,6 +91,7 @@ type Handler struct {
 	// commands are the declarations of every command answered: dispatch and /aide read them.
 	commands *command.Set
 	help     helpTexts
+	jtxt     journalTexts
 	weekly   *digest.Weekly // the weekly digests' sending
 }
 
@@ -106,6 +111,10 @@ func New(cfg Config, pub *events.Publisher, hasher events.Hasher, js jetstream.J
 		return nil, err
 	}
 	help, err := helpTextsFor(cat.Lang)
+	if err != nil {
+		return nil, err
+	}
+	jtxt, err := journalTextsFor(cat.Lang)
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +154,7 @@ func New(cfg Config, pub *events.Publisher, hasher events.Hasher, js jetstream.J
 	}
 	cfg.BotName = strings.TrimPrefix(strings.TrimSpace(cfg.BotName), "@")
 	h := &Handler{
-		cfg: cfg, cat: cat, org: org, help: help, pub: pub, hash: hasher, js: js, names: names,
+		cfg: cfg, cat: cat, org: org, help: help, jtxt: jtxt, pub: pub, hash: hasher, js: js, names: names,
 		query: q, members: m, sync: sync, consent: c,
 		limit: newLimiter(cfg.CommandsPerMinute, maxLimitedMembers),
 		log:   log,
@@ -172,7 +181,7 @@ func New(cfg Config, pub *events.Publisher, hasher events.Hasher, js jetstream.J
 // this order.
 func (h *Handler) declarations() []command.Spec {
 	return slices.Concat(h.rightsCommands(), h.queryCommands(), h.digestCommands(),
-		h.dashboardCommands(), h.camp.Commands())
+		h.dashboardCommands(), h.journalCommands(), h.camp.Commands())
 }
 
 // Catalogue returns the texts the handler speaks.
@@ -223,7 +232,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.Event) error {
 		}
 	}
 	req := command.Request{Event: ev, Member: member, Organiser: organiser, Admin: admin}
-	if err := spec.Run(ctx, req); err != nil {
+	if err := h.run(ctx, spec, req); err != nil {
 		return fmt.Errorf("commands: %s: %w", spec.Key, err)
 	}
 	return nil

@@ -12,6 +12,7 @@ import (
 	"github.com/relais-bot/relais/bridge/consent"
 	"github.com/relais-bot/relais/bridge/scope"
 	"github.com/relais-bot/relais/events"
+	"github.com/relais-bot/relais/journal"
 )
 
 // Bounds that keep an answer within one chat message (Telegram's limit is 4096 characters).
@@ -184,6 +185,9 @@ func (h *Handler) listMembers(ctx context.Context, ev events.Event, sc scope.Sco
 	if len(list) == 0 {
 		return h.cat.NobodyYet, nil
 	}
+	for _, m := range list {
+		journal.Note(ctx, m.Token)
+	}
 	var b strings.Builder
 	if leaders {
 		b.WriteString(h.cat.LeadersTitle.N(len(list), h.cat.Days.N(h.cfg.WindowDays)))
@@ -232,6 +236,9 @@ func (h *Handler) cardText(ctx context.Context, ev events.Event, sc scope.Scope)
 		return "", fmt.Errorf("find members: %w", err)
 	}
 	found = sc.Cards(found)
+	for _, m := range found {
+		journal.Note(ctx, m.Token)
+	}
 	switch len(found) {
 	case 0:
 		return fmt.Sprintf(h.cat.CardNotFound, q), nil

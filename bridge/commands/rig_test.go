@@ -185,8 +185,9 @@ type rig struct {
 type rigOption func(*commands.Config, *rigDeps)
 
 type rigDeps struct {
-	sync   commands.SyncReporter
-	policy string
+	sync    commands.SyncReporter
+	policy  string
+	journal bool // keep an access journal (journal_test.go)
 }
 
 func withoutSync() rigOption { return func(_ *commands.Config, d *rigDeps) { d.sync = nil } }
@@ -223,6 +224,9 @@ func newRig(t *testing.T, lang string, opts ...rigOption) *rig {
 	}
 	for _, o := range opts {
 		o(&cfg, &deps)
+	}
+	if deps.journal {
+		cfg.Journal = openTestJournal(t, env, func() time.Time { return r.now })
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -213,7 +213,7 @@ func (h *Handler) rightsCommands() []command.Spec {
 		{Key: "stop", Names: []string{"stop", "arret"},
 			Who: command.Anyone, Rate: command.Right, Arg: events.ArgNone, Listed: true, Run: member(h.stop)},
 		{Key: "moi", Names: []string{"moi", "mesdonnees", "mydata", "me"}, English: "mydata",
-			Who: command.Anyone, Rate: command.Right, Arg: events.ArgNone, Listed: true, Run: member(h.me)},
+			Who: command.Anyone, Rate: command.Right, Arg: events.ArgFile, Listed: true, Run: member(h.meOrFile)},
 		// Securely deleting a member's events costs a block rewrite each: off the batch loop.
 		{Key: "oubli", Names: []string{"oubli", "oublier", "forget", "erase"}, English: "forget",
 			Who: command.Anyone, Rate: command.Right, Arg: events.ArgNone, Listed: true, Background: true, Run: member(h.forget)},

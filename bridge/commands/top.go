@@ -9,6 +9,7 @@ import (
 
 	"github.com/relais-bot/relais/bridge"
 	"github.com/relais-bot/relais/bridge/scope"
+	"github.com/relais-bot/relais/journal"
 )
 
 // RankSource lets pages and digests read the cards of the members they may show rather than
@@ -33,6 +34,14 @@ func byName(a, b MemberCard) int {
 // keep only members with a figure at their last evaluation (a tag of the ranking's kind):
 // others are not in the ranking.
 func (h *Handler) Top(ctx context.Context, sc scope.Scope, r bridge.Ranking, n int, keep func(MemberCard) bool) ([]MemberCard, error) {
+	out, err := h.top(ctx, sc, r, n, keep)
+	for _, c := range out {
+		journal.Note(ctx, c.Token) // a dashboard page names them
+	}
+	return out, err
+}
+
+func (h *Handler) top(ctx context.Context, sc scope.Scope, r bridge.Ranking, n int, keep func(MemberCard) bool) ([]MemberCard, error) {
 	if n <= 0 || sc.Empty() {
 		return nil, nil
 	}

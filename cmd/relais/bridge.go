@@ -85,6 +85,10 @@ func bridgeRole(ctx context.Context, rt *runtime, worker *crm.Worker) (*bridge.B
 	if err != nil {
 		return nil, nil, err
 	}
+	accessJournal, err := rt.openJournal(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
 	var sync commands.SyncReporter
 	if worker != nil {
 		sync = workerSync{worker}
@@ -93,7 +97,7 @@ func bridgeRole(ctx context.Context, rt *runtime, worker *crm.Worker) (*bridge.B
 		Lang: rt.cfg.Lang, Organisers: organisers, Controller: rt.cfg.Controller,
 		WindowDays: rt.cfg.WindowDays, RetentionDays: rt.cfg.RetentionDays, TagPrefix: rt.cfg.TagPrefix,
 		Log: rt.log.With("role", "commands"), Rebuilding: b.Rebuilding,
-		Admins: org.admins, Scopes: org.scopes, Dashboard: org.links,
+		Admins: org.admins, Scopes: org.scopes, Dashboard: org.links, Journal: accessJournal,
 	}, rt.pub, rt.hasher, rt.js, rt.names, b.Query(), b, sync, store); err != nil {
 		return nil, nil, err
 	}

@@ -55,6 +55,9 @@ type Config struct {
 	OrganiserView // RELAIS_ADMINS, RELAIS_PUBLIC_URL, RELAIS_DIGEST_AT
 	Alerts        // RELAIS_ALERT_WEBHOOK, RELAIS_ALERT_SECRET, RELAIS_ALERT_AFTER
 	HistoryConfig // RELAIS_HISTORY_DAYS, TELEGRAM_FILE_ENDPOINT
+
+	// JournalDays is RELAIS_JOURNAL_DAYS: how long the access journal is kept.
+	JournalDays int
 }
 
 // Window and Retention as durations.
@@ -294,7 +297,7 @@ func settings() []setting {
 		{name: "CIVICRM_SITE_KEY", help: "site key (CIVICRM_SITE_KEY in civicrm.settings.php)", secret: true, apply: str(func(c *Config) *string { return &c.CiviSiteKey })},
 		{name: "WEBHOOK_URL", help: "URL receiving signed JSON contact changes", apply: urlOf(func(c *Config) *string { return &c.WebhookURL }, "https", "http")},
 		{name: "WEBHOOK_SECRET", help: "HMAC-SHA256 key of the X-Relais-Signature header", secret: true, apply: str(func(c *Config) *string { return &c.WebhookSecret })},
-	}, slices.Concat(organiserSettings(), alertSettings(), historySettings())...)
+	}, slices.Concat(organiserSettings(), alertSettings(), historySettings(), dpoSettings())...)
 }
 
 func contains(list []string, s string) bool {
@@ -409,7 +412,7 @@ func (c Config) values() map[string]string {
 	if c.NATSReplicas > 0 {
 		replicas = itoa(c.NATSReplicas)
 	}
-	return c.historyValues(c.alertValues(c.organiserValues(map[string]string{
+	return c.dpoValues(c.historyValues(c.alertValues(c.organiserValues(map[string]string{
 		"RELAIS_DATA_DIR": c.DataDir, "RELAIS_SECRET": c.Secret, "RELAIS_HTTP_ADDR": c.HTTPAddr,
 		"RELAIS_LANG": c.Lang, "RELAIS_SYNC_POLICY": c.SyncPolicy, "RELAIS_ORGANISERS": c.Organisers,
 		"RELAIS_CONTROLLER": c.Controller, "RELAIS_LOG_LEVEL": c.LogLevel,
@@ -426,7 +429,7 @@ func (c Config) values() map[string]string {
 		"NATIONBUILDER_REFRESH_TOKEN": c.NBRefreshToken, "CIVICRM_URL": c.CiviURL, "CIVICRM_API_KEY": c.CiviAPIKey,
 		"CIVICRM_SITE_KEY": c.CiviSiteKey, "WEBHOOK_URL": c.WebhookURL, "WEBHOOK_SECRET": c.WebhookSecret,
 		"RELAIS_INSTANCE": c.Instance,
-	})))
+	}))))
 }
 
 func maskURLPassword(s string) string {

@@ -122,6 +122,9 @@ func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	if err := journalExportOf(ctx, cfg, stderr); err != nil {
+		return err
+	}
 	path, err := exportLocalCRM(ctx, cfg.DataDir, *out, stdout)
 	if err != nil {
 		return err

@@ -29,6 +29,7 @@ usage:
   relais export [--out file.csv]                       local CRM as a NationBuilder import CSV
   relais import FILE... [--group <JID or title>]       count a group's past from chat exports, without text
   relais whatsapp pair [--phone +33...]                link the WhatsApp account
+  relais dpo register|dpia|journal                     what a DPO signs (relais dpo)
   relais config check                                  validate and print the configuration
   relais doctor                                        check a deployment, each problem with its fix
   relais version

@@ -81,6 +81,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.getChatMember(w, form)
 	case "sendPhoto":
 		s.sendPhoto(w, r, form)
+	case "sendDocument":
+		s.sendDocument(w, r, form)
 	default:
 		writeError(w, APIError{Code: 404, Description: "Not Found: method not found"})
 	}

@@ -71,6 +71,7 @@ type Server struct {
 	members    map[[2]int64]memberState
 	memberFail map[int64]APIError // getChatMember's error per chat, until healed (members.go)
 	photos     []Photo
+	documents  []Document
 }
 
 // Option configures a Server.

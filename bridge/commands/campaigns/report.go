@@ -11,6 +11,7 @@ import (
 	"github.com/relais-bot/relais/bridge/commands/command"
 	"github.com/relais-bot/relais/bridge/scope"
 	"github.com/relais-bot/relais/events"
+	"github.com/relais-bot/relais/journal"
 )
 
 // maxListed bounds the campaigns /campagnes lists, within one message.
@@ -139,6 +140,7 @@ func (f *Feature) campaignDetail(ctx context.Context, req command.Request) (stri
 			}
 			if ok && card.Name != "" {
 				names = append(names, card.Name)
+				journal.Note(ctx, tok)
 			}
 		}
 		if len(names) > 0 {
