@@ -45,8 +45,16 @@ func fillSubject(stream string) string    { return "relaiswal." + stream + ".fil
 func requestSubject(stream string) string { return "relaiswal." + stream + ".request" }
 
 // RequestRaftFlush records, durably, that an erasure wants the Raft logs flushed: a small
-// message in the events stream, which outlives a crash of the process that will flush.
+// message in the events stream, which outlives a crash of the process that will flush. With
+// one replica there is no Raft log, and nothing is recorded.
 func RequestRaftFlush(ctx context.Context, js jetstream.JetStream, n Names) error {
+	s, err := js.Stream(ctx, n.EventsStream())
+	if err != nil {
+		return fmt.Errorf("request raft flush: %w", err)
+	}
+	if s.CachedInfo().Config.Replicas <= 1 {
+		return nil
+	}
 	if _, err := js.Publish(ctx, requestSubject(n.EventsStream()), nil); err != nil {
 		return fmt.Errorf("request raft flush: %w", err)
 	}
