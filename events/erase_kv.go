@@ -66,7 +66,7 @@ func ErasableKeyValue(ctx context.Context, js jetstream.JetStream, cfg jetstream
 	sc := jetstream.StreamConfig{
 		Name:              "KV_" + cfg.Bucket,
 		Description:       cfg.Description,
-		Subjects:          []string{"$KV." + cfg.Bucket + ".>"},
+		Subjects:          []string{"$KV." + cfg.Bucket + ".>", flushSubjects("KV_" + cfg.Bucket)},
 		MaxMsgsPerSubject: history,
 		MaxBytes:          -1,
 		MaxAge:            cfg.TTL,

@@ -103,6 +103,8 @@ func Setup(ctx context.Context, js jetstream.JetStream, n Names, l Limits) error
 		Replicas:   replicas,
 	}}
 	for _, cfg := range streams {
+		// A subject of its own for flushing its Raft logs after an erasure (raft_flush.go).
+		cfg.Subjects = append(cfg.Subjects, flushSubjects(cfg.Name))
 		err := plan.apply(ctx, js, cfg.Name, func(r int) error {
 			cfg.Replicas = r
 			if cfg.Name == n.CRMStream() {

@@ -179,6 +179,11 @@ func (h *Handler) forget(ctx context.Context, ev events.Event, member string) er
 			return fmt.Errorf("forget: %w", err)
 		}
 	}
+	// On a cluster the Raft logs still hold what was just deleted: the bridge flushes them
+	// within RELAIS_ERASE_WITHIN (events.FlushRaftLogs).
+	if err := events.RequestRaftFlush(ctx, h.js, h.names); err != nil {
+		return fmt.Errorf("forget: %w", err)
+	}
 	if !inCRM {
 		// Nothing to wait for: relais never put them in the CRM.
 		return h.send(ctx, h.private(ev, "forget-done", h.cat.Forgotten))

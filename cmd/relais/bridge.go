@@ -129,7 +129,7 @@ func bridgeRole(ctx context.Context, rt *runtime, worker *crm.Worker) (*bridge.B
 		}
 		return nil
 	})
-	return b, append([]task{{"bridge", run}}, org.tasks(fwd.h, b.Query())...), nil
+	return b, append([]task{{"bridge", run}, raftFlushTask(rt)}, org.tasks(fwd.h, b.Query())...), nil
 }
 
 // cmdReplay rebuilds the bridge's Redis state from the event log (real Redis; the embedded

@@ -199,6 +199,7 @@ func dumpOnFailure(t *testing.T, procs []*serverProc) {
 
 // natsCluster is a JetStream cluster of named nodes.
 type natsCluster struct {
+	dir   string // each node's store under dir/<name>
 	nodes []*serverProc
 	urls  []string
 	names []string
@@ -210,7 +211,7 @@ func startNATSCluster(t *testing.T, bin string, size int) *natsCluster {
 	t.Helper()
 	dir := t.TempDir()
 	ports := clusterPorts(t, 2*size, false)
-	c := &natsCluster{}
+	c := &natsCluster{dir: dir}
 	var routes []string
 	for i := range size {
 		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", ports[size+i]))
@@ -300,6 +301,7 @@ func (c *natsCluster) waitReady(t *testing.T, replicas int, within time.Duration
 
 // redisCluster is a Redis Cluster: masters and their replicas, created by redis-cli.
 type redisCluster struct {
+	dir   string // each node's files under dir/r<i>
 	nodes []*serverProc
 	addrs []string
 }
@@ -311,7 +313,7 @@ func startRedisCluster(t *testing.T, bins clusterBins, masters, replicas int) *r
 	dir := t.TempDir()
 	n := masters * (1 + replicas)
 	ports := clusterPorts(t, n, true)
-	c := &redisCluster{}
+	c := &redisCluster{dir: dir}
 	for i, port := range ports {
 		nodeDir := filepath.Join(dir, fmt.Sprintf("r%d", i+1))
 		if err := os.MkdirAll(nodeDir, 0o700); err != nil {

@@ -36,6 +36,9 @@ type Config struct {
 	Namespace         string
 	// CampaignMaxPerWeek is RELAIS_CAMPAIGN_MAX_PER_WEEK.
 	CampaignMaxPerWeek int
+	// EraseWithin is RELAIS_ERASE_WITHIN: how long after an erasure a cluster's Raft logs
+	// may still hold the erased member (raftflush.go).
+	EraseWithin time.Duration
 
 	NATSURL, RedisURL string
 	NATSReplicas      int // 0: the cluster's size, at most 3 (events.ClusterReplicas)
@@ -183,6 +186,15 @@ func settings() []setting {
 			apply: num(func(c *Config) *int { return &c.CampaignMaxPerWeek }, 0, 50)},
 		{name: "RELAIS_WINDOW_DAYS", def: "30", help: "activity window in days", apply: num(func(c *Config) *int { return &c.WindowDays }, 1, 365)},
 		{name: "RELAIS_RETENTION_DAYS", def: "90", help: "how long the event log keeps events, in days (at least the window)", apply: num(func(c *Config) *int { return &c.RetentionDays }, 1, 3650)},
+		{name: "RELAIS_ERASE_WITHIN", def: "15m", help: "how long after /oubli a NATS cluster's Raft logs may still hold the erased member, at most (10s to 24h)",
+			apply: func(c *Config, v string) error {
+				d, err := time.ParseDuration(v)
+				if err != nil || d < 10*time.Second || d > 24*time.Hour {
+					return errors.New("want a duration from 10s to 24h, like 15m")
+				}
+				c.EraseWithin = d
+				return nil
+			}},
 		{name: "RELAIS_TAG_PREFIX", def: "relais-", help: "prefix of every tag relais writes",
 			apply: func(c *Config, v string) error {
 				if !regexp.MustCompile(`^[a-z0-9_-]{0,32}$`).MatchString(v) {
@@ -420,6 +432,7 @@ func (c Config) values() map[string]string {
 		"RELAIS_LEADER_MIN_PEOPLE": itoa(c.LeaderMinPeople), "RELAIS_WINDOW_DAYS": itoa(c.WindowDays),
 		"RELAIS_RETENTION_DAYS": itoa(c.RetentionDays), "RELAIS_TAG_PREFIX": c.TagPrefix, "RELAIS_NAMESPACE": c.Namespace,
 		"RELAIS_CAMPAIGN_MAX_PER_WEEK": itoa(c.CampaignMaxPerWeek),
+		"RELAIS_ERASE_WITHIN":          c.EraseWithin.String(),
 		"NATS_URL":                     c.NATSURL, "REDIS_URL": c.RedisURL, "RELAIS_NATS_REPLICAS": replicas,
 		"TELEGRAM_TOKEN": c.TelegramToken, "TELEGRAM_API_ENDPOINT": c.TelegramEndpoint,
 		"TELEGRAM_WEBHOOK_URL": c.TelegramWebhookURL, "TELEGRAM_WEBHOOK_SECRET": c.TelegramWebhookSecret,
