@@ -21,7 +21,7 @@ func TestGroupActivity(t *testing.T) {
 			b := stateBridge(t, func(c *Config) { c.Zone = loc })
 			g := newGen()
 			hour := func(offset int, h time.Duration) time.Time {
-				return testNow.Truncate(24 * time.Hour).AddDate(0, 0, offset).Add(h)
+				return testNow.Truncate(24*time.Hour).AddDate(0, 0, offset).Add(h)
 			}
 			apply(t, b,
 				g.ev(events.KindMessage, "1", hour(-3, 9*time.Hour+5*time.Minute)),
