@@ -103,6 +103,8 @@ var commands = []CommandSpec{
 	{[]string{"neplusmesolliciter", "nomorecalls"}, ArgSlug},
 	{[]string{"bilan", "digest"}, ArgNone},
 	{[]string{"tableau", "dashboard"}, ArgNone},
+	// Admins.
+	{[]string{"etat", "status"}, ArgNone},
 }
 
 // commandArgs indexes commands by name.

@@ -142,7 +142,8 @@ func TestReadmeListsEveryCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	table := map[command.Who]string{command.Anyone: "| everyone |", command.Organisers: "| organisers ("}
+	table := map[command.Who]string{command.Anyone: "| everyone |", command.Organisers: "| organisers (",
+		command.Admins: "| admins (`RELAIS_ADMINS`) |"}
 	for _, s := range declaredSet(t).All() {
 		if !s.Listed {
 			continue

@@ -88,6 +88,7 @@ type Handler struct {
 	commands *command.Set
 	help     helpTexts
 	weekly   *digest.Weekly // the weekly digests' sending
+	etat     etatDeps       // /etat's sources, set by EnableEtat
 }
 
 // maxLimitedMembers bounds the rate limiter's memory.
@@ -172,7 +173,7 @@ func New(cfg Config, pub *events.Publisher, hasher events.Hasher, js jetstream.J
 // this order.
 func (h *Handler) declarations() []command.Spec {
 	return slices.Concat(h.rightsCommands(), h.queryCommands(), h.digestCommands(),
-		h.dashboardCommands(), h.camp.Commands())
+		h.dashboardCommands(), h.camp.Commands(), h.etatCommands())
 }
 
 // Catalogue returns the texts the handler speaks.
