@@ -116,6 +116,7 @@ var commands = []CommandSpec{
 	{[]string{"bilan", "digest"}, ArgNone},
 	{[]string{"tableau", "dashboard"}, ArgNone},
 	// Admins.
+	{[]string{"etat", "status"}, ArgNone},
 	{[]string{"journal", "accesslog"}, ArgNone},
 }
 

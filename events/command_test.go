@@ -159,6 +159,7 @@ func TestCommandTable(t *testing.T) {
 		"neplusmesolliciter": ArgSlug, "nomorecalls": ArgSlug,
 		"bilan": ArgNone, "digest": ArgNone,
 		"tableau": ArgNone, "dashboard": ArgNone,
+		"etat": ArgNone, "status": ArgNone,
 		"journal": ArgNone, "accesslog": ArgNone,
 	}
 	got := map[string]ArgKind{}

@@ -23,6 +23,9 @@ type Health struct {
 	// Blind are the groups where the bot is a plain member while privacy mode is on: it sees
 	// only commands and replies to it there.
 	Blind []string
+	// Admin are the groups where the bot is an administrator: it receives messages,
+	// reactions and members' comings and goings there.
+	Admin []string
 }
 
 // sight records what Health reports. Only the process receiving updates (the poll lock's
@@ -77,10 +80,13 @@ func (s *sight) health() Health {
 			if !s.canReadAll {
 				h.Blind = append(h.Blind, token)
 			}
+		case "administrator", "creator":
+			h.Admin = append(h.Admin, token)
 		}
 	}
 	sort.Strings(h.Removed)
 	sort.Strings(h.Blind)
+	sort.Strings(h.Admin)
 	return h
 }
 

@@ -31,9 +31,11 @@ func TestHealthSeesTheBotRemovedReAddedAndBlind(t *testing.T) {
 	})
 	h.fake.MyChatMember(nord, ann, "kicked", "administrator") // re-added, as admin: it sees all
 	h.fake.MyChatMember(sud, ann, "member", "administrator")  // promoted: it sees all
-	waitFor(t, "both back", func() bool {
+	waitFor(t, "both back, as admin", func() bool {
 		got := a.Health()
-		return len(got.Removed) == 0 && len(got.Blind) == 0
+		want := []string{token(nord), token(sud)}
+		slices.Sort(want)
+		return len(got.Removed) == 0 && len(got.Blind) == 0 && slices.Equal(got.Admin, want)
 	})
 }
 

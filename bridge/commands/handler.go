@@ -93,6 +93,7 @@ type Handler struct {
 	help     helpTexts
 	jtxt     journalTexts
 	weekly   *digest.Weekly // the weekly digests' sending
+	etat     etatDeps       // /etat's sources, set by EnableEtat
 }
 
 // maxLimitedMembers bounds the rate limiter's memory.
@@ -181,7 +182,7 @@ func New(cfg Config, pub *events.Publisher, hasher events.Hasher, js jetstream.J
 // this order.
 func (h *Handler) declarations() []command.Spec {
 	return slices.Concat(h.rightsCommands(), h.queryCommands(), h.digestCommands(),
-		h.dashboardCommands(), h.journalCommands(), h.camp.Commands())
+		h.dashboardCommands(), h.etatCommands(), h.journalCommands(), h.camp.Commands())
 }
 
 // Catalogue returns the texts the handler speaks.

@@ -53,18 +53,7 @@ const scopedFetch = 250
 // organiserList lists organisers and admins once each, in a stable order.
 func (h *Handler) organiserList() []digest.Recipient {
 	seen := map[string]bool{}
-	var out []digest.Recipient
-	add := func(o Organisers, admin bool) {
-		for id := range o.telegram {
-			out = append(out, digest.Recipient{Platform: events.Telegram, ID: id, Chat: id, ScopeID: id, Admin: admin})
-		}
-		for phone := range o.whatsapp {
-			jid := strings.TrimPrefix(phone, "+") + "@s.whatsapp.net"
-			out = append(out, digest.Recipient{Platform: events.WhatsApp, ID: phone, Chat: jid, ScopeID: jid, Phone: phone, Admin: admin})
-		}
-	}
-	add(h.cfg.Admins, true)
-	add(h.cfg.Organisers, false)
+	out := append(recipients(h.cfg.Admins, true), recipients(h.cfg.Organisers, false)...)
 	var uniq []digest.Recipient
 	for _, o := range out {
 		k := string(o.Platform) + ":" + o.ID

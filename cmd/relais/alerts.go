@@ -53,7 +53,7 @@ func (p *probeSet) Conditions(ctx context.Context) []incident.Condition {
 
 // startMonitor runs the health monitor of this process once NATS is connected: the probes
 // of the servers and the disk here, the roles' probes as they register. Incidents go to
-// RELAIS_ALERT_WEBHOOK; the chat side plugs in with Monitor.SetNotifier.
+// RELAIS_ALERT_WEBHOOK and privately to the admins in chat (alerts_chat.go).
 func (in *instance) startMonitor(ctx context.Context) error {
 	rt := in.rt
 	cfg := incident.Config{AlertAfter: rt.cfg.AlertAfter, Probes: []incident.Probe{rt.probes}, Log: rt.log, Registerer: rt.reg}
@@ -81,6 +81,11 @@ func (in *instance) startMonitor(ctx context.Context) error {
 		}))
 	}
 	rt.monitor = incident.NewMonitor(cfg)
+	chat, err := adminAlerts(rt)
+	if err != nil {
+		return err
+	}
+	rt.monitor.SetNotifier(chat)
 	in.tasks.Add(1)
 	go func() {
 		defer in.tasks.Done()

@@ -101,6 +101,7 @@ func bridgeRole(ctx context.Context, rt *runtime, worker *crm.Worker) (*bridge.B
 	}, rt.pub, rt.hasher, rt.js, rt.names, b.Query(), b, sync, store); err != nil {
 		return nil, nil, err
 	}
+	enableEtat(rt, fwd.h, b.Query())
 	if err := fwd.h.EnableCampaigns(ctx, commands.CampaignConfig{
 		MaxPerWeek: rt.cfg.CampaignMaxPerWeek, Audience: b.Query(), Registerer: rt.reg,
 	}); err != nil {

@@ -97,6 +97,7 @@ func TestRunAlertsIncidentsOnceAcrossReplicas(t *testing.T) {
 			"RELAIS_DATA_DIR=" + t.TempDir(), "RELAIS_HTTP_ADDR=" + addr, "RELAIS_SECRET=relais-test-secret-0123456789",
 			"NATS_URL=" + srv.URL(), "TELEGRAM_TOKEN=" + bot.Token(), "TELEGRAM_API_ENDPOINT=" + bot.Endpoint(),
 			"RELAIS_ALERT_WEBHOOK=" + url, "RELAIS_ALERT_SECRET=" + secret, "RELAIS_ALERT_AFTER=2s",
+			"RELAIS_ADMINS=telegram:7001",
 		}, "run", "--roles=telegram")
 		waitReady(t, p, addr, 20*time.Second)
 		procs = append(procs, p)
@@ -128,6 +129,31 @@ func TestRunAlertsIncidentsOnceAcrossReplicas(t *testing.T) {
 	}
 	if n := rcv.count(incident.TelegramGroupRemoved, "incident.ended"); n != 1 {
 		t.Errorf("removal ended posted %d times, want 1", n)
+	}
+	// The admin was told too, privately in the fake Telegram, once each way: the replicas'
+	// replies share their ids and the replies stream drops the second.
+	removed := incident.TelegramGroupRemoved.Text("fr")
+	told := func(prefix string) int {
+		n := 0
+		for _, m := range bot.Sent() {
+			if m.ChatID == admin.ID && strings.HasPrefix(m.Text, prefix) && strings.Contains(m.Text, removed) {
+				n++
+			}
+		}
+		return n
+	}
+	for deadline := time.Now().Add(20 * time.Second); told("⚠️") == 0 || told("✅ Rétabli") == 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the admin was not told of the removal in chat, start and end; sent %+v", bot.Sent())
+		}
+	}
+	if start, end := told("⚠️"), told("✅ Rétabli"); start != 1 || end != 1 {
+		t.Errorf("the admin was told the start %d times and the end %d times, want once each", start, end)
+	}
+	for _, m := range bot.Sent() {
+		if m.ChatID == admin.ID && strings.Contains(m.Text, "1234") {
+			t.Errorf("the admin's message names the group's id: %q", m.Text)
+		}
 	}
 	rcv.mu.Lock()
 	defer rcv.mu.Unlock()
