@@ -21,14 +21,23 @@ import (
 )
 
 // buildRelais compiles the real binary once per test run.
+// buildRelais returns the relais binary, built once for the whole test run: linking it
+// takes seconds, and every test of the binary used to link its own.
 func buildRelais(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "relais")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	testBinary.once.Do(func() {
+		bin := filepath.Join(testBinary.dir, "relais")
+		out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+		if err != nil {
+			testBinary.err = fmt.Errorf("go build: %w\n%s", err, out)
+			return
+		}
+		testBinary.path = bin
+	})
+	if testBinary.err != nil {
+		t.Fatal(testBinary.err)
 	}
-	return bin
+	return testBinary.path
 }
 
 func freeAddr(t *testing.T) string {
