@@ -190,6 +190,10 @@ func (e Event) Validate() error {
 		return reject(ErrInvalidField, "command set on a %s event", e.Kind)
 	case e.Chars < 0:
 		return reject(ErrInvalidField, "chars is negative")
+	case e.Document != nil && (e.Kind != KindCommand || e.Command.Name != UploadCommand || e.Group != nil):
+		return reject(ErrInvalidField, "document outside a private %s command", UploadCommand)
+	case e.Document != nil:
+		return e.Document.validate()
 	}
 	return nil
 }
@@ -228,8 +232,10 @@ func (r Reply) Validate() error {
 		return reject(ErrUnknownPlatform, "%q", truncate(string(r.Platform), 32))
 	case r.Chat == "":
 		return reject(ErrInvalidField, "chat is missing")
-	case r.Text == "":
+	case r.Text == "" && r.Delete == "":
 		return reject(ErrInvalidField, "text is empty")
+	case len(r.Delete) > maxDocMsgLen:
+		return reject(ErrInvalidField, "delete over %d bytes", maxDocMsgLen)
 	case len(r.Buttons) > MaxButtons:
 		return reject(ErrInvalidField, "%d buttons", len(r.Buttons))
 	case r.Campaign != nil && (!ValidSlug(r.Campaign.Slug) || !validToken(r.Campaign.Member)):

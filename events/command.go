@@ -103,6 +103,8 @@ var commands = []CommandSpec{
 	{[]string{"neplusmesolliciter", "nomorecalls"}, ArgSlug},
 	{[]string{"bilan", "digest"}, ArgNone},
 	{[]string{"tableau", "dashboard"}, ArgNone},
+	// A chat export sent privately (see Document); typed alone, it says how to send one.
+	{[]string{UploadCommand, "import"}, ArgNone},
 }
 
 // commandArgs indexes commands by name.

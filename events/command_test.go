@@ -155,6 +155,7 @@ func TestCommandTable(t *testing.T) {
 		"neplusmesolliciter": ArgSlug, "nomorecalls": ArgSlug,
 		"bilan": ArgNone, "digest": ArgNone,
 		"tableau": ArgNone, "dashboard": ArgNone,
+		"importer": ArgNone, "import": ArgNone,
 	}
 	got := map[string]ArgKind{}
 	for _, c := range KnownCommands() {

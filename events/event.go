@@ -65,6 +65,8 @@ type Event struct {
 	Target  string   `json:"target,omitempty"`
 	Command *Command `json:"command,omitempty"`
 	Chars   int      `json:"chars,omitempty"` // length of the text in characters
+	// Document is a file sent to the bot privately, on the command UploadCommand only.
+	Document *Document `json:"document,omitempty"`
 }
 
 // Group is where an event happened. MigratedFrom is set on the first event of a Telegram
@@ -191,6 +193,9 @@ type Reply struct {
 	// Photo is a PNG to send as a picture, with Text as its caption (a chart of counts:
 	// never a person's picture). The adapter securely deletes the reply once sent.
 	Photo []byte `json:"photo,omitempty"`
+	// Delete is the platform id of a message in Chat to delete (an uploaded export, once
+	// read). A reply with Delete and no Text only deletes.
+	Delete string `json:"delete,omitempty"`
 }
 
 // Button is one choice under a reply: its label and the command a press sends back.
