@@ -118,6 +118,14 @@ func (s *sender) handle(ctx context.Context, msg jetstream.Msg) error {
 	if err != nil || chat == 0 {
 		return events.Permanent(errors.New("reply chat is not a telegram chat id"))
 	}
+	if r.Delete != "" {
+		if err := s.a.deleteMessage(ctx, chat, r.Delete); err != nil {
+			return err
+		}
+		if r.Text == "" {
+			return nil
+		}
+	}
 	err = s.send(ctx, chat, r)
 	var api *tgbotapi.Error
 	if !errors.As(err, &api) || api.Code != http.StatusForbidden {

@@ -71,6 +71,8 @@ type Server struct {
 	members    map[[2]int64]memberState
 	memberFail map[int64]APIError // getChatMember's error per chat, until healed (members.go)
 	photos     []Photo
+	files      map[string]storedFile // by file id (files.go)
+	deleted    [][2]int64            // (chat, message) deleted
 }
 
 // Option configures a Server.
