@@ -23,6 +23,7 @@ import (
 
 	"github.com/relais-bot/relais/bridge/commands/campaigns"
 	"github.com/relais-bot/relais/bridge/commands/command"
+	"github.com/relais-bot/relais/bridge/commands/imports"
 	"github.com/relais-bot/relais/bridge/commands/reply"
 	"github.com/relais-bot/relais/bridge/consent"
 	"github.com/relais-bot/relais/bridge/scope"
@@ -88,6 +89,9 @@ type Handler struct {
 	commands *command.Set
 	help     helpTexts
 	weekly   *digest.Weekly // the weekly digests' sending
+	// imports is the organiser's upload (imports_cmd.go), answering "unavailable" until
+	// EnableImports.
+	imports *imports.Feature
 }
 
 // maxLimitedMembers bounds the rate limiter's memory.
@@ -160,6 +164,9 @@ func New(cfg Config, pub *events.Publisher, hasher events.Hasher, js jetstream.J
 		return nil, err
 	}
 	h.camp = camp
+	if h.imports, err = imports.New(h.importDeps()); err != nil {
+		return nil, err
+	}
 	set, err := command.NewSet(h.declarations()...)
 	if err != nil {
 		return nil, err
@@ -172,7 +179,7 @@ func New(cfg Config, pub *events.Publisher, hasher events.Hasher, js jetstream.J
 // this order.
 func (h *Handler) declarations() []command.Spec {
 	return slices.Concat(h.rightsCommands(), h.queryCommands(), h.digestCommands(),
-		h.dashboardCommands(), h.camp.Commands())
+		h.dashboardCommands(), h.importCommands(), h.camp.Commands())
 }
 
 // Catalogue returns the texts the handler speaks.
