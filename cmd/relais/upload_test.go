@@ -17,9 +17,12 @@ const uploadCanary = "CANARI-upload-7f3a"
 // uploadExport is a Telegram Desktop account export of two supergroups: the organiser's
 // (-100777, where members 521 and 522 answer 520: 520 is a leader) and one she is not in
 // (-100888). Its messages run from 20 to 4 days ago, before relais began to listen.
-func uploadExport() []byte {
+func uploadExport() []byte { return uploadExportFrom(20, 0) }
+
+// uploadExportFrom is uploadExport with its messages from daysAgo on, ids after firstID.
+func uploadExportFrom(daysAgo, firstID int) []byte {
 	var msgs []string
-	id := 0
+	id := firstID
 	add := func(daysAgo, from, replyTo int) int {
 		id++
 		at := time.Now().Add(-time.Duration(daysAgo) * 24 * time.Hour).Truncate(time.Second)
@@ -31,7 +34,7 @@ func uploadExport() []byte {
 			id, at.UTC().Format("2006-01-02T15:04:05"), at.Unix(), from, from, uploadCanary, reply))
 		return id
 	}
-	for day := 20; day >= 4; day -= 4 {
+	for day := daysAgo; day >= daysAgo-16; day -= 4 {
 		q := add(day, 520, 0)
 		add(day, 521, q)
 		add(day, 522, q)
