@@ -1,14 +1,19 @@
 package events
 
-import "strings"
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
 
 // An organiser may send a chat export to the bot in private (issue #25, "leaders on day
 // one"). Its content never enters an event: the adapter publishes a command event naming the
 // file by the platform's handle, and the bridge, which checks who sent it, downloads it as a
 // stream and imports it from memory. The reply that answers deletes the file's message.
 
-// Document is a file sent to the bot privately: what fetching it needs, never its content
-// and never its name (a WhatsApp export's name carries a contact's name).
+// Document is a file sent to the bot privately: what fetching and importing it need, never
+// its content, and of its name only the chat a WhatsApp export names (the event is deleted
+// once answered, like every command).
 type Document struct {
 	// FileID is the platform's handle to download the file (Telegram's file_id).
 	FileID string `json:"file_id"`
@@ -19,6 +24,40 @@ type Document struct {
 	Size int64 `json:"size,omitempty"`
 	// Message is the platform id of the private message carrying the file, deleted once read.
 	Message string `json:"message,omitempty"`
+	// Chat is the chat a WhatsApp export names in its file name ("Discussion WhatsApp avec
+	// <chat>.txt"), which is how the import finds its group: WhatsApp exports carry no group
+	// id. Empty for any other name. At most MaxQueryRunes runes.
+	Chat string `json:"chat,omitempty"`
+}
+
+// exportNames are the starts of the names WhatsApp gives its exports (Android in French and
+// English, iOS), before the chat's title.
+var exportNames = []string{"Discussion WhatsApp avec ", "WhatsApp Chat with ", "WhatsApp Chat - "}
+
+// ExportChat returns the chat a WhatsApp export's file name names, "" when the name is not
+// one WhatsApp gives: only then does a document keep part of its name.
+func ExportChat(name string) string {
+	name = strings.TrimSpace(name)
+	ext := DocumentExt(name)
+	if ext != "txt" && ext != "zip" {
+		return ""
+	}
+	base := name[:len(name)-len(ext)-1]
+	for _, p := range exportNames {
+		if title, ok := strings.CutPrefix(base, p); ok {
+			title = strings.TrimSpace(strings.Map(func(r rune) rune {
+				if unicode.IsControl(r) {
+					return -1
+				}
+				return r
+			}, title))
+			if title == "" || utf8.RuneCountInString(title) > MaxQueryRunes {
+				return ""
+			}
+			return title
+		}
+	}
+	return ""
 }
 
 // Document bounds.
@@ -59,6 +98,8 @@ func (d *Document) validate() error {
 		return reject(ErrInvalidField, "document.size is negative")
 	case len(d.Message) > maxDocMsgLen:
 		return reject(ErrInvalidField, "document.message over %d bytes", maxDocMsgLen)
+	case d.Chat != "" && ExportChat(exportNames[0]+d.Chat+".txt") != d.Chat:
+		return reject(ErrInvalidField, "document.chat is not a chat title")
 	}
 	for _, c := range d.FileID {
 		if c <= ' ' || c > '~' {

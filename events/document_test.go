@@ -108,3 +108,29 @@ func FuzzDocumentEvent(f *testing.F) {
 		}
 	})
 }
+
+func TestExportChat(t *testing.T) {
+	for in, want := range map[string]string{
+		"Discussion WhatsApp avec Entraide Sud.txt": "Entraide Sud",
+		"WhatsApp Chat with Quartier Nord.zip":      "Quartier Nord",
+		"WhatsApp Chat - Entraide 🌱.zip":            "Entraide 🌱",
+		"result.json":                               "",
+		"Discussion WhatsApp avec .txt":             "",
+		"Discussion WhatsApp avec Entraide.json":    "",
+		"notes Entraide.txt":                        "",
+		"Discussion WhatsApp avec " + strings.Repeat("a", MaxQueryRunes+1) + ".txt": "",
+	} {
+		if got := ExportChat(in); got != want {
+			t.Errorf("ExportChat(%q) = %q, want %q", in, got, want)
+		}
+	}
+	e := uploadEvent()
+	e.Document.Chat = "Entraide\nSud"
+	if _, err := Encode(e); !errors.Is(err, ErrInvalidField) {
+		t.Fatalf("a chat with a newline: got %v", err)
+	}
+	e.Document.Chat = "Entraide Sud"
+	if _, err := Encode(e); err != nil {
+		t.Fatalf("a chat title: %v", err)
+	}
+}

@@ -256,9 +256,11 @@ func (m *mapper) private(msg *tgbotapi.Message) []events.Event {
 	}
 	if d := msg.Document; d != nil {
 		// A file sent privately is an organiser's chat export, or nothing: the bridge, which
-		// knows organisers, fetches it by its handle. Its name and caption stay here.
+		// knows organisers, fetches it by its handle. Its caption stays here, and its name but
+		// for the chat a WhatsApp export's name gives (its group: the file carries no id).
 		e.Kind, e.Command = events.KindCommand, &events.Command{Name: events.UploadCommand}
-		e.Document = &events.Document{FileID: d.FileID, Ext: events.DocumentExt(d.FileName), Size: int64(max(d.FileSize, 0)), Message: strconv.Itoa(msg.MessageID)}
+		e.Document = &events.Document{FileID: d.FileID, Ext: events.DocumentExt(d.FileName), Size: int64(max(d.FileSize, 0)),
+			Message: strconv.Itoa(msg.MessageID), Chat: events.ExportChat(d.FileName)}
 		return []events.Event{e}
 	}
 	if cmd, ok := events.ParseCommand(msg.Text, m.bot); ok {

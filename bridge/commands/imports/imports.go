@@ -148,7 +148,7 @@ func (f *Feature) importDoc(ctx context.Context, ev events.Event, dl Downloader)
 	rc, err := dl.Open(ctx, doc.FileID)
 	if err != nil {
 		f.d.Log.Warn("upload: download failed", "err", err.Error())
-		return f.failed(err), nil
+		return f.failed(err, ""), nil
 	}
 	name := "export"
 	if doc.Ext != "" {
@@ -158,18 +158,19 @@ func (f *Feature) importDoc(ctx context.Context, ev events.Event, dl Downloader)
 	rc.Close()
 	if err != nil {
 		f.d.Log.Warn("upload: read failed", "err", err.Error())
-		return f.failed(err), nil
+		return f.failed(err, ""), nil
 	}
 	now := f.d.Now()
 	opt := f.d.Options(now)
-	opt.Now, opt.MaxBytes = now, MaxBytes
+	// A WhatsApp export names its group only in its file name.
+	opt.Now, opt.MaxBytes, opt.Group = now, MaxBytes, doc.Chat
 	opt.Scope = func(p events.Platform, groupID string) bool { return sc.Has(f.d.Hash.Group(p, groupID)) }
 	sum, err := f.d.Importer.Upload(ctx, file, opt, f.d.Cards, f.d.LeaderTag, f.d.Wait)
 	if err != nil {
 		// The reason names no member and quotes no text (the readers' errors are positions
 		// and kinds); the log keeps only that an upload failed.
 		f.d.Log.Info("upload refused", "groups", len(sum.Groups), "refused", len(sum.Refused))
-		return f.failed(err, sum.Refused...), nil
+		return f.failed(err, doc.Chat, sum.Refused...), nil
 	}
 	f.d.Log.Info("upload imported", "import", sum.ID, "groups", len(sum.Groups), "applied", sum.Applied)
 	return f.summary(sum, sc), nil
@@ -229,11 +230,16 @@ func (f *Feature) date(t time.Time) string {
 }
 
 // failed says why nothing was imported, in the organiser's words where the reason is known.
-func (f *Feature) failed(err error, refused ...string) string {
+func (f *Feature) failed(err error, chat string, refused ...string) string {
 	reason := err.Error()
-	if isNoGroup(err) {
+	switch {
+	case isNoGroup(err):
 		// The groups refused, by title and why: the organiser's own file names them.
 		return fmt.Sprintf(f.txt.Failed, fmt.Sprintf(f.txt.NoGroup, strings.Join(refused, "; ")))
+	case errors.Is(err, history.ErrNeedGroup):
+		return fmt.Sprintf(f.txt.Failed, f.txt.NeedGroup)
+	case errors.Is(err, history.ErrUnknownGroup), errors.Is(err, history.ErrAmbiguous):
+		return fmt.Sprintf(f.txt.Failed, fmt.Sprintf(f.txt.UnknownGroup, chat))
 	}
 	for _, k := range f.reasons() {
 		if errors.Is(err, k.err) {

@@ -3,6 +3,7 @@ package imports
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"sync"
@@ -166,5 +167,53 @@ func TestEndedPostsTheNoticeOnce(t *testing.T) {
 	}
 	if r := pub.out[1]; r.Chat != "1203@g.us" || !strings.Contains(r.Text, "1 jour ") || !strings.Contains(r.Text, "/oubli") {
 		t.Errorf("whatsapp notice: %+v", r)
+	}
+}
+
+// bytesDownload serves one file.
+type bytesDownload []byte
+
+func (b bytesDownload) Open(context.Context, string) (io.ReadCloser, error) {
+	return io.NopCloser(strings.NewReader(string(b))), nil
+}
+
+// groupUploader records the options of the import and refuses it as history would.
+type groupUploader struct {
+	opt history.Options
+	err error
+}
+
+func (g *groupUploader) Upload(_ context.Context, _ history.File, opt history.Options, _ history.Cards, _ string, _ time.Duration) (history.UploadSummary, error) {
+	g.opt = opt
+	return history.UploadSummary{}, g.err
+}
+
+// TestUploadOfAWhatsAppExportNamesItsGroup: a WhatsApp export sent through Telegram names its
+// group by the chat its file name gives; a group relais does not follow, or a renamed file,
+// gets an answer that says so, and the file message is still deleted.
+func TestUploadOfAWhatsAppExportNamesItsGroup(t *testing.T) {
+	for _, tc := range []struct {
+		chat string
+		err  error
+		want string
+	}{
+		{"Entraide Sud", fmt.Errorf("export.zip: %w: %q", history.ErrUnknownGroup, "Entraide Sud"), "aucun groupe WhatsApp nommé exactement « Entraide Sud »"},
+		{"", fmt.Errorf("export.txt: %w", history.ErrNeedGroup), "ne dit plus de quel groupe"},
+	} {
+		pub := &sentReplies{}
+		f := testFeature(t, pub)
+		up := &groupUploader{err: tc.err}
+		f.d.Importer = up
+		f.d.Downloaders[events.Telegram] = bytesDownload("01/02/2026 10:00 - Zoé: bonjour")
+		ev := upload(events.Telegram, &events.Document{FileID: "F1", Ext: "zip", Size: 30, Message: "12", Chat: tc.chat})
+		if err := f.Upload(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+		if up.opt.Group != tc.chat || up.opt.Scope == nil || up.opt.MaxBytes != MaxBytes {
+			t.Errorf("import options: group %q, scope set %v, max %d", up.opt.Group, up.opt.Scope != nil, up.opt.MaxBytes)
+		}
+		if len(pub.out) != 2 || !strings.Contains(pub.out[0].Text, tc.want) || !strings.Contains(pub.out[0].Text, "Rien n'a changé") || pub.out[1].Delete != "12" {
+			t.Errorf("replies %+v, want %q then the deletion", pub.out, tc.want)
+		}
 	}
 }

@@ -28,6 +28,9 @@ type texts struct {
 	DateLayout  string
 	// The reasons a file is refused, in the organiser's words.
 	NotExport, Truncated, Future, Duplicate, NoGroup string
+	// NeedGroup: a WhatsApp export whose file name was changed names no group;
+	// UnknownGroup (%[1]s the title its name gives) names none relais follows.
+	NeedGroup, UnknownGroup string
 	// Notice is posted once in a group after an import: %[1]d days counted.
 	Notice locale.Plural
 }
@@ -56,7 +59,6 @@ func (f *Feature) reasons() []reason {
 		{waexport.ErrNotExport, t.NotExport},
 		{waexport.ErrBinary, t.NotExport},
 		{waexport.ErrNoChat, t.NotExport},
-		{history.ErrNeedGroup, t.NotExport},
 		{tgexport.ErrTruncated, t.Truncated},
 		{tgexport.ErrMalformed, t.Truncated},
 		{tgexport.ErrFutureDate, t.Future},
