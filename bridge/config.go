@@ -5,6 +5,7 @@
 package bridge
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"math"
@@ -75,6 +76,10 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Groups, when set, hears of each group with live events (the information notice).
 	Groups GroupObserver
+	// HistoryEnded, when set, hears of each import the bridge applied and settled, with its
+	// end marker's data (the groups imported into): the post-import notice. Its error makes
+	// the end marker come back.
+	HistoryEnded func(ctx context.Context, importID string, data []byte) error
 	// SingleWriter says this bridge is the only one writing its Redis, which starts empty
 	// (the embedded Redis: one bridge, state rebuilt at each start). It then writes with
 	// plain pipelines instead of Lua scripts and keeps the applied sequences in memory

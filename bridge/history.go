@@ -123,5 +123,11 @@ func (b *Bridge) endHistory(ctx context.Context, ab *appliedBatch, ends []int, f
 		// few deliveries the gap is taken for such holes rather than waited for forever.
 		whole := end <= floor+1 || before >= end-1-floor || md.NumDelivered >= historyEndTries
 		ab.errs[i] = b.settleHistory(ctx, ok && whole)
+		if ab.errs[i] == nil && b.cfg.HistoryEnded != nil {
+			m := ab.msgs[i]
+			if err := b.cfg.HistoryEnded(ctx, m.Headers().Get(events.HeaderHistoryDone), m.Data()); err != nil {
+				ab.errs[i] = events.RetryAfter(fmt.Errorf("import end: %w", err), 2*time.Second)
+			}
+		}
 	}
 }

@@ -192,6 +192,10 @@ func (e Event) Validate() error {
 		return reject(ErrInvalidField, "command set on a %s event", e.Kind)
 	case e.Chars < 0:
 		return reject(ErrInvalidField, "chars is negative")
+	case e.Document != nil && (e.Kind != KindCommand || e.Command.Name != UploadCommand || e.Group != nil):
+		return reject(ErrInvalidField, "document outside a private %s command", UploadCommand)
+	case e.Document != nil:
+		return e.Document.validate()
 	}
 	return nil
 }
@@ -230,8 +234,10 @@ func (r Reply) Validate() error {
 		return reject(ErrUnknownPlatform, "%q", truncate(string(r.Platform), 32))
 	case r.Chat == "":
 		return reject(ErrInvalidField, "chat is missing")
-	case r.Text == "":
+	case r.Text == "" && r.Delete == "":
 		return reject(ErrInvalidField, "text is empty")
+	case len(r.Delete) > maxDocMsgLen:
+		return reject(ErrInvalidField, "delete over %d bytes", maxDocMsgLen)
 	case len(r.Buttons) > MaxButtons:
 		return reject(ErrInvalidField, "%d buttons", len(r.Buttons))
 	case r.Campaign != nil && (!ValidSlug(r.Campaign.Slug) || !validToken(r.Campaign.Member)):
@@ -247,15 +253,15 @@ func (r Reply) Validate() error {
 	case len(r.Photo) > 0 && len(r.Buttons) > 0:
 		return reject(ErrInvalidField, "a photo carries no buttons")
 	}
-	if d := r.Document; d != nil {
+	if d := r.Attachment; d != nil {
 		switch {
 		case !r.Private:
 			return reject(ErrInvalidField, "a document is sent privately")
 		case len(r.Photo) > 0 || len(r.Buttons) > 0 || r.AskPhone:
 			return reject(ErrInvalidField, "a document carries no photo, button or phone request")
-		case len(d.Data) == 0 || len(d.Data) > MaxDocumentBytes:
-			return reject(ErrInvalidField, "document of %d bytes, limit %d", len(d.Data), MaxDocumentBytes)
-		case !slices.Contains(DocumentMimes, d.Mime):
+		case len(d.Data) == 0 || len(d.Data) > MaxAttachmentBytes:
+			return reject(ErrInvalidField, "document of %d bytes, limit %d", len(d.Data), MaxAttachmentBytes)
+		case !slices.Contains(AttachmentMimes, d.Mime):
 			return reject(ErrInvalidField, "document type %q", truncate(d.Mime, 32))
 		case !documentName.MatchString(d.Name):
 			return reject(ErrInvalidField, "document name %q", truncate(d.Name, 32))

@@ -118,6 +118,8 @@ var commands = []CommandSpec{
 	// Admins.
 	{[]string{"etat", "status"}, ArgNone},
 	{[]string{"journal", "accesslog"}, ArgNone},
+	// A chat export sent privately (see Document); typed alone, it says how to send one.
+	{[]string{UploadCommand, "import"}, ArgNone},
 }
 
 // commandArgs indexes commands by name.

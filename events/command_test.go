@@ -161,6 +161,7 @@ func TestCommandTable(t *testing.T) {
 		"tableau": ArgNone, "dashboard": ArgNone,
 		"etat": ArgNone, "status": ArgNone,
 		"journal": ArgNone, "accesslog": ArgNone,
+		"importer": ArgNone, "import": ArgNone,
 	}
 	got := map[string]ArgKind{}
 	for _, c := range KnownCommands() {

@@ -65,6 +65,8 @@ type Event struct {
 	Target  string   `json:"target,omitempty"`
 	Command *Command `json:"command,omitempty"`
 	Chars   int      `json:"chars,omitempty"` // length of the text in characters
+	// Document is a file sent to the bot privately, on the command UploadCommand only.
+	Document *Document `json:"document,omitempty"`
 }
 
 // Group is where an event happened. MigratedFrom is set on the first event of a Telegram
@@ -191,27 +193,30 @@ type Reply struct {
 	// Photo is a PNG to send as a picture, with Text as its caption (a chart of counts:
 	// never a person's picture). The adapter securely deletes the reply once sent.
 	Photo []byte `json:"photo,omitempty"`
-	// Document is a file to send, with Text as its caption: a member's own data (/moi
+	// Attachment is a file to send, with Text as its caption: a member's own data (/moi
 	// fichier), only ever privately. The adapter securely deletes the reply once sent, and
 	// a fallback to a group gets the text only.
-	Document *Document `json:"document,omitempty"`
+	Attachment *Attachment `json:"attachment,omitempty"`
+	// Delete is the platform id of a message in Chat to delete (an uploaded export, once
+	// read). A reply with Delete and no Text only deletes.
+	Delete string `json:"delete,omitempty"`
 }
 
-// Document is a file a reply carries.
-type Document struct {
+// Attachment is a file a reply carries.
+type Attachment struct {
 	// Name is the file name the member sees (letters, digits, . _ -).
 	Name string `json:"name"`
-	// Mime is its media type; only DocumentMimes are sent.
+	// Mime is its media type; only AttachmentMimes are sent.
 	Mime string `json:"mime"`
 	Data []byte `json:"data"`
 }
 
-// DocumentMimes are the media types a reply's document may have.
-var DocumentMimes = []string{"application/json"}
+// AttachmentMimes are the media types a reply's attachment may have.
+var AttachmentMimes = []string{"application/json"}
 
-// MaxDocumentBytes bounds a reply's document, so the reply stays within MaxSize once
+// MaxAttachmentBytes bounds a reply's attachment, so the reply stays within MaxSize once
 // encoded (base64 adds a third).
-const MaxDocumentBytes = 40 << 10
+const MaxAttachmentBytes = 40 << 10
 
 // Button is one choice under a reply: its label and the command a press sends back.
 type Button struct {

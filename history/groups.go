@@ -37,6 +37,10 @@ type imported struct {
 	First int64 `json:"first"`
 	// Imports counts the imports that added events.
 	Imports int `json:"imports"`
+	// Applied are the ids of the last imports the bridge applied here (ended.go).
+	Applied []string `json:"applied,omitempty"`
+	// Noticed says the post-import notice was posted in the group.
+	Noticed bool `json:"noticed,omitempty"`
 }
 
 func newGroups(js jetstream.JetStream, pub *events.Publisher) *groups {
@@ -163,35 +167,11 @@ func (g *groups) find(ctx context.Context, p events.Platform, want string) (even
 // recordImported lowers the group's oldest imported time to first, so a later import stops
 // there.
 func (g *groups) recordImported(ctx context.Context, p events.Platform, tok string, first time.Time) error {
-	key := string(p) + "." + tok
-	for range 10 {
-		var rec imported
-		var rev uint64
-		e, err := g.kv.Get(ctx, key)
-		switch {
-		case errors.Is(err, jetstream.ErrKeyNotFound):
-		case err != nil:
-			return fmt.Errorf("history bucket: %w", err)
-		default:
-			rev = e.Revision()
-			_ = json.Unmarshal(e.Value(), &rec)
-		}
+	return update(ctx, g.kv, string(p)+"."+tok, func(rec *imported) bool {
 		if rec.First == 0 || first.UnixMilli() < rec.First {
 			rec.First = first.UnixMilli()
 		}
 		rec.Imports++
-		data, _ := json.Marshal(rec)
-		if rev == 0 {
-			_, err = g.kv.Create(ctx, key, data)
-		} else {
-			_, err = g.kv.Update(ctx, key, data, rev)
-		}
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, jetstream.ErrKeyExists) && !strings.Contains(err.Error(), "wrong last sequence") {
-			return fmt.Errorf("history bucket: %w", err)
-		}
-	}
-	return errors.New("history bucket: too many concurrent imports")
+		return true
+	})
 }

@@ -25,6 +25,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -111,6 +112,8 @@ type GroupReport struct {
 	Published, Duplicates int
 	// Suppressed counts events of members who objected or were erased, not imported.
 	Suppressed int
+	// Days is the number of calendar days from First to Last, both included.
+	Days int
 }
 
 // Import checks every file, then publishes their events and marks the import's end. An
@@ -214,7 +217,19 @@ func (im *Importer) importFrom(ctx context.Context, files []source, opt Options)
 	if published == 0 {
 		return rep, nil // nothing new: no member to settle
 	}
-	ack, err := im.JS.PublishMsg(ctx, im.Pub.HistoryDoneMsg(rep.ID))
+	end := im.Pub.HistoryDoneMsg(rep.ID)
+	var body endData
+	for _, g := range rep.Groups {
+		if g.Published > 0 {
+			body.Groups = append(body.Groups, EndedGroup{Platform: g.Platform, ID: g.ID, Token: g.Token, Days: g.Days})
+		}
+	}
+	data, err := json.Marshal(body)
+	if err != nil {
+		return rep, fmt.Errorf("mark import end: %w", err)
+	}
+	end.Data = data
+	ack, err := im.JS.PublishMsg(ctx, end)
 	if err != nil {
 		return rep, fmt.Errorf("mark import end: %w", err)
 	}
@@ -432,6 +447,7 @@ func (r *run) check(ev events.Event) error {
 	if ev.At.After(t.Last) {
 		t.Last = ev.At
 	}
+	t.Days = spanDays(t.First, t.Last)
 	return nil
 }
 

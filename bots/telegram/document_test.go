@@ -14,7 +14,7 @@ func TestDocumentReply(t *testing.T) {
 	a := h.adapter()
 	data := []byte(`{"format":"relais-member-file/1","identity":{"name":"Camille"}}`)
 	h.reply(events.Reply{ID: "d1", Chat: "1001", Private: true, Text: "📄 Tout ce que relais détient sur vous",
-		Document: &events.Document{Name: "relais-20261207.json", Mime: "application/json", Data: data}})
+		Attachment: &events.Attachment{Name: "relais-20261207.json", Mime: "application/json", Data: data}})
 	run(t, a.ServeReplies)
 	waitFor(t, "reply settled", func() bool { return len(h.fake.Documents()) == 1 && h.repliesSettled() })
 	d := h.fake.Documents()[0]

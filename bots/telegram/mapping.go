@@ -254,6 +254,15 @@ func (m *mapper) private(msg *tgbotapi.Message) []events.Event {
 		e.Kind, e.Sender.Phone = events.KindConsent, phone
 		return []events.Event{e}
 	}
+	if d := msg.Document; d != nil {
+		// A file sent privately is an organiser's chat export, or nothing: the bridge, which
+		// knows organisers, fetches it by its handle. Its caption stays here, and its name but
+		// for the chat a WhatsApp export's name gives (its group: the file carries no id).
+		e.Kind, e.Command = events.KindCommand, &events.Command{Name: events.UploadCommand}
+		e.Document = &events.Document{FileID: d.FileID, Ext: events.DocumentExt(d.FileName), Size: int64(max(d.FileSize, 0)),
+			Message: strconv.Itoa(msg.MessageID), Chat: events.ExportChat(d.FileName)}
+		return []events.Event{e}
+	}
 	if cmd, ok := events.ParseCommand(msg.Text, m.bot); ok {
 		e.Kind, e.Command = events.KindCommand, &cmd
 		return []events.Event{e}

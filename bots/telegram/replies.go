@@ -118,6 +118,14 @@ func (s *sender) handle(ctx context.Context, msg jetstream.Msg) error {
 	if err != nil || chat == 0 {
 		return events.Permanent(errors.New("reply chat is not a telegram chat id"))
 	}
+	if r.Delete != "" {
+		if err := s.a.deleteMessage(ctx, chat, r.Delete); err != nil {
+			return err
+		}
+		if r.Text == "" {
+			return nil
+		}
+	}
 	err = s.send(ctx, chat, r)
 	var api *tgbotapi.Error
 	if !errors.As(err, &api) || api.Code != http.StatusForbidden {
@@ -236,7 +244,7 @@ func (a *Adapter) sendMessage(ctx context.Context, chat int64, r events.Reply) e
 	if len(r.Photo) > 0 {
 		return a.sendPhoto(ctx, chat, r)
 	}
-	if r.Document != nil {
+	if r.Attachment != nil {
 		return a.sendDocument(ctx, chat, r)
 	}
 	params := tgbotapi.Params{"chat_id": strconv.FormatInt(chat, 10), "text": r.Text}
@@ -281,7 +289,7 @@ func (a *Adapter) sendDocument(ctx context.Context, chat int64, r events.Reply) 
 	params := tgbotapi.Params{"chat_id": strconv.FormatInt(chat, 10), "caption": r.Text}
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	files := []tgbotapi.RequestFile{{Name: "document", Data: tgbotapi.FileBytes{Name: r.Document.Name, Bytes: r.Document.Data}}}
+	files := []tgbotapi.RequestFile{{Name: "document", Data: tgbotapi.FileBytes{Name: r.Attachment.Name, Bytes: r.Attachment.Data}}}
 	if _, err := a.api(ctx).UploadFiles("sendDocument", params, files); err != nil {
 		return fmt.Errorf("sendDocument: %w", a.redact.err(err))
 	}

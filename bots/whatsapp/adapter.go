@@ -331,6 +331,9 @@ func (a *Adapter) serveOneByOne(ctx context.Context, what, streamName string, cf
 		if err != nil {
 			return err
 		}
+		if rep.Text == "" {
+			return nil // only a deletion: WhatsApp lets only a message's sender delete it
+		}
 		if !a.canSend() {
 			return events.RetryAfter(errNotActive, 30*time.Second)
 		}

@@ -148,6 +148,18 @@ func (m Mapper) mapMessage(ctx context.Context, e *waevents.Message, past bool) 
 	// or "/cmd@somebot" included (WhatsApp bots have no names), is talk and keeps its length.
 	cmd, isCmd := events.ParseCommand(text, "")
 	if !group {
+		if d := content.GetDocumentMessage(); d != nil {
+			// A file sent privately is an organiser's chat export, or nothing: the bridge
+			// answers it (it does not fetch WhatsApp files; see README). Only a handle, the
+			// extension and the size leave the adapter, never the name or the content.
+			ev.ID = fmt.Sprintf("whatsapp:dm:%s:%s", sender.User, id)
+			ev.Kind, ev.Command = events.KindCommand, &events.Command{Name: events.UploadCommand}
+			ev.Document = &events.Document{FileID: "whatsapp:" + id, Ext: events.DocumentExt(d.GetFileName()), Size: int64(min(d.GetFileLength(), 1<<62)), Message: id}
+			if _, err := events.Encode(ev); err != nil {
+				return nil, nil // an id too long for a handle: not an export we could take
+			}
+			return []events.Event{ev}, nil
+		}
 		// A private message is not group activity; only a known command to the bot is an
 		// event, or an answer word to a campaign ("1", "ENVOYER": WhatsApp has no buttons),
 		// read as the command it stands for. Other private text is nothing.

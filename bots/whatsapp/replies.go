@@ -224,14 +224,14 @@ type ImageSender interface {
 
 // DocumentSender sends a file with a caption; a Sender without it sends the caption alone.
 type DocumentSender interface {
-	SendDocument(ctx context.Context, to types.JID, id types.MessageID, doc events.Document, caption string) error
+	SendDocument(ctx context.Context, to types.JID, id types.MessageID, doc events.Attachment, caption string) error
 }
 
 // deliver sends a reply's text, or its picture or file with the text as caption when it has
 // one and is going where it was addressed (a fallback gets the text only).
 func (r *replier) deliver(ctx context.Context, to types.JID, rep events.Reply, text string) error {
-	if ds, ok := r.send.(DocumentSender); ok && rep.Document != nil && text == rep.Text {
-		return ds.SendDocument(ctx, to, replyMessageID(rep.ID), *rep.Document, text)
+	if ds, ok := r.send.(DocumentSender); ok && rep.Attachment != nil && text == rep.Text {
+		return ds.SendDocument(ctx, to, replyMessageID(rep.ID), *rep.Attachment, text)
 	}
 	if img, ok := r.send.(ImageSender); ok && len(rep.Photo) > 0 && text == rep.Text {
 		return img.SendImage(ctx, to, replyMessageID(rep.ID), rep.Photo, text)
@@ -330,7 +330,7 @@ func (s clientSender) SendText(ctx context.Context, to types.JID, id types.Messa
 }
 
 // SendDocument uploads a file (encrypted, as WhatsApp media are) and sends it as a document.
-func (s clientSender) SendDocument(ctx context.Context, to types.JID, id types.MessageID, doc events.Document, caption string) error {
+func (s clientSender) SendDocument(ctx context.Context, to types.JID, id types.MessageID, doc events.Attachment, caption string) error {
 	up, err := s.cli.Upload(ctx, doc.Data, whatsmeow.MediaDocument)
 	if err != nil {
 		return fmt.Errorf("upload: %w", err)

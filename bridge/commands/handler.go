@@ -23,6 +23,7 @@ import (
 
 	"github.com/relais-bot/relais/bridge/commands/campaigns"
 	"github.com/relais-bot/relais/bridge/commands/command"
+	"github.com/relais-bot/relais/bridge/commands/imports"
 	"github.com/relais-bot/relais/bridge/commands/reply"
 	"github.com/relais-bot/relais/bridge/consent"
 	"github.com/relais-bot/relais/bridge/scope"
@@ -94,6 +95,9 @@ type Handler struct {
 	jtxt     journalTexts
 	weekly   *digest.Weekly // the weekly digests' sending
 	etat     etatDeps       // /etat's sources, set by EnableEtat
+	// imports is the organiser's upload (imports_cmd.go), answering "unavailable" until
+	// EnableImports.
+	imports *imports.Feature
 }
 
 // maxLimitedMembers bounds the rate limiter's memory.
@@ -170,6 +174,9 @@ func New(cfg Config, pub *events.Publisher, hasher events.Hasher, js jetstream.J
 		return nil, err
 	}
 	h.camp = camp
+	if h.imports, err = imports.New(h.importDeps()); err != nil {
+		return nil, err
+	}
 	set, err := command.NewSet(h.declarations()...)
 	if err != nil {
 		return nil, err
@@ -182,7 +189,7 @@ func New(cfg Config, pub *events.Publisher, hasher events.Hasher, js jetstream.J
 // this order.
 func (h *Handler) declarations() []command.Spec {
 	return slices.Concat(h.rightsCommands(), h.queryCommands(), h.digestCommands(),
-		h.dashboardCommands(), h.etatCommands(), h.journalCommands(), h.camp.Commands())
+		h.dashboardCommands(), h.etatCommands(), h.journalCommands(), h.importCommands(), h.camp.Commands())
 }
 
 // Catalogue returns the texts the handler speaks.

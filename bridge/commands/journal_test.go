@@ -197,17 +197,17 @@ func TestMyFileHoldsOnlyMine(t *testing.T) {
 	r.handle(r.cmd(events.Telegram, tgOrganiser, nil, "actifs"))
 
 	rs := r.handle(r.cmd(events.Telegram, tgMember, tgGroup, "moi", events.FileArg))
-	i := slices.IndexFunc(rs, func(rep events.Reply) bool { return rep.Document != nil })
+	i := slices.IndexFunc(rs, func(rep events.Reply) bool { return rep.Attachment != nil })
 	if i < 0 {
 		t.Fatalf("no file among %d replies", len(rs))
 	}
 	doc := rs[i]
-	if !doc.Private || doc.Chat != tgMember.ID || doc.Document.Mime != "application/json" {
-		t.Fatalf("file sent to %s (private %v) as %s", doc.Chat, doc.Private, doc.Document.Mime)
+	if !doc.Private || doc.Chat != tgMember.ID || doc.Attachment.Mime != "application/json" {
+		t.Fatalf("file sent to %s (private %v) as %s", doc.Chat, doc.Private, doc.Attachment.Mime)
 	}
-	raw := string(doc.Document.Data)
+	raw := string(doc.Attachment.Data)
 	var f map[string]any
-	if err := json.Unmarshal(doc.Document.Data, &f); err != nil {
+	if err := json.Unmarshal(doc.Attachment.Data, &f); err != nil {
 		t.Fatalf("not JSON: %v", err)
 	}
 	for _, want := range []string{tgMember.Name, tgMember.Username, tgGroup.Title, "relais-leader", `"status": "yes"`, camille,
@@ -222,7 +222,7 @@ func TestMyFileHoldsOnlyMine(t *testing.T) {
 		}
 	}
 	// Plain /moi still answers in text, without a file.
-	if rs := r.handle(r.cmd(events.Telegram, tgMember, nil, "moi")); slices.ContainsFunc(rs, func(rep events.Reply) bool { return rep.Document != nil }) {
+	if rs := r.handle(r.cmd(events.Telegram, tgMember, nil, "moi")); slices.ContainsFunc(rs, func(rep events.Reply) bool { return rep.Attachment != nil }) {
 		t.Error("/moi without fichier sent a file")
 	}
 }

@@ -78,11 +78,11 @@ func (h *Handler) meOrFile(ctx context.Context, ev events.Event, member string) 
 	if err != nil {
 		return fmt.Errorf("my file: %w", err)
 	}
-	if len(data) > events.MaxDocumentBytes {
+	if len(data) > events.MaxAttachmentBytes {
 		return h.sendPrivately(ctx, ev, h.private(ev, "me-file", h.jtxt.FileTooBig))
 	}
 	r := h.private(ev, "me-file", h.jtxt.FileCaption)
-	r.Document = &events.Document{Name: "relais-" + f.GeneratedAt.Format("20060102") + ".json", Mime: "application/json", Data: data}
+	r.Attachment = &events.Attachment{Name: "relais-" + f.GeneratedAt.Format("20060102") + ".json", Mime: "application/json", Data: data}
 	return h.sendPrivately(ctx, ev, r)
 }
 

@@ -79,8 +79,10 @@ func bridgeRole(ctx context.Context, rt *runtime, worker *crm.Worker) (*bridge.B
 		return nil, nil, err
 	}
 	fwd := &forwardingHandler{}
+	ended := &importEnded{}
 	cfg := bridgeConfig(rt)
 	cfg.Groups = fwd
+	cfg.HistoryEnded = ended.ended
 	b, err := bridge.New(cfg, rt.rdb, rt.js, rt.pub, store, fwd)
 	if err != nil {
 		return nil, nil, err
@@ -105,6 +107,9 @@ func bridgeRole(ctx context.Context, rt *runtime, worker *crm.Worker) (*bridge.B
 	if err := fwd.h.EnableCampaigns(ctx, commands.CampaignConfig{
 		MaxPerWeek: rt.cfg.CampaignMaxPerWeek, Audience: b.Query(), Registerer: rt.reg,
 	}); err != nil {
+		return nil, nil, err
+	}
+	if ended.f, err = enableImports(rt, fwd.h, store, b.Query()); err != nil {
 		return nil, nil, err
 	}
 	// The embedded Redis starts empty: it is rebuilt from the log, once (a restarted task

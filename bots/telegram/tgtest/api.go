@@ -8,6 +8,10 @@ import (
 )
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/file/bot") {
+		s.serveFile(w, r)
+		return
+	}
 	rest, ok := strings.CutPrefix(r.URL.Path, "/bot")
 	token, method, ok2 := strings.Cut(rest, "/")
 	if !ok || !ok2 || method == "" {
@@ -83,6 +87,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.sendPhoto(w, r, form)
 	case "sendDocument":
 		s.sendDocument(w, r, form)
+	case "getFile":
+		s.getFile(w, form)
+	case "deleteMessage":
+		s.deleteMessage(w, form)
 	default:
 		writeError(w, APIError{Code: 404, Description: "Not Found: method not found"})
 	}

@@ -72,6 +72,8 @@ type Server struct {
 	memberFail map[int64]APIError // getChatMember's error per chat, until healed (members.go)
 	photos     []Photo
 	documents  []Document
+	files      map[string]storedFile // by file id (files.go)
+	deleted    [][2]int64            // (chat, message) deleted
 }
 
 // Option configures a Server.
