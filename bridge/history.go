@@ -87,7 +87,9 @@ func (b *Bridge) ExpireHistory(ctx context.Context) error {
 	last := b.cfg.Now().UTC().Add(-b.cfg.Retention).Truncate(24*time.Hour).AddDate(0, 0, -1)
 	for d := range historyCatchUp {
 		day := last.AddDate(0, 0, -d)
-		if err := s.Purge(ctx, jetstream.WithPurgeSubject(b.names.HistoryDayFilter(day))); err != nil {
+		// Not s.Purge: on nats-server before 2.9.12 it moves the bridge's own consumer past
+		// every event not yet delivered (events.PurgeSubject).
+		if _, err := events.PurgeSubject(ctx, b.js, s, b.names.HistoryDayFilter(day)); err != nil {
 			return fmt.Errorf("expire history: %w", err)
 		}
 	}

@@ -342,15 +342,10 @@ func PurgeMember(ctx context.Context, js jetstream.JetStream, n Names, member st
 		if err != nil {
 			return fmt.Errorf("purge %s: %w", stream, err)
 		}
-		before, err := s.Info(ctx, jetstream.WithSubjectFilter(filter))
+		n, err := PurgeSubject(ctx, js, s, filter)
+		purged += n
 		if err != nil {
 			return fmt.Errorf("purge %s: %w", stream, err)
-		}
-		if err := s.Purge(ctx, jetstream.WithPurgeSubject(filter)); err != nil {
-			return fmt.Errorf("purge %s: %w", stream, err)
-		}
-		for _, c := range before.State.Subjects {
-			purged += c
 		}
 		return nil
 	}
