@@ -56,7 +56,7 @@ func TestDPOMyFileAndJournal(t *testing.T) {
 
 	cmd := exec.Command(r.bin, "dpo", "journal", "--verify")
 	cmd.Dir = t.TempDir()
-	cmd.Env = append(cmd.Environ(), r.env...)
+	cmd.Env = embeddedEnv(r.env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {

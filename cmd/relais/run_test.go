@@ -77,17 +77,24 @@ type process struct {
 	done chan error
 }
 
+// embeddedEnv is the test process's environment without the servers CI points tests at
+// (NATS_URL, REDIS_URL) nor any RELAIS_ setting, then env: relais on embedded servers, as on a
+// machine with nothing installed.
+func embeddedEnv(env ...string) []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "NATS_URL=") && !strings.HasPrefix(kv, "REDIS_URL=") && !strings.HasPrefix(kv, "RELAIS_") {
+			out = append(out, kv)
+		}
+	}
+	return append(out, env...)
+}
+
 func startRelais(t *testing.T, bin string, env []string, args ...string) *process {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = t.TempDir()
-	// Embedded servers: this test is about a machine with nothing installed.
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "NATS_URL=") && !strings.HasPrefix(kv, "REDIS_URL=") && !strings.HasPrefix(kv, "RELAIS_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, env...)
+	cmd.Env = embeddedEnv(env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
