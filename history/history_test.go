@@ -112,8 +112,13 @@ func TestImportTwiceChangesNothing(t *testing.T) {
 		t.Errorf("second import: %+v, want nothing imported", g)
 	}
 	cards2, groups2 := s.snapshot(c.users)
-	if !reflect.DeepEqual(cards, cards2) || !reflect.DeepEqual(groups, groups2) {
-		t.Error("a second import changed the state")
+	for uid, c := range cards {
+		if !reflect.DeepEqual(c, cards2[uid]) {
+			t.Errorf("a second import changed member %d:\n before %+v\n after  %+v", uid, c, cards2[uid])
+		}
+	}
+	if !reflect.DeepEqual(groups, groups2) {
+		t.Errorf("a second import changed the groups:\n before %+v\n after  %+v", groups, groups2)
 	}
 	// Nothing new in the log (not even an end marker); no contact change moved.
 	if got := s.env.StreamMsgs(t, s.env.Names.EventsStream()); got != msgs {
