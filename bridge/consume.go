@@ -65,7 +65,8 @@ func (b *Bridge) consume(ctx, work context.Context, cons jetstream.Consumer) err
 	applied := make(chan *appliedBatch, settleQueue)
 	var stage sync.WaitGroup
 	stage.Go(func() { floor.run(floorCtx) })
-	stage.Go(func() { b.settleStage(work, applied, floor.moved) })
+	var applying atomic.Bool // a batch is being read or applied: the consumer is not idle
+	stage.Go(func() { b.settleStage(work, applied, floor.moved, applying.Load) })
 	// Every batch handed over is settled (acked or redelivered) before consume returns.
 	defer func() {
 		close(applied)
@@ -73,10 +74,11 @@ func (b *Bridge) consume(ctx, work context.Context, cons jetstream.Consumer) err
 		stage.Wait()
 	}()
 	for {
-		batch, err := b.nextBatch(it)
+		batch, err := b.nextBatch(it, &applying)
 		if len(batch) > 0 {
 			applied <- b.applyMsgs(work, batch, floor.seq.Load())
 		}
+		applying.Store(false)
 		switch {
 		case err == nil:
 		case errors.Is(err, jetstream.ErrMsgIteratorClosed) && ctx.Err() != nil:
@@ -155,11 +157,13 @@ func (f *ackFloor) moved() {
 const settleQueue = 4
 
 // nextBatch blocks for one message, then takes what else is already there, up to BatchSize.
-func (b *Bridge) nextBatch(it jetstream.MessagesContext) ([]jetstream.Msg, error) {
+// It sets applying once it has the first.
+func (b *Bridge) nextBatch(it jetstream.MessagesContext, applying *atomic.Bool) ([]jetstream.Msg, error) {
 	msg, err := it.Next()
 	if err != nil {
 		return nil, err
 	}
+	applying.Store(true)
 	batch := []jetstream.Msg{msg}
 	for len(batch) < b.cfg.BatchSize {
 		msg, err := it.Next(jetstream.NextMaxWait(2 * time.Millisecond))
@@ -177,11 +181,13 @@ func (b *Bridge) nextBatch(it jetstream.MessagesContext) ([]jetstream.Msg, error
 // appliedBatch is a batch of messages whose events are in Redis and whose members' contact
 // changes are not published yet: its messages wait for them.
 type appliedBatch struct {
-	start  time.Time
-	msgs   []jetstream.Msg
-	errs   []error       // per message; nil: applied
-	events []int         // index in msgs of the batch's activity events
-	states []memberState // the members the events touched
+	start time.Time
+	msgs  []jetstream.Msg
+	// pending is how many messages waited in the consumer behind the batch's last one.
+	pending uint64
+	errs    []error       // per message; nil: applied
+	events  []int         // index in msgs of the batch's activity events
+	states  []memberState // the members the events touched
 }
 
 // applyMsgs decodes a batch, answers its commands and applies its activity events to Redis.
@@ -191,6 +197,9 @@ type appliedBatch struct {
 // floor is the consumer's ack floor, read before the batch (see positions).
 func (b *Bridge) applyMsgs(ctx context.Context, msgs []jetstream.Msg, floor uint64) *appliedBatch {
 	ab := &appliedBatch{start: time.Now(), msgs: msgs, errs: make([]error, len(msgs))}
+	if md, err := msgs[len(msgs)-1].Metadata(); err == nil {
+		ab.pending = md.NumPending
+	}
 	errs := ab.errs
 	var (
 		evs  []events.Event
@@ -262,9 +271,21 @@ func (b *Bridge) applyMsgs(ctx context.Context, msgs []jetstream.Msg, floor uint
 
 // settleStage settles applied batches in order until in is closed. Batches that queued up
 // while one was settled are settled together: a member they all touched is settled once, in
-// its newest state.
-func (b *Bridge) settleStage(ctx context.Context, in <-chan *appliedBatch, acked func()) {
-	for ab := range in {
+// its newest state. Batches applied with messages waiting behind them leave their members
+// owed instead (defer.go), settled once the backlog is through.
+func (b *Bridge) settleStage(ctx context.Context, in <-chan *appliedBatch, acked func(), applying func() bool) {
+	var owed owedSince
+	for {
+		ab, ok := b.nextApplied(ctx, in, &owed, applying)
+		if !ok {
+			if owed.owes() {
+				_ = b.payOwed(ctx, &owed) // logged; the sweep settles what stays owed
+			}
+			return
+		}
+		if ab == nil {
+			continue // idle: nextApplied settled what was owed
+		}
 		group := []*appliedBatch{ab}
 	more:
 		for {
@@ -278,8 +299,46 @@ func (b *Bridge) settleStage(ctx context.Context, in <-chan *appliedBatch, acked
 				break more
 			}
 		}
-		b.finish(ctx, group, b.settleAll(ctx, newestStates(group), false))
+		now := time.Now()
+		if backlogged(group) && !owed.due(now) {
+			err := b.owe(ctx, newestStates(group))
+			if err == nil {
+				owed.mark(now)
+			}
+			b.finish(ctx, group, err)
+			acked()
+			continue
+		}
+		err := b.settleAll(ctx, newestStates(group), false)
+		if err == nil && owed.owes() {
+			// Before the acks: a bridge through its backlog has published everything, or
+			// its last batch comes back to try again.
+			err = b.payOwed(ctx, &owed)
+		}
+		b.finish(ctx, group, err)
 		acked()
+	}
+}
+
+// nextApplied waits for the next applied batch. While members are owed and the consumer
+// has nothing to apply (another replica took the backlog's last batch), it waits at most
+// deferIdle, then settles them and returns a nil batch.
+func (b *Bridge) nextApplied(ctx context.Context, in <-chan *appliedBatch, owed *owedSince, applying func() bool) (*appliedBatch, bool) {
+	if !owed.owes() {
+		ab, ok := <-in
+		return ab, ok
+	}
+	wait := max(deferIdle, time.Until(owed.retry))
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case ab, ok := <-in:
+		return ab, ok
+	case <-t.C:
+		if !applying() || owed.due(time.Now()) {
+			_ = b.payOwed(ctx, owed) // logged, tried again after a pause
+		}
+		return nil, true
 	}
 }
 

@@ -77,6 +77,10 @@ func (k keys) indexKeys() []string {
 func (k keys) groups() string     { return k.idx("groups") }
 func (k keys) groupAlias() string { return k.idx("galias") }
 func (k keys) due() string        { return k.idx("due") }
+
+// owed holds the members whose contact change a backlog batch left for later (defer.go):
+// token → version.
+func (k keys) owed() string       { return k.idx("owed") }
 func (k keys) version() string    { return k.idx("ver") }
 func (k keys) usernames() string  { return k.idx("uname") }
 func (k keys) usernameOf() string { return k.idx("unameof") }

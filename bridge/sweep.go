@@ -23,6 +23,12 @@ func (b *Bridge) sweep(ctx context.Context, all bool) error {
 	if err := b.scripts.load(ctx, b.rdb); err != nil {
 		return fmt.Errorf("sweep: %w", err)
 	}
+	if b.pub != nil {
+		// Members a backlog left owed, whichever replica applied them (defer.go).
+		if err := b.settleOwed(ctx); err != nil {
+			return fmt.Errorf("sweep: %w", err)
+		}
+	}
 	n := b.cfg.BatchSize
 	if !all {
 		// Snapshot the due members first: evaluating them moves them out of the range
@@ -126,6 +132,7 @@ func (b *Bridge) dropIndexes(ctx context.Context, members []string) error {
 			p.HDel(ctx, b.keys.version(), m)
 			p.HDel(ctx, b.keys.names(), m)
 			p.ZRem(ctx, b.keys.due(), m)
+			p.HDel(ctx, b.keys.owed(), m)
 			p.ZRem(ctx, b.keys.rankMsgs(), m)
 			p.ZRem(ctx, b.keys.rankPeople(), m)
 		}
