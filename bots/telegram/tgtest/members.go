@@ -118,19 +118,30 @@ func (s *Server) getChatMember(w http.ResponseWriter, form map[string]string) {
 
 // sendPhoto accepts an uploaded picture (multipart field "photo"), as the Bot API does.
 func (s *Server) sendPhoto(w http.ResponseWriter, r *http.Request, form map[string]string) {
+	s.upload(w, r, form, "photo", func(chatID int64, name string, b []byte) any {
+		s.photos = append(s.photos, Photo{ChatID: chatID, Caption: form["caption"], FileName: name, Bytes: b})
+		return []map[string]any{{"file_id": "AgADphoto", "file_unique_id": "AQADphoto", "width": 800, "height": 400}}
+	})
+}
+
+// upload reads the file a send method uploads in the multipart field, refuses what the Bot
+// API refuses (no chat, no file, an empty one, a chat that blocked the bot), then records it
+// with keep, which returns the message's field of that name, under the lock.
+func (s *Server) upload(w http.ResponseWriter, r *http.Request, form map[string]string, field string,
+	keep func(chatID int64, name string, b []byte) any) {
 	chatID, err := strconv.ParseInt(form["chat_id"], 10, 64)
 	if err != nil {
 		writeError(w, APIError{Code: 400, Description: "Bad Request: chat not found"})
 		return
 	}
-	if r.MultipartForm == nil || len(r.MultipartForm.File["photo"]) == 0 {
-		writeError(w, APIError{Code: 400, Description: "Bad Request: there is no photo in the request"})
+	if r.MultipartForm == nil || len(r.MultipartForm.File[field]) == 0 {
+		writeError(w, APIError{Code: 400, Description: "Bad Request: there is no " + field + " in the request"})
 		return
 	}
-	fh := r.MultipartForm.File["photo"][0]
+	fh := r.MultipartForm.File[field][0]
 	f, err := fh.Open()
 	if err != nil {
-		writeError(w, APIError{Code: 400, Description: "Bad Request: can't read the photo"})
+		writeError(w, APIError{Code: 400, Description: "Bad Request: can't read the " + field})
 		return
 	}
 	b, err := io.ReadAll(f)
@@ -145,11 +156,11 @@ func (s *Server) sendPhoto(w http.ResponseWriter, r *http.Request, form map[stri
 		writeError(w, Forbidden(desc))
 		return
 	}
-	s.photos = append(s.photos, Photo{ChatID: chatID, Caption: form["caption"], FileName: fh.Filename, Bytes: b})
+	sent := keep(chatID, fh.Filename, b)
 	s.nextMsg[chatID]++
 	writeResult(w, map[string]any{
 		"message_id": s.nextMsg[chatID], "date": s.tickLocked(),
 		"from": s.bot, "chat": map[string]any{"id": chatID, "type": chatType(chatID)},
-		"photo": []map[string]any{{"file_id": "AgADphoto", "file_unique_id": "AQADphoto", "width": 800, "height": 400}},
+		field: sent,
 	})
 }
