@@ -71,6 +71,25 @@ func DeadLetterProbe(js streamInfo, stream string, window time.Duration, now fun
 	if now == nil {
 		now = time.Now
 	}
+	return holdOnError(func(ctx context.Context) ([]Condition, error) {
+		s, err := js.Stream(ctx, stream)
+		if err != nil {
+			return nil, err
+		}
+		info, err := s.Info(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if st := info.State; st.Msgs > 0 && now().Sub(st.LastTime) < window {
+			return []Condition{{Kind: DeadLetters, Subject: "dlq", Detail: fmt.Sprintf("%d", st.Msgs)}}, nil
+		}
+		return nil, nil
+	})
+}
+
+// holdOnError is a probe of what read sees; when read fails it repeats what it last saw, so
+// a failed read neither starts nor ends an incident.
+func holdOnError(read func(ctx context.Context) ([]Condition, error)) Probe {
 	var (
 		mu   sync.Mutex
 		last []Condition
@@ -78,17 +97,8 @@ func DeadLetterProbe(js streamInfo, stream string, window time.Duration, now fun
 	return ProbeFunc(func(ctx context.Context) []Condition {
 		mu.Lock()
 		defer mu.Unlock()
-		s, err := js.Stream(ctx, stream)
-		if err != nil {
-			return last
-		}
-		info, err := s.Info(ctx)
-		if err != nil {
-			return last
-		}
-		last = nil
-		if st := info.State; st.Msgs > 0 && now().Sub(st.LastTime) < window {
-			last = []Condition{{Kind: DeadLetters, Subject: "dlq", Detail: fmt.Sprintf("%d", st.Msgs)}}
+		if seen, err := read(ctx); err == nil {
+			last = seen
 		}
 		return last
 	})

@@ -3,7 +3,6 @@ package health
 import (
 	"context"
 	"slices"
-	"sync"
 	"time"
 )
 
@@ -43,23 +42,17 @@ func SilenceProbe(times GroupTimes, now func() time.Time) Probe {
 	if now == nil {
 		now = time.Now
 	}
-	var (
-		mu   sync.Mutex
-		last []Condition
-	)
-	return ProbeFunc(func(ctx context.Context) []Condition {
-		mu.Lock()
-		defer mu.Unlock()
+	return holdOnError(func(ctx context.Context) ([]Condition, error) {
 		byGroup, err := times(ctx)
 		if err != nil {
-			return last
+			return nil, err
 		}
-		last = nil
+		var silent []Condition
 		for g, ts := range byGroup {
 			if Silent(ts, now()) {
-				last = append(last, Condition{Kind: GroupSilent, Subject: g})
+				silent = append(silent, Condition{Kind: GroupSilent, Subject: g})
 			}
 		}
-		return last
+		return silent, nil
 	})
 }
