@@ -106,11 +106,7 @@ func writeJournal(w io.Writer, format string, entries []journal.Entry) error {
 
 // openJournal opens the access journal with the deployment's retention and replicas.
 func (rt *runtime) openJournal(ctx context.Context) (*journal.Journal, error) {
-	replicas, guessed := rt.cfg.NATSReplicas, false
-	if replicas == 0 {
-		replicas, guessed = events.ClusterReplicas(rt.nc), true
-	}
-	return journal.Open(ctx, rt.js, rt.names, journal.Config{Days: rt.cfg.JournalDays, Replicas: replicas, ReplicasGuessed: guessed})
+	return journal.Open(ctx, rt.js, rt.names, journal.Config{Days: rt.cfg.JournalDays, Replicas: rt.limits.Replicas, ReplicasGuessed: rt.limits.ReplicasGuessed})
 }
 
 // journalExport appends relais export to the access journal, naming every contact exported

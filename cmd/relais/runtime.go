@@ -43,6 +43,8 @@ type runtime struct {
 	probes *probeSet
 	// monitor turns probes' conditions into incidents (nil outside run, and until NATS is up).
 	monitor *incident.Monitor
+	// limits are the streams' settings (retention, replicas), chosen once NATS is up.
+	limits events.Limits
 }
 
 // closers are what to release at the end, in the reverse order they were opened.
@@ -180,6 +182,7 @@ func (rt *runtime) connectNATS(ctx context.Context) error {
 		return err
 	}
 	log.Info("streams ready", "replicas", limits.Replicas, "replicas_default", limits.ReplicasGuessed)
+	rt.limits = limits
 	rt.pub = events.NewPublisher(rt.js, rt.names, rt.hasher)
 	rt.health.add("streams", func(ctx context.Context) error {
 		_, err := rt.js.Stream(ctx, rt.names.EventsStream())
