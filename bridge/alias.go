@@ -102,6 +102,11 @@ for f, v in pairs(H) do
   end
 end
 if H.platform then redis.call('HSETNX', h, 'platform', H.platform) end
+-- The alias's applied sequences join the member's (memberLua drops those under the floor).
+if H.xs and H.xs ~= '' then
+  local mine = redis.call('HGET', h, 'xs')
+  redis.call('HSET', h, 'xs', (mine and mine ~= '') and (mine .. ',' .. H.xs) or H.xs)
+end
 if H.idstamp then
   local s = redis.call('HGET', h, 'idstamp')
   if not s or H.idstamp > s then
@@ -268,7 +273,8 @@ func (b *Bridge) merge(ctx context.Context, alias, member string) error {
 }
 
 // moveDedup adds the alias's applied sequences to the member's and deletes them (the floor
-// moves with the state hash, in mergeLua).
+// moves with the state hash, in mergeLua): the plain path's, and those a state written before
+// kept in a sorted set (memberLua now keeps them in the state hash, merged by mergeLua).
 func (b *Bridge) moveDedup(ctx context.Context, alias, member string, ttl int64) error {
 	b.dedup.move(b.keys.applied(alias), b.keys.applied(member))
 	seqs, err := b.rdb.ZRangeWithScores(ctx, b.keys.applied(alias), 0, -1).Result()

@@ -12,13 +12,18 @@ import (
 // the counter writes. The tag rules run in Go (rules.go) on the state read after it.
 //
 // Idempotence: every event carries the stream sequence that identifies it (for an erasure's
-// copy live, the original's). The member keeps the sequences it applied in a sorted set and
-// a floor: a sequence at or under the floor was settled (acked, or replayed) before, so it
-// is a duplicate; the caller passes the floor it knows (the consumer's ack floor live, the
-// end of the previous batch in a replay) and the set keeps only what is above it.
+// copy live, the original's). The member keeps the sequences it applied in its state hash
+// (field xs) and a floor (xf): a sequence at or under the floor was settled (acked, or
+// replayed) before, so it is a duplicate; the caller passes the floor it knows (the
+// consumer's ack floor live, the end of the previous batch in a replay) and xs keeps only
+// what is above it. A field rather than a sorted set of its own: at national scale most
+// members are seen once or twice, and a key per member cost Redis more memory than their
+// state and three more calls per script (relais bench). A state written before kept them in
+// a sorted set (KEYS[5]): that is read once, then deleted.
 //
-// KEYS: state hash, messages per day, interactions per day|person, groups, applied sequences,
-// members this member credited (so an erasure finds their trace in others' interactions).
+// KEYS: state hash, messages per day, interactions per day|person, groups, applied sequences
+// as written before, members this member credited (so an erasure finds their trace in
+// others' interactions).
 // ARGV: days of history kept, clock day, ttl, floor, then 15 values per event: sequence,
 // kind (m message, j join, l leave, r reaction given, c credit: someone replied to,
 // mentioned or reacted to this member), day, time (ms), ordering stamp, group token, group
@@ -26,30 +31,40 @@ import (
 // values; else: name, first name, last name, username, phone, members credited (comma list).
 // Returns the applied flags, "1" or "0" per event. The caller reads the state after it, in
 // the same pipeline. Reads and writes of the hash are made once per call, not per event.
-const memberLua = peopleLua + dedupLua + `
+const memberLua = peopleLua + `
 local h, dk, ik, gk, xk = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local span, clock, ttl, floor = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
-local F = {'cur', 'xf', 'idstamp', 'phstamp', 'first_seen', 'last_seen', 'last_msg', 'left_at', 'platform', 'pid'}
+local F = {'cur', 'xf', 'idstamp', 'phstamp', 'first_seen', 'last_seen', 'last_msg', 'left_at', 'platform', 'pid', 'xs', 'ver'}
 local v, o = {}, redis.call('HMGET', h, unpack(F))
 for i, f in ipairs(F) do v[f] = o[i] end
 local set, inc, days, ppl, grp, gtitle, cred = {}, {}, {}, {}, {}, {}, {}
 local f = math.max(tonumber(v.xf) or 0, floor)
-if floor > (tonumber(v.xf) or 0) then
-  redis.call('ZREMRANGEBYSCORE', xk, '-inf', floor)
-  set.xf = floor
+if floor > (tonumber(v.xf) or 0) then set.xf = floor end
+-- The sequences applied above the floor. Written with %.0f: Lua prints big numbers in
+-- exponent form, and sequences are exact below 2^53.
+local xs, seen = {}, {}
+local function keep(q)
+  if q and q > f and not seen[q] then seen[q] = true; xs[#xs + 1] = string.format('%.0f', q) end
+end
+if v.xs then
+  for q in string.gmatch(v.xs, '%d+') do keep(tonumber(q)) end
+elseif v.ver then
+  for _, q in ipairs(redis.call('ZRANGE', xk, 0, -1)) do keep(tonumber(q)) end
+  redis.call('DEL', xk)
+  set.xs = ''
 end
 local cur = tonumber(v.cur) or 0
 local function add(t, k, n) t[k] = (t[k] or 0) + n end
-local flags, fresh = {}, claim(xk, 5, 15, f)
+local flags = {}
 local n = 0
 local first_seen, last_seen, last_msg, left_at = tonumber(v.first_seen), tonumber(v.last_seen), tonumber(v.last_msg), tonumber(v.left_at)
 local idstamp, phstamp, platform, pid = v.idstamp, v.phstamp, v.platform, v.pid
 for k = 5, #ARGV, 15 do
-  local seq = tonumber(ARGV[k])
-  if not fresh[seq] then
+  local q = tonumber(ARGV[k])
+  if q <= f or seen[q] then
     flags[#flags + 1] = '0'
   else
-    fresh[seq] = nil -- a sequence twice in one call applies once
+    keep(q) -- a sequence twice in one call applies once
     flags[#flags + 1] = '1'; n = n + 1
     local kind, eday, ts, stamp = ARGV[k + 1], tonumber(ARGV[k + 2]), tonumber(ARGV[k + 3]), ARGV[k + 4]
     local inspan = eday > math.max(cur, eday, clock) - span
@@ -106,10 +121,11 @@ local function chunked(cmd, key, l)
 end
 if n == 0 then
   -- Nothing applied: only the floor may move, and never brings an erased member back.
-  if set.xf and redis.call('EXISTS', h) == 1 then redis.call('HSET', h, 'xf', set.xf) end
+  if (set.xf or set.xs) and v.ver then redis.call('HSET', h, 'xf', f, 'xs', table.concat(xs, ',')) end
   return table.concat(flags)
 end
-if next(set) then redis.call('HSET', h, unpack(flat(set))) end
+set.xs = table.concat(xs, ',')
+redis.call('HSET', h, unpack(flat(set)))
 for k, x in pairs(inc) do redis.call('HINCRBY', h, k, x) end
 for k, x in pairs(days) do redis.call('HINCRBY', dk, k, x) end
 for d, t in pairs(ppl) do addPeople(ik, d, t) end
@@ -124,7 +140,7 @@ if #cs > 0 then chunked('SADD', KEYS[6], cs); redis.call('EXPIRE', KEYS[6], ttl)
 redis.call('HINCRBY', h, 'ver', 1)
 -- Retention: a member nobody wrote about for longer than the replay horizon is forgotten,
 -- as the event log forgets their events; the daily full sweep then drops their indexes.
-for i = 1, 5 do redis.call('EXPIRE', KEYS[i], ttl) end
+for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ttl) end
 return table.concat(flags)
 `
 
@@ -133,19 +149,20 @@ return table.concat(flags)
 // too old to change a tag. The version moves when the reference day does.
 //
 // KEYS: state hash, messages per day, interactions. ARGV: version read, reference day, tags,
-// window messages, days, people, fingerprint, settled, count of stale day fields, then the
-// stale day fields and the stale interaction fields.
+// window messages, days, people, settled, count of stale day fields, then the stale day
+// fields and the stale interaction fields. The fingerprint is not stored: nothing reads it
+// but the settled one (pubfp, confirmLua).
 const storeLua = `
 local h = KEYS[1]
 if redis.call('HGET', h, 'ver') ~= ARGV[1] then return 0 end
 if tonumber(ARGV[2]) > (tonumber(redis.call('HGET', h, 'cur')) or 0) then redis.call('HINCRBY', h, 'ver', 1) end
-redis.call('HSET', h, 'cur', ARGV[2], 'tags', ARGV[3], 'wm', ARGV[4], 'wd', ARGV[5], 'wp', ARGV[6], 'fp', ARGV[7], 'settled', ARGV[8])
-local nd = tonumber(ARGV[9])
+redis.call('HSET', h, 'cur', ARGV[2], 'tags', ARGV[3], 'wm', ARGV[4], 'wd', ARGV[5], 'wp', ARGV[6], 'settled', ARGV[7])
+local nd = tonumber(ARGV[8])
 local function hdel(key, from, to)
   for j = from, to, 500 do redis.call('HDEL', key, unpack(ARGV, j, math.min(j + 499, to))) end
 end
-hdel(KEYS[2], 10, 9 + nd)
-hdel(KEYS[3], 10 + nd, #ARGV)
+hdel(KEYS[2], 9, 8 + nd)
+hdel(KEYS[3], 9 + nd, #ARGV)
 return 1
 `
 

@@ -76,7 +76,7 @@ func (b *Bridge) unsettled(ctx context.Context, candidates []memberState, forced
 	}
 	var todo []memberState
 	for i, st := range candidates {
-		if fps[i] == nil || fps[i].Val() != st.FP {
+		if fps[i] == nil || settledFP(fps[i].Val()) != st.FP {
 			todo = append(todo, st)
 		}
 	}

@@ -71,7 +71,7 @@ func (b *Bridge) store(ctx context.Context, states []memberState, plans []*plan)
 			if st.Applied < 0 {
 				continue
 			}
-			args := []any{st.readVer, st.Cur, int(st.Bits), st.Msgs, st.Days, st.People, st.FP, bit(st.Settled), len(st.staleDays)}
+			args := []any{st.readVer, st.Cur, int(st.Bits), st.Msgs, st.Days, st.People, bit(st.Settled), len(st.staleDays)}
 			for _, f := range st.staleDays {
 				args = append(args, f)
 			}

@@ -474,7 +474,7 @@ func (b *Bridge) plainStoreWrites(ctx context.Context, p redis.Pipeliner, states
 		if st.bumps {
 			p.HIncrBy(ctx, mk[0], "ver", 1)
 		}
-		p.HSet(ctx, mk[0], "cur", st.Cur, "tags", int(st.Bits), "wm", st.Msgs, "wd", st.Days, "wp", st.People, "fp", st.FP, "settled", bit(st.Settled))
+		p.HSet(ctx, mk[0], "cur", st.Cur, "tags", int(st.Bits), "wm", st.Msgs, "wd", st.Days, "wp", st.People, "settled", bit(st.Settled))
 		if len(st.staleDays) > 0 {
 			p.HDel(ctx, mk[1], st.staleDays...)
 		}

@@ -123,7 +123,7 @@ func testWritePathsAgree(t *testing.T, mapSize int) {
 }
 
 // rawState dumps every key under prefix but the applied sequences (the plain path keeps them
-// in memory) as text, keyed by name without the prefix.
+// in memory, memberLua in the state hash's xs) as text, keyed by name without the prefix.
 func rawState(t *testing.T, rdb redis.UniversalClient, prefix string) map[string]string {
 	t.Helper()
 	ctx := context.Background()
@@ -144,6 +144,7 @@ func rawState(t *testing.T, rdb redis.UniversalClient, prefix string) map[string
 		case "hash":
 			h := rdb.HGetAll(ctx, k).Val()
 			delete(h, "xf")
+			delete(h, "xs")
 			v = h
 		case "set":
 			m := rdb.SMembers(ctx, k).Val()

@@ -1,0 +1,104 @@
+package bridge
+
+import (
+	"context"
+	"testing"
+
+	"github.com/relais-bot/relais/events"
+)
+
+// What relais wrote before keeps working: a state hash whose applied sequences are in a
+// sorted set of their own, and a settled fingerprint of 40 hex digits.
+
+// TestAppliedSequencesOfBefore: a sequence a bridge before this one applied (kept in the
+// member's sorted set, as its Lua numbers printed) is a duplicate for memberLua, which moves
+// the set into the state hash and deletes it; an event never applied still applies.
+func TestAppliedSequencesOfBefore(t *testing.T) {
+	if testing.Short() {
+		t.Skip("redis")
+	}
+	ctx := context.Background()
+	b := stateBridge(t, nil)
+	g := newGen()
+	first := g.ev(events.KindMessage, "1", dayAt(-2, 0))
+	apply(t, b, first)
+	tok := b.token("1")
+	h := b.keys.memberKeys(tok)[0]
+	applied := b.keys.applied(tok)
+
+	// Before: the hash had no xs, the set held what the member script applied.
+	again := g.ev(events.KindMessage, "1", dayAt(-1, 0))
+	seq := streamPositions([]events.Event{again}).seqs[0]
+	if err := b.rdb.HDel(ctx, h, "xs").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.rdb.Eval(ctx, `redis.call('ZADD', KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[1])); return 1`, []string{applied}, seq).Err(); err != nil {
+		t.Fatal(err)
+	}
+	messages := func() int {
+		t.Helper()
+		days, err := b.rdb.HGetAll(ctx, b.keys.memberKeys(tok)[1]).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, v := range days {
+			n += int(asInt(v))
+		}
+		return n
+	}
+	apply(t, b, again)
+	if got := messages(); got != 1 {
+		t.Fatalf("a sequence applied before the upgrade applied again: %d messages, want 1", got)
+	}
+	if n, err := b.rdb.Exists(ctx, applied).Result(); err != nil || n != 0 {
+		t.Fatalf("the sorted set of before is still there (%d, %v)", n, err)
+	}
+	if xs, err := b.rdb.HGet(ctx, h, "xs").Result(); err != nil || xs == "" {
+		t.Fatalf("applied sequences not moved into the state hash: %q, %v", xs, err)
+	}
+	apply(t, b, again) // and it stays a duplicate once moved
+	apply(t, b, g.ev(events.KindMessage, "1", dayAt(-1, 60)))
+	if got := messages(); got != 2 {
+		t.Fatalf("after a new event: %d messages, want 2", got)
+	}
+}
+
+// TestSettledFingerprintOfBefore: a member whose contact was settled when fingerprints were
+// the whole SHA-1 is still settled for the same state, and is not published again.
+func TestSettledFingerprintOfBefore(t *testing.T) {
+	if testing.Short() {
+		t.Skip("redis")
+	}
+	ctx := context.Background()
+	b := stateBridge(t, nil)
+	g := newGen()
+	apply(t, b, g.ev(events.KindMessage, "1", dayAt(-1, 0)))
+	tok := b.token("1")
+	states, err := b.evaluate(ctx, []string{tok})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := states[0].FP
+	if len(fp) != 2*fingerprintBytes {
+		t.Fatalf("fingerprint %q: want %d hex digits", fp, 2*fingerprintBytes)
+	}
+	whole := fp + "0123456789abcdef01234567" // the rest of the sum: never compared
+	if err := b.rdb.HSet(ctx, b.keys.memberKeys(tok)[0], "pubfp", whole).Err(); err != nil {
+		t.Fatal(err)
+	}
+	states, err = b.evaluate(ctx, []string{tok})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if states[0].PubFP != states[0].FP {
+		t.Fatalf("settled fingerprint of before %q read as %q, state %q", whole, states[0].PubFP, states[0].FP)
+	}
+	todo, err := b.unsettled(ctx, []memberState{{Token: tok, FP: fp, PubFP: "older"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(todo) != 0 {
+		t.Fatalf("a member settled before the upgrade is decided again: %v", todo)
+	}
+}
