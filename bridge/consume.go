@@ -21,8 +21,11 @@ func (b *Bridge) Run(ctx context.Context) error {
 	if err := b.scripts.load(ctx, b.rdb); err != nil {
 		return fmt.Errorf("bridge: %w", err)
 	}
-	cons, err := b.js.CreateOrUpdateConsumer(ctx, b.names.EventsStream(),
-		events.DurableConfig(b.names.BridgeConsumer(), b.names.EventsFilter()))
+	cc := events.DurableConfig(b.names.BridgeConsumer(), b.names.EventsFilter())
+	// Room for an import's batch being applied, the batches waiting for their settle and
+	// the next one arriving (see historyBatches).
+	cc.MaxAckPending = max(cc.MaxAckPending, (settleQueue+2)*historyBatches*b.cfg.BatchSize)
+	cons, err := b.js.CreateOrUpdateConsumer(ctx, b.names.EventsStream(), cc)
 	if err != nil {
 		return fmt.Errorf("bridge: consumer: %w", err)
 	}
@@ -51,7 +54,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 // members' contact changes and only then acks its messages: the next batch is applied
 // meanwhile, and batches queued behind a slow settle are settled together, each member once.
 func (b *Bridge) consume(ctx, work context.Context, cons jetstream.Consumer) error {
-	it, err := cons.Messages(jetstream.PullMaxMessages(2*b.cfg.BatchSize),
+	it, err := cons.Messages(jetstream.PullMaxMessages(2*historyBatches*b.cfg.BatchSize),
 		jetstream.WithMessagesErrOnMissingHeartbeat(false))
 	if err != nil {
 		return fmt.Errorf("messages: %w", err)
@@ -165,6 +168,9 @@ const settleQueue = 4
 // batch's size changes neither what is settled nor whom a reply credits.
 const historyBatches = 4
 
+// historyWait is how long a batch of imported events waits for the next message.
+const historyWait = 20 * time.Millisecond
+
 // nextBatch blocks for one message, then takes what else is already there, up to BatchSize,
 // or historyBatches × BatchSize while every message taken is imported history. It sets
 // applying once it has the first.
@@ -177,7 +183,11 @@ func (b *Bridge) nextBatch(it jetstream.MessagesContext, applying *atomic.Bool) 
 	batch := []jetstream.Msg{msg}
 	history := imported(msg)
 	for len(batch) < b.cfg.BatchSize || history && len(batch) < historyBatches*b.cfg.BatchSize {
-		msg, err := it.Next(jetstream.NextMaxWait(2 * time.Millisecond))
+		wait := 2 * time.Millisecond
+		if history {
+			wait = historyWait // an import's next messages are stored: only the pull is awaited
+		}
+		msg, err := it.Next(jetstream.NextMaxWait(wait))
 		if err != nil {
 			if errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
 				return batch, nil

@@ -18,11 +18,13 @@ import (
 // consumer's ack floor live, the end of the previous batch in a replay) and xs keeps only
 // what is above it. A field rather than a sorted set of its own: at national scale most
 // members are seen once or twice, and a key per member cost Redis more memory than their
-// state and three more calls per script (relais bench). A state written before kept them in
-// a sorted set (KEYS[5]): that is read once, then deleted.
+// state and three more calls per script (relais bench). Past 64 sequences (a member active
+// while the ack floor lags, as through an import) they move to a sorted set (KEYS[5]) and xs
+// says "*": parsing and rewriting a long field at every call cost more than the set. A state
+// written before xs keeps its sorted set.
 //
 // KEYS: state hash, messages per day, interactions per day|person, groups, applied sequences
-// as written before, members this member credited (so an erasure finds their trace in
+// (the sorted set), members this member credited (so an erasure finds their trace in
 // others' interactions).
 // ARGV: days of history kept, clock day, ttl, floor, then 15 values per event: sequence,
 // kind (m message, j join, l leave, r reaction given, c credit: someone replied to,
@@ -31,7 +33,8 @@ import (
 // values; else: name, first name, last name, username, phone, members credited (comma list).
 // Returns the applied flags, "1" or "0" per event. The caller reads the state after it, in
 // the same pipeline. Reads and writes of the hash are made once per call, not per event.
-const memberLua = peopleLua + `
+const memberLua = peopleLua + dedupLua + `
+local xsMax = 64
 local h, dk, ik, gk, xk = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local span, clock, ttl, floor = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 local F = {'cur', 'xf', 'idstamp', 'phstamp', 'first_seen', 'last_seen', 'last_msg', 'left_at', 'platform', 'pid', 'xs', 'ver'}
@@ -40,18 +43,20 @@ for i, f in ipairs(F) do v[f] = o[i] end
 local set, inc, days, ppl, grp, gtitle, cred = {}, {}, {}, {}, {}, {}, {}
 local f = math.max(tonumber(v.xf) or 0, floor)
 if floor > (tonumber(v.xf) or 0) then set.xf = floor end
--- The sequences applied above the floor. Written with %.0f: Lua prints big numbers in
--- exponent form, and sequences are exact below 2^53.
-local xs, seen = {}, {}
+-- The sequences applied above the floor: in xs, written with %.0f (Lua prints big numbers
+-- in exponent form, and sequences are exact below 2^53), or in the sorted set once xs is
+-- "*" (and for a state written before xs).
+local xs, seen, fresh = {}, {}, nil
+local zset = v.xs == '*'
+if not v.xs and v.ver then zset = true end -- HMGET gives false for a missing field
 local function keep(q)
   if q and q > f and not seen[q] then seen[q] = true; xs[#xs + 1] = string.format('%.0f', q) end
 end
-if v.xs then
+if zset then
+  if set.xf then redis.call('ZREMRANGEBYSCORE', xk, '-inf', floor) end
+  fresh = claim(xk, 5, 15, f)
+elseif v.xs then
   for q in string.gmatch(v.xs, '%d+') do keep(tonumber(q)) end
-elseif v.ver then
-  for _, q in ipairs(redis.call('ZRANGE', xk, 0, -1)) do keep(tonumber(q)) end
-  redis.call('DEL', xk)
-  set.xs = ''
 end
 local cur = tonumber(v.cur) or 0
 local function add(t, k, n) t[k] = (t[k] or 0) + n end
@@ -60,11 +65,16 @@ local n = 0
 local first_seen, last_seen, last_msg, left_at = tonumber(v.first_seen), tonumber(v.last_seen), tonumber(v.last_msg), tonumber(v.left_at)
 local idstamp, phstamp, platform, pid = v.idstamp, v.phstamp, v.platform, v.pid
 for k = 5, #ARGV, 15 do
-  local q = tonumber(ARGV[k])
-  if q <= f or seen[q] then
+  local q, new = tonumber(ARGV[k]), nil
+  if zset then
+    new = fresh[q]; fresh[q] = nil -- a sequence twice in one call applies once
+  else
+    new = q > f and not seen[q]
+    if new then keep(q) end
+  end
+  if not new then
     flags[#flags + 1] = '0'
   else
-    keep(q) -- a sequence twice in one call applies once
     flags[#flags + 1] = '1'; n = n + 1
     local kind, eday, ts, stamp = ARGV[k + 1], tonumber(ARGV[k + 2]), tonumber(ARGV[k + 3]), ARGV[k + 4]
     local inspan = eday > math.max(cur, eday, clock) - span
@@ -121,10 +131,22 @@ local function chunked(cmd, key, l)
 end
 if n == 0 then
   -- Nothing applied: only the floor may move, and never brings an erased member back.
-  if (set.xf or set.xs) and v.ver then redis.call('HSET', h, 'xf', f, 'xs', table.concat(xs, ',')) end
+  if set.xf and v.ver then
+    if zset then redis.call('HSET', h, 'xf', set.xf) else redis.call('HSET', h, 'xf', set.xf, 'xs', table.concat(xs, ',')) end
+  end
   return table.concat(flags)
 end
-set.xs = table.concat(xs, ',')
+if zset then
+  set.xs = '*'
+elseif #xs > xsMax then
+  -- A member this active pays less for a sorted set than for parsing a long field.
+  local put = {}
+  for _, q in ipairs(xs) do put[#put + 1] = q; put[#put + 1] = q end
+  chunked('ZADD', xk, put)
+  set.xs, zset = '*', true
+else
+  set.xs = table.concat(xs, ',')
+end
 redis.call('HSET', h, unpack(flat(set)))
 for k, x in pairs(inc) do redis.call('HINCRBY', h, k, x) end
 for k, x in pairs(days) do redis.call('HINCRBY', dk, k, x) end
@@ -141,6 +163,7 @@ redis.call('HINCRBY', h, 'ver', 1)
 -- Retention: a member nobody wrote about for longer than the replay horizon is forgotten,
 -- as the event log forgets their events; the daily full sweep then drops their indexes.
 for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ttl) end
+if zset then redis.call('EXPIRE', xk, ttl) end
 return table.concat(flags)
 `
 

@@ -11,20 +11,15 @@ import (
 // sorted set of their own, and a settled fingerprint of 40 hex digits.
 
 // TestAppliedSequencesOfBefore: a sequence a bridge before this one applied (kept in the
-// member's sorted set, as its Lua numbers printed) is a duplicate for memberLua, which moves
-// the set into the state hash and deletes it; an event never applied still applies.
+// member's sorted set, as its Lua numbers printed) is a duplicate for memberLua, which goes
+// on with that set; an event never applied still applies.
 func TestAppliedSequencesOfBefore(t *testing.T) {
-	if testing.Short() {
-		t.Skip("redis")
-	}
 	ctx := context.Background()
 	b := stateBridge(t, nil)
 	g := newGen()
-	first := g.ev(events.KindMessage, "1", dayAt(-2, 0))
-	apply(t, b, first)
+	apply(t, b, g.ev(events.KindMessage, "1", dayAt(-2, 0)))
 	tok := b.token("1")
 	h := b.keys.memberKeys(tok)[0]
-	applied := b.keys.applied(tok)
 
 	// Before: the hash had no xs, the set held what the member script applied.
 	again := g.ev(events.KindMessage, "1", dayAt(-1, 0))
@@ -32,44 +27,63 @@ func TestAppliedSequencesOfBefore(t *testing.T) {
 	if err := b.rdb.HDel(ctx, h, "xs").Err(); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.rdb.Eval(ctx, `redis.call('ZADD', KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[1])); return 1`, []string{applied}, seq).Err(); err != nil {
+	if err := b.rdb.Eval(ctx, `redis.call('ZADD', KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[1])); return 1`, []string{b.keys.applied(tok)}, seq).Err(); err != nil {
 		t.Fatal(err)
 	}
-	messages := func() int {
-		t.Helper()
-		days, err := b.rdb.HGetAll(ctx, b.keys.memberKeys(tok)[1]).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := 0
-		for _, v := range days {
-			n += int(asInt(v))
-		}
-		return n
-	}
 	apply(t, b, again)
-	if got := messages(); got != 1 {
+	if got := messages(t, b, tok); got != 1 {
 		t.Fatalf("a sequence applied before the upgrade applied again: %d messages, want 1", got)
 	}
-	if n, err := b.rdb.Exists(ctx, applied).Result(); err != nil || n != 0 {
-		t.Fatalf("the sorted set of before is still there (%d, %v)", n, err)
+	apply(t, b, g.ev(events.KindMessage, "1", dayAt(-1, 60)), again)
+	if got := messages(t, b, tok); got != 2 {
+		t.Fatalf("after a new event and the old one again: %d messages, want 2", got)
 	}
-	if xs, err := b.rdb.HGet(ctx, h, "xs").Result(); err != nil || xs == "" {
-		t.Fatalf("applied sequences not moved into the state hash: %q, %v", xs, err)
+}
+
+// TestAppliedSequencesMoveToASetPastAFew: a member with more applied sequences above the
+// floor than xs holds gets them in a sorted set, and every one of them stays a duplicate.
+func TestAppliedSequencesMoveToASetPastAFew(t *testing.T) {
+	ctx := context.Background()
+	b := stateBridge(t, func(c *Config) { c.BatchSize = 30 }) // several calls on each side of the move
+	g := newGen()
+	var evs []events.Event
+	for i := range 100 {
+		evs = append(evs, g.ev(events.KindMessage, "1", dayAt(-1, i)))
 	}
-	apply(t, b, again) // and it stays a duplicate once moved
-	apply(t, b, g.ev(events.KindMessage, "1", dayAt(-1, 60)))
-	if got := messages(); got != 2 {
-		t.Fatalf("after a new event: %d messages, want 2", got)
+	apply(t, b, evs...)
+	tok := b.token("1")
+	if got := messages(t, b, tok); got != 100 {
+		t.Fatalf("%d messages, want 100", got)
 	}
+	if xs, err := b.rdb.HGet(ctx, b.keys.memberKeys(tok)[0], "xs").Result(); err != nil || xs != "*" {
+		t.Fatalf("xs = %q (%v), want the sorted set's mark", xs, err)
+	}
+	if n, err := b.rdb.ZCard(ctx, b.keys.applied(tok)).Result(); err != nil || n != 100 {
+		t.Fatalf("sorted set holds %d (%v), want 100", n, err)
+	}
+	apply(t, b, evs...)
+	if got := messages(t, b, tok); got != 100 {
+		t.Fatalf("replayed: %d messages, want 100", got)
+	}
+}
+
+// messages sums a member's messages per day.
+func messages(t *testing.T, b *Bridge, tok string) int {
+	t.Helper()
+	days, err := b.rdb.HGetAll(context.Background(), b.keys.memberKeys(tok)[1]).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, v := range days {
+		n += int(asInt(v))
+	}
+	return n
 }
 
 // TestSettledFingerprintOfBefore: a member whose contact was settled when fingerprints were
 // the whole SHA-1 is still settled for the same state, and is not published again.
 func TestSettledFingerprintOfBefore(t *testing.T) {
-	if testing.Short() {
-		t.Skip("redis")
-	}
 	ctx := context.Background()
 	b := stateBridge(t, nil)
 	g := newGen()
