@@ -79,6 +79,12 @@ func (l *late) Background(ev events.Event) bool                   { return l.h.B
 
 func newStack(t *testing.T, policy string) *stack {
 	t.Helper()
+	return newStackWith(t, policy, nil)
+}
+
+// newStackWith is newStack with edit changing the bridge's configuration.
+func newStackWith(t *testing.T, policy string, edit func(*bridge.Config)) *stack {
+	t.Helper()
 	s := &stack{t: t, env: eventstest.New(t), logs: &syncBuffer{}, crm: map[string]int{}, clock: func() time.Time { return now }}
 	log := slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s.rdb, s.prefix = bridgetest.Redis(t)
@@ -98,8 +104,12 @@ func newStack(t *testing.T, policy string) *stack {
 	}
 	t.Cleanup(func() { _ = sub.Unsubscribe() })
 	fwd := &late{}
-	s.bridge, err = bridge.New(bridge.Config{KeyPrefix: s.prefix, Policy: policy, Log: log, SweepEvery: time.Hour,
-		Retention: 90 * 24 * time.Hour, Now: func() time.Time { return s.clock() }}, s.rdb, s.env.JS, s.env.Pub, s.store, fwd)
+	cfg := bridge.Config{KeyPrefix: s.prefix, Policy: policy, Log: log, SweepEvery: time.Hour,
+		Retention: 90 * 24 * time.Hour, Now: func() time.Time { return s.clock() }}
+	if edit != nil {
+		edit(&cfg)
+	}
+	s.bridge, err = bridge.New(cfg, s.rdb, s.env.JS, s.env.Pub, s.store, fwd)
 	if err != nil {
 		t.Fatal(err)
 	}
