@@ -80,6 +80,10 @@ type Config struct {
 	// end marker's data (the groups imported into): the post-import notice. Its error makes
 	// the end marker come back.
 	HistoryEnded func(ctx context.Context, importID string, data []byte) error
+	// HistoryQuiet is how long after an imported event was applied routine sweeps still wait
+	// for its import's end (5 minutes): an import whose end never comes (its importer died)
+	// is then settled by the sweeps like anything else (history.go).
+	HistoryQuiet time.Duration
 	// SingleWriter says this bridge is the only one writing its Redis, which starts empty
 	// (the embedded Redis: one bridge, state rebuilt at each start). It then writes with
 	// plain pipelines instead of Lua scripts and keeps the applied sequences in memory
@@ -128,6 +132,7 @@ func (c Config) withDefaults() (Config, error) {
 	setDur(&c.Dormant, c.Window)
 	setDur(&c.SweepEvery, 10*time.Minute)
 	setDur(&c.MaxSkew, day)
+	setDur(&c.HistoryQuiet, 5*time.Minute)
 	setDur(&c.DedupTTL, c.span()+2*day)
 	if c.TagPrefix == "" {
 		c.TagPrefix = "relais-"

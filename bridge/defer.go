@@ -52,7 +52,13 @@ func (b *Bridge) owe(ctx context.Context, states []memberState) error {
 // settleOwed settles every member owed, in pages of BatchSize, and forgets those still owed
 // at the version it read.
 func (b *Bridge) settleOwed(ctx context.Context) error {
-	owed, err := b.rdb.HGetAll(ctx, b.keys.owed()).Result()
+	return b.settleOwedIn(ctx, b.keys.owed(), nil)
+}
+
+// settleOwedIn is settleOwed on the members owed in key (owed, importOwed); hold, when set,
+// stops it as it stops a routine sweep (sweepWith), leaving the rest owed.
+func (b *Bridge) settleOwedIn(ctx context.Context, key string, hold holdFunc) error {
+	owed, err := b.rdb.HGetAll(ctx, key).Result()
 	if err != nil {
 		return fmt.Errorf("settle owed: %w", err)
 	}
@@ -70,7 +76,15 @@ func (b *Bridge) settleOwed(ctx context.Context) error {
 		tokens = tokens[len(page):]
 		states, err := b.evaluate(ctx, page)
 		if err == nil {
-			err = b.settleAll(ctx, states, false)
+			if err = b.held(ctx, hold, states); err != nil {
+				return fmt.Errorf("settle owed: %w", err)
+			}
+		}
+		if err == nil {
+			err = b.settleHeld(ctx, states, false, hold)
+		}
+		if errors.Is(err, errImportUnderway) {
+			return fmt.Errorf("settle owed: %w", err)
 		}
 		if err != nil {
 			first = cmp.Or(first, fmt.Errorf("settle owed: %w", err))
@@ -78,7 +92,7 @@ func (b *Bridge) settleOwed(ctx context.Context) error {
 		}
 		if _, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, m := range page {
-				p.Eval(ctx, forgetOwedLua, []string{b.keys.owed()}, m, owed[m])
+				p.Eval(ctx, forgetOwedLua, []string{key}, m, owed[m])
 			}
 			return nil
 		}); err != nil && !errors.Is(err, redis.Nil) {

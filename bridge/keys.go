@@ -88,6 +88,14 @@ func (k keys) names() string      { return k.idx("names") }
 func (k keys) rankMsgs() string   { return k.idx("msgs") }
 func (k keys) rankPeople() string { return k.idx("people") }
 
+// importing is when an imported event was last applied (Unix ms): while it is recent, routine
+// sweeps wait for the import's end (history.go).
+func (k keys) importing() string { return k.idx("himp") }
+
+// importOwed holds the members imported events changed and no import's end settled since:
+// token → version, as owed.
+func (k keys) importOwed() string { return k.idx("howed") }
+
 // hourField is the weekday × hour field of an event at t on UTC day day: the day keeps the
 // field's age (trimmed with the day counts), the hour of week (0 = Monday 00h) is local.
 func hourField(day int, t time.Time, zone *time.Location) string {

@@ -27,6 +27,12 @@ const settleConcurrency = 32
 // full sweep (at start and daily) so heals a contact a crashed replica left behind a newer
 // state it had already confirmed.
 func (b *Bridge) settleAll(ctx context.Context, states []memberState, all bool) error {
+	return b.settleHeld(ctx, states, all, nil)
+}
+
+// settleHeld is settleAll for a routine sweep: hold, when set, is asked each time members who
+// moved are read again, and stops it before they are settled (see held).
+func (b *Bridge) settleHeld(ctx context.Context, states []memberState, all bool, hold holdFunc) error {
 	// One settle at a time in a process: the settle stage and the sweep deciding the same
 	// member at once is the race a crash can leave a stale contact behind (see above).
 	b.settleMu.Lock()
@@ -46,6 +52,9 @@ func (b *Bridge) settleAll(ctx context.Context, states []memberState, all bool) 
 			return err
 		}
 		if states, err = b.evaluate(ctx, moved); err != nil {
+			return err
+		}
+		if err := b.held(ctx, hold, states); err != nil {
 			return err
 		}
 		forced = map[string]bool{}

@@ -15,17 +15,41 @@ import (
 
 // Sweep re-evaluates every member whose window slid since their last evaluation (a member
 // who went quiet loses relais-actif without a new event) and publishes the contact changes
-// that result. Members with nothing left that time could change are not visited again.
-func (b *Bridge) Sweep(ctx context.Context) error { return b.sweep(ctx, false) }
+// that result. Members with nothing left that time could change are not visited again. It is
+// a routine sweep: while an import is being applied it settles only owed live members and
+// returns errImportUnderway (history.go).
+func (b *Bridge) Sweep(ctx context.Context) error { return b.routineSweep(ctx, false) }
 
-// sweep visits due members, or every member known when all is set (after a replay).
-func (b *Bridge) sweep(ctx context.Context, all bool) error {
+// sweep visits due members, or every member known when all is set, whatever is under way:
+// after a replay, at an import's end.
+func (b *Bridge) sweep(ctx context.Context, all bool) error { return b.sweepWith(ctx, all, nil) }
+
+// routineSweep is Sweep, or the daily full sweep: it waits while an import is being applied
+// (the import's end settles its members), and settles the imported members no import's end
+// settled once none is.
+func (b *Bridge) routineSweep(ctx context.Context, full bool) error {
+	return b.sweepWith(ctx, full, b.importUnderway)
+}
+
+// sweepWith is a sweep that stops as soon as hold, when set, says so: it is asked after each
+// read of members' states, before anything is decided from them.
+func (b *Bridge) sweepWith(ctx context.Context, all bool, hold holdFunc) error {
 	if err := b.scripts.load(ctx, b.rdb); err != nil {
 		return fmt.Errorf("sweep: %w", err)
 	}
 	if b.pub != nil {
 		// Members a backlog left owed, whichever replica applied them (defer.go).
 		if err := b.settleOwed(ctx); err != nil {
+			return fmt.Errorf("sweep: %w", err)
+		}
+		if hold != nil {
+			if err := b.settleImported(ctx); err != nil {
+				return fmt.Errorf("sweep: %w", err)
+			}
+		}
+	}
+	if hold != nil {
+		if err := hold(ctx); err != nil {
 			return fmt.Errorf("sweep: %w", err)
 		}
 	}
@@ -41,7 +65,7 @@ func (b *Bridge) sweep(ctx context.Context, all bool) error {
 		for len(due) > 0 {
 			page := due[:min(n, len(due))]
 			due = due[len(page):]
-			if err := b.reevaluate(ctx, page, false); err != nil {
+			if err := b.reevaluate(ctx, page, false, hold); err != nil {
 				return err
 			}
 		}
@@ -61,7 +85,7 @@ func (b *Bridge) sweep(ctx context.Context, all bool) error {
 				members = append(members, fields[i])
 			}
 		}
-		if err := b.reevaluate(ctx, members, true); err != nil {
+		if err := b.reevaluate(ctx, members, true, hold); err != nil {
 			return err
 		}
 		if cursor = next; cursor == 0 {
@@ -70,12 +94,17 @@ func (b *Bridge) sweep(ctx context.Context, all bool) error {
 	}
 }
 
-func (b *Bridge) reevaluate(ctx context.Context, members []string, all bool) error {
+// reevaluate evaluates members and settles them; hold, when set, may stop it once their
+// states are read (see sweepWith, held).
+func (b *Bridge) reevaluate(ctx context.Context, members []string, all bool, hold holdFunc) error {
 	if len(members) == 0 {
 		return nil
 	}
 	states, err := b.evaluate(ctx, members)
 	if err != nil {
+		return fmt.Errorf("sweep: %w", err)
+	}
+	if err := b.held(ctx, hold, states); err != nil {
 		return fmt.Errorf("sweep: %w", err)
 	}
 	var known []memberState
@@ -96,7 +125,7 @@ func (b *Bridge) reevaluate(ctx context.Context, members []string, all bool) err
 	if b.pub == nil {
 		return nil
 	}
-	if err := b.settleAll(ctx, known, all); err != nil {
+	if err := b.settleHeld(ctx, known, all, hold); err != nil {
 		return fmt.Errorf("sweep: %w", err)
 	}
 	return nil
@@ -133,6 +162,7 @@ func (b *Bridge) dropIndexes(ctx context.Context, members []string) error {
 			p.HDel(ctx, b.keys.names(), m)
 			p.ZRem(ctx, b.keys.due(), m)
 			p.HDel(ctx, b.keys.owed(), m)
+			p.HDel(ctx, b.keys.importOwed(), m)
 			p.ZRem(ctx, b.keys.rankMsgs(), m)
 			p.ZRem(ctx, b.keys.rankPeople(), m)
 		}
@@ -220,7 +250,7 @@ func (b *Bridge) forget(ctx context.Context, member string, erase bool) error {
 		if err := b.deleteMatching(ctx, globEscape(b.keys.member(member))+"*"); err != nil {
 			return err
 		}
-		return b.reevaluate(ctx, credited, false)
+		return b.reevaluate(ctx, credited, false, nil)
 	}
 	// An objector keeps only the list of whom they credited (tokens, no data about them).
 	if err := b.rdb.Unlink(ctx, append(keys, b.keys.applied(member))...).Err(); err != nil {
@@ -367,9 +397,14 @@ func (b *Bridge) sweepLoop(ctx context.Context) {
 			continue
 		}
 		full := time.Since(lastFull) >= fullSweepEvery
-		if err := b.sweep(ctx, full); err != nil && ctx.Err() == nil {
+		err := b.routineSweep(ctx, full)
+		switch {
+		case errors.Is(err, errImportUnderway):
+			// Tried again at the next tick; the import's end settles its members.
+			b.cfg.Log.Debug("bridge: sweep waits for an import", "full", full)
+		case err != nil && ctx.Err() == nil:
 			b.cfg.Log.Warn("bridge: sweep", "err", err.Error())
-		} else if full {
+		case err == nil && full:
 			lastFull = time.Now()
 			if err := b.ExpireHistory(ctx); err != nil && ctx.Err() == nil {
 				b.cfg.Log.Warn("bridge: expire history", "err", err.Error())

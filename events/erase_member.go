@@ -183,6 +183,10 @@ func (who ErasedMember) validate() error {
 type stored struct {
 	seq uint64
 	ev  Event
+	// importID is the original's HeaderHistory: its copy is imported too, so it stays on
+	// its day's subject (expiring with that day, not a full retention from the erasure) and
+	// the bridge settles it as it settles imports.
+	importID string
 }
 
 // eraseEvents does steps 1 and 2 in one pass over the event log: the scan is the slow part.
@@ -200,14 +204,15 @@ func eraseEvents(ctx context.Context, js jetstream.JetStream, p *Publisher, s je
 			mine = true
 		}
 		ev, err := DecodeEvent(msg.Data())
+		imp := msg.Headers().Get(HeaderHistory)
 		switch {
 		case err != nil && (mine || m.rawNames(msg.Data())):
 			undecodable = append(undecodable, seq)
 		case err != nil:
 		case mine:
-			own = append(own, stored{seq, ev})
+			own = append(own, stored{seq, ev, imp})
 		case m.eventRefers(ev):
-			refs = append(refs, stored{seq, ev})
+			refs = append(refs, stored{seq, ev, imp})
 		}
 		return nil
 	})
@@ -218,7 +223,7 @@ func eraseEvents(ctx context.Context, js jetstream.JetStream, p *Publisher, s je
 	for _, o := range own {
 		if c, ok := m.anonymised(o.ev); ok {
 			if id := o.ev.ID + anonIDSuffix + strconv.FormatUint(o.seq, 10); !copies[id] {
-				if err := publishCopy(ctx, js, p, c, id); err != nil {
+				if err := publishCopy(ctx, js, p, c, id, o.importID); err != nil {
 					return err
 				}
 			}
@@ -235,7 +240,7 @@ func eraseEvents(ctx context.Context, js jetstream.JetStream, p *Publisher, s je
 		// that no longer credits anyone is worth nothing to keep.
 		keep := !Pseudonymous(c.Sender.ID) || c.Kind == KindMessage || c.ReplyTo != "" || len(c.Mentions) > 0
 		if id := r.ev.ID + rewriteIDSuffix + strconv.FormatUint(r.seq, 10); keep && !copies[id] {
-			if err := publishCopy(ctx, js, p, c, id); err != nil {
+			if err := publishCopy(ctx, js, p, c, id, r.importID); err != nil {
 				return err
 			}
 		}
@@ -253,8 +258,18 @@ func eraseEvents(ctx context.Context, js jetstream.JetStream, p *Publisher, s je
 	return nil
 }
 
-func publishCopy(ctx context.Context, js jetstream.JetStream, p *Publisher, e Event, msgID string) error {
-	m, err := p.EventMsg(e)
+// publishCopy publishes an erasure's copy under msgID: live like its original, or imported
+// under the original's import id.
+func publishCopy(ctx context.Context, js jetstream.JetStream, p *Publisher, e Event, msgID, importID string) error {
+	var (
+		m   *nats.Msg
+		err error
+	)
+	if importID != "" {
+		m, err = p.HistoryMsg(e, importID)
+	} else {
+		m, err = p.EventMsg(e)
+	}
 	if err != nil {
 		return fmt.Errorf("erase: copy of an event: %w", err)
 	}

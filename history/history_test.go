@@ -124,8 +124,10 @@ func TestImportTwiceChangesNothing(t *testing.T) {
 	if got := s.env.StreamMsgs(t, s.env.Names.EventsStream()); got != msgs {
 		t.Errorf("log grew from %d to %d messages", msgs, got)
 	}
-	if !reflect.DeepEqual(crm, s.crmChanges()) {
-		t.Error("a second import published contact changes")
+	for subj, n := range s.crmChanges() {
+		if d := n - crm[subj]; d != 0 {
+			t.Errorf("%s: %d contact changes from a second import, want none", subj, d)
+		}
 	}
 }
 

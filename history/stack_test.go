@@ -51,8 +51,10 @@ type stack struct {
 	logs   *syncBuffer
 	clock  func() time.Time
 
-	crmMu sync.Mutex
-	crm   map[string]int // contact changes published, per member subject
+	crmMu      sync.Mutex
+	crm        map[string]int // contact changes published, per member subject
+	crmCounted int64          // messages the callback counted
+	crmSub     *nats.Subscription
 }
 
 type syncBuffer struct {
@@ -79,6 +81,12 @@ func (l *late) Background(ev events.Event) bool                   { return l.h.B
 
 func newStack(t *testing.T, policy string) *stack {
 	t.Helper()
+	return newStackWith(t, policy, nil)
+}
+
+// newStackWith is newStack with edit changing the bridge's configuration.
+func newStackWith(t *testing.T, policy string, edit func(*bridge.Config)) *stack {
+	t.Helper()
 	s := &stack{t: t, env: eventstest.New(t), logs: &syncBuffer{}, crm: map[string]int{}, clock: func() time.Time { return now }}
 	log := slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s.rdb, s.prefix = bridgetest.Redis(t)
@@ -88,18 +96,23 @@ func newStack(t *testing.T, policy string) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.store.Close() })
-	sub, err := s.env.Conn.Subscribe(s.env.Names.CRMFilter(), func(m *nats.Msg) {
+	s.crmSub, err = s.env.Conn.Subscribe(s.env.Names.CRMFilter(), func(m *nats.Msg) {
 		s.crmMu.Lock()
 		s.crm[m.Subject]++
+		s.crmCounted++
 		s.crmMu.Unlock()
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	t.Cleanup(func() { _ = s.crmSub.Unsubscribe() })
 	fwd := &late{}
-	s.bridge, err = bridge.New(bridge.Config{KeyPrefix: s.prefix, Policy: policy, Log: log, SweepEvery: time.Hour,
-		Retention: 90 * 24 * time.Hour, Now: func() time.Time { return s.clock() }}, s.rdb, s.env.JS, s.env.Pub, s.store, fwd)
+	cfg := bridge.Config{KeyPrefix: s.prefix, Policy: policy, Log: log, SweepEvery: time.Hour,
+		Retention: 90 * 24 * time.Hour, Now: func() time.Time { return s.clock() }}
+	if edit != nil {
+		edit(&cfg)
+	}
+	s.bridge, err = bridge.New(cfg, s.rdb, s.env.JS, s.env.Pub, s.store, fwd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +225,28 @@ func (s *stack) snapshot(uids []int64) (map[int64]bridge.MemberCard, []bridge.Gr
 	return out, gs
 }
 
+// crmChanges is how many contact changes each member got. The subscription shares the
+// bridge's connection, so a change it published is in the subscription's queue before the
+// publish's ack, hence before the bridge acks the events behind it (settled); but the
+// callback that counts it runs on a goroutine of its own, and under load it may not have yet.
+// So the counts are read once the callback counted every message the subscription took in.
 func (s *stack) crmChanges() map[string]int {
+	s.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s.crmMu.Lock()
+		counted := s.crmCounted
+		s.crmMu.Unlock()
+		queued, _, perr := s.crmSub.Pending()
+		taken, derr := s.crmSub.Delivered()
+		if perr == nil && derr == nil && queued == 0 && taken == counted {
+			break
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("contact changes still being counted: %d queued, %d of %d counted (%v, %v)", queued, counted, taken, perr, derr)
+		}
+		time.Sleep(time.Millisecond)
+	}
 	s.crmMu.Lock()
 	defer s.crmMu.Unlock()
 	out := map[string]int{}
