@@ -107,8 +107,9 @@ func ParseCounts(s string) ([]int, error) {
 func Run(ctx context.Context, env *Env, o Options, progress io.Writer) (rep Report, err error) {
 	say := func(format string, a ...any) { fmt.Fprintf(progress, "bench: "+format+"\n", a...) }
 	defer func() {
-		// The stages' namespace suffixes: raw JetStream, references, end to end, rebuild, RSS.
-		stages := []string{"R", "C", "E", "B", "S"}
+		// The stages' namespace suffixes: raw JetStream, references, both at once, end to end,
+		// rebuild, RSS.
+		stages := []string{"R", "C", "N", "E", "B", "S"}
 		for i := range o.RebuildEvents {
 			stages = append(stages, "G"+strconv.Itoa(i))
 		}
@@ -152,6 +153,17 @@ func Run(ctx context.Context, env *Env, o Options, progress io.Writer) (rep Repo
 	if err := benchDeletePrefix(ctx, env.rdb, env.keyPrefix("C")); err != nil {
 		return rep, err
 	}
+	say("   both ceilings at once: JetStream publish+consume and the Lua reference in one consumer")
+	_, nrPub, err := env.setup(ctx, "N")
+	if err != nil {
+		return rep, err
+	}
+	if rep.NoRules, err = benchNoRules(ctx, env.js, nrPub, env.rdb, env.keyPrefix("C")+"norules:", env.hasher, w.Events); err != nil {
+		return rep, err
+	}
+	if err := benchDeletePrefix(ctx, env.rdb, env.keyPrefix("C")); err != nil {
+		return rep, err
+	}
 
 	say("3/4 bridge end to end, CRM, latency, leaders")
 	if err := benchEndToEnd(ctx, env, o, w, &rep, say); err != nil {
@@ -162,6 +174,8 @@ func Run(ctx context.Context, env *Env, o Options, progress io.Writer) (rep Repo
 	rep.RatioRebuildPlain = benchRatio(rep.Rebuild, rep.RefPlain)
 	rep.RatioRaw = benchRatio(rep.Bridge, rep.RawJetStream)
 	rep.RawToLua = benchRatio(rep.RawJetStream, rep.RefLua)
+	rep.RatioNoRules = benchRatio(rep.Bridge, rep.NoRules)
+	rep.NoRulesToLower = benchRatio(rep.NoRules, min(rep.RawJetStream, rep.RefLua))
 
 	if len(o.RebuildEvents) > 0 {
 		say("rebuild from scratch at %v events", o.RebuildEvents)

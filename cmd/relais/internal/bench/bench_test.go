@@ -70,6 +70,7 @@ func TestBenchTinyWorkload(t *testing.T) {
 		"raw_jetstream_events_per_s", "reference_lua_events_per_s", "reference_plain_events_per_s", "bridge_events_per_s",
 		"rebuild_events_per_s", "bridge_to_reference_lua", "bridge_to_reference_plain", "rebuild_to_reference_plain",
 		"bridge_to_raw_jetstream", "raw_jetstream_to_reference_lua", "bridge_seconds", "crm_drained_seconds",
+		"no_rules_events_per_s", "bridge_to_no_rules", "no_rules_to_lower_ceiling",
 		"contact_changes", "members_changed", "changes_per_member", "crm_calls", "crm_calls_per_change",
 		"latency.samples", "latency.p50_ms", "latency.p99_ms", "latency.max_ms",
 		"leaders.planted", "leaders.found", "leaders.true_positives", "leaders.precision", "leaders.recall",
@@ -95,6 +96,9 @@ func TestBenchTinyWorkload(t *testing.T) {
 		t.Error("JSON has rss although --rss was off")
 	}
 
+	if want := rep.NoRules / min(rep.RawJetStream, rep.RefLua); math.Abs(rep.NoRulesToLower-want) > 1e-9 {
+		t.Errorf("both ceilings ÷ the lower = %v, want %v", rep.NoRulesToLower, want)
+	}
 	if want := rep.RawJetStream / rep.RefLua; math.Abs(rep.RawToLua-want) > 1e-9 {
 		t.Errorf("ceiling = %v, want raw JetStream ÷ reference Lua = %v", rep.RawToLua, want)
 	}

@@ -27,6 +27,12 @@ type Report struct {
 	// RawToLua bounds RatioLua: the bridge publishes and consumes every event through the
 	// same JetStream, so on the same machine it cannot beat raw JetStream.
 	RawToLua float64 `json:"raw_jetstream_to_reference_lua"`
+	// NoRules is both ceilings in one consumer on the same machine (benchNoRules): what a
+	// bridge without rules reaches. NoRulesToLower is it ÷ the lower of raw JetStream and the
+	// Lua reference, each measured alone: the most any bridge's ratio to that can be here.
+	NoRules        float64 `json:"no_rules_events_per_s"`
+	RatioNoRules   float64 `json:"bridge_to_no_rules"`
+	NoRulesToLower float64 `json:"no_rules_to_lower_ceiling"`
 	// RedisBytes is what the bridge's state added to Redis' used_memory for this workload.
 	RedisBytes int64 `json:"redis_state_bytes"`
 	// BridgeSeconds runs from the first publish to the bridge's consumer drained;
@@ -141,6 +147,9 @@ func WriteTable(w io.Writer, r Report) error {
 	row("  ÷ reference plain", fmt.Sprintf("%.2f", r.RatioPlain), "goal ≥ 0.5 with embedded Redis")
 	row("  ÷ raw JetStream", fmt.Sprintf("%.2f", r.RatioRaw), "")
 	row("  ceiling ÷ reference Lua", fmt.Sprintf("%.2f", r.RawToLua), "raw JetStream ÷ reference Lua: a bridge costing nothing")
+	row("both ceilings at once", benchRate(r.NoRules), "publish, consume, reference Lua per event, ack: a bridge without rules")
+	row("  ÷ lower ceiling", fmt.Sprintf("%.2f", r.NoRulesToLower), "the most a bridge reaches here, as a share of the lower one alone")
+	row("  bridge ÷ it", fmt.Sprintf("%.2f", r.RatioNoRules), "")
 	row("rebuild after a restart", benchRate(r.Rebuild), "replay of the whole log into an empty state")
 	row("  ÷ reference plain", fmt.Sprintf("%.2f", r.RatioRebuildPlain), "goal ≥ 0.5 with embedded Redis")
 	row("Redis memory of the state", fmt.Sprintf("%.1f MiB", float64(r.RedisBytes)/(1<<20)), "used_memory after − before")
