@@ -34,6 +34,15 @@ const forgetOwedLua = `if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then r
 
 // owe records the members a backlog batch leaves unsettled.
 func (b *Bridge) owe(ctx context.Context, states []memberState) error {
+	if err := b.oweIn(ctx, b.keys.owed(), states); err != nil {
+		return fmt.Errorf("owe contacts: %w", err)
+	}
+	return nil
+}
+
+// oweIn records in key (owed, importOwed) the members whose contact differs from the one
+// settled, with the version read.
+func (b *Bridge) oweIn(ctx context.Context, key string, states []memberState) error {
 	var args []any
 	for _, st := range states {
 		if st.Applied >= 0 && st.FP != st.PubFP {
@@ -43,10 +52,7 @@ func (b *Bridge) owe(ctx context.Context, states []memberState) error {
 	if len(args) == 0 {
 		return nil
 	}
-	if err := b.rdb.HSet(ctx, b.keys.owed(), args...).Err(); err != nil {
-		return fmt.Errorf("owe contacts: %w", err)
-	}
-	return nil
+	return b.rdb.HSet(ctx, key, args...).Err()
 }
 
 // settleOwed settles every member owed, in pages of BatchSize, and forgets those still owed

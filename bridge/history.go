@@ -101,16 +101,7 @@ func (b *Bridge) importUnderway(ctx context.Context) error {
 
 // oweImport records the members an imported run changed, for the import's end.
 func (b *Bridge) oweImport(ctx context.Context, states []memberState) error {
-	var args []any
-	for _, st := range states {
-		if st.Applied >= 0 && st.FP != st.PubFP {
-			args = append(args, st.Token, st.Ver)
-		}
-	}
-	if len(args) == 0 {
-		return nil
-	}
-	if err := b.rdb.HSet(ctx, b.keys.importOwed(), args...).Err(); err != nil {
+	if err := b.oweIn(ctx, b.keys.importOwed(), states); err != nil {
 		return fmt.Errorf("owe imported contacts: %w", err)
 	}
 	return nil

@@ -28,33 +28,17 @@ type logCopy struct {
 // erasureCopies reads every copy an erasure published into the event log.
 func (s *stack) erasureCopies() []logCopy {
 	s.t.Helper()
-	ctx := context.Background()
-	st, err := s.env.JS.Stream(ctx, s.env.Names.EventsStream())
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		s.t.Fatal(err)
-	}
 	var out []logCopy
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
-		m, err := st.GetMsg(ctx, seq)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue
-		}
-		if err != nil {
-			s.t.Fatal(err)
-		}
+	s.eachStored(s.env.Names.EventsStream(), func(m *jetstream.RawStreamMsg) {
 		if _, ok := events.CopyOf(m.Header.Get(jetstream.MsgIDHeader)); !ok {
-			continue
+			return
 		}
 		ev, err := events.DecodeEvent(m.Data)
 		if err != nil {
-			s.t.Fatalf("copy %d: %v", seq, err)
+			s.t.Fatalf("copy %d: %v", m.Sequence, err)
 		}
-		out = append(out, logCopy{seq: seq, subject: m.Subject, importID: m.Header.Get(events.HeaderHistory), ev: ev})
-	}
+		out = append(out, logCopy{seq: m.Sequence, subject: m.Subject, importID: m.Header.Get(events.HeaderHistory), ev: ev})
+	})
 	return out
 }
 
@@ -241,17 +225,5 @@ func TestErasureCopiesStayImported(t *testing.T) {
 // liveEvents counts the log's live events.
 func (s *stack) liveEvents() uint64 {
 	s.t.Helper()
-	st, err := s.env.JS.Stream(context.Background(), s.env.Names.EventsStream())
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	info, err := st.Info(context.Background(), jetstream.WithSubjectFilter(s.env.Names.PlatformLiveFilter(events.Telegram)))
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	var n uint64
-	for _, c := range info.State.Subjects {
-		n += c
-	}
-	return n
+	return s.eventsOn(s.env.Names.PlatformLiveFilter(events.Telegram))
 }

@@ -73,6 +73,18 @@ func TestImportKeepsNoText(t *testing.T) {
 // streamHolds counts a stream's messages whose bytes hold needle.
 func (s *stack) streamHolds(stream, needle string) int {
 	s.t.Helper()
+	found := 0
+	s.eachStored(stream, func(m *jetstream.RawStreamMsg) {
+		if bytes.Contains(m.Data, []byte(needle)) || bytes.Contains([]byte(m.Subject), []byte(needle)) {
+			found++
+		}
+	})
+	return found
+}
+
+// eachStored calls fn with every message a stream holds.
+func (s *stack) eachStored(stream string, fn func(*jetstream.RawStreamMsg)) {
+	s.t.Helper()
 	ctx := context.Background()
 	st, err := s.env.JS.Stream(ctx, stream)
 	if err != nil {
@@ -82,7 +94,6 @@ func (s *stack) streamHolds(stream, needle string) int {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	found := 0
 	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
 		m, err := st.GetMsg(ctx, seq)
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
@@ -91,11 +102,8 @@ func (s *stack) streamHolds(stream, needle string) int {
 		if err != nil {
 			s.t.Fatal(err)
 		}
-		if bytes.Contains(m.Data, []byte(needle)) || bytes.Contains([]byte(m.Subject), []byte(needle)) {
-			found++
-		}
+		fn(m)
 	}
-	return found
 }
 
 // TestImportedCoveredByStopAndErase: /stop removes an imported member's state, and /oubli

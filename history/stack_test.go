@@ -394,11 +394,17 @@ func file(name string, data []byte) history.File {
 // memberEvents counts the log's events of one member, live and imported.
 func (s *stack) memberEvents(tok string) uint64 {
 	s.t.Helper()
+	return s.eventsOn(s.env.Names.MemberEventsFilter(tok))
+}
+
+// eventsOn counts the log's events on a subject filter.
+func (s *stack) eventsOn(filter string) uint64 {
+	s.t.Helper()
 	st, err := s.env.JS.Stream(context.Background(), s.env.Names.EventsStream())
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	info, err := st.Info(context.Background(), jetstream.WithSubjectFilter(s.env.Names.MemberEventsFilter(tok)))
+	info, err := st.Info(context.Background(), jetstream.WithSubjectFilter(filter))
 	if err != nil {
 		s.t.Fatal(err)
 	}
