@@ -254,7 +254,7 @@ func (b *Bridge) applyMsgs(ctx context.Context, msgs []jetstream.Msg, floor uint
 			continue
 		}
 		if ev.Kind == events.KindCommand || ev.Kind == events.KindConsent {
-			errs[i] = b.handleCommand(ctx, ev)
+			errs[i] = b.handleCommand(ctx, m, ev)
 			if errs[i] == nil {
 				// A command is answered once and never replayed: keeping it would only keep
 				// its argument (a query, a shared phone number) for the retention period.
@@ -449,7 +449,7 @@ func (b *Bridge) background(ctx context.Context, m jetstream.Msg, ev events.Even
 				}
 			}
 		}()
-		err := b.handleCommand(ctx, ev)
+		err := b.handleCommand(ctx, m, ev)
 		if err == nil {
 			err = b.forgetMsg(ctx, m)
 		}
@@ -476,10 +476,15 @@ func (b *Bridge) forgetMsg(ctx context.Context, m jetstream.Msg) error {
 	return nil
 }
 
-func (b *Bridge) handleCommand(ctx context.Context, ev events.Event) error {
+func (b *Bridge) handleCommand(ctx context.Context, m jetstream.Msg, ev events.Event) error {
 	b.metrics.events.WithLabelValues(outCommand).Inc()
 	if b.commands == nil {
 		return nil
+	}
+	// An erasure leaves the command's own message to forgetMsg, after its last step: deleted
+	// earlier, the message would count as settled and a failure would never be retried.
+	if md, err := m.Metadata(); err == nil {
+		ctx = events.WithEventSeq(ctx, md.Sequence.Stream)
 	}
 	return b.commands.Handle(ctx, ev)
 }

@@ -31,6 +31,11 @@ type ErasedMember struct {
 	// counting in their group's days and credit nobody. It starts with PseudonymPrefix; the caller draws
 	// one at random per erasure and reuses it if it has to run the erasure again.
 	Pseudonym string
+	// KeepSeq is the stream sequence in RELAIS_EVENTS of the command asking for the erasure
+	// (0: none). Its message is left for the caller to delete once every later step
+	// succeeded: deleted here, it would be settled for the consumer, and a failure after
+	// this call would never see the command again.
+	KeepSeq uint64
 }
 
 // EraseReport counts what an erasure did; it names nobody, so it may be logged.
@@ -81,6 +86,8 @@ func CopyOf(msgID string) (seq uint64, ok bool) {
 //  3. their dead letters, and any dead letter naming them;
 //  4. pending replies to them or naming them (personal answers not sent yet);
 //  5. their contact change in RELAIS_CRM. The caller publishes the erase change after.
+//
+// All but who.KeepSeq, the command asking for it, which the caller deletes last.
 //
 // Each copy is published before its original is deleted, and a copy already published is
 // recognised by its Nats-Msg-Id, so running EraseMember again after a crash completes the
@@ -196,6 +203,9 @@ func eraseEvents(ctx context.Context, js jetstream.JetStream, p *Publisher, s je
 	var undecodable []uint64
 	copies := map[string]bool{} // Nats-Msg-Ids of the copies earlier runs published
 	err := scan(ctx, js, n.EventsStream(), n.EventsFilter(), func(msg jetstream.Msg, seq uint64) error {
+		if who.KeepSeq != 0 && seq == who.KeepSeq {
+			return nil
+		}
 		if id := msg.Headers().Get(jetstream.MsgIDHeader); strings.Contains(id, anonIDSuffix) || strings.Contains(id, rewriteIDSuffix) {
 			copies[id] = true
 		}

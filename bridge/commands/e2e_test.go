@@ -34,6 +34,9 @@ type stack struct {
 	log    *slog.Logger
 	policy string
 	n      int
+	// foreground: the bridge gets a handler without Background, so every command is
+	// answered in the batch loop (set it in newStackWith's before).
+	foreground bool
 }
 
 // e2eNow is the clock of the stack; events happen in the days before it.
@@ -47,6 +50,11 @@ func (l *late) Handle(ctx context.Context, ev events.Event) error { return l.h.H
 
 // Background answers organisers' queries off the batch loop, as relais does.
 func (l *late) Background(ev events.Event) bool { return l.h.Background(ev) }
+
+// inLoop is late without Background: the bridge answers every command in its batch loop.
+type inLoop struct{ l *late }
+
+func (f inLoop) Handle(ctx context.Context, ev events.Event) error { return f.l.Handle(ctx, ev) }
 
 func newStack(t *testing.T, policy string) *stack { return newStackWith(t, policy, nil, nil, nil) }
 
@@ -71,7 +79,11 @@ func newStackWith(t *testing.T, policy string, hook redis.Hook, before func(*sta
 	}
 	t.Cleanup(func() { _ = s.store.Close() })
 	fwd := &late{}
-	s.bridge = s.newBridge(s.rdb, s.prefix, fwd)
+	var handler bridge.CommandHandler = fwd
+	if s.foreground {
+		handler = inLoop{fwd}
+	}
+	s.bridge = s.newBridge(s.rdb, s.prefix, handler)
 	orgs, err := commands.ParseOrganisers(organisersEnv)
 	if err != nil {
 		t.Fatal(err)
@@ -321,8 +333,7 @@ func TestForgetErasesEverywhere(t *testing.T) {
 	token := s.token(alice)
 
 	s.publish(s.command(alice, nil, "oubli"))
-	// The erasure deletes the command's own event from the log too, which settles it for
-	// the consumer before the handler is done: wait for its last step, the erase change.
+	// The command is answered off the batch loop: wait for its last step, the erase change.
 	s.eventually(func() bool { c, _ := s.lastChange(alice); return c.Op == events.OpErase })
 
 	// The event log holds nothing of hers.

@@ -152,6 +152,9 @@ func (h *Handler) forget(ctx context.Context, ev events.Event, member string) er
 			Token: tok, Platform: ev.Platform, PlatformID: pid, Pseudonym: pseudonym,
 			Names:     compactStrings(append(id.Names, ev.Sender.Name, ev.Sender.FirstName, ev.Sender.LastName)),
 			Usernames: compactStrings([]string{id.Username, ev.Sender.Username}),
+			// The command's own message is the bridge's to delete, once every step below
+			// succeeded: until then a failure has it redelivered.
+			KeepSeq: events.EventSeq(ctx),
 		}
 		if pid != "" {
 			report, err := events.EraseMember(ctx, h.js, h.pub, who)
