@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/relais-bot/relais/bridge"
 	"github.com/relais-bot/relais/events"
 	"github.com/relais-bot/relais/history"
@@ -26,9 +28,12 @@ type ImportResult struct {
 	Cards       int     `json:"cards"` // members with activity in the window
 	Delivered   uint64  `json:"delivered_seq"`
 	ImportS     float64 `json:"import_s"` // check the file whole, then publish it: relais import
-	ApplyS      float64 `json:"apply_s"`  // the bridge applying it, to the end marker's settle
-	TotalS      float64 `json:"total_s"`
-	PerSecond   int     `json:"events_per_s"`
+	ApplyS      float64 `json:"apply_s"`  // the bridge applying it (what is left once stored), to the end marker's settle
+	// Running: the bridge ran while the import was stored (relais import against a running
+	// relais) rather than starting once it was (on the data dir of a stopped relais).
+	Running   bool    `json:"bridge_running"`
+	TotalS    float64 `json:"total_s"`
+	PerSecond int     `json:"events_per_s"`
 }
 
 // benchGroup is the supergroup of the import bench, as the export writes its id.
@@ -36,9 +41,10 @@ const benchGroup = 777
 
 // RunImport writes a Telegram Desktop export of n messages (a busy supergroup over the last
 // 85 days), imports it with the code path of relais import into a stage of its own, and
-// runs a bridge until the import is applied and settled.
-func RunImport(ctx context.Context, env *Env, n, members int, log io.Writer) (ImportResult, error) {
-	res := ImportResult{Messages: n, Members: members}
+// runs a bridge until the import is applied and settled: started once the import is stored
+// (relais was stopped), or before it (running: relais applies it as it comes).
+func RunImport(ctx context.Context, env *Env, n, members int, running bool, log io.Writer) (ImportResult, error) {
+	res := ImportResult{Messages: n, Members: members, Running: running}
 	const stage = "h"
 	defer func() { _ = env.cleanup(ctx, stage) }()
 	names, pub, err := env.setup(ctx, stage)
@@ -74,6 +80,37 @@ func RunImport(ctx context.Context, env *Env, n, members int, log io.Writer) (Im
 		return res, err
 	}
 	defer closeConn()
+
+	// SingleWriter as relais run configures it on an embedded Redis.
+	reg := prometheus.NewRegistry() // its count of acked events says when to ask the server
+	b, err := bridge.New(bridge.Config{KeyPrefix: env.keyPrefix(stage), Policy: bridge.PolicyNotice, Retention: 90 * benchDay,
+		SingleWriter: env.embeddedRedis, Registerer: reg}, env.rdb, env.js, pub, nil, nil)
+	if err != nil {
+		return res, err
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	waitCtx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
+	done, started := make(chan struct{}), false
+	startBridge := func() {
+		started = true
+		go func() {
+			defer close(done)
+			if err := b.Run(runCtx); err != nil {
+				fail(fmt.Errorf("bridge stopped: %w", err))
+			}
+		}()
+	}
+	defer func() {
+		stop()
+		if started {
+			<-done
+		}
+	}()
+	if running {
+		startBridge() // relais runs and applies the history as relais import stores it
+	}
+
 	start := time.Now()
 	im := history.Importer{JS: js, Pub: apub}
 	rep, err := im.Import(ctx, []history.File{{Name: "bench-export.json", Data: f, Size: st.Size()}},
@@ -86,36 +123,18 @@ func RunImport(ctx context.Context, env *Env, n, members int, log io.Writer) (Im
 		res.Events += g.Published
 	}
 	fmt.Fprintf(log, "import bench: stored %d events in %.1f s\n", res.Events, res.ImportS)
-
-	// SingleWriter as relais run configures it on an embedded Redis.
-	b, err := bridge.New(bridge.Config{KeyPrefix: env.keyPrefix(stage), Policy: bridge.PolicyNotice, Retention: 90 * benchDay, SingleWriter: env.embeddedRedis},
-		env.rdb, env.js, pub, nil, nil)
-	if err != nil {
+	applyStart := time.Now()
+	if !running {
+		startBridge() // relais was stopped: it applies the history at its start
+	}
+	// Not a consumer info every 200 ms: nats-server before 2.10 answers one by counting the
+	// whole stream, and on this machine those reads took more of the server than the bridge's
+	// own consuming. The live event, the imported ones and the end marker are acked.
+	if err := benchWaitDrained(waitCtx, env.js, names.EventsStream(), names.BridgeConsumer(), benchAcked(reg, res.Events+2)); err != nil {
 		return res, err
 	}
-	applyStart := time.Now()
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- b.Run(runCtx) }()
-	defer func() { stop(); <-done }()
-	for {
-		cons, err := env.js.Consumer(ctx, names.EventsStream(), names.BridgeConsumer())
-		if err == nil {
-			info, err := cons.Info(ctx)
-			if err == nil && info.AckFloor.Stream >= rep.EndSeq && info.NumAckPending == 0 {
-				fmt.Fprintf(log, "import bench: bridge acked up to %d (end marker %d), %d pending\n", info.AckFloor.Stream, rep.EndSeq, info.NumPending)
-				break
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return res, ctx.Err()
-		case err := <-done:
-			return res, fmt.Errorf("bridge stopped: %v", err)
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
 	res.ApplyS = time.Since(applyStart).Seconds()
+	fmt.Fprintf(log, "import bench: bridge acked up to the end marker (%d)\n", rep.EndSeq)
 	// What the bridge holds, so the figure cannot come from an import applied in part.
 	gs, err := b.Query().Groups(ctx)
 	if err != nil {
