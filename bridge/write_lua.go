@@ -10,10 +10,12 @@ import (
 
 // writeChunk is how many members' scripts one pipeline of writeLuaChunks carries, and
 // writePipelines how many of those run at once: a replay batch may touch thousands of
-// members, and the settle stage, the sweep and the queries share the connection pool.
+// members, and the settle stage, the sweep and the queries share the connection pool (ten
+// per core). Eight rather than four applied imports 14 % faster (relais bench --import
+// 300000, two runs each, interleaved), live batches alike.
 const (
 	writeChunk     = 128
-	writePipelines = 4
+	writePipelines = 8
 )
 
 // writeLuaChunks writes a batch with the scripts: the members in chunks of writeChunk, each in
