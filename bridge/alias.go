@@ -128,7 +128,7 @@ for f, v in pairs(G) do
   if newer then redis.call('HSET', KEYS[4], f, v) end
 end
 local n = tonumber(ARGV[a]); a = a + 1
-for j = 1, n do redis.call('SADD', KEYS[5], ARGV[a + j - 1]) end
+for j = 1, n do redis.call('HSET', KEYS[5], ARGV[a + j - 1], '1') end
 redis.call('HINCRBY', h, 'ver', 1)
 for i = 1, 5 do if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('EXPIRE', KEYS[i], ARGV[1]) end end
 return 1
@@ -199,7 +199,7 @@ func (b *Bridge) merge(ctx context.Context, alias, member string) error {
 	)
 	if _, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		h, d, i, g = p.HGetAll(ctx, staged[0]), p.HGetAll(ctx, staged[1]), p.HGetAll(ctx, staged[2]), p.HGetAll(ctx, staged[3])
-		o = p.SMembers(ctx, staged[4])
+		o = p.HKeys(ctx, staged[4])
 		return nil
 	}); err != nil {
 		return fmt.Errorf("merge alias: read: %w", err)
@@ -212,7 +212,13 @@ func (b *Bridge) merge(ctx context.Context, alias, member string) error {
 			args = append(args, k, v)
 		}
 	}
-	credited := o.Val()
+	before, err := b.rdb.SMembers(ctx, b.keys.creditedBefore(alias)).Result()
+	if err != nil {
+		return fmt.Errorf("merge alias: read: %w", err)
+	}
+	credited := append(o.Val(), before...)
+	slices.Sort(credited)
+	credited = slices.Compact(credited)
 	args = append(args, len(credited))
 	for _, c := range credited {
 		args = append(args, c)
@@ -236,8 +242,10 @@ func (b *Bridge) merge(ctx context.Context, alias, member string) error {
 			p.Eval(ctx, renameLua, []string{b.keys.memberKeys(c)[2]}, alias, member)
 		}
 		for c := range crediting {
-			p.SRem(ctx, b.keys.credited(c), alias)
-			p.SAdd(ctx, b.keys.credited(c), member)
+			p.HDel(ctx, b.keys.credited(c), alias)
+			p.SRem(ctx, b.keys.creditedBefore(c), alias)
+			p.HSet(ctx, b.keys.credited(c), member, "1")
+			p.Expire(ctx, b.keys.credited(c), b.cfg.DedupTTL) // never a key without an end
 		}
 		for gr := range g.Val() {
 			for _, k := range b.authorMaps(gr) {
@@ -254,7 +262,7 @@ func (b *Bridge) merge(ctx context.Context, alias, member string) error {
 	if err := b.dropIndexes(ctx, []string{alias}); err != nil {
 		return fmt.Errorf("merge alias: %w", err)
 	}
-	if err := b.rdb.Unlink(ctx, staged...).Err(); err != nil {
+	if err := b.rdb.Unlink(ctx, append(staged, b.keys.creditedBefore(alias))...).Err(); err != nil {
 		return fmt.Errorf("merge alias: %w", err)
 	}
 	states, err := b.evaluate(ctx, []string{member})

@@ -27,8 +27,15 @@ func (k keys) memberScriptKeys(m string) []string {
 // applied is the set of stream sequences recently applied to a member (see memberLua).
 func (k keys) applied(m string) string { return k.member(m) + "x" }
 
-// credited is the set of members a member replied to, mentioned or reacted to.
-func (k keys) credited(m string) string { return k.member(m) + "o" }
+// credited holds the members a member replied to, mentioned or reacted to: a hash of
+// token → "1". A hash rather than a set: Redis 7.0 keeps a small set of strings as a hash
+// table, about 340 bytes for one or two members, and a small hash as a listpack; most
+// members credit a few people (relais bench, national scale).
+func (k keys) credited(m string) string { return k.member(m) + "c" }
+
+// creditedBefore is the set credited was before it became a hash: still read and cleaned
+// until it expires (DedupTTL after its member's last event).
+func (k keys) creditedBefore(m string) string { return k.member(m) + "o" }
 
 func (k keys) group(g string) string { return k.prefix + "g:{" + g + "}:" }
 

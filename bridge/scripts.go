@@ -158,7 +158,12 @@ if next(gtitle) then
 end
 local cs = {}
 for c in pairs(cred) do cs[#cs + 1] = c end
-if #cs > 0 then chunked('SADD', KEYS[6], cs); redis.call('EXPIRE', KEYS[6], ttl) end
+if #cs > 0 then
+  local kv = {}
+  for _, c in ipairs(cs) do kv[#kv + 1] = c; kv[#kv + 1] = '1' end
+  chunked('HSET', KEYS[6], kv)
+  redis.call('EXPIRE', KEYS[6], ttl)
+end
 redis.call('HINCRBY', h, 'ver', 1)
 -- Retention: a member nobody wrote about for longer than the replay horizon is forgotten,
 -- as the event log forgets their events; the daily full sweep then drops their indexes.

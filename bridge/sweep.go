@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -204,7 +205,7 @@ func (b *Bridge) forget(ctx context.Context, member string, erase bool) error {
 	if err != nil {
 		return err
 	}
-	credited, err := b.rdb.SMembers(ctx, b.keys.credited(member)).Result()
+	credited, err := b.creditedBy(ctx, member)
 	if err != nil {
 		return err
 	}
@@ -235,7 +236,8 @@ func (b *Bridge) forget(ctx context.Context, member string, erase bool) error {
 			}
 		}
 		for c := range crediting {
-			p.SRem(ctx, b.keys.credited(c), member)
+			p.HDel(ctx, b.keys.credited(c), member)
+			p.SRem(ctx, b.keys.creditedBefore(c), member)
 		}
 	})
 	if err != nil {
@@ -257,6 +259,20 @@ func (b *Bridge) forget(ctx context.Context, member string, erase bool) error {
 		return err
 	}
 	return nil
+}
+
+// creditedBy returns the members a member credited, in the hash and in the set of before.
+func (b *Bridge) creditedBy(ctx context.Context, member string) ([]string, error) {
+	var h, s *redis.StringSliceCmd
+	if _, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		h, s = p.HKeys(ctx, b.keys.credited(member)), p.SMembers(ctx, b.keys.creditedBefore(member))
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("credited: %w", err)
+	}
+	out := append(h.Val(), s.Val()...)
+	slices.Sort(out)
+	return slices.Compact(out), nil
 }
 
 // authorMaps are every message→author map of a group: the current and previous ones, and

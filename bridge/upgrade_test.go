@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/relais-bot/relais/events"
@@ -114,5 +115,50 @@ func TestSettledFingerprintOfBefore(t *testing.T) {
 	}
 	if len(todo) != 0 {
 		t.Fatalf("a member settled before the upgrade is decided again: %v", todo)
+	}
+}
+
+// TestCreditedSetOfBefore: whom a member credited, kept in a set before it became a hash,
+// still leads an erasure to their trace in the others' interactions.
+func TestCreditedSetOfBefore(t *testing.T) {
+	ctx := context.Background()
+	b := stateBridge(t, nil)
+	g := newGen()
+	reply := g.ev(events.KindMessage, "1", dayAt(-1, 0))
+	reply.ReplyTo = "2"
+	apply(t, b, g.ev(events.KindMessage, "2", dayAt(-1, -60)), reply)
+	a, other := b.token("1"), b.token("2")
+	holds := func() bool {
+		t.Helper()
+		vals, err := b.rdb.HGetAll(ctx, b.keys.memberKeys(other)[2]).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range vals {
+			if strings.Contains(v, a) {
+				return true
+			}
+		}
+		return false
+	}
+	if !holds() {
+		t.Fatal("the reply left no trace in the interactions of the member replied to")
+	}
+	// Before: a set of the same members, under the set's name.
+	credited, err := b.rdb.HKeys(ctx, b.keys.credited(a)).Result()
+	if err != nil || len(credited) != 1 || credited[0] != other {
+		t.Fatalf("credited hash = %v (%v), want [%s]", credited, err, other)
+	}
+	if err := b.rdb.SAdd(ctx, b.keys.creditedBefore(a), other).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.rdb.Del(ctx, b.keys.credited(a)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Erase(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if holds() {
+		t.Fatal("an erasure left the erased member in the interactions of someone they credited before the upgrade")
 	}
 }

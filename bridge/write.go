@@ -120,7 +120,11 @@ func searchText(st memberState) string {
 // traceWrites keep the credits of senders not in full standing (batchWrites.traces).
 func (b *Bridge) traceWrites(ctx context.Context, pipe redis.Pipeliner, traces []creditTrace) {
 	for _, t := range traces {
-		pipe.SAdd(ctx, t.key, t.members...)
+		kv := make([]any, 0, 2*len(t.members))
+		for _, m := range t.members {
+			kv = append(kv, m, "1")
+		}
+		pipe.HSet(ctx, t.key, kv...)
 		pipe.Expire(ctx, t.key, b.cfg.DedupTTL)
 	}
 }

@@ -256,7 +256,11 @@ func (b *Bridge) plainMember(ctx context.Context, p redis.Pipeliner, c *memberCa
 		p.HSet(ctx, mk[3], grp)
 	}
 	if len(cred) > 0 {
-		p.SAdd(ctx, mk[5], cred...)
+		kv := make([]any, 0, 2*len(cred))
+		for _, c := range cred {
+			kv = append(kv, c, "1")
+		}
+		p.HSet(ctx, mk[5], kv...)
 		p.Expire(ctx, mk[5], secs(ttl))
 	}
 	p.HIncrBy(ctx, mk[0], "ver", 1)

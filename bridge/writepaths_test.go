@@ -234,7 +234,7 @@ func creditState(t *testing.T, rdb redis.UniversalClient, prefix string) map[str
 	out := map[string]string{}
 	for k, v := range rawState(t, rdb, prefix) {
 		switch {
-		case strings.Contains(k, "}:t:"), strings.HasSuffix(k, "}:i"), strings.HasSuffix(k, "}:o"):
+		case strings.Contains(k, "}:t:"), strings.HasSuffix(k, "}:i"), strings.HasSuffix(k, "}:c"):
 			out[k] = v
 		case strings.HasPrefix(k, "g:") && strings.HasSuffix(k, "}:h"):
 			out[k+" tn"] = rdb.HGet(ctx, prefix+k, "tn").Val()
