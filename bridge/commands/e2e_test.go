@@ -336,22 +336,7 @@ func TestForgetErasesEverywhere(t *testing.T) {
 	// The command is answered off the batch loop: wait for its last step, the erase change.
 	s.eventually(func() bool { c, _ := s.lastChange(alice); return c.Op == events.OpErase })
 
-	// The event log holds nothing of hers.
-	st, err := s.env.JS.Stream(ctx, s.env.Names.EventsStream())
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := st.Info(ctx, jetstream.WithSubjectFilter(s.env.Names.MemberEventsFilter(token)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(info.State.Subjects) != 0 {
-		t.Errorf("her events are still in the stream: %v", info.State.Subjects)
-	}
-	// No Redis key names or holds her token.
-	if leaks := redisMentions(t, s.rdb, s.prefix, token); len(leaks) > 0 {
-		t.Errorf("Redis still holds her token in %v", leaks)
-	}
+	s.noTraceOf(t, token)
 	// The CRM is told to erase her.
 	if c, _ := s.lastChange(alice); c.Op != events.OpErase {
 		t.Errorf("last contact change %+v, want erase", c)
@@ -384,6 +369,27 @@ func TestForgetErasesEverywhere(t *testing.T) {
 		t.Errorf("consent record %+v", rec)
 	}
 	s.checkLogs()
+}
+
+// noTraceOf checks that the event log holds no event of a member and that no Redis key
+// names or holds their token.
+func (s *stack) noTraceOf(t *testing.T, token string) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := s.env.JS.Stream(ctx, s.env.Names.EventsStream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(s.env.Names.MemberEventsFilter(token)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info.State.Subjects) != 0 {
+		t.Errorf("their events are still in the stream: %v", info.State.Subjects)
+	}
+	if leaks := redisMentions(t, s.rdb, s.prefix, token); len(leaks) > 0 {
+		t.Errorf("Redis still holds their token in %v", leaks)
+	}
 }
 
 // redisMentions lists the keys under prefix whose name or value contains s.

@@ -97,16 +97,7 @@ func TestForgetRetriedAfterLateFailure(t *testing.T) {
 				t.Fatalf("state deletes: %d failed of %d: the failure was not injected then retried",
 					hook.failed.Load(), hook.scans.Load())
 			}
-			info, err := st.Info(ctx, jetstream.WithSubjectFilter(s.env.Names.MemberEventsFilter(token)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(info.State.Subjects) != 0 {
-				t.Errorf("her events are still in the stream: %v", info.State.Subjects)
-			}
-			if leaks := redisMentions(t, s.rdb, s.prefix, token); len(leaks) > 0 {
-				t.Errorf("Redis still holds her token in %v", leaks)
-			}
+			s.noTraceOf(t, token)
 			if _, found := s.card(alice); found {
 				t.Error("her card is still there")
 			}
