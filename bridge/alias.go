@@ -193,13 +193,9 @@ func (b *Bridge) merge(ctx context.Context, alias, member string) error {
 	if ver < 0 {
 		return nil // nothing under the alias
 	}
-	var (
-		h, d, i, g *redis.MapStringStringCmd
-		o          *redis.StringSliceCmd
-	)
+	var h, d, i, g *redis.MapStringStringCmd
 	if _, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		h, d, i, g = p.HGetAll(ctx, staged[0]), p.HGetAll(ctx, staged[1]), p.HGetAll(ctx, staged[2]), p.HGetAll(ctx, staged[3])
-		o = p.HKeys(ctx, staged[4])
 		return nil
 	}); err != nil {
 		return fmt.Errorf("merge alias: read: %w", err)
@@ -212,13 +208,10 @@ func (b *Bridge) merge(ctx context.Context, alias, member string) error {
 			args = append(args, k, v)
 		}
 	}
-	before, err := b.rdb.SMembers(ctx, b.keys.creditedBefore(alias)).Result()
+	credited, err := b.creditedIn(ctx, staged[4], b.keys.creditedBefore(alias))
 	if err != nil {
 		return fmt.Errorf("merge alias: read: %w", err)
 	}
-	credited := append(o.Val(), before...)
-	slices.Sort(credited)
-	credited = slices.Compact(credited)
 	args = append(args, len(credited))
 	for _, c := range credited {
 		args = append(args, c)

@@ -157,11 +157,9 @@ if next(gtitle) then
   redis.call('HSET', gk, unpack(kv))
 end
 local cs = {}
-for c in pairs(cred) do cs[#cs + 1] = c end
+for c in pairs(cred) do cs[#cs + 1] = c; cs[#cs + 1] = '1' end
 if #cs > 0 then
-  local kv = {}
-  for _, c in ipairs(cs) do kv[#kv + 1] = c; kv[#kv + 1] = '1' end
-  chunked('HSET', KEYS[6], kv)
+  chunked('HSET', KEYS[6], cs)
   redis.call('EXPIRE', KEYS[6], ttl)
 end
 redis.call('HINCRBY', h, 'ver', 1)

@@ -205,7 +205,7 @@ func (b *Bridge) forget(ctx context.Context, member string, erase bool) error {
 	if err != nil {
 		return err
 	}
-	credited, err := b.creditedBy(ctx, member)
+	credited, err := b.creditedIn(ctx, b.keys.credited(member), b.keys.creditedBefore(member))
 	if err != nil {
 		return err
 	}
@@ -261,11 +261,12 @@ func (b *Bridge) forget(ctx context.Context, member string, erase bool) error {
 	return nil
 }
 
-// creditedBy returns the members a member credited, in the hash and in the set of before.
-func (b *Bridge) creditedBy(ctx context.Context, member string) ([]string, error) {
+// creditedIn returns the members a member credited: the fields of their credited hash and
+// the set of before (keys.creditedBefore).
+func (b *Bridge) creditedIn(ctx context.Context, hash, before string) ([]string, error) {
 	var h, s *redis.StringSliceCmd
 	if _, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		h, s = p.HKeys(ctx, b.keys.credited(member)), p.SMembers(ctx, b.keys.creditedBefore(member))
+		h, s = p.HKeys(ctx, hash), p.SMembers(ctx, before)
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("credited: %w", err)
