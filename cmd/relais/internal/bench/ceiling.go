@@ -22,16 +22,12 @@ func benchNoRules(ctx context.Context, js jetstream.JetStream, pub *events.Publi
 		return 0, fmt.Errorf("no-rules ceiling: %w", err)
 	}
 	ttl := int64((92 * 24 * time.Hour).Seconds())
-	names := pub.Names()
 	start := time.Now()
-	if err := benchPublish(ctx, js, pub, evs); err != nil {
+	cons, drop, err := benchPublishThenConsumer(ctx, js, pub, evs, "bench-norules")
+	if err != nil {
 		return 0, err
 	}
-	cons, err := js.CreateOrUpdateConsumer(ctx, names.EventsStream(), events.DurableConfig("bench-norules", names.EventsFilter()))
-	if err != nil {
-		return 0, fmt.Errorf("no-rules consumer: %w", err)
-	}
-	defer func() { _ = js.DeleteConsumer(context.WithoutCancel(ctx), names.EventsStream(), "bench-norules") }()
+	defer drop()
 	// Delivery and writes overlap, as in the bridge: the callback queues, one writer drains.
 	msgs := make(chan jetstream.Msg, 4000)
 	cc, err := cons.Consume(func(m jetstream.Msg) { msgs <- m }, jetstream.PullMaxMessages(4000))

@@ -15,16 +15,12 @@ import (
 // Nats-Msg-Id, as adapters do) and consumes them with explicit acks, doing nothing else: the
 // ceiling any JetStream consumer of these payloads can reach on this machine.
 func benchRawJetStream(ctx context.Context, js jetstream.JetStream, pub *events.Publisher, evs []events.Event) (rate float64, err error) {
-	names := pub.Names()
 	start := time.Now()
-	if err := benchPublish(ctx, js, pub, evs); err != nil {
+	cons, drop, err := benchPublishThenConsumer(ctx, js, pub, evs, "bench-raw")
+	if err != nil {
 		return 0, err
 	}
-	cons, err := js.CreateOrUpdateConsumer(ctx, names.EventsStream(), events.DurableConfig("bench-raw", names.EventsFilter()))
-	if err != nil {
-		return 0, fmt.Errorf("raw consumer: %w", err)
-	}
-	defer func() { _ = js.DeleteConsumer(context.WithoutCancel(ctx), names.EventsStream(), "bench-raw") }()
+	defer drop()
 	var got atomic.Int64
 	done := make(chan struct{})
 	total := int64(len(evs))
@@ -46,4 +42,18 @@ func benchRawJetStream(ctx context.Context, js jetstream.JetStream, pub *events.
 		return 0, ctx.Err()
 	}
 	return float64(len(evs)) / time.Since(start).Seconds(), nil
+}
+
+// benchPublishThenConsumer publishes the events as adapters do, then makes a durable consumer
+// of them named name; drop deletes it.
+func benchPublishThenConsumer(ctx context.Context, js jetstream.JetStream, pub *events.Publisher, evs []events.Event, name string) (jetstream.Consumer, func(), error) {
+	if err := benchPublish(ctx, js, pub, evs); err != nil {
+		return nil, nil, err
+	}
+	names := pub.Names()
+	cons, err := js.CreateOrUpdateConsumer(ctx, names.EventsStream(), events.DurableConfig(name, names.EventsFilter()))
+	if err != nil {
+		return nil, nil, fmt.Errorf("consumer %s: %w", name, err)
+	}
+	return cons, func() { _ = js.DeleteConsumer(context.WithoutCancel(ctx), names.EventsStream(), name) }, nil
 }
