@@ -45,15 +45,11 @@ func cmdDPOJournal(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	rt, err := openRuntime(ctx, cfg, newLogger("warn"), false)
+	j, closeRuntime, err := openJournalOnly(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer rt.Close()
-	j, err := rt.openJournal(ctx)
-	if err != nil {
-		return err
-	}
+	defer closeRuntime()
 	log, problems, err := j.Verify(ctx)
 	if err != nil {
 		return err
@@ -105,6 +101,20 @@ func writeJournal(w io.Writer, format string, entries []journal.Entry) error {
 }
 
 // openJournal opens the access journal with the deployment's retention and replicas.
+// openJournalOnly opens the access journal for a command that needs nothing else of the
+// runtime (relais dpo journal, relais export); closeRuntime closes what it opened.
+func openJournalOnly(ctx context.Context, cfg Config) (j *journal.Journal, closeRuntime func(), err error) {
+	rt, err := openRuntime(ctx, cfg, newLogger("warn"), false)
+	if err != nil {
+		return nil, nil, err
+	}
+	if j, err = rt.openJournal(ctx); err != nil {
+		rt.Close()
+		return nil, nil, err
+	}
+	return j, rt.Close, nil
+}
+
 func (rt *runtime) openJournal(ctx context.Context) (*journal.Journal, error) {
 	return journal.Open(ctx, rt.js, rt.names, journal.Config{Days: rt.cfg.JournalDays, Replicas: rt.limits.Replicas, ReplicasGuessed: rt.limits.ReplicasGuessed})
 }
@@ -118,15 +128,11 @@ func journalExport(ctx context.Context, cfg Config, externalIDs []string, stderr
 		fmt.Fprintln(stderr, "relais export: not recorded in the access journal (embedded NATS: set NATS_URL to record exports)")
 		return nil
 	}
-	rt, err := openRuntime(ctx, cfg, newLogger("warn"), false)
+	j, closeRuntime, err := openJournalOnly(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer rt.Close()
-	j, err := rt.openJournal(ctx)
-	if err != nil {
-		return err
-	}
+	defer closeRuntime()
 	members := make([]string, 0, len(externalIDs))
 	for _, id := range externalIDs {
 		members = append(members, strings.TrimPrefix(id, events.ExternalID("")))
